@@ -1,0 +1,47 @@
+# gdbext: `make demo` shows the extension on real crashes, `make test` runs the suite.
+# Both run `make setup` first: a venv for gdb's own Python, the project and its
+# test extras, and the fixtures.  Everything is idempotent.
+
+SHELL := /bin/bash
+GDB ?= gdb
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+VENV ?= .venv
+BUILD ?= build
+FIXTURES := $(BUILD)/fixtures
+PYTEST_ARGS ?= -n 2
+
+.PHONY: setup packages venv fixtures demo test unit e2e bench clean
+
+setup: packages venv fixtures
+
+# System tools the project cannot work without; installed only when missing.
+packages:
+	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils
+
+# gdb embeds its own Python; the venv must be built for that version.
+venv: packages
+	@scripts/make-venv "$(GDB)" "$(VENV)"
+
+fixtures: packages
+	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)"
+
+demo: setup
+	@scripts/demo "$(GDB)" "$(FIXTURES)"
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests
+
+unit: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit
+
+e2e: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/e2e
+
+bench: setup
+	$(VENV)/bin/python bench/load_cost.py
+	$(VENV)/bin/python bench/isa_check_speed.py
+
+clean:
+	rm -rf $(BUILD) $(VENV)

@@ -1,0 +1,117 @@
+"""What every gdbext command shares: option parsing, completion, errors, JSON,
+dependency checks and restoring the user's selection."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import traceback
+
+import gdb
+
+from .. import target
+from ..errors import GdbextError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Import name -> the distribution that provides it.
+DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate"}
+
+
+def missing_dependencies(modules) -> list[str]:
+    return [DEPENDENCIES.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as GdbextError instead of exiting gdb."""
+
+    def error(self, message):
+        raise GdbextError(f"{self.prog}: {message} (see 'help {self.prog}')")
+
+    def exit(self, status=0, message=None):
+        raise GdbextError(message.strip() if message else f"{self.prog}: exited")
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, add_help=False, allow_abbrev=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+class GdbextCommand(gdb.Command):
+    """Base class.  Subclasses set NAME, PARSER, NEEDS and implement run(args)."""
+
+    NAME = ""
+    PARSER: argparse.ArgumentParser
+    NEEDS: tuple[str, ...] = ()
+
+    def __init__(self):
+        super().__init__(self.NAME, gdb.COMMAND_USER)
+
+    # gdb calls complete() without filtering by word, so filter here.
+    def complete(self, text, word):
+        word = word or ""
+        if word.startswith("-"):
+            options = [o for a in self.PARSER._actions for o in a.option_strings]
+            return sorted(o for o in options if o.startswith(word))
+        return gdb.COMPLETE_EXPRESSION
+
+    def invoke(self, argument, from_tty):
+        self.dont_repeat()
+        try:
+            args = self.PARSER.parse_args(gdb.string_to_argv(argument))
+            missing = missing_dependencies(self.NEEDS)
+            if missing:
+                raise GdbextError(
+                    f"{self.NAME}: missing Python package(s) {', '.join(missing)} for gdb's "
+                    f"Python; fix: make -C {shlex.quote(REPO_ROOT)} setup")
+            with target.preserved_selection():
+                result = self.run(args)
+            if result is not None:
+                if getattr(args, "json", False):
+                    gdb.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
+                else:
+                    gdb.write(result.to_text() + "\n")
+        except GdbextError as exc:
+            message = str(exc)
+            if not message.startswith(self.NAME + ":"):
+                message = f"{self.NAME}: {message}"
+            raise gdb.GdbError(message) from None
+        except gdb.GdbError:
+            raise
+        except Exception as exc:  # an internal failure is one line, never a traceback
+            if target.is_debug_enabled():
+                gdb.write(traceback.format_exc())
+            raise gdb.GdbError(f"{self.NAME}: internal error: {type(exc).__name__}: {exc} "
+                               "(set gdbext debug on for the traceback)") from None
+
+    def run(self, args):
+        raise NotImplementedError
+
+
+class _Prefix(gdb.Command):
+    def __init__(self, name, doc):
+        self.__doc__ = doc
+        super().__init__(name, gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
+
+
+class DebugParameter(gdb.Parameter):
+    """Show Python tracebacks when a gdbext command fails internally."""
+
+    set_doc = "Set whether gdbext shows tracebacks of internal errors."
+    show_doc = "Show whether gdbext shows tracebacks of internal errors."
+
+    def __init__(self):
+        super().__init__("gdbext debug", gdb.COMMAND_DATA, gdb.PARAM_BOOLEAN)
+        self.value = False
+
+    def get_show_string(self, svalue):
+        return f"gdbext debug is {svalue}."
+
+
+def register_settings() -> None:
+    _Prefix("set gdbext", "Settings of the gdbext extension.")
+    _Prefix("show gdbext", "Show settings of the gdbext extension.")
+    DebugParameter()

@@ -1,0 +1,107 @@
+"""isa-check: which CPUID features the faulting instruction needs, and does this CPU have them."""
+from __future__ import annotations
+
+from .. import target
+from ..errors import GdbextError
+from .base import GdbextCommand, parser
+
+PARSER = parser("isa-check")
+PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
+                    help="any gdb expression; default: the selected frame's pc")
+
+SIGILL = 4
+
+
+class IsaCheckCommand(GdbextCommand):
+    """Decode an instruction and check its CPUID features against the CPU.
+
+Usage: isa-check [--json] [ADDRESS]
+
+Decodes the instruction at the selected frame's pc (or at ADDRESS, any gdb
+expression), names the exact CPUID features it needs in /proc/cpuinfo
+spelling with their leaf/register/bit, the XCR0 state the OS must enable,
+and checks both against this machine's CPU (CPUID and XGETBV).  With
+ADDRESS it also works with no process, from the executable file's bytes.
+
+Verdicts: supported, unsupported (the CPU lacks a feature), os-disabled
+(the CPU has it, XCR0 does not enable its state), undecodable (garbage, or
+an ISA newer than the decoder such as APX), unknown.  ud2 and int3 are
+named as deliberate traps.
+
+Options:
+  --json    print one JSON object (schema "gdbext/isa-check/1")
+
+Examples:
+  isa-check                      the instruction that raised SIGILL
+  isa-check --json               the same, as JSON
+  isa-check $pc+6                the next instruction
+  isa-check dgemm_kernel+22108   an instruction in a file, no process needed"""
+
+    NAME = "isa-check"
+    PARSER = PARSER
+    NEEDS = ("iced_x86", "tabulate")
+
+    def run(self, args):
+        from ..isa.decode import MAX_INSTRUCTION_LENGTH, decode
+        from ..isa.report import IsaCheckReport
+        from ..isa.verdict import judge
+
+        target.require_x86_64()
+        kind = target.kind()
+        expression = " ".join(args.address).strip()
+        pc = level = None
+        if kind in ("live", "core", "remote"):
+            try:
+                pc, level = target.selected_pc()
+            except GdbextError:
+                if not expression:
+                    raise
+        if expression:
+            address = target.eval_address(expression)
+        else:
+            address, _ = target.selected_pc()
+        code = target.read_code(address, MAX_INSTRUCTION_LENGTH)
+        ins = decode(code, address, syntax=target.disassembly_flavor())
+        cpu, warnings = _cpu_for(kind)
+        signal = None
+        if address == pc and level == 0:
+            info = target.stop_signal()
+            if info is not None:
+                signal = {"signo": info.signo, "code": info.code, "addr": info.addr}
+        where = target.locate(address)
+        report = IsaCheckReport(ins, judge(ins, cpu), cpu, kind, where.symbol, where.offset,
+                                where.function, where.objfile, signal, warnings)
+        report.warnings.extend(_signal_warnings(report))
+        return report
+
+
+def _cpu_for(kind: str):
+    from ..isa.native_cpu import host_is_x86_64, read_native_cpu
+
+    warnings: list[str] = []
+    if kind == "remote":
+        return None, ["remote target: this host's CPUID does not describe the remote CPU"]
+    if not host_is_x86_64():
+        return None, ["this host is not x86-64: no native CPUID to compare against"]
+    cpu = read_native_cpu()
+    if kind == "core":
+        warnings.append("checked against this host's CPU: the core may come from a "
+                        "different machine")
+    elif kind == "exec":
+        warnings.append("no process: checked against this host's CPU")
+    return cpu, warnings
+
+
+def _signal_warnings(report) -> list[str]:
+    sig = report.signal
+    verdict = report.judgement.verdict
+    if sig is None:
+        return []
+    if sig["signo"] == SIGILL and verdict == "supported" and not report.instruction.trap:
+        return ["the thread got SIGILL although this CPU runs this instruction: the core "
+                "may come from another CPU, the code may have changed since, or the pc "
+                "was moved by a signal handler"]
+    if sig["signo"] != SIGILL and verdict in ("unsupported", "os-disabled"):
+        return [f"the thread stopped with {report.signal_json()['name']}, not SIGILL: this "
+                "instruction has not been executed yet on this CPU"]
+    return []

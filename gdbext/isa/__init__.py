@@ -1,0 +1,1 @@
+"""Pure ISA analysis: decoding, CPU facts, verdicts.  No gdb import here."""

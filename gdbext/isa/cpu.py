@@ -1,0 +1,108 @@
+"""One record of what a CPU is and can do, built from raw CPUID leaves.
+
+Every source (this host's CPUID, later glibc's snapshot in a process or core,
+a named profile) produces the same record, so verdicts do not care where the
+bits came from -- the record says it in ``source``.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from ..knowledge.cpuid_features import HYPERVISOR, OSXSAVE, CpuidBit
+
+Regs = tuple[int, int, int, int]          # eax, ebx, ecx, edx
+_REG_INDEX = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
+
+# Leaves a CPU record is built from (leaf, subleaf); each is read only when the
+# CPU's maximum basic/extended leaf reaches it.
+WANTED_LEAVES: tuple[tuple[int, int], ...] = (
+    (0, 0), (1, 0), (7, 0), (7, 1), (0xD, 0), (0xD, 1), (0x14, 0), (0x19, 0),
+    (0x80000000, 0), (0x80000001, 0), (0x80000002, 0), (0x80000003, 0),
+    (0x80000004, 0), (0x80000007, 0), (0x80000008, 0),
+)
+
+
+@dataclass
+class CpuFacts:
+    source: str                                  # native | process | core-notes | profile
+    leaves: dict[tuple[int, int], Regs] = field(default_factory=dict)
+    xcr0: int | None = None                      # None: not known
+    xcr0_source: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def bit(self, b: CpuidBit) -> bool | None:
+        """The bit's value, or None when the leaf was not read."""
+        regs = self.leaves.get((b.leaf, b.subleaf))
+        if regs is None:
+            return None
+        return bool(regs[_REG_INDEX[b.register]] >> b.bit & 1)
+
+    @property
+    def vendor(self) -> str | None:
+        regs = self.leaves.get((0, 0))
+        if regs is None:
+            return None
+        return struct.pack("<III", regs[1], regs[3], regs[2]).decode("ascii", "replace")
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        regs = self.leaves.get((1, 0))
+        if regs is None:
+            return None
+        eax = regs[0]
+        base_family, base_model, stepping = eax >> 8 & 0xF, eax >> 4 & 0xF, eax & 0xF
+        family = base_family + (eax >> 20 & 0xFF if base_family == 0xF else 0)
+        model = base_model | ((eax >> 16 & 0xF) << 4 if base_family in (6, 0xF) else 0)
+        return family, model, stepping
+
+    @property
+    def family(self) -> int | None:
+        sig = self._signature()
+        return sig and sig[0]
+
+    @property
+    def model(self) -> int | None:
+        sig = self._signature()
+        return sig and sig[1]
+
+    @property
+    def stepping(self) -> int | None:
+        sig = self._signature()
+        return None if sig is None else sig[2]
+
+    @property
+    def model_name(self) -> str | None:
+        parts = [self.leaves.get((leaf, 0)) for leaf in (0x80000002, 0x80000003, 0x80000004)]
+        if any(p is None for p in parts):
+            return None
+        raw = b"".join(struct.pack("<IIII", *p) for p in parts)
+        return raw.split(b"\0", 1)[0].decode("ascii", "replace").strip() or None
+
+    @property
+    def hypervisor(self) -> bool | None:
+        return self.bit(HYPERVISOR)
+
+    @property
+    def os_xsave(self) -> bool | None:
+        return self.bit(OSXSAVE)
+
+    def effective_xcr0(self) -> int | None:
+        """XCR0 as the CPU applies it: with CR4.OSXSAVE clear only x87/SSE work."""
+        if self.os_xsave is False:
+            return 0x3
+        return self.xcr0
+
+    def to_json(self) -> dict:
+        return {
+            "source": self.source, "vendor": self.vendor, "family": self.family,
+            "model": self.model, "stepping": self.stepping, "model_name": self.model_name,
+            "hypervisor": self.hypervisor, "xcr0": self.xcr0, "xcr0_source": self.xcr0_source,
+            "notes": list(self.notes),
+        }
+
+    def describe(self) -> str:
+        if self.family is None:
+            return f"{self.source}: no CPUID data"
+        hv = ", under a hypervisor" if self.hypervisor else ""
+        return (f"{self.source}: {self.vendor} family {self.family:#x} model {self.model:#x} "
+                f"stepping {self.stepping} \"{self.model_name or '?'}\"{hv}")

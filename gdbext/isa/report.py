@@ -1,0 +1,124 @@
+"""The isa-check report: one data object rendered as text or JSON."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import render
+from ..knowledge.cpuid_features import xcr0_names
+from ..knowledge.signals import code_name, signal_name
+from .cpu import CpuFacts
+from .decode import DecodedInstruction
+from .verdict import IsaJudgement
+
+SCHEMA = "gdbext/isa-check/1"
+
+HEADLINES = {
+    "supported": "this CPU runs this instruction",
+    "unsupported": "this CPU lacks {missing}",
+    "os-disabled": "the CPU has the feature but the OS did not enable its register state",
+    "undecodable": "the bytes at this address are not a known instruction",
+    "unknown": "cannot tell whether this CPU runs this instruction",
+}
+
+
+@dataclass
+class IsaCheckReport:
+    instruction: DecodedInstruction
+    judgement: IsaJudgement
+    cpu: CpuFacts | None
+    target: str                            # live | core | exec | remote
+    symbol: str | None = None
+    offset: int | None = None
+    function: str | None = None
+    objfile: str | None = None
+    signal: dict | None = None             # {signo, code, addr}
+    warnings: list[str] = field(default_factory=list)
+
+    # --- JSON -------------------------------------------------------------
+    def signal_json(self) -> dict | None:
+        if self.signal is None:
+            return None
+        signo, code = self.signal["signo"], self.signal["code"]
+        return {"signo": signo, "code": code, "name": signal_name(signo),
+                "code_name": code_name(signo, code), "addr": self.signal.get("addr")}
+
+    def to_json(self) -> dict:
+        ins, j = self.instruction, self.judgement
+        return {
+            "schema": SCHEMA,
+            "verdict": j.verdict,
+            "address": ins.address,
+            "symbol": self.symbol,
+            "offset": self.offset,
+            "function": self.function,
+            "object": self.objfile,
+            "instruction": ins.text,
+            "mnemonic": ins.mnemonic or None,
+            "bytes": render.hexbytes(ins.raw),
+            "length": ins.length,
+            "encoding": ins.encoding,
+            "vector_length": ins.vector_length,
+            "features": [f.name for f in j.features],
+            "feature_details": [f.to_json() for f in j.features],
+            "missing": j.missing,
+            "xcr0_required": j.xcr0_required,
+            "xcr0_missing": j.xcr0_missing,
+            "trap": ins.trap,
+            "privileged": ins.privileged,
+            "reasons": j.reasons,
+            "cpu": self.cpu.to_json() if self.cpu else None,
+            "signal": self.signal_json(),
+            "target": self.target,
+            "warnings": self.warnings,
+        }
+
+    # --- text -------------------------------------------------------------
+    def headline(self) -> str:
+        j = self.judgement
+        if self.instruction.trap and j.verdict == "supported":
+            return f"isa-check: deliberate trap ({self.instruction.mnemonic}), not an ISA problem"
+        text = HEADLINES[j.verdict].format(missing=", ".join(j.missing))
+        return f"isa-check: {j.verdict} - {text}"
+
+    def _where(self) -> str:
+        ins = self.instruction
+        place = render.hexaddr(ins.address)
+        if self.symbol:
+            place += f" <{self.symbol}+{self.offset}>" if self.offset else f" <{self.symbol}>"
+        if self.objfile:
+            place += f" in {self.objfile}"
+        return place
+
+    def _requirements(self) -> str:
+        j, cpu = self.judgement, self.cpu
+        state = {True: "present", False: "MISSING", None: "unknown"}
+        rows = [[f.name, f.where or "(no CPUID bit)", state[f.present]] for f in j.features]
+        if j.xcr0_required:
+            xcr0 = cpu.effective_xcr0() if cpu else None
+            have = ("unknown" if xcr0 is None else
+                    f"DISABLED (XCR0 {xcr0:#x})" if j.xcr0_missing else f"enabled (XCR0 {xcr0:#x})")
+            rows.append(["XCR0 state", f"{'+'.join(xcr0_names(j.xcr0_required))} "
+                                       f"({j.xcr0_required:#x})", have])
+        if not rows:
+            return "nothing beyond baseline x86-64"
+        return render.table(rows, ["feature", "where", "this CPU"])
+
+    def to_text(self) -> str:
+        ins = self.instruction
+        rows = [("address", self._where())]
+        sig = self.signal_json()
+        if sig:
+            rows.append(("signal", f"{sig['name']} ({sig['code_name']})"
+                         + (f", si_addr {sig['addr']:#x}" if sig["addr"] is not None else "")))
+        rows.append(("bytes", render.hexbytes(ins.raw)))
+        rows.append(("instruction", ins.text))
+        if not ins.undecodable:
+            enc = ins.encoding + (f", {ins.vector_length}-bit" if ins.vector_length else "")
+            rows.append(("encoding", enc))
+            rows.append(("requires", self._requirements()))
+        rows.append(("cpu", self.cpu.describe() if self.cpu else "none: no CPU facts"))
+        if self.judgement.reasons:
+            rows.append(("why", render.prose(self.judgement.reasons)))
+        for w in self.warnings:
+            rows.append(("warning", render.prose([w])))
+        return self.headline() + "\n" + render.block(rows)

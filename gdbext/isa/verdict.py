@@ -1,0 +1,109 @@
+"""Judge one decoded instruction against one CPU record.
+
+Verdicts: supported, unsupported (CPU lacks a feature), os-disabled (CPU has
+it, XCR0 does not enable its state), undecodable, unknown.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..knowledge import cpuid_features as cf
+from ..knowledge.traps import FEATURE_NOTES
+from .cpu import CpuFacts
+from .decode import DecodedInstruction
+
+
+@dataclass
+class FeatureStatus:
+    name: str                      # cpuinfo name ("hle|rtm" for alternatives)
+    where: str | None              # "CPUID.7h.0:EBX[16]"; None when not a CPUID bit
+    present: bool | None           # None: cannot tell
+    cpuid: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "cpuid": self.cpuid, "present": self.present}
+
+
+@dataclass
+class IsaJudgement:
+    verdict: str
+    features: list[FeatureStatus]
+    missing: list[str]
+    xcr0_required: int
+    xcr0_missing: int
+    reasons: list[str]
+
+
+def _bit_json(b: cf.CpuidBit) -> dict:
+    return {"leaf": b.leaf, "subleaf": b.subleaf, "register": b.register, "bit": b.bit}
+
+
+def feature_statuses(iced_features: list[str], cpu: CpuFacts | None) -> list[FeatureStatus]:
+    """Non-baseline features, each with where it lives and whether ``cpu`` has it."""
+    out: list[FeatureStatus] = []
+    for f in iced_features:
+        if f in cf.BASELINE:
+            continue
+        alternatives = cf.ANY_OF.get(f, (f,))
+        bits = [cf.CPUID_BITS.get(a) for a in alternatives]
+        if any(b is None for b in bits):
+            out.append(FeatureStatus(f.lower(), None, None))
+            continue
+        values = [cpu.bit(b) if cpu else None for b in bits]
+        present = True if True in values else (None if None in values else False)
+        out.append(FeatureStatus("|".join(b.name for b in bits),
+                                 " or ".join(b.describe() for b in bits), present,
+                                 [_bit_json(b) for b in bits]))
+    return out
+
+
+def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
+    if ins.undecodable:
+        return IsaJudgement("undecodable", [], [], 0, 0, [ins.undecodable])
+    features = feature_statuses(ins.iced_features, cpu)
+    missing = [f.name for f in features if f.present is False]
+    xcr0 = cpu.effective_xcr0() if cpu else None
+    xcr0_missing = ins.xcr0_required & ~xcr0 if xcr0 is not None else 0
+    reasons: list[str] = []
+    if ins.trap:
+        reasons.append(f"deliberate trap: {ins.trap}")
+    if ins.privileged:
+        reasons.append("privileged (CPL 0) instruction: in user mode it raises #GP, "
+                       "which Linux delivers as SIGSEGV (SI_KERNEL)")
+    if missing:
+        verdict = "unsupported"
+        for f in features:
+            if f.present is False:
+                reasons.append(f"this CPU lacks {f.name} ({f.where} = 0): the instruction "
+                               "raises #UD, delivered as SIGILL (ILL_ILLOPN)")
+                note = FEATURE_NOTES.get(f.name.split("|")[0])
+                if note:
+                    reasons.append(note)
+    elif xcr0_missing:
+        verdict = "os-disabled"
+        reasons.append(
+            f"the CPU has {', '.join(f.name for f in features) or 'the feature'}, but XCR0 "
+            f"{xcr0:#x} does not enable {'+'.join(cf.xcr0_names(xcr0_missing))} state "
+            f"(needs {ins.xcr0_required:#x}): the OS disabled it (noxsave, clearcpuid, a "
+            "hypervisor's XCR0 mask), so the instruction raises #UD")
+    elif cpu is None:
+        verdict = "supported" if not features else "unknown"
+        if features:
+            reasons.append("no CPU facts for this target: cannot tell whether it has "
+                           + ", ".join(f.name for f in features))
+    elif any(f.present is None for f in features):
+        verdict = "unknown"
+        for f in features:
+            if f.present is None:
+                reasons.append(f"{f.name}: " + ("not a CPUID-described feature"
+                                                if f.where is None else
+                                                f"the CPU record has no {f.where} leaf"))
+    elif ins.xcr0_required and xcr0 is None:
+        verdict = "unknown"
+        reasons.append("XCR0 is not known for this CPU record: cannot tell whether the OS "
+                       "enabled the vector state this instruction needs")
+    else:
+        verdict = "supported"
+        if not features and not ins.trap and not ins.privileged:
+            reasons.append("baseline x86-64 instruction: every x86-64 CPU runs it")
+    return IsaJudgement(verdict, features, missing, ins.xcr0_required, xcr0_missing, reasons)

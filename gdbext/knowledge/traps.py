@@ -1,0 +1,40 @@
+"""Instructions that stop a program on purpose, and notes per feature.
+
+Keyed by iced-x86 ``Mnemonic`` names (upper case) and by cpuinfo names.
+"""
+from __future__ import annotations
+
+# Mnemonic -> what it is.  These fault by design; they are never an ISA gap.
+DELIBERATE_TRAPS: dict[str, str] = {
+    "UD2": "ud2 raises #UD by design: __builtin_trap(), a Rust/Zig abort or a "
+           "compiler-placed unreachable",
+    "UD1": "ud1 raises #UD by design (used as a trap with an embedded code, e.g. "
+           "UBSan's -fsanitize-trap and the kernel's BUG())",
+    "UD0": "ud0 raises #UD by design",
+    "INT3": "int3 is a breakpoint trap (a compiled-in breakpoint, __debugbreak or "
+            "a debugger's breakpoint left in memory)",
+    "INT1": "int1 (icebp) is a debug trap",
+    "INT": "a software interrupt; on Linux x86-64 only int $0x80 (the 32-bit "
+           "syscall gate) and int3 are usable from user mode",
+}
+
+# Short facts a user needs next to a missing feature.
+FEATURE_NOTES: dict[str, str] = {
+    "fma4": "FMA4 (4-operand FMA) exists only on AMD family 15h (Bulldozer, "
+            "Piledriver, Steamroller, Excavator); Intel never implemented it and "
+            "AMD Zen 2 and later raise #UD. Code built for it needs FMA3 (fma) instead.",
+    "xop": "XOP exists only on AMD family 15h; every later CPU raises #UD.",
+    "tbm": "TBM exists only on AMD Piledriver and later family 15h parts.",
+    "3dnow": "3DNow! was dropped by AMD with family 15h; no current CPU has it.",
+    "3dnowext": "3DNow! extensions were dropped by AMD with family 15h.",
+    "sse4a": "SSE4a is AMD-only; Intel CPUs raise #UD.",
+    "avx512f": "AVX-512 needs avx512f plus, for 128/256-bit forms, avx512vl; many "
+               "client CPUs (Intel Alder Lake and later) and AMD before Zen 4 lack it.",
+    "avx512_vnni": "avx512_vnni (EVEX) and avx_vnni (VEX) are different features: "
+                   "a CPU may have either one without the other.",
+    "avx_vnni": "avx_vnni (VEX-encoded VNNI) and avx512_vnni are different features: "
+                "a CPU may have either one without the other.",
+    "amx_tile": "AMX also needs per-process permission: the process must call "
+                "arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) before its "
+                "first tile instruction, or the kernel raises SIGILL.",
+}

@@ -1,0 +1,231 @@
+"""The one place that imports gdb.
+
+Everything gdb knows that an analysis needs is asked for here and handed out
+as plain values and dataclasses, so analysis modules stay testable without
+gdb.  Nothing here writes to the inferior, calls its functions or resumes it.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+
+import gdb  # noqa: F401  (the adapter is the only importer)
+
+from .errors import GdbextError
+
+SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
+
+
+@dataclass
+class SignalInfo:
+    signo: int
+    code: int
+    addr: int | None
+
+
+@dataclass
+class Location:
+    address: int
+    symbol: str | None          # nearest symbol, no offset
+    offset: int | None
+    function: str | None        # containing function from debug info, else symbol
+    objfile: str | None         # the file the address lies in
+
+
+def kind() -> str:
+    """'live', 'core', 'remote', 'exec' (a file but no process) or 'none'."""
+    inf = gdb.selected_inferior()
+    if inf.pid and gdb.selected_thread() is not None:
+        conn = getattr(inf, "connection", None)
+        ctype = getattr(conn, "type", None) if conn is not None else None
+        if ctype == "core":
+            return "core"
+        if ctype in ("remote", "extended-remote"):
+            return "remote"
+        return "live"
+    if gdb.current_progspace().filename:
+        return "exec"
+    return "none"
+
+
+def architecture_name() -> str:
+    frame = _selected_frame_or_none()
+    if frame is not None:
+        return frame.architecture().name()
+    return gdb.selected_inferior().architecture().name()
+
+
+NOTHING_LOADED = ("no process, core or executable: load one first "
+                  "(file PROG, core-file CORE or attach PID)")
+
+
+def require_x86_64() -> None:
+    """Fail unless something is loaded and it is x86-64."""
+    if kind() == "none":
+        raise GdbextError(NOTHING_LOADED)
+    name = architecture_name()
+    if name not in SUPPORTED_ARCHITECTURES:
+        raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 only)")
+
+
+def _selected_frame_or_none():
+    if gdb.selected_thread() is None:
+        return None
+    try:
+        return gdb.selected_frame()
+    except gdb.error:
+        return None
+
+
+def selected_pc() -> tuple[int, int]:
+    """The selected frame's pc and level.  Raises when there is no frame."""
+    frame = _selected_frame_or_none()
+    if frame is None:
+        what = kind()
+        if what == "exec":
+            raise GdbextError("no process or core: run the program, attach, open a core "
+                              "(core-file FILE), or give an ADDRESS to check the file's bytes")
+        raise GdbextError(NOTHING_LOADED)
+    return int(frame.pc()), frame.level()
+
+
+def eval_address(expression: str) -> int:
+    """An address from any gdb expression: a number, a symbol, $pc, func+4..."""
+    try:
+        value = gdb.parse_and_eval(expression)
+        if value.type.strip_typedefs().code == gdb.TYPE_CODE_FUNC:
+            value = value.address
+        try:
+            return int(value) & 0xFFFFFFFFFFFFFFFF
+        except gdb.error:
+            # A label or data symbol without debug info has no usable type:
+            # its address is what the user means.
+            if value.address is None:
+                raise
+            return int(value.address) & 0xFFFFFFFFFFFFFFFF
+    except gdb.error as exc:
+        raise GdbextError(f"cannot evaluate '{expression}': {exc}") from None
+
+
+def read_code(address: int, length: int) -> bytes:
+    """Up to ``length`` bytes at ``address``, fewer when the mapping ends sooner."""
+    inferior = gdb.selected_inferior()
+    for n in _shrinking(length, address):
+        try:
+            return bytes(inferior.read_memory(address, n))
+        except gdb.MemoryError:
+            continue
+    raise GdbextError(f"cannot read memory at {address:#x}: the address is not mapped "
+                      "(a jump or call to a bad pointer, not an instruction-set problem)")
+
+
+def _shrinking(length: int, address: int):
+    """Try the full length, then stop at the next page boundary, then byte by byte."""
+    yield length
+    to_page = 0x1000 - (address & 0xFFF)
+    if to_page < length:
+        yield to_page
+    for n in range(min(length, to_page) - 1, 0, -1):
+        yield n
+
+
+def locate(address: int) -> Location:
+    symbol = offset = function = None
+    try:
+        text = gdb.format_address(address)
+        m = re.search(r"<(.+?)(?:\+(\d+))?>$", text)
+        if m:
+            symbol, offset = m.group(1), int(m.group(2) or 0)
+    except (gdb.error, AttributeError):
+        pass
+    try:
+        block = gdb.block_for_pc(address)
+        while block is not None and block.function is None:
+            block = block.superblock
+        if block is not None:
+            function = block.function.print_name
+    except (gdb.error, RuntimeError):
+        pass
+    return Location(address, symbol, offset, function or symbol, objfile_for(address))
+
+
+def objfile_for(address: int) -> str | None:
+    solib = gdb.solib_name(address)
+    if solib:
+        return solib
+    progspace = gdb.current_progspace()
+    if progspace.filename and _in_main_executable(address):
+        return progspace.filename
+    return None
+
+
+def _in_main_executable(address: int) -> bool:
+    out = gdb.execute(f"info symbol {address:#x}", to_string=True)
+    return not out.startswith("No symbol") or _in_exec_sections(address)
+
+
+def _in_exec_sections(address: int) -> bool:
+    out = gdb.execute("maintenance info sections", to_string=True)
+    for m in re.finditer(r"(0x[0-9a-f]+)->(0x[0-9a-f]+)", out):
+        if int(m.group(1), 16) <= address < int(m.group(2), 16):
+            return True
+    return False
+
+
+def stop_signal() -> SignalInfo | None:
+    """The signal that stopped the selected thread, from $_siginfo (live and cores)."""
+    if gdb.selected_thread() is None:
+        return None
+    try:
+        info = gdb.parse_and_eval("$_siginfo")
+        signo = int(info["si_signo"])
+        code = int(info["si_code"])
+    except (gdb.error, gdb.MemoryError, RuntimeError):
+        return None
+    if signo == 0:
+        return None
+    addr = None
+    if signo in (4, 5, 7, 8, 11):   # SIGILL SIGTRAP SIGBUS SIGFPE SIGSEGV carry si_addr
+        try:
+            addr = int(info["_sifields"]["_sigfault"]["si_addr"])
+        except (gdb.error, RuntimeError):
+            addr = None
+    return SignalInfo(signo, code, addr)
+
+
+def disassembly_flavor() -> str:
+    try:
+        return str(gdb.parameter("disassembly-flavor"))
+    except (gdb.error, RuntimeError):
+        return "att"
+
+
+@contextlib.contextmanager
+def preserved_selection():
+    """Restore the user's thread and frame however the body ends.
+
+    A gdb.Frame is valid only while its thread is selected, so the thread is
+    switched back first, then the frame (by identity, else by level).
+    """
+    thread = gdb.selected_thread()
+    frame = _selected_frame_or_none()
+    level = frame.level() if frame is not None else None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(gdb.error, RuntimeError):
+            if thread is not None and thread.is_valid():
+                thread.switch()
+            if frame is not None:
+                if frame.is_valid():
+                    frame.select()
+                elif level is not None:
+                    gdb.execute(f"frame {level}", to_string=True)
+
+
+def is_debug_enabled() -> bool:
+    try:
+        return bool(gdb.parameter("gdbext debug"))
+    except (gdb.error, RuntimeError):
+        return False
