@@ -50,12 +50,16 @@ class GdbextCommand(gdb.Command):
     def __init__(self):
         super().__init__(self.NAME, gdb.COMMAND_USER)
 
-    # gdb calls complete() without filtering by word, so filter here.
+    # gdb does not filter complete() results, and '-' breaks words, so `word`
+    # may be only the tail of the option being typed: match on the whole token
+    # and return what replaces `word`.
     def complete(self, text, word):
         word = word or ""
-        if word.startswith("-"):
+        token = "" if not text or text[-1].isspace() else text.split()[-1]
+        if token.startswith("-"):
+            head = token[:len(token) - len(word)]
             options = [o for a in self.PARSER._actions for o in a.option_strings]
-            return sorted(o for o in options if o.startswith(word))
+            return sorted(o[len(head):] for o in options if o.startswith(token))
         return gdb.COMPLETE_EXPRESSION
 
     def invoke(self, argument, from_tty):

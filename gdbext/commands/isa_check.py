@@ -9,7 +9,7 @@ PARSER = parser("isa-check")
 PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
                     help="any gdb expression; default: the selected frame's pc")
 
-SIGILL = 4
+SIGILL, SIGBUS, SIGSEGV = 4, 7, 11
 
 
 class IsaCheckCommand(GdbextCommand):
@@ -101,6 +101,10 @@ def _signal_warnings(report) -> list[str]:
         return ["the thread got SIGILL although this CPU runs this instruction: the core "
                 "may come from another CPU, the code may have changed since, or the pc "
                 "was moved by a signal handler"]
+    if sig["signo"] in (SIGSEGV, SIGBUS) and verdict == "supported":
+        return [f"the thread stopped with {report.signal_json()['name']} "
+                f"({report.signal_json()['code_name']}): a memory-access fault, not an "
+                "instruction-set problem"]
     if sig["signo"] != SIGILL and verdict in ("unsupported", "os-disabled"):
         return [f"the thread stopped with {report.signal_json()['name']}, not SIGILL: this "
                 "instruction has not been executed yet on this CPU"]

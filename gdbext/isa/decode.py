@@ -74,7 +74,8 @@ def decode(code: bytes, address: int, syntax: str = "att") -> DecodedInstruction
     decoder = Decoder(64, code, ip=address)
     ins = decoder.decode()
     if ins.code == Code.INVALID:
-        truncated = decoder.last_error == DecoderError.NO_MORE_BYTES
+        truncated = (decoder.last_error == DecoderError.NO_MORE_BYTES
+                     and len(code) < MAX_INSTRUCTION_LENGTH)
         return DecodedInstruction(address=address, raw=bytes(code[:MAX_INSTRUCTION_LENGTH]),
                                   text="(bad)", undecodable=why_undecodable(code, truncated))
     raw = bytes(code[:ins.len])

@@ -54,7 +54,7 @@ def feature_statuses(iced_features: list[str], cpu: CpuFacts | None) -> list[Fea
         out.append(FeatureStatus("|".join(b.name for b in bits),
                                  " or ".join(b.describe() for b in bits), present,
                                  [_bit_json(b) for b in bits]))
-    return out
+    return sorted(out, key=lambda f: f.name)
 
 
 def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:

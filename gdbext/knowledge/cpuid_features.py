@@ -175,6 +175,7 @@ BASELINE: frozenset[str] = frozenset({
     "INTEL8086", "INTEL186", "INTEL286", "INTEL386", "INTEL486", "X64",
     "FPU", "FPU287", "FPU387", "CPUID", "TSC", "MSR", "CX8", "CMOV", "CLFSH",
     "MMX", "FXSR", "SSE", "SSE2", "SYSCALL", "PAUSE", "MULTIBYTENOP", "SEP",
+    "RDPMC",   # no CPUID bit; user access is gated by CR4.PCE (#GP), not by the CPU model
 })
 
 # Leaf 1 ECX[27]: the OS has set CR4.OSXSAVE, so XGETBV may be executed.

@@ -1,0 +1,71 @@
+"""Facts about the host computed without gdbext: /proc/cpuinfo, core settings,
+tool paths.  Tests derive their expectations from here."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "build" / "fixtures"
+GDB = os.environ.get("GDB", "gdb")
+
+
+@lru_cache(maxsize=1)
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields from /proc/cpuinfo."""
+    fields: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    return frozenset(cpuinfo().get("flags", "").split())
+
+
+def host_has(*features: str) -> bool:
+    return all(f in cpu_flags() for f in features)
+
+
+def core_pattern() -> str:
+    return Path("/proc/sys/kernel/core_pattern").read_text().strip()
+
+
+def kernel_cores_land_in_cwd() -> bool:
+    """True when the kernel writes a plain file named after core_pattern in the cwd."""
+    pattern = core_pattern()
+    return not pattern.startswith("|") and "/" not in pattern
+
+
+def find_kernel_core(directory: Path, pid: int) -> Path | None:
+    pattern = core_pattern()
+    name = pattern.replace("%p", str(pid)).replace("%%", "%")
+    for candidate in (directory / name, directory / f"{name}.{pid}", directory / "core",
+                      directory / f"core.{pid}"):
+        if candidate.exists():
+            return candidate
+    found = sorted(directory.glob("core*"))
+    return found[0] if found else None
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def run(cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, **kw)
+
+
+def parse_announcement(text: str) -> dict[str, str]:
+    """isa_crash prints 'pid=N mode=M fault=0x...' about itself."""
+    m = re.search(r"pid=(\d+) mode=(\w+) fault=(0x[0-9a-f]+)", text)
+    assert m, f"fixture did not announce itself: {text!r}"
+    return {"pid": m.group(1), "mode": m.group(2), "fault": m.group(3)}

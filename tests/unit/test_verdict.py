@@ -1,0 +1,122 @@
+"""Verdict rules on synthetic CPU records: each rule can fail on its own."""
+from __future__ import annotations
+
+import pytest
+
+from gdbext.isa.cpu import CpuFacts
+from gdbext.isa.decode import decode
+from gdbext.isa.verdict import judge
+
+REGS = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
+
+
+def cpu_with(*bits: tuple[int, int, str, int], xcr0: int | None = 0xE7,
+             leaves=((1, 0), (7, 0), (7, 1), (0x80000001, 0))) -> CpuFacts:
+    """A CPU record whose CPUID has exactly ``bits`` set (leaf, sub, reg, bit),
+    plus OSXSAVE so XCR0 counts."""
+    regs = {leaf: [0, 0, 0, 0] for leaf in leaves}
+    for leaf, sub, reg, bit in ((1, 0, "ecx", 27),) + bits:
+        regs.setdefault((leaf, sub), [0, 0, 0, 0])[REGS[reg]] |= 1 << bit
+    return CpuFacts("synthetic", {k: tuple(v) for k, v in regs.items()}, xcr0=xcr0)
+
+
+AVX = (1, 0, "ecx", 28)
+FMA4 = (0x80000001, 0, "ecx", 16)
+AVX512F, AVX512VL = (7, 0, "ebx", 16), (7, 0, "ebx", 31)
+RTM = (7, 0, "ebx", 11)
+BMI1 = (7, 0, "ebx", 3)
+
+VFMADDPD_FMA4 = "c4e3f969e410"          # vfmaddpd %xmm4,%xmm1,%xmm0,%xmm4
+VPADDD_XMM = "c5f1fec2"                 # vpaddd %xmm2,%xmm1,%xmm0
+VPTERNLOGD_YMM16 = "62a37d2025c0ff"     # vpternlogd $0xff,%ymm16,%ymm16,%ymm16
+XTEST = "0f01d6"
+ANDN = "c4e2f0f2c8"                     # andn %rax,%rcx,%rcx  (VEX, GPR only)
+
+
+def check(hexbytes: str, cpu):
+    return judge(decode(bytes.fromhex(hexbytes), 0x1000), cpu)
+
+
+def test_missing_feature_is_unsupported():
+    j = check(VFMADDPD_FMA4, cpu_with(AVX))
+    assert (j.verdict, j.missing) == ("unsupported", ["fma4"])
+
+
+def test_present_feature_is_supported():
+    assert check(VFMADDPD_FMA4, cpu_with(AVX, FMA4)).verdict == "supported"
+
+
+def test_evex_needs_every_feature():
+    assert check(VPTERNLOGD_YMM16, cpu_with(AVX512F)).missing == ["avx512vl"]
+    assert check(VPTERNLOGD_YMM16, cpu_with(AVX512F, AVX512VL)).verdict == "supported"
+
+
+@pytest.mark.parametrize("xcr0,verdict", [(0x7, "supported"), (0x3, "os-disabled")])
+def test_vex_needs_ymm_state_in_xcr0(xcr0, verdict):
+    j = check(VPADDD_XMM, cpu_with(AVX, xcr0=xcr0))
+    assert j.verdict == verdict
+    assert j.xcr0_missing == (0x4 if verdict == "os-disabled" else 0)
+
+
+def test_evex_needs_opmask_and_zmm_state():
+    j = check(VPTERNLOGD_YMM16, cpu_with(AVX512F, AVX512VL, xcr0=0x7))
+    assert j.verdict == "os-disabled" and j.xcr0_missing == 0xE0
+
+
+def test_osxsave_clear_means_only_x87_and_sse():
+    cpu = cpu_with(AVX, xcr0=None)
+    regs = list(cpu.leaves[(1, 0)])
+    regs[2] &= ~(1 << 27)
+    cpu.leaves[(1, 0)] = tuple(regs)
+    assert check(VPADDD_XMM, cpu).verdict == "os-disabled"
+
+
+def test_vex_gpr_instruction_needs_no_vector_state():
+    assert check(ANDN, cpu_with(BMI1, xcr0=0x3)).verdict == "supported"
+
+
+def test_or_features_need_only_one():
+    assert check(XTEST, cpu_with(RTM)).verdict == "supported"
+    assert check(XTEST, cpu_with()).missing == ["hle|rtm"]
+
+
+def test_missing_leaf_is_unknown_not_missing():
+    cpu = cpu_with(AVX, leaves=((1, 0),))
+    j = check(VFMADDPD_FMA4, cpu)
+    assert (j.verdict, j.missing) == ("unknown", [])
+
+
+def test_baseline_is_never_missing_even_on_an_empty_cpu():
+    empty = CpuFacts("synthetic", {})
+    for code in ("488b18", "0fa2", "0f58c1"):     # mov, cpuid, addps
+        j = check(code, empty)
+        assert (j.verdict, j.missing, j.features) == ("supported", [], [])
+
+
+def test_no_cpu_record_is_unknown_for_extensions():
+    assert check(VFMADDPD_FMA4, None).verdict == "unknown"
+    assert check("0fa2", None).verdict == "supported"
+
+
+def test_traps_are_named():
+    for code, mnemonic in (("0f0b", "ud2"), ("cc", "int3")):
+        ins = decode(bytes.fromhex(code), 0)
+        assert ins.trap and mnemonic in ins.trap
+        assert judge(ins, cpu_with()).verdict == "supported"
+
+
+@pytest.mark.parametrize("code,needle", [
+    ("d51801c0", "REX2"),                   # APX add %r16,%rax
+    ("62f47c1801c8", "EVEX map 4"),         # APX NDD form
+    ("27", "32-bit"),                       # daa: gone in 64-bit mode
+    ("0f04", "not an x86-64 instruction"),
+    ("c4e3f969", "truncated"),              # first 4 bytes of a 6-byte instruction
+])
+def test_undecodable_says_why(code, needle):
+    raw = bytes.fromhex(code)
+    if needle != "truncated":
+        raw = (raw + b"\x90" * 15)[:15]     # as read from memory: a full 15 bytes
+    ins = decode(raw, 0)
+    j = judge(ins, cpu_with())
+    assert j.verdict == "undecodable"
+    assert needle in j.reasons[0]
