@@ -130,6 +130,30 @@ def _shrinking(length: int, address: int):
         yield n
 
 
+def read_bytes(address: int, length: int) -> bytes:
+    """Exactly ``length`` bytes or a GdbextError."""
+    try:
+        return bytes(gdb.selected_inferior().read_memory(address, length))
+    except gdb.MemoryError:
+        raise GdbextError(f"cannot read {length} bytes at {address:#x}") from None
+
+
+def symbol_address(name: str) -> int | None:
+    """A symbol's address, from debug info or the minimal (ELF) symbols."""
+    try:
+        value = gdb.parse_and_eval(f"&'{name}'")
+        return int(value.cast(gdb.lookup_type("unsigned long")))
+    except gdb.error:
+        return None
+
+
+def core_file_path() -> str | None:
+    """The open core file (gdb 13 has no Inferior.corefile)."""
+    out = gdb.execute("info target", to_string=True)
+    m = re.search(r"Local core dump file:\s*`(.+?)', file type", out)
+    return m.group(1) if m else None
+
+
 def locate(address: int) -> Location:
     symbol = offset = function = None
     try:

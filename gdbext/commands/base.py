@@ -17,7 +17,7 @@ from ..errors import GdbextError
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Import name -> the distribution that provides it.
-DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate"}
+DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate", "elftools": "pyelftools"}
 
 
 def missing_dependencies(modules) -> list[str]:

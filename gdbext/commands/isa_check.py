@@ -4,6 +4,7 @@ from __future__ import annotations
 from .. import target
 from ..errors import GdbextError
 from .base import GdbextCommand, parser
+from .cpu_source import cpu_for
 
 PARSER = parser("isa-check")
 PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
@@ -39,7 +40,7 @@ Examples:
 
     NAME = "isa-check"
     PARSER = PARSER
-    NEEDS = ("iced_x86", "tabulate")
+    NEEDS = ("iced_x86", "tabulate", "elftools")
 
     def run(self, args):
         from ..isa.decode import MAX_INSTRUCTION_LENGTH, decode
@@ -62,7 +63,7 @@ Examples:
             address, _ = target.selected_pc()
         code = target.read_code(address, MAX_INSTRUCTION_LENGTH)
         ins = decode(code, address, syntax=target.disassembly_flavor())
-        cpu, warnings = _cpu_for(kind)
+        cpu, warnings = cpu_for(kind)
         signal = None
         if address == pc and level == 0:
             info = target.stop_signal()
@@ -73,23 +74,6 @@ Examples:
                                 where.function, where.objfile, signal, warnings)
         report.warnings.extend(_signal_warnings(report))
         return report
-
-
-def _cpu_for(kind: str):
-    from ..isa.native_cpu import host_is_x86_64, read_native_cpu
-
-    warnings: list[str] = []
-    if kind == "remote":
-        return None, ["remote target: this host's CPUID does not describe the remote CPU"]
-    if not host_is_x86_64():
-        return None, ["this host is not x86-64: no native CPUID to compare against"]
-    cpu = read_native_cpu()
-    if kind == "core":
-        warnings.append("checked against this host's CPU: the core may come from a "
-                        "different machine")
-    elif kind == "exec":
-        warnings.append("no process: checked against this host's CPU")
-    return cpu, warnings
 
 
 def _signal_warnings(report) -> list[str]:

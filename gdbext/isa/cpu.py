@@ -30,6 +30,9 @@ class CpuFacts:
     xcr0: int | None = None                      # None: not known
     xcr0_source: str | None = None
     notes: list[str] = field(default_factory=list)
+    vendor_hint: str | None = None               # when leaf 0 was not recorded
+    # glibc's "usable" bits per leaf (CPU and OS and tunables agree), if known
+    active: dict[tuple[int, int], Regs] = field(default_factory=dict)
 
     def bit(self, b: CpuidBit) -> bool | None:
         """The bit's value, or None when the leaf was not read."""
@@ -42,7 +45,7 @@ class CpuFacts:
     def vendor(self) -> str | None:
         regs = self.leaves.get((0, 0))
         if regs is None:
-            return None
+            return self.vendor_hint
         return struct.pack("<III", regs[1], regs[3], regs[2]).decode("ascii", "replace")
 
     def _signature(self) -> tuple[int, int, int] | None:
@@ -92,6 +95,23 @@ class CpuFacts:
             return 0x3
         return self.xcr0
 
+    def active_bit(self, b: CpuidBit) -> bool | None:
+        regs = self.active.get((b.leaf, b.subleaf))
+        return None if regs is None else bool(regs[_REG_INDEX[b.register]] >> b.bit & 1)
+
+    def xcr0_from_active(self) -> int | None:
+        """A lower bound on XCR0 from glibc's active bits: glibc marks AVX,
+        AVX-512 and AMX usable only after checking XCR0 itself."""
+        if not self.active:
+            return None
+        xcr0 = 0x3
+        for bit, mask in ((CpuidBit("avx", 1, 0, "ecx", 28), 0x6),
+                          (CpuidBit("avx512f", 7, 0, "ebx", 16), 0xE6),
+                          (CpuidBit("amx_tile", 7, 0, "edx", 24), 0x60000)):
+            if self.active_bit(bit):
+                xcr0 |= mask
+        return xcr0
+
     def to_json(self) -> dict:
         return {
             "source": self.source, "vendor": self.vendor, "family": self.family,
@@ -101,8 +121,19 @@ class CpuFacts:
         }
 
     def describe(self) -> str:
+        origin = SOURCE_NAMES.get(self.source, self.source)
         if self.family is None:
-            return f"{self.source}: no CPUID data"
+            return f"{origin}: no CPUID data"
+        name = f' "{self.model_name}"' if self.model_name else ""
         hv = ", under a hypervisor" if self.hypervisor else ""
-        return (f"{self.source}: {self.vendor} family {self.family:#x} model {self.model:#x} "
-                f"stepping {self.stepping} \"{self.model_name or '?'}\"{hv}")
+        xcr0 = (f"\nXCR0 {self.xcr0:#x} ({self.xcr0_source})" if self.xcr0 is not None else "")
+        return (f"{self.vendor} family {self.family:#x} model {self.model:#x} stepping "
+                f"{self.stepping}{name}{hv}\nfrom {origin}{xcr0}")
+
+
+SOURCE_NAMES = {
+    "process": "glibc's CPUID snapshot in the process (the machine it ran on)",
+    "native": "this host's CPUID instruction",
+    "core-notes": "the core file's notes",
+    "profile": "a named CPU profile",
+}

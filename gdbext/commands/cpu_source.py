@@ -1,0 +1,64 @@
+"""Which CPU a command should judge against, in order of trust:
+
+1. ``process``: glibc's CPUID snapshot in the target's memory -- the machine
+   the process ran on, live, remote or in a core from elsewhere.  XCR0 comes
+   from XGETBV (live native), the core's NT_X86_XSTATE note, or glibc's
+   active bits (remote).
+2. ``native``: this host's CPUID, for a file with no process or when the
+   snapshot is missing (static or non-glibc programs) -- with a warning when
+   the target may have run elsewhere.
+"""
+from __future__ import annotations
+
+from .. import target
+from ..errors import GdbextError
+from ..knowledge.glibc_cpu_features import FUNCTION
+
+
+def process_cpu(kind: str):
+    from ..isa.core_notes import xcr0_from_core
+    from ..isa.glibc_snapshot import locate_table, read_snapshot
+    from ..isa.native_cpu import host_is_x86_64, read_native_cpu
+
+    func = target.symbol_address(FUNCTION)
+    if func is None:
+        raise GdbextError(f"no {FUNCTION} in the target (static or non-glibc program, or "
+                          "glibc older than 2.33)")
+    code = target.read_code(func, 64)
+    facts = read_snapshot(locate_table(code, func, target.read_bytes), target.read_bytes)
+    if kind == "live" and host_is_x86_64():
+        native = read_native_cpu()
+        facts.xcr0, facts.xcr0_source = native.xcr0, "xgetbv (live process on this host)"
+    elif kind == "core":
+        path = target.core_file_path()
+        xcr0 = xcr0_from_core(path) if path else None
+        if xcr0 is not None:
+            facts.xcr0, facts.xcr0_source = xcr0, "core NT_X86_XSTATE note"
+    if facts.xcr0 is None:
+        facts.xcr0 = facts.xcr0_from_active()
+        facts.xcr0_source = "inferred from glibc's active bits" if facts.xcr0 else None
+    return facts
+
+
+def cpu_for(kind: str):
+    """(CpuFacts or None, warnings)."""
+    from ..isa.native_cpu import host_is_x86_64, read_native_cpu
+
+    warnings: list[str] = []
+    if kind in ("live", "core", "remote"):
+        try:
+            return process_cpu(kind), warnings
+        except GdbextError as exc:
+            warnings.append(f"no CPU snapshot from the process: {exc}")
+    if kind == "remote":
+        warnings.append("remote target: this host's CPUID does not describe the remote CPU")
+        return None, warnings
+    if not host_is_x86_64():
+        warnings.append("this host is not x86-64: no native CPUID to compare against")
+        return None, warnings
+    if kind == "core":
+        warnings.append("checked against this host's CPU: the core may come from a "
+                        "different machine")
+    elif kind == "exec":
+        warnings.append("no process: checked against this host's CPU")
+    return read_native_cpu(), warnings

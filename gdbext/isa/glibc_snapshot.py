@@ -1,0 +1,83 @@
+"""The crashing machine's CPUID, from glibc's cpu_features in the target's memory.
+
+Works wherever the target's memory can be read: live, remote and core files
+from another machine.  Pure: memory comes in through a ``read(addr, n)``
+callable, so tests can feed bytes.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from iced_x86 import Code, Decoder, Mnemonic, OpKind, Register
+
+from ..errors import GdbextError
+from ..knowledge.glibc_cpu_features import BASIC_SIZE, INDEX_LEAVES, KINDS
+from .cpu import CpuFacts
+
+Read = Callable[[int, int], bytes]
+
+
+@dataclass
+class TableLocation:
+    table: int        # address of features[0]
+    stride: int       # bytes per record
+    count: int        # records
+
+
+def locate_table(code: bytes, address: int, read: Read) -> TableLocation:
+    """Follow ``__x86_get_cpuid_feature_leaf``: bounds check on %edi, base pointer
+    (a GOT load, or a rip-relative lea after the bounds check), scale, offset."""
+    count = stride = base = offset = None
+    for ins in Decoder(64, code, ip=address):
+        m = ins.mnemonic
+        if ins.code == Code.INVALID or (m == Mnemonic.RET and offset is not None):
+            break
+        if (m == Mnemonic.CMP and ins.op0_kind == OpKind.REGISTER
+                and ins.op_register(0) in (Register.EDI, Register.RDI)
+                and ins.op1_kind in _IMMEDIATES):
+            count = ins.immediate(1) + 1
+        elif m == Mnemonic.MOV and ins.is_ip_rel_memory_operand:
+            base = struct.unpack("<Q", read(ins.ip_rel_memory_address, 8))[0]
+        elif m == Mnemonic.LEA and ins.is_ip_rel_memory_operand:
+            if count is not None and base is None:   # before the check: the fallback
+                base = ins.ip_rel_memory_address
+        elif m == Mnemonic.SHL and ins.op1_kind == OpKind.IMMEDIATE8:
+            stride = 1 << ins.immediate(1)
+        elif m == Mnemonic.IMUL and ins.op_count == 3:
+            stride = ins.immediate(2)
+        elif m == Mnemonic.LEA and ins.memory_index != Register.NONE:
+            offset = ins.memory_displacement
+    if None in (count, stride, base, offset):
+        raise GdbextError("glibc's __x86_get_cpuid_feature_leaf does not have the expected "
+                          "shape (bounds check, base, scale, offset)")
+    return TableLocation(base + offset, stride, count)
+
+
+_IMMEDIATES = (OpKind.IMMEDIATE8, OpKind.IMMEDIATE8TO32, OpKind.IMMEDIATE32)
+
+
+def read_snapshot(loc: TableLocation, read: Read) -> CpuFacts:
+    """CPU record from the table: raw CPUID per leaf, glibc's active bits as notes."""
+    if loc.stride < 32 or not 1 <= loc.count <= 64:
+        raise GdbextError(f"implausible glibc cpu_features table (stride {loc.stride}, "
+                          f"{loc.count} records)")
+    kind, _max_cpuid, family, model, stepping = struct.unpack(
+        "<5I", read(loc.table - BASIC_SIZE, BASIC_SIZE))
+    raw = read(loc.table, loc.stride * loc.count)
+    facts = CpuFacts(source="process")
+    facts.vendor_hint = KINDS.get(kind)
+    active: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+    for i, leaf in enumerate(INDEX_LEAVES[:loc.count]):
+        words = struct.unpack_from("<8I", raw, i * loc.stride)
+        if any(words[:4]):                   # an all-zero record: glibc did not query it
+            facts.leaves[leaf] = words[:4]
+            active[leaf] = words[4:]
+    facts.active = active
+    if (1, 0) not in facts.leaves:
+        raise GdbextError("glibc's cpu_features table is empty (not initialised yet?)")
+    if (facts.family, facts.model, facts.stepping) != (family, model, stepping):
+        facts.notes.append(f"glibc's basic record says family {family:#x} model {model:#x} "
+                           f"stepping {stepping}; leaf 1 says otherwise")
+    return facts
