@@ -17,7 +17,8 @@ from ..errors import GdbextError
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Import name -> the distribution that provides it.
-DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate", "elftools": "pyelftools"}
+DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate", "elftools": "pyelftools",
+                "archspec": "archspec"}
 
 
 def missing_dependencies(modules) -> list[str]:

@@ -7,6 +7,8 @@ from .base import GdbextCommand, parser
 from .cpu_source import cpu_for
 
 PARSER = parser("isa-check")
+PARSER.add_argument("--cpu", metavar="NAME",
+                    help="check against a named microarchitecture or level (archspec)")
 PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
                     help="any gdb expression; default: the selected frame's pc")
 
@@ -16,12 +18,13 @@ SIGILL, SIGBUS, SIGSEGV = 4, 7, 11
 class IsaCheckCommand(GdbextCommand):
     """Decode an instruction and check its CPUID features against the CPU.
 
-Usage: isa-check [--json] [ADDRESS]
+Usage: isa-check [--json] [--cpu NAME] [ADDRESS]
 
 Decodes the instruction at the selected frame's pc (or at ADDRESS, any gdb
 expression), names the exact CPUID features it needs in /proc/cpuinfo
 spelling with their leaf/register/bit, the XCR0 state the OS must enable,
-and checks both against this machine's CPU (CPUID and XGETBV).  With
+and checks both against the CPU the process ran on: glibc's CPUID snapshot
+in the process or core, else this machine's CPUID and XGETBV.  With
 ADDRESS it also works with no process, from the executable file's bytes.
 
 Verdicts: supported, unsupported (the CPU lacks a feature), os-disabled
@@ -30,17 +33,21 @@ an ISA newer than the decoder such as APX), unknown.  ud2 and int3 are
 named as deliberate traps.
 
 Options:
-  --json    print one JSON object (schema "gdbext/isa-check/1")
+  --json        print one JSON object (schema "gdbext/isa-check/1")
+  --cpu NAME    judge against a named CPU instead: x86-64-v2/v3/v4, haswell,
+                skylake_avx512, icelake, sapphirerapids, zen..zen5,
+                piledriver... (archspec's microarchitecture data)
 
 Examples:
   isa-check                      the instruction that raised SIGILL
   isa-check --json               the same, as JSON
   isa-check $pc+6                the next instruction
-  isa-check dgemm_kernel+22108   an instruction in a file, no process needed"""
+  isa-check dgemm_kernel+22108   an instruction in a file, no process needed
+  isa-check --cpu x86-64-v3      would this run on any x86-64-v3 machine?"""
 
     NAME = "isa-check"
     PARSER = PARSER
-    NEEDS = ("iced_x86", "tabulate", "elftools")
+    NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
 
     def run(self, args):
         from ..isa.decode import MAX_INSTRUCTION_LENGTH, decode
@@ -63,7 +70,11 @@ Examples:
             address, _ = target.selected_pc()
         code = target.read_code(address, MAX_INSTRUCTION_LENGTH)
         ins = decode(code, address, syntax=target.disassembly_flavor())
-        cpu, warnings = cpu_for(kind)
+        if args.cpu:
+            from ..isa.profiles import profile_cpu
+            cpu, warnings = profile_cpu(args.cpu), []
+        else:
+            cpu, warnings = cpu_for(kind)
         signal = None
         if address == pc and level == 0:
             info = target.stop_signal()

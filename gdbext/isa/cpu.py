@@ -31,6 +31,7 @@ class CpuFacts:
     xcr0_source: str | None = None
     notes: list[str] = field(default_factory=list)
     vendor_hint: str | None = None               # when leaf 0 was not recorded
+    profile: str | None = None                   # archspec name, for source "profile"
     # glibc's "usable" bits per leaf (CPU and OS and tunables agree), if known
     active: dict[tuple[int, int], Regs] = field(default_factory=dict)
 
@@ -116,12 +117,14 @@ class CpuFacts:
         return {
             "source": self.source, "vendor": self.vendor, "family": self.family,
             "model": self.model, "stepping": self.stepping, "model_name": self.model_name,
-            "hypervisor": self.hypervisor, "xcr0": self.xcr0, "xcr0_source": self.xcr0_source,
+            "hypervisor": self.hypervisor, "profile": self.profile, "xcr0": self.xcr0, "xcr0_source": self.xcr0_source,
             "notes": list(self.notes),
         }
 
     def describe(self) -> str:
         origin = SOURCE_NAMES.get(self.source, self.source)
+        if self.profile:
+            return f"profile {self.profile} ({self.vendor or 'any vendor'}), from archspec"
         if self.family is None:
             return f"{origin}: no CPUID data"
         name = f' "{self.model_name}"' if self.model_name else ""

@@ -74,7 +74,7 @@ def test_non_x86_64_architecture(isa_crash, tmp_path):
 
 def test_help_completion_and_debug_setting(tmp_path):
     with GdbSession(cwd=tmp_path) as gdb:
-        assert "Usage: isa-check [--json] [ADDRESS]" in gdb.cmd("help isa-check")
+        assert "Usage: isa-check [--json] [--cpu NAME] [ADDRESS]" in gdb.cmd("help isa-check")
         assert "isa-check --json" in gdb.cmd("complete isa-check --j")
         gdb.cmd("set gdbext debug on")
         assert "on" in gdb.cmd("show gdbext debug")
