@@ -28,7 +28,7 @@ def process_cpu(kind: str):
     facts = read_snapshot(locate_table(code, func, target.read_bytes), target.read_bytes)
     if kind == "live" and host_is_x86_64():
         native = read_native_cpu()
-        facts.xcr0, facts.xcr0_source = native.xcr0, "xgetbv (live process on this host)"
+        facts.xcr0, facts.xcr0_source = native.xcr0, "XGETBV on this host (the live process runs here)"
     elif kind == "core":
         path = target.core_file_path()
         xcr0 = xcr0_from_core(path) if path else None

@@ -87,7 +87,7 @@ def read_native_cpu() -> CpuFacts:
     if facts.os_xsave:
         # XGETBV raises #UD unless CR4.OSXSAVE is set: checked just above.
         facts.xcr0 = int(_stubs()[1](0))
-        facts.xcr0_source = "xgetbv"
+        facts.xcr0_source = "XGETBV"
     else:
         facts.xcr0_source = "CR4.OSXSAVE clear: only x87/SSE state is enabled"
     return facts
