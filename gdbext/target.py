@@ -65,7 +65,7 @@ def require_x86_64() -> None:
     if kind() == "none":
         raise GdbextError(NOTHING_LOADED)
     name = architecture_name()
-    if name not in SUPPORTED_ARCHITECTURES:
+    if not name.startswith(SUPPORTED_ARCHITECTURES):       # also i386:x86-64:intel
         raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 only)")
 
 
@@ -80,6 +80,10 @@ def _selected_frame_or_none():
 
 def selected_pc() -> tuple[int, int]:
     """The selected frame's pc and level.  Raises when there is no frame."""
+    thread = gdb.selected_thread()
+    if thread is not None and thread.is_running():
+        raise GdbextError("the selected thread is running: interrupt it first "
+                          "(interrupt, or Ctrl-C)")
     frame = _selected_frame_or_none()
     if frame is None:
         what = kind()
@@ -90,8 +94,25 @@ def selected_pc() -> tuple[int, int]:
     return int(frame.pc()), frame.level()
 
 
+# Assignment, increment and compound-assignment operators: evaluating them
+# would write to the inferior (or to gdb's registers of it).
+_WRITES = re.compile(r"(?<![=!<>])=(?!=)|\+\+|--|[-+*/%&|^]=|<<=|>>=")
+
+
+def _without_quoted(text: str) -> str:
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "''", text)
+
+
 def eval_address(expression: str) -> int:
-    """An address from any gdb expression: a number, a symbol, $pc, func+4..."""
+    """An address from any gdb expression: a number, a symbol, $pc, func+4...
+
+    Read-only: assignments are refused and inferior calls are disabled while
+    the expression is evaluated."""
+    if _WRITES.search(_without_quoted(expression)):
+        raise GdbextError(f"'{expression}' would modify the program: an ADDRESS must be "
+                          "a read-only expression")
+    previous = gdb.parameter("may-call-functions")
+    gdb.execute("set may-call-functions off", to_string=True)
     try:
         value = gdb.parse_and_eval(expression)
         if value.type.strip_typedefs().code == gdb.TYPE_CODE_FUNC:
@@ -106,6 +127,8 @@ def eval_address(expression: str) -> int:
             return int(value.address) & 0xFFFFFFFFFFFFFFFF
     except gdb.error as exc:
         raise GdbextError(f"cannot evaluate '{expression}': {exc}") from None
+    finally:
+        gdb.execute(f"set may-call-functions {'on' if previous else 'off'}", to_string=True)
 
 
 def read_code(address: int, length: int) -> bytes:
@@ -158,7 +181,7 @@ def locate(address: int) -> Location:
     symbol = offset = function = None
     try:
         text = gdb.format_address(address)
-        m = re.search(r"<(.+?)(?:\+(\d+))?>$", text)
+        m = re.search(r"<([^<>+]+?)(?:\+(\d+))?(?: at [^<>]*)?>$", text)
         if m:
             symbol, offset = m.group(1), int(m.group(2) or 0)
     except (gdb.error, AttributeError):
@@ -175,24 +198,29 @@ def locate(address: int) -> Location:
 
 
 def objfile_for(address: int) -> str | None:
+    """The shared library, vDSO or executable file that holds ``address``."""
     solib = gdb.solib_name(address)
     if solib:
         return solib
+    out = gdb.execute(f"info symbol {address:#x}", to_string=True)
+    m = re.search(r" of (.+)$", out.strip())
+    if m:
+        return m.group(1)
     progspace = gdb.current_progspace()
-    if progspace.filename and _in_main_executable(address):
+    if progspace.filename and _in_exec_file_sections(address):
         return progspace.filename
     return None
 
 
-def _in_main_executable(address: int) -> bool:
-    out = gdb.execute(f"info symbol {address:#x}", to_string=True)
-    return not out.startswith("No symbol") or _in_exec_sections(address)
-
-
-def _in_exec_sections(address: int) -> bool:
-    out = gdb.execute("maintenance info sections", to_string=True)
-    for m in re.finditer(r"(0x[0-9a-f]+)->(0x[0-9a-f]+)", out):
-        if int(m.group(1), 16) <= address < int(m.group(2), 16):
+def _in_exec_file_sections(address: int) -> bool:
+    """Only the executable's own sections count (``info files`` also lists a
+    core's load segments, which cover the stack and heap)."""
+    out = gdb.execute("info files", to_string=True)
+    m = re.search(r"Local exec file:\n(.*?)(?:\n\S|\Z)", out, re.S)
+    if not m:
+        return False
+    for lo, hi in re.findall(r"(0x[0-9a-f]+) - (0x[0-9a-f]+) is ", m.group(1)):
+        if int(lo, 16) <= address < int(hi, 16):
             return True
     return False
 

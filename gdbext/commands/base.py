@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shlex
 import traceback
 
@@ -41,6 +42,27 @@ def parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+def split_options(argument: str, parser: argparse.ArgumentParser) -> list[str]:
+    """Leading options as argv, then the rest of the line verbatim as one
+    argument: a gdb expression keeps its quotes and spaces ('file.c'::func)."""
+    takes_value = {o for a in parser._actions if a.nargs != 0 for o in a.option_strings}
+    argv, rest = [], argument.strip()
+    while rest.startswith("-") and not re.match(r"-[\d(]", rest):
+        token, rest = _next_token(rest)
+        if token == "--":
+            break
+        argv.append(token)
+        if token in takes_value and rest:
+            value, rest = _next_token(rest)
+            argv.append(value)
+    return argv + ([rest] if rest else [])
+
+
+def _next_token(text: str) -> tuple[str, str]:
+    m = re.match(r"(\S+)\s*", text)
+    return m.group(1), text[m.end():]
+
+
 class GdbextCommand(gdb.Command):
     """Base class.  Subclasses set NAME, PARSER, NEEDS and implement run(args)."""
 
@@ -66,7 +88,7 @@ class GdbextCommand(gdb.Command):
     def invoke(self, argument, from_tty):
         self.dont_repeat()
         try:
-            args = self.PARSER.parse_args(gdb.string_to_argv(argument))
+            args = self.PARSER.parse_args(split_options(argument, self.PARSER))
             missing = missing_dependencies(self.NEEDS)
             if missing:
                 raise GdbextError(

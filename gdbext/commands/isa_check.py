@@ -84,6 +84,11 @@ Examples:
         report = IsaCheckReport(ins, judge(ins, cpu), cpu, kind, where.symbol, where.offset,
                                 where.function, where.objfile, signal, warnings)
         report.warnings.extend(_signal_warnings(report))
+        if code[:2] == b"\0\0" and ins.mnemonic == "add":
+            report.warnings.append("the code bytes read as zeros: the core probably does not "
+                                   "contain this file-backed page and gdb cannot open the file "
+                                   "it maps (point gdb at the same binary: file PATH, "
+                                   "set solib-search-path)")
         return report
 
 
@@ -96,7 +101,7 @@ def _signal_warnings(report) -> list[str]:
         return ["the thread got SIGILL although this CPU runs this instruction: the core "
                 "may come from another CPU, the code may have changed since, or the pc "
                 "was moved by a signal handler"]
-    if sig["signo"] in (SIGSEGV, SIGBUS) and verdict == "supported":
+    if sig["signo"] in (SIGSEGV, SIGBUS) and verdict == "supported" and not report.instruction.privileged:
         return [f"the thread stopped with {report.signal_json()['name']} "
                 f"({report.signal_json()['code_name']}): a memory-access fault, not an "
                 "instruction-set problem"]

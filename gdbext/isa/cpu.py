@@ -32,15 +32,32 @@ class CpuFacts:
     notes: list[str] = field(default_factory=list)
     vendor_hint: str | None = None               # when leaf 0 was not recorded
     profile: str | None = None                   # archspec name, for source "profile"
+    max_basic_leaf: int | None = None            # when leaf 0 was not recorded
     # glibc's "usable" bits per leaf (CPU and OS and tunables agree), if known
     active: dict[tuple[int, int], Regs] = field(default_factory=dict)
 
     def bit(self, b: CpuidBit) -> bool | None:
-        """The bit's value, or None when the leaf was not read."""
+        """The bit's value; False for a leaf the CPU does not have; None when
+        the leaf was not read and cannot be known to be absent."""
         regs = self.leaves.get((b.leaf, b.subleaf))
         if regs is None:
-            return None
+            return False if self.leaf_absent(b.leaf, b.subleaf) else None
         return bool(regs[_REG_INDEX[b.register]] >> b.bit & 1)
+
+    def leaf_absent(self, leaf: int, subleaf: int) -> bool:
+        """Beyond the CPU's maximum (sub)leaf: CPUID has no such leaf, so every
+        feature bit in it is clear."""
+        if leaf >= 0x80000000:
+            top = self.leaves.get((0x80000000, 0))
+            return top is not None and leaf > top[0]
+        top = self.leaves.get((0, 0))
+        max_basic = top[0] if top else self.max_basic_leaf
+        if max_basic is not None and leaf > max_basic:
+            return True
+        if leaf == 7 and subleaf > 0:
+            seven = self.leaves.get((7, 0))
+            return seven is not None and subleaf > seven[0]
+        return False
 
     @property
     def vendor(self) -> str | None:

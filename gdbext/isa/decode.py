@@ -108,6 +108,11 @@ def _vector_length(ins) -> int | None:
     return bits or None
 
 
+# VEX-encoded instructions that touch no vector state (SDM vol. 2, exception
+# class 13 for GPR instructions; AMX has a state of its own).
+_VEX_WITHOUT_VECTOR_STATE = ("BMI1", "BMI2", "TBM", "LWP", "CMPCCXADD", "AMX_")
+
+
 def _xcr0_required(encoding: int, regs, features: list[str]) -> int:
     """XCR0 state the OS must enable, or the instruction raises #UD (SDM vol. 1 §13)."""
     need = 0
@@ -115,9 +120,9 @@ def _xcr0_required(encoding: int, regs, features: list[str]) -> int:
         need |= cf.XCR0_AMX_STATE
     if encoding in (EncodingKind.EVEX, EncodingKind.MVEX) or any(RegisterExt.is_k(r) for r in regs):
         need |= cf.XCR0_EVEX_STATE
-    elif encoding in (EncodingKind.VEX, EncodingKind.XOP) and any(
-            RegisterExt.is_vector_register(r) for r in regs):
-        # VEX GPR instructions (BMI1/BMI2) touch no vector state and need none.
+    elif encoding in (EncodingKind.VEX, EncodingKind.XOP) and not any(
+            f.startswith(_VEX_WITHOUT_VECTOR_STATE) for f in features):
+        # every other VEX instruction, vldmxcsr included, #UDs without ymm state
         need |= cf.XCR0_YMM_STATE
     return need
 

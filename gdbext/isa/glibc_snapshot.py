@@ -63,19 +63,20 @@ def read_snapshot(loc: TableLocation, read: Read) -> CpuFacts:
     if loc.stride < 32 or not 1 <= loc.count <= 64:
         raise GdbextError(f"implausible glibc cpu_features table (stride {loc.stride}, "
                           f"{loc.count} records)")
-    kind, _max_cpuid, family, model, stepping = struct.unpack(
+    kind, max_cpuid, family, model, stepping = struct.unpack(
         "<5I", read(loc.table - BASIC_SIZE, BASIC_SIZE))
     raw = read(loc.table, loc.stride * loc.count)
     facts = CpuFacts(source="process")
     facts.vendor_hint = KINDS.get(kind)
+    facts.max_basic_leaf = max_cpuid
     active: dict[tuple[int, int], tuple[int, int, int, int]] = {}
     for i, leaf in enumerate(INDEX_LEAVES[:loc.count]):
+        # glibc leaves a record zero when the CPU lacks the leaf: all bits clear
         words = struct.unpack_from("<8I", raw, i * loc.stride)
-        if any(words[:4]):                   # an all-zero record: glibc did not query it
-            facts.leaves[leaf] = words[:4]
-            active[leaf] = words[4:]
+        facts.leaves[leaf] = words[:4]
+        active[leaf] = words[4:]
     facts.active = active
-    if (1, 0) not in facts.leaves:
+    if not any(facts.leaves[(1, 0)]):
         raise GdbextError("glibc's cpu_features table is empty (not initialised yet?)")
     if (facts.family, facts.model, facts.stepping) != (family, model, stepping):
         facts.notes.append(f"glibc's basic record says family {family:#x} model {model:#x} "

@@ -77,6 +77,9 @@ class IsaCheckReport:
         j = self.judgement
         if self.instruction.trap and j.verdict == "supported":
             return f"isa-check: deliberate trap ({self.instruction.mnemonic}), not an ISA problem"
+        if self.instruction.privileged and j.verdict == "supported":
+            return ("isa-check: supported - but privileged: in user mode it raises #GP "
+                    "(SIGSEGV, SI_KERNEL)")
         text = HEADLINES[j.verdict].format(missing=", ".join(j.missing))
         return f"isa-check: {j.verdict} - {text}"
 

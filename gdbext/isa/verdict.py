@@ -19,6 +19,7 @@ class FeatureStatus:
     where: str | None              # "CPUID.7h.0:EBX[16]"; None when not a CPUID bit
     present: bool | None           # None: cannot tell
     cpuid: list[dict] = field(default_factory=list)
+    nop_when_absent: str | None = None
 
     def to_json(self) -> dict:
         return {"name": self.name, "cpuid": self.cpuid, "present": self.present}
@@ -53,7 +54,7 @@ def feature_statuses(iced_features: list[str], cpu: CpuFacts | None) -> list[Fea
         present = True if True in values else (None if None in values else False)
         out.append(FeatureStatus("|".join(b.name for b in bits),
                                  " or ".join(b.describe() for b in bits), present,
-                                 [_bit_json(b) for b in bits]))
+                                 [_bit_json(b) for b in bits], cf.NOP_WHEN_ABSENT.get(f)))
     return sorted(out, key=lambda f: f.name)
 
 
@@ -61,7 +62,7 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
     if ins.undecodable:
         return IsaJudgement("undecodable", [], [], 0, 0, [ins.undecodable])
     features = feature_statuses(ins.iced_features, cpu)
-    missing = [f.name for f in features if f.present is False]
+    missing = [f.name for f in features if f.present is False and not f.nop_when_absent]
     xcr0 = cpu.effective_xcr0() if cpu else None
     xcr0_missing = ins.xcr0_required & ~xcr0 if xcr0 is not None else 0
     reasons: list[str] = []
@@ -70,10 +71,13 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
     if ins.privileged:
         reasons.append("privileged (CPL 0) instruction: in user mode it raises #GP, "
                        "which Linux delivers as SIGSEGV (SI_KERNEL)")
+    for f in features:
+        if f.nop_when_absent and f.present is not True:
+            reasons.append(f"hint: {f.nop_when_absent}, so a missing {f.name} is harmless")
     if missing:
         verdict = "unsupported"
         for f in features:
-            if f.present is False:
+            if f.present is False and not f.nop_when_absent:
                 reasons.append(f"this CPU lacks {f.name} ({f.where} = 0): the instruction "
                                "raises #UD, delivered as SIGILL (ILL_ILLOPN)")
                 note = FEATURE_NOTES.get(f.name.split("|")[0])
@@ -91,10 +95,10 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
         if features:
             reasons.append("no CPU facts for this target: cannot tell whether it has "
                            + ", ".join(f.name for f in features))
-    elif any(f.present is None for f in features):
+    elif any(f.present is None and not f.nop_when_absent for f in features):
         verdict = "unknown"
         for f in features:
-            if f.present is None:
+            if f.present is None and not f.nop_when_absent:
                 reasons.append(f"{f.name}: " + ("not a CPUID-described feature"
                                                 if f.where is None else
                                                 f"the CPU record has no {f.where} leaf"))

@@ -174,9 +174,18 @@ ANY_OF: dict[str, tuple[str, ...]] = {
 BASELINE: frozenset[str] = frozenset({
     "INTEL8086", "INTEL186", "INTEL286", "INTEL386", "INTEL486", "X64",
     "FPU", "FPU287", "FPU387", "CPUID", "TSC", "MSR", "CX8", "CMOV", "CLFSH",
-    "MMX", "FXSR", "SSE", "SSE2", "SYSCALL", "PAUSE", "MULTIBYTENOP", "SEP",
+    "MMX", "FXSR", "SSE", "SSE2", "SYSCALL", "PAUSE", "MULTIBYTENOP",
     "RDPMC",   # no CPUID bit; user access is gated by CR4.PCE (#GP), not by the CPU model
 })
+
+# Hints: on a CPU without the feature these execute as NOPs (they sit in the
+# reserved-NOP or ignored-prefix space), so their absence is never a fault.
+NOP_WHEN_ABSENT: dict[str, str] = {
+    "CET_IBT": "endbr32/endbr64 execute as NOPs on CPUs without IBT",
+    "CLDEMOTE": "cldemote executes as a NOP on CPUs without it",
+    "PREFETCHITI": "prefetchit0/1 execute as NOPs on CPUs without them",
+    "HLE": "xacquire/xrelease prefixes are ignored on CPUs without HLE",
+}
 
 # Leaf 1 ECX[27]: the OS has set CR4.OSXSAVE, so XGETBV may be executed.
 OSXSAVE = CpuidBit("osxsave", 1, 0, "ecx", 27)

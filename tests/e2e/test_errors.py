@@ -105,3 +105,38 @@ def test_gdbinit_never_puts_the_current_directory_on_sys_path(tmp_path):
         where = gdb.cmd("python import gdbext, sys; print(gdbext.__file__); "
                         "print('' in sys.path[:3] or '.' in sys.path[:3])")
         assert str(REPO / "gdbext") in where and "False" in where
+
+
+@pytest.mark.parametrize("expression", ["$pc=main", "$rax = 5", "$rsp++", "$rbx += 8",
+                                        "(long)malloc(16)", "baseline_kernel(0)"])
+def test_address_expressions_never_modify_the_program(expression, isa_crash, tmp_path):
+    with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
+        gdb.cmd("run baseline >/dev/null 2>&1 </dev/null")
+        regs = gdb.cmd("info registers")
+        out = gdb.cmd(f"isa-check {expression}")
+        _one_error_line(out)
+        assert gdb.cmd("info registers") == regs
+        assert "on" in gdb.cmd("show may-call-functions")   # restored for the user
+
+
+def test_quoted_expressions_keep_their_quotes(isa_crash, symbols, tmp_path):
+    with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
+        r = gdb.json("isa-check --json 'isa_crash.c'::main")
+        assert r["address"] == symbols["main"]
+
+
+def test_vdso_address_names_the_vdso(isa_crash, tmp_path):
+    with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
+        gdb.cmd("run baseline >/dev/null 2>&1 </dev/null")
+        mappings = gdb.cmd("info proc mappings")
+        vdso = [line.split()[0] for line in mappings.splitlines() if "[vdso]" in line]
+        if not vdso:
+            pytest.skip("no [vdso] mapping in this process")
+        r = gdb.json(f"isa-check --json {vdso[0]}")
+        assert r["object"] is None or "isa_crash" not in r["object"]
+
+
+def test_x86_64_architecture_variants_are_accepted(isa_crash, tmp_path):
+    with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
+        gdb.cmd("set architecture i386:x86-64:intel")
+        assert gdb.json("isa-check --json fma4_fault")["features"] == ["fma4"]

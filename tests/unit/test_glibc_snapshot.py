@@ -71,7 +71,7 @@ def test_locates_table_and_reads_leaves(tmp_path, shape):
     cpu = read_snapshot(loc, read)
     assert (cpu.vendor, cpu.family, cpu.model, cpu.stepping) == ("AuthenticAMD", 0x1A, 2, 1)
     assert cpu.leaves[(0x80000001, 0)][2] == 1 << 16
-    assert (7, 0) not in cpu.leaves                         # an all-zero record: not queried
+    assert cpu.leaves[(7, 0)] == (0, 0, 0, 0)               # an all-zero record: no such bits
     assert cpu.notes == []
 
 

@@ -120,3 +120,33 @@ def test_undecodable_says_why(code, needle):
     j = judge(ins, cpu_with())
     assert j.verdict == "undecodable"
     assert needle in j.reasons[0]
+
+
+# --- review findings -------------------------------------------------------
+
+def test_hint_instructions_are_not_missing_when_absent():
+    for code in ("f30f1efa", "0f1c00"):            # endbr64, cldemote (%rax)
+        j = check(code, cpu_with())
+        assert (j.verdict, j.missing) == ("supported", []), code
+        assert any("NOP" in r for r in j.reasons)
+
+
+def test_leaf_beyond_the_maximum_is_absent_not_unknown():
+    cpu = cpu_with(AVX, leaves=((0, 0), (1, 0), (7, 0)))
+    cpu.leaves[(0, 0)] = (0x10, 0, 0, 0)            # max basic leaf 0x10: no leaf 0x14
+    j = check("f30faee0", cpu)                      # ptwrite %eax needs CPUID.14h:EBX[4]
+    assert (j.verdict, j.missing) == ("unsupported", ["ptwrite"])
+    j = check("c4e275 50c2".replace(" ", ""), cpu)  # {vex} vpdpbusd: CPUID.7.1 (7.0 EAX=0)
+    assert (j.verdict, j.missing) == ("unsupported", ["avx_vnni"])
+
+
+def test_vex_without_vector_registers_still_needs_ymm_state():
+    j = check("c5f8ae10", cpu_with(AVX, xcr0=0x3))  # vldmxcsr (%rax)
+    assert j.verdict == "os-disabled"
+
+
+def test_privileged_is_said_in_the_headline():
+    from gdbext.isa.report import IsaCheckReport
+    ins = decode(bytes.fromhex("f4"), 0)             # hlt
+    report = IsaCheckReport(ins, judge(ins, cpu_with()), cpu_with(), "live")
+    assert "privileged" in report.headline()
