@@ -58,16 +58,12 @@ Examples:
         kind = target.kind()
         expression = " ".join(args.address).strip()
         pc = level = None
-        if kind in ("live", "core", "remote"):
-            try:
-                pc, level = target.selected_pc()
-            except GdbextError:
-                if not expression:
-                    raise
-        if expression:
-            address = target.eval_address(expression)
-        else:
-            address, _ = target.selected_pc()
+        try:
+            pc, level = target.selected_pc()
+        except GdbextError:
+            if not expression:      # no frame and no ADDRESS: say what to do
+                raise
+        address = target.eval_address(expression) if expression else pc
         code = target.read_code(address, MAX_INSTRUCTION_LENGTH)
         ins = decode(code, address, syntax=target.disassembly_flavor())
         if args.cpu:

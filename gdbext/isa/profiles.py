@@ -43,8 +43,8 @@ def profile_cpu(name: str) -> CpuFacts:
         if b is not None:
             regs.setdefault((b.leaf, b.subleaf), [0, 0, 0, 0])[
                 ("eax", "ebx", "ecx", "edx").index(b.register)] |= 1 << b.bit
-    for leaf in ((1, 0), (7, 0), (7, 1), (0xD, 1), (0x80000001, 0), (0x80000008, 0)):
-        regs.setdefault(leaf, [0, 0, 0, 0])       # profiles say "absent", not "unknown"
+    for b in cf.CPUID_BITS.values():              # a profile says "absent", never "unknown"
+        regs.setdefault((b.leaf, b.subleaf), [0, 0, 0, 0])
     xcr0 = 0x3
     if "xsave" in names:
         regs[(1, 0)][2] |= 1 << cf.OSXSAVE.bit    # the OS of a profile enables XSAVE

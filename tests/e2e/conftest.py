@@ -5,6 +5,7 @@ the host's /proc/cpuinfo -- never from gdbext.
 """
 from __future__ import annotations
 
+import functools
 import re
 import resource
 import signal
@@ -92,11 +93,8 @@ def _limit_core():
 @pytest.fixture(scope="session")
 def kernel_core(tmp_path_factory, isa_crash):
     """Cores written by the kernel, one per mode, made on first use."""
-    made: dict[str, tuple[Path, dict]] = {}
-
-    def make(mode: str):
-        if mode in made:
-            return made[mode]
+    @functools.cache                   # a skip raises, so only real cores are cached
+    def make(mode: str) -> tuple[Path, dict]:
         if not kernel_cores_land_in_cwd():
             pytest.skip("kernel core_pattern is a pipe or a path elsewhere: no kernel core here")
         if not MODES[mode].crashes:
@@ -108,19 +106,15 @@ def kernel_core(tmp_path_factory, isa_crash):
         facts = parse_announcement(proc.stdout)
         core = find_kernel_core(cwd, int(facts["pid"]))
         assert core is not None, f"no core in {cwd} (core_pattern)"
-        made[mode] = (core, facts)
-        return made[mode]
+        return core, facts
     return make
 
 
 @pytest.fixture(scope="session")
 def gcore_core(tmp_path_factory, isa_crash):
     """Cores written by gdb's gcore at the fault (or at a breakpoint on it)."""
-    made: dict[str, tuple[Path, dict]] = {}
-
-    def make(mode: str):
-        if mode in made:
-            return made[mode]
+    @functools.cache
+    def make(mode: str) -> tuple[Path, dict]:
         cwd = tmp_path_factory.mktemp(f"gcore-{mode}")
         out, core = cwd / "out.txt", cwd / "gcore.core"
         stop = [] if MODES[mode].crashes else ["-ex", f"break {mode}_fault"]
@@ -128,6 +122,5 @@ def gcore_core(tmp_path_factory, isa_crash):
              "-ex", f"run {mode} >{out} 2>&1 </dev/null", "-ex", f"gcore {core}",
              str(isa_crash)], cwd=cwd)
         assert core.exists()
-        made[mode] = (core, parse_announcement(out.read_text()))
-        return made[mode]
+        return core, parse_announcement(out.read_text())
     return make

@@ -60,7 +60,10 @@ def test_isa_check_reports_the_instruction(mode, source, debuginfo, isa_crash, s
     assert r["object"].endswith("/isa_crash")
 
     raw, mnemonic = objdump_at(isa_crash, fault_label)
-    assert r["bytes"].startswith(raw[:11])                   # objdump agrees on the bytes
+    if mode == "apx":     # binutils 2.40 does not know REX2 either: it shows one byte
+        assert r["bytes"].startswith(raw)
+    else:
+        assert r["bytes"] == raw                             # objdump agrees on the bytes
     assert r["encoding"] == m.encoding
     assert set(r["features"]) == m.features
     assert r["verdict"] == m.expected_verdict

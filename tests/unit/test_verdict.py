@@ -136,7 +136,7 @@ def test_leaf_beyond_the_maximum_is_absent_not_unknown():
     cpu.leaves[(0, 0)] = (0x10, 0, 0, 0)            # max basic leaf 0x10: no leaf 0x14
     j = check("f30faee0", cpu)                      # ptwrite %eax needs CPUID.14h:EBX[4]
     assert (j.verdict, j.missing) == ("unsupported", ["ptwrite"])
-    j = check("c4e275 50c2".replace(" ", ""), cpu)  # {vex} vpdpbusd: CPUID.7.1 (7.0 EAX=0)
+    j = check("c4e27550c2", cpu)                    # {vex} vpdpbusd: CPUID.7.1 (7.0 EAX=0)
     assert (j.verdict, j.missing) == ("unsupported", ["avx_vnni"])
 
 
