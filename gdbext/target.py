@@ -225,6 +225,58 @@ def _in_exec_file_sections(address: int) -> bool:
     return False
 
 
+def object_sections() -> dict[str, dict[str, int]]:
+    """Every loaded object's sections at their run-time addresses, from ``info
+    files``: {path: {section: start}}.  The executable's lines carry no path and
+    are keyed by the program space's file name."""
+    try:
+        out = gdb.execute("info files", to_string=True)
+    except gdb.error:
+        return {}
+    exe = gdb.current_progspace().filename or ""
+    objects: dict[str, dict[str, int]] = {}
+    for start, section, path in re.findall(
+            r"^\s*(0x[0-9a-f]+) - 0x[0-9a-f]+ is (\S+)(?: in (.+))?$", out, re.M):
+        objects.setdefault(path or exe, {}).setdefault(section, int(start, 16))
+    objects.pop("", None)
+    return objects
+
+
+def executable() -> str | None:
+    return gdb.current_progspace().filename
+
+
+def read_pointer(address: int) -> int:
+    return int.from_bytes(read_bytes(address, 8), "little")
+
+
+def read_c_string(address: int, limit: int = 4096) -> bytes:
+    """The NUL-terminated bytes at ``address``, at most ``limit`` of them."""
+    out = bytearray()
+    while len(out) < limit:
+        want = min(256 - (address + len(out)) % 256, limit - len(out))
+        chunk = read_bytes(address + len(out), want)
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            return bytes(out + chunk[:nul])
+        out += chunk
+    return bytes(out)
+
+
+def auxv() -> dict[str, int]:
+    """The auxiliary vector by AT_ name (live, remote and cores)."""
+    try:
+        out = gdb.execute("info auxv", to_string=True)
+    except gdb.error:
+        return {}
+    return {name: int(value, 0) for name, value in
+            re.findall(r"^\d+\s+(AT_\w+)\s+.*?\s(0x[0-9a-f]+|\d+)(?:\s.*)?$", out, re.M)}
+
+
+def pid() -> int:
+    return gdb.selected_inferior().pid
+
+
 def stop_signal() -> SignalInfo | None:
     """The signal that stopped the selected thread, from $_siginfo (live and cores)."""
     if gdb.selected_thread() is None:

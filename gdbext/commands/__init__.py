@@ -11,7 +11,8 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    from . import base, isa_check
+    from . import base, isa_check, isa_scan
     base.register_settings()
     isa_check.IsaCheckCommand()
+    isa_scan.IsaScanCommand()
     _registered = True

@@ -1,7 +1,7 @@
 """isa-check: which CPUID features the faulting instruction needs, and does this CPU have them."""
 from __future__ import annotations
 
-from .. import target
+from .. import elf_file, target
 from ..errors import GdbextError
 from .base import GdbextCommand, parser
 from .cpu_source import cpu_for
@@ -71,6 +71,8 @@ Examples:
             cpu, warnings = profile_cpu(args.cpu), []
         else:
             cpu, warnings = cpu_for(kind)
+            if cpu is not None and cpu.source == "process":
+                _add_kernel_view(cpu, kind)
         signal = None
         if address == pc and level == 0:
             info = target.stop_signal()
@@ -80,12 +82,75 @@ Examples:
         report = IsaCheckReport(ins, judge(ins, cpu), cpu, kind, where.symbol, where.offset,
                                 where.function, where.objfile, signal, warnings)
         report.warnings.extend(_signal_warnings(report))
+        _add_context(report, kind, where)
         if code[:2] == b"\0\0" and ins.mnemonic == "add":
             report.warnings.append("the code bytes read as zeros: the core probably does not "
                                    "contain this file-backed page and gdb cannot open the file "
                                    "it maps (point gdb at the same binary: file PATH, "
                                    "set solib-search-path)")
         return report
+
+
+def _add_context(report, kind: str, where) -> None:
+    """Model versus features, the kernel a library dispatched to, the process's
+    dispatch knobs, AMX permission, the kernel's view of the CPU, and hints.
+    Each step that fails becomes a warning, never a failed command."""
+    from ..isa.dispatch import diagnose, recognise, variants_in
+    from ..isa.model import implied_microarch
+    from ..isa.verdict import amx_signal_hint
+    from ..knowledge.dispatch import KNOBS
+    from .process_env import read_environment
+
+    cpu = report.cpu
+    report.model = implied_microarch(cpu)
+    name = report.function or report.symbol
+    found = recognise(name, where.objfile)
+    if found is None and report.judgement.verdict not in ("unsupported", "os-disabled"):
+        return
+    env = read_environment(kind)
+    if env is not None:
+        report.environment = {"source": env.source, "knobs": {
+            k: v for k, v in env.variables.items() if k in KNOBS}}
+        report.warnings.extend(env.warnings)
+    if found is not None:
+        lib, _ = found
+        available = None
+        if where.objfile and lib.symbol_pattern:
+            try:
+                available = variants_in(elf_file.function_names(where.objfile), lib) or None
+            except GdbextError as exc:
+                report.warnings.append(f"cannot list {lib.name} variants: {exc}")
+        report.dispatch = diagnose(name, where.objfile, cpu, env.variables if env else None,
+                                   available, report.model)
+        report.hints.extend(report.dispatch.hints)
+    if report.signal:
+        report.hints.extend(amx_signal_hint(report.judgement, report.signal["signo"],
+                                            report.signal["code"]))
+
+
+def _add_kernel_view(cpu, kind: str) -> None:
+    """AT_HWCAP/AT_HWCAP2 from auxv; /proc/cpuinfo flags when the process runs here."""
+    from ..isa.native_cpu import host_is_x86_64
+
+    vector = target.auxv()
+    cpu.hwcap, cpu.hwcap2 = vector.get("AT_HWCAP"), vector.get("AT_HWCAP2")
+    leaf1 = cpu.leaves.get((1, 0))
+    if cpu.hwcap is not None and leaf1 is not None and cpu.hwcap != leaf1[3]:
+        cpu.notes.append(f"AT_HWCAP {cpu.hwcap:#x} differs from raw CPUID.1:EDX "
+                         f"{leaf1[3]:#x}: the kernel masked features")
+    if kind == "live" and host_is_x86_64():
+        cpu.kernel_flags = _proc_cpuinfo_flags()
+
+
+def _proc_cpuinfo_flags() -> frozenset[str] | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return None
 
 
 def _signal_warnings(report) -> list[str]:

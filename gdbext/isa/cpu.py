@@ -35,6 +35,9 @@ class CpuFacts:
     max_basic_leaf: int | None = None            # when leaf 0 was not recorded
     # glibc's "usable" bits per leaf (CPU and OS and tunables agree), if known
     active: dict[tuple[int, int], Regs] = field(default_factory=dict)
+    hwcap: int | None = None                     # auxv AT_HWCAP (CPUID.1:EDX as the kernel saw it)
+    hwcap2: int | None = None                    # auxv AT_HWCAP2 (bit 1: FSGSBASE enabled)
+    kernel_flags: frozenset[str] | None = None   # /proc/cpuinfo flags, live native only
 
     def bit(self, b: CpuidBit) -> bool | None:
         """The bit's value; False for a leaf the CPU does not have; None when
@@ -134,7 +137,8 @@ class CpuFacts:
         return {
             "source": self.source, "vendor": self.vendor, "family": self.family,
             "model": self.model, "stepping": self.stepping, "model_name": self.model_name,
-            "hypervisor": self.hypervisor, "profile": self.profile, "xcr0": self.xcr0, "xcr0_source": self.xcr0_source,
+            "hypervisor": self.hypervisor, "profile": self.profile, "xcr0": self.xcr0,
+            "xcr0_source": self.xcr0_source, "hwcap": self.hwcap, "hwcap2": self.hwcap2,
             "notes": list(self.notes),
         }
 

@@ -35,11 +35,10 @@ def profile_cpu(name: str) -> CpuFacts:
                           "haswell, skylake_avx512, icelake, sapphirerapids, zen..zen5, "
                           "piledriver, ...)")
     target = targets[key]
-    by_name = {b.name: b for b in cf.CPUID_BITS.values()}
     names = {ALIASES.get(f, f) for f in target.features} | set(BASELINE_NAMES)
     regs: dict[tuple[int, int], list[int]] = {}
     for n in names:
-        b = by_name.get(n)
+        b = cf.BY_NAME.get(n)
         if b is not None:
             regs.setdefault((b.leaf, b.subleaf), [0, 0, 0, 0])[
                 ("eax", "ebx", "ecx", "edx").index(b.register)] |= 1 << b.bit

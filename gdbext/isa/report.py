@@ -8,6 +8,8 @@ from ..knowledge.cpuid_features import xcr0_names
 from ..knowledge.signals import code_name, signal_name
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
+from .dispatch import DispatchFinding
+from .model import ModelFinding
 from .verdict import IsaJudgement
 
 SCHEMA = "gdbext/isa-check/1"
@@ -33,6 +35,10 @@ class IsaCheckReport:
     objfile: str | None = None
     signal: dict | None = None             # {signo, code, addr}
     warnings: list[str] = field(default_factory=list)
+    model: ModelFinding | None = None      # what family/model says the CPU is
+    dispatch: DispatchFinding | None = None
+    environment: dict | None = None        # {source, knobs: {name: value}}
+    hints: list[str] = field(default_factory=list)
 
     # --- JSON -------------------------------------------------------------
     def signal_json(self) -> dict | None:
@@ -68,6 +74,10 @@ class IsaCheckReport:
             "reasons": j.reasons,
             "cpu": self.cpu.to_json() if self.cpu else None,
             "signal": self.signal_json(),
+            "microarchitecture": self.model.to_json() if self.model else None,
+            "dispatch": self.dispatch.to_json() if self.dispatch else None,
+            "environment": self.environment,
+            "hints": self.hints,
             "target": self.target,
             "warnings": self.warnings,
         }
@@ -95,16 +105,21 @@ class IsaCheckReport:
     def _requirements(self) -> str:
         j, cpu = self.judgement, self.cpu
         state = {True: "present", False: "MISSING", None: "unknown"}
-        rows = [[f.name, f.where or "(no CPUID bit)", state[f.present]] for f in j.features]
+        # Side by side where known: raw CPUID, glibc's usable bits, the kernel's flags.
+        extra = [("glibc active", "active", {True: "yes", False: "NO", None: "?"}),
+                 ("/proc/cpuinfo", "kernel", {True: "yes", False: "NO", None: "?"})]
+        extra = [e for e in extra if any(getattr(f, e[1]) is not None for f in j.features)]
+        rows = [[f.name, f.where or "(no CPUID bit)", state[f.present]]
+                + [names[getattr(f, attr)] for _, attr, names in extra] for f in j.features]
         if j.xcr0_required:
             xcr0 = cpu.effective_xcr0() if cpu else None
             have = ("unknown" if xcr0 is None else
                     f"DISABLED (XCR0 {xcr0:#x})" if j.xcr0_missing else f"enabled (XCR0 {xcr0:#x})")
             rows.append(["XCR0 state", f"{'+'.join(xcr0_names(j.xcr0_required))} "
-                                       f"({j.xcr0_required:#x})", have])
+                                       f"({j.xcr0_required:#x})", have] + [""] * len(extra))
         if not rows:
             return "nothing beyond baseline x86-64"
-        return render.table(rows, ["feature", "where", "this CPU"])
+        return render.table(rows, ["feature", "where", "CPUID"] + [e[0] for e in extra])
 
     def to_text(self) -> str:
         ins = self.instruction
@@ -120,8 +135,22 @@ class IsaCheckReport:
             rows.append(("encoding", enc))
             rows.append(("requires", self._requirements()))
         rows.append(("cpu", self.cpu.describe() if self.cpu else "none: no CPU facts"))
+        if self.model:
+            rows.append(("model", render.prose([self.model.describe()])))
+        for note in self.cpu.notes if self.cpu else ():
+            rows.append(("cpu note", render.prose([note])))
+        if self.dispatch:
+            rows.append(("kernel", render.prose(self.dispatch.explanation)))
+        if self.environment is not None:
+            knobs = self.environment["knobs"]
+            rows.append(("environment", render.prose(
+                [" ".join(f"{k}={v}" for k, v in sorted(knobs.items()))
+                 or "no dispatch knobs set",
+                 f"(from {self.environment['source']})"])))
         if self.judgement.reasons:
             rows.append(("why", render.prose(self.judgement.reasons)))
+        for h in self.hints:
+            rows.append(("fix", render.prose([h])))
         for w in self.warnings:
             rows.append(("warning", render.prose([w])))
         return self.headline() + "\n" + render.block(rows)

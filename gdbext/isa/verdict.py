@@ -20,9 +20,12 @@ class FeatureStatus:
     present: bool | None           # None: cannot tell
     cpuid: list[dict] = field(default_factory=list)
     nop_when_absent: str | None = None
+    active: bool | None = None     # glibc's "usable" bit, when the record has them
+    kernel: bool | None = None     # in /proc/cpuinfo flags, live native targets only
 
     def to_json(self) -> dict:
-        return {"name": self.name, "cpuid": self.cpuid, "present": self.present}
+        return {"name": self.name, "cpuid": self.cpuid, "present": self.present,
+                "glibc_active": self.active, "kernel": self.kernel}
 
 
 @dataclass
@@ -50,12 +53,19 @@ def feature_statuses(iced_features: list[str], cpu: CpuFacts | None) -> list[Fea
         if any(b is None for b in bits):
             out.append(FeatureStatus(f.lower(), None, None))
             continue
-        values = [cpu.bit(b) if cpu else None for b in bits]
-        present = True if True in values else (None if None in values else False)
         out.append(FeatureStatus("|".join(b.name for b in bits),
-                                 " or ".join(b.describe() for b in bits), present,
-                                 [_bit_json(b) for b in bits], cf.NOP_WHEN_ABSENT.get(f)))
+                                 " or ".join(b.describe() for b in bits),
+                                 _any([cpu.bit(b) if cpu else None for b in bits]),
+                                 [_bit_json(b) for b in bits], cf.NOP_WHEN_ABSENT.get(f),
+                                 _any([cpu.active_bit(b) for b in bits]) if cpu and cpu.active
+                                 else None,
+                                 any(b.name in cpu.kernel_flags for b in bits)
+                                 if cpu and cpu.kernel_flags is not None else None))
     return sorted(out, key=lambda f: f.name)
+
+
+def _any(values: list[bool | None]) -> bool | None:
+    return True if True in values else (None if None in values else False)
 
 
 def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
@@ -111,3 +121,21 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
         if not features and not ins.trap and not ins.privileged:
             reasons.append("baseline x86-64 instruction: every x86-64 CPU runs it")
     return IsaJudgement(verdict, features, missing, ins.xcr0_required, xcr0_missing, reasons)
+
+
+SIGILL = 4
+# si_code of a SIGILL on a tile instruction -> what it means (Linux 5.16+).
+AMX_SIGILL_CODES = {
+    1: "the kernel raised SIGILL with ILL_ILLOPC: the CPU has AMX but this process has no "
+       "permission to use tile state; call arch_prctl(ARCH_REQ_XCOMP_PERM, "
+       "XFEATURE_XTILEDATA) once before the first tile instruction",
+    2: "SIGILL with ILL_ILLOPN is #UD: the CPU lacks AMX or the OS did not enable tile "
+       "state in XCR0 - permission is not the problem",
+}
+
+
+def amx_signal_hint(judgement: IsaJudgement, signo: int, code: int) -> list[str]:
+    """Tell "no permission" from "no hardware" for a tile instruction's SIGILL."""
+    if signo != SIGILL or not any(f.name.startswith("amx") for f in judgement.features):
+        return []
+    return [AMX_SIGILL_CODES[code]] if code in AMX_SIGILL_CODES else []

@@ -213,3 +213,9 @@ XCR0_COMPONENTS: dict[int, str] = {
 
 def xcr0_names(mask: int) -> list[str]:
     return [n for b, n in sorted(XCR0_COMPONENTS.items()) if mask >> b & 1]
+
+
+# cpuinfo name -> bit, for tables that name features the way /proc/cpuinfo does.
+# Also bits iced-x86 has no feature for (lahf/sahf in 64-bit mode need lahf_lm).
+BY_NAME: dict[str, CpuidBit] = {b.name: b for b in CPUID_BITS.values()} | {
+    b.name: b for b in (OSXSAVE, CpuidBit("lahf_lm", _E1, 0, "ecx", 0))}

@@ -150,3 +150,15 @@ def test_privileged_is_said_in_the_headline():
     ins = decode(bytes.fromhex("f4"), 0)             # hlt
     report = IsaCheckReport(ins, judge(ins, cpu_with()), cpu_with(), "live")
     assert "privileged" in report.headline()
+
+
+TILEZERO = "c4e27b49c0"                 # tilezero %tmm0 (AMX-TILE)
+
+
+@pytest.mark.parametrize("code, says", [(1, "no permission"), (2, "lacks AMX")])
+def test_amx_sigill_code_tells_permission_from_hardware(code, says):
+    from gdbext.isa.verdict import amx_signal_hint
+    (hint,) = amx_signal_hint(check(TILEZERO, cpu_with()), 4, code)
+    assert says in hint
+    assert amx_signal_hint(check(VPADDD_XMM, cpu_with(AVX)), 4, code) == []
+    assert amx_signal_hint(check(TILEZERO, cpu_with()), 11, code) == []

@@ -1,0 +1,95 @@
+"""isa-scan: which CPU features an object's code uses, and where this CPU falls short."""
+from __future__ import annotations
+
+import os
+
+from .. import elf_file, target
+from ..errors import GdbextError
+from .base import GdbextCommand, parser
+from .cpu_source import cpu_for
+
+PARSER = parser("isa-scan")
+PARSER.add_argument("--cpu", metavar="NAME",
+                    help="check against a named microarchitecture or level (archspec)")
+PARSER.add_argument("--limit", type=int, default=30, metavar="N",
+                    help="functions listed per object in text output (default 30)")
+PARSER.add_argument("object", nargs="*", metavar="OBJFILE|all",
+                    help="a file, a loaded object's name, or all; default: the program")
+
+EM_X86_64 = "EM_X86_64"
+
+
+class IsaScanCommand(GdbextCommand):
+    """Sweep an object's code for the CPU features it uses.
+
+Usage: isa-scan [--json] [--cpu NAME] [--limit N] [OBJFILE|all]
+
+Decodes every instruction in the executable sections of OBJFILE (a path, or
+the name of a loaded library such as libopenblas), counts the instructions
+per CPUID feature, and lists the functions (from the ELF symbols) that hold
+instructions the CPU cannot run.  The CPU is the one the process ran on
+(glibc's snapshot), this host's, or --cpu NAME.  "all" scans every object
+the process has loaded.  Addresses are the file's link-time addresses.
+
+Options:
+  --json        print one JSON object (schema "gdbext/isa-scan/1")
+  --cpu NAME    judge against a named CPU: x86-64-v2/v3/v4, haswell, zen3 ...
+  --limit N     list at most N functions per object in text (default 30)
+
+Examples:
+  isa-scan                          the program itself
+  isa-scan libopenblas              a loaded library, by name
+  isa-scan --cpu x86-64-v3 all      would everything loaded run on any v3 CPU?
+  isa-scan /usr/lib/libfoo.so       any x86-64 ELF file, no process needed"""
+
+    NAME = "isa-scan"
+    PARSER = PARSER
+    NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
+
+    def run(self, args):
+        from ..isa.scan import scan
+        from ..isa.scan_report import IsaScanReport
+
+        if args.limit < 0:
+            raise GdbextError("--limit must be 0 or more")
+        paths = self._paths(" ".join(args.object).strip())
+        if args.cpu:
+            from ..isa.profiles import profile_cpu
+            cpu, warnings = profile_cpu(args.cpu), []
+        else:
+            cpu, warnings = cpu_for(target.kind())
+        results = []
+        for path in paths:
+            machine = elf_file.machine(path)
+            if machine != EM_X86_64:
+                if len(paths) == 1:
+                    raise GdbextError(f"unsupported architecture: {path} is {machine}, "
+                                      "isa-scan reads x86-64 code only")
+                warnings.append(f"skipped {path}: {machine}")
+                continue
+            results.append(scan(path, elf_file.code_sections(path),
+                                elf_file.functions(path), cpu))
+        return IsaScanReport(results, cpu, args.limit, warnings)
+
+    @staticmethod
+    def _paths(spec: str) -> list[str]:
+        loaded = [p for p in target.object_sections() if os.path.isfile(p)]
+        if spec == "all":
+            if not loaded:
+                raise GdbextError("no loaded objects: 'all' needs a program or process")
+            return loaded
+        if not spec:
+            exe = target.executable()
+            if exe is None:
+                raise GdbextError("no program loaded: give a file (isa-scan PATH) or load "
+                                  "one (file PROG, core-file CORE or attach PID)")
+            return [exe]
+        if os.path.isfile(spec):
+            return [spec]
+        matches = [p for p in loaded if spec in os.path.basename(p)]
+        if len(matches) == 1:
+            return matches
+        if matches:
+            raise GdbextError(f"'{spec}' matches {len(matches)} objects: "
+                              + ", ".join(os.path.basename(m) for m in matches))
+        raise GdbextError(f"no such file or loaded object: {spec}")

@@ -1,0 +1,82 @@
+"""The isa-scan report: one object per scanned file, rendered as text or JSON."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import render
+from .cpu import CpuFacts
+from .scan import SCHEMA, ScanResult
+
+STATE = {True: "present", False: "MISSING", None: "unknown"}
+
+
+@dataclass
+class IsaScanReport:
+    results: list[ScanResult]
+    cpu: CpuFacts | None
+    limit: int = 30                       # functions listed per object in text
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if any(r.gaps or r.unattributed for r in self.results):
+            return "unsupported"
+        if self.cpu is None or any(u.present is None for r in self.results
+                                   for u in r.features.values()):
+            return "unknown"
+        return "supported"
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "verdict": self.verdict,
+            "cpu": self.cpu.to_json() if self.cpu else None,
+            "objects": [{
+                "path": r.path, "bytes": r.bytes_scanned, "instructions": r.instructions,
+                "undecodable": r.undecodable,
+                "features": [{"name": u.name, "instructions": u.instructions,
+                              "present": u.present} for u in _features(r)],
+                "functions": [{"name": g.name, "start": g.start, "end": g.end,
+                               "instructions": g.instructions, "missing": sorted(g.missing)}
+                              for g in r.gaps],
+                "unattributed": r.unattributed,
+            } for r in self.results],
+            "warnings": self.warnings,
+        }
+
+    def to_text(self) -> str:
+        n_gaps = sum(len(r.gaps) for r in self.results)
+        head = {"unsupported": f"isa-scan: unsupported - {n_gaps} function(s) use features "
+                               "this CPU lacks",
+                "supported": "isa-scan: supported - this CPU runs every instruction found",
+                "unknown": "isa-scan: unknown - some features cannot be checked"}[self.verdict]
+        out = [head]
+        for r in self.results:
+            rows = [("object", r.path),
+                    ("scanned", f"{r.bytes_scanned:,} bytes, {r.instructions:,} instructions"
+                     + (f", {r.undecodable:,} undecodable bytes" if r.undecodable else ""))]
+            feats = _features(r)
+            rows.append(("features", render.table(
+                [[u.name, f"{u.instructions:,}", STATE[u.present]] for u in feats],
+                ["feature", "instructions", "this CPU"]) if feats
+                else "nothing beyond baseline x86-64"))
+            if r.gaps:
+                shown = r.gaps[:self.limit]
+                text = render.table([[g.name, render.hexaddr(g.start), g.instructions,
+                                      ", ".join(sorted(g.missing))] for g in shown],
+                                    ["function", "address", "instructions", "missing"])
+                if len(r.gaps) > len(shown):
+                    text += f"\n... and {len(r.gaps) - len(shown)} more (--limit N, --json)"
+                rows.append(("cannot run", text))
+            if r.unattributed:
+                rows.append(("no symbol", f"{r.unattributed:,} instructions this CPU lacks "
+                                          "lie outside any function symbol"))
+            out.append(render.block(rows))
+        out.append(render.block([("cpu", self.cpu.describe() if self.cpu
+                                  else "none: no CPU facts")]
+                                + [("warning", render.prose([w])) for w in self.warnings]))
+        return "\n".join(out)
+
+
+def _features(r: ScanResult):
+    return sorted(r.features.values(), key=lambda u: (u.present is not False, -u.instructions))
