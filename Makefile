@@ -42,6 +42,7 @@ e2e: setup
 bench: setup
 	$(VENV)/bin/python bench/load_cost.py
 	$(VENV)/bin/python bench/isa_check_speed.py
+	$(VENV)/bin/python bench/isa_scan_speed.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)

@@ -134,7 +134,9 @@ def diagnose(function: str | None, objfile: str | None, cpu: CpuFacts | None,
             lacking += f"; {best.variant} needs only {', '.join(best.features)}"
     if finding.best and lib.knob:
         action = lib.fix.format(knob=lib.knob, value=finding.best)
-        prefix = f"unset {lib.knob} or " if forced else ""
+        # Unsetting the override only helps when the model would not pick it too.
+        by_model_too = model is not None and model.microarch == kernel.variant.lower()
+        prefix = f"unset {lib.knob} or " if forced and not by_model_too else ""
         finding.hints.append(f"{prefix}{action} ({lib.name} {kernel.variant} needs "
                              f"{lacking})")
     return finding

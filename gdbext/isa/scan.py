@@ -29,6 +29,7 @@ class FeatureUse:
     name: str
     instructions: int = 0
     present: bool | None = None
+    nop_when_absent: bool = False        # endbr64, cldemote...: harmless if absent
 
 
 @dataclass
@@ -53,14 +54,14 @@ class ScanResult:
 
 @dataclass
 class _CodeVerdict:
-    features: list[tuple[str, bool | None]]
+    features: list[tuple[str, bool | None, bool]]
     missing: frozenset[str]
 
 
 def _judge_code(data: bytes, offset: int, ip: int, length: int,
                 cpu: CpuFacts | None) -> _CodeVerdict:
     j = judge(decode(data[offset:offset + length], ip), cpu)
-    features = [(f.name, f.present) for f in j.features]
+    features = [(f.name, f.present, bool(f.nop_when_absent)) for f in j.features]
     missing = set(j.missing)
     if j.xcr0_missing:
         missing.add("XCR0 " + "+".join(xcr0_names(j.xcr0_missing)))
@@ -100,8 +101,8 @@ def scan(path: str, sections: list[CodeSection], functions: list[Function],
     result.undecodable = counts.pop(invalid, 0)
     result.instructions = sum(counts.values())
     for code, n in counts.items():
-        for name, present in verdicts[code].features:
-            use = result.features.setdefault(name, FeatureUse(name, 0, present))
+        for name, present, nop in verdicts[code].features:
+            use = result.features.setdefault(name, FeatureUse(name, 0, present, nop))
             use.instructions += n
     _attribute(result, bad_ips, bad_codes, verdicts, functions)
     return result

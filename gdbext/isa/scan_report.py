@@ -35,9 +35,10 @@ class IsaScanReport:
                 "path": r.path, "bytes": r.bytes_scanned, "instructions": r.instructions,
                 "undecodable": r.undecodable,
                 "features": [{"name": u.name, "instructions": u.instructions,
-                              "present": u.present} for u in _features(r)],
+                              "present": u.present, "nop_when_absent": u.nop_when_absent}
+                             for u in _features(r)],
                 "functions": [{"name": g.name, "start": g.start, "end": g.end,
-                               "instructions": g.instructions, "missing": sorted(g.missing)}
+                               "instructions": g.instructions, "missing": _missing(g)}
                               for g in r.gaps],
                 "unattributed": r.unattributed,
             } for r in self.results],
@@ -57,13 +58,13 @@ class IsaScanReport:
                      + (f", {r.undecodable:,} undecodable bytes" if r.undecodable else ""))]
             feats = _features(r)
             rows.append(("features", render.table(
-                [[u.name, f"{u.instructions:,}", STATE[u.present]] for u in feats],
+                [[u.name, f"{u.instructions:,}", _state(u)] for u in feats],
                 ["feature", "instructions", "this CPU"]) if feats
                 else "nothing beyond baseline x86-64"))
             if r.gaps:
                 shown = r.gaps[:self.limit]
                 text = render.table([[g.name, render.hexaddr(g.start), g.instructions,
-                                      ", ".join(sorted(g.missing))] for g in shown],
+                                      ", ".join(_missing(g))] for g in shown],
                                     ["function", "address", "instructions", "missing"])
                 if len(r.gaps) > len(shown):
                     text += f"\n... and {len(r.gaps) - len(shown)} more (--limit N, --json)"
@@ -78,5 +79,16 @@ class IsaScanReport:
         return "\n".join(out)
 
 
+def _missing(gap) -> list[str]:
+    return sorted(gap.missing, key=lambda m: (m.startswith("XCR0"), m))
+
+
+def _state(u) -> str:
+    if u.present is False and u.nop_when_absent:
+        return "absent (runs as a NOP)"
+    return STATE[u.present]
+
+
 def _features(r: ScanResult):
-    return sorted(r.features.values(), key=lambda u: (u.present is not False, -u.instructions))
+    return sorted(r.features.values(),
+                  key=lambda u: (u.present is not False or u.nop_when_absent, -u.instructions))

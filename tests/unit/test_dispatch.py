@@ -142,3 +142,11 @@ def test_unknown_models_and_profiles_imply_nothing():
     assert implied_microarch(cpu_like("x86_64", signature=0x00000F41, vendor="GenuineIntel")) is None
     assert implied_microarch(profile_cpu("piledriver")) is None
     assert implied_microarch(None) is None
+
+
+def test_no_unset_advice_when_the_model_picks_the_same_kernel():
+    cpu = cpu_like("piledriver", signature=OPTERON_63XX, clear=("fma4", "xop"))
+    f = diagnose("dgemm_kernel_PILEDRIVER", None, cpu, {"OPENBLAS_CORETYPE": "PILEDRIVER"},
+                 None, implied_microarch(cpu))
+    assert f.forced_by_environment
+    assert f.hints[0].startswith("set OPENBLAS_CORETYPE=Sandybridge")
