@@ -17,15 +17,19 @@ PYTEST_ARGS ?= -n 2
 setup: packages venv fixtures
 
 # System tools the project cannot work without; installed only when missing.
+# libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime.
+LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
 packages:
-	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils
+	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
+	  $(LLVM_OMP_LIB):libomp5-14
 
 # gdb embeds its own Python; the venv must be built for that version.
 venv: packages
 	@scripts/make-venv "$(GDB)" "$(VENV)"
 
 fixtures: packages
-	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)"
+	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
+	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 
 demo: setup
 	@scripts/demo "$(GDB)" "$(FIXTURES)"

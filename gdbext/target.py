@@ -25,6 +25,27 @@ class SignalInfo:
 
 
 @dataclass
+class FrameInfo:
+    level: int
+    pc: int
+    function: str | None        # debug-info or ELF symbol name
+    objfile: str | None
+    file: str | None = None     # source file and line, with debug info
+    line: int | None = None
+
+
+@dataclass
+class ThreadSnapshot:
+    num: int
+    lwp: int
+    name: str | None
+    regs: dict[str, int]        # frame 0: rip rsp rax orig_rax rdi rsi rdx r10
+    in_syscall: bool            # frame 0 sits right after a syscall instruction
+    frames: list[FrameInfo]
+    frames_truncated: bool      # the walk stopped at the bound, not at the outermost frame
+
+
+@dataclass
 class Location:
     address: int
     symbol: str | None          # nearest symbol, no offset
@@ -275,6 +296,59 @@ def auxv() -> dict[str, int]:
 
 def pid() -> int:
     return gdb.selected_inferior().pid
+
+
+FRAME0_REGISTERS = ("rip", "rsp", "rax", "orig_rax", "rdi", "rsi", "rdx", "r10")
+
+
+def thread_snapshots(max_frames: int) -> list[ThreadSnapshot]:
+    """Every thread's frame-0 registers and at most ``max_frames`` frames.
+    Switches threads to read them; the caller restores the user's selection
+    (``preserved_selection``).  Nothing is resumed or written."""
+    inferior = gdb.selected_inferior()
+    exe = gdb.current_progspace().filename
+    out = []
+    for thread in sorted(inferior.threads(), key=lambda t: t.num):
+        if not thread.is_valid():
+            continue
+        thread.switch()
+        try:
+            frame = gdb.newest_frame()
+        except gdb.error:
+            continue
+        regs = {}
+        for name in FRAME0_REGISTERS:
+            try:
+                regs[name] = int(frame.read_register(name)) & 0xFFFFFFFFFFFFFFFF
+            except (gdb.error, ValueError):
+                pass
+        pc = regs.get("rip", frame.pc())
+        try:
+            in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
+        except gdb.MemoryError:
+            in_syscall = False
+        frames, truncated = _walk(frame, max_frames, exe)
+        out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
+                                  frames, truncated))
+    return out
+
+
+def _walk(frame, max_frames: int, exe: str | None) -> tuple[list[FrameInfo], bool]:
+    frames = []
+    level = 0
+    while frame is not None and level < max_frames:
+        try:
+            pc = frame.pc()
+            name = frame.name()
+            sal = frame.find_sal()
+            file = sal.symtab.filename if sal.symtab else None
+            objfile = gdb.solib_name(pc) or (exe if file or name else None)
+            frames.append(FrameInfo(level, pc, name, objfile, file, sal.line or None))
+            frame = frame.older()
+        except (gdb.error, RuntimeError):
+            break
+        level += 1
+    return frames, frame is not None and level >= max_frames
 
 
 def stop_signal() -> SignalInfo | None:

@@ -11,8 +11,9 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    from . import base, isa_check, isa_scan
+    from . import base, deadlock_graph, isa_check, isa_scan
     base.register_settings()
     isa_check.IsaCheckCommand()
     isa_scan.IsaScanCommand()
+    deadlock_graph.DeadlockGraphCommand()
     _registered = True

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import target
+from . import exported_symbols
 from ..errors import GdbextError
 
 LIBC = re.compile(r"/libc(?:\.so\.6|-2\.\d+\.so|\.so)$")
@@ -28,36 +29,9 @@ class Environment:
     warnings: list[str] = field(default_factory=list)
 
 
-def _dynsym_and_bias(path: str, runtime_sections: dict[str, int]) -> tuple[int, int]:
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    try:
-        with open(path, "rb") as fh:
-            elf = ELFFile(fh)
-            dynsym = elf.get_section_by_name(".dynsym")
-            value = None
-            for name in ENVIRON_SYMBOLS:
-                syms = dynsym.get_symbol_by_name(name) if dynsym else None
-                if syms:
-                    value = syms[0]["st_value"]
-                    break
-            if value is None:
-                raise GdbextError(f"{path} exports no environ")
-            for section in elf.iter_sections():
-                if section.name in runtime_sections and section["sh_addr"]:
-                    return value, runtime_sections[section.name] - section["sh_addr"]
-    except (OSError, ELFError) as exc:
-        raise GdbextError(f"cannot read {path}: {exc}") from None
-    raise GdbextError(f"no section of {path} is loaded")
-
-
 def _from_libc() -> Environment:
-    libc = next(((p, s) for p, s in target.object_sections().items() if LIBC.search(p)), None)
-    if libc is None:
-        raise GdbextError("no libc in the target")
-    value, bias = _dynsym_and_bias(*libc)
-    envp = target.read_pointer(value + bias)
+    libc = exported_symbols.find(LIBC.pattern, ENVIRON_SYMBOLS)
+    envp = target.read_pointer(libc.address)
     variables: dict[str, str] = {}
     warnings = []
     for i in range(MAX_VARIABLES):
@@ -69,7 +43,7 @@ def _from_libc() -> Environment:
         variables.setdefault(name, val)
     else:
         warnings.append(f"environment truncated at {MAX_VARIABLES} variables")
-    return Environment(variables, f"libc's environ in {libc[0]}", warnings)
+    return Environment(variables, f"libc's environ in {libc.path}", warnings)
 
 
 def _from_proc() -> Environment:

@@ -1,0 +1,78 @@
+"""What a blocked thread looks like on x86-64 Linux with glibc 2.31-2.39.
+
+Facts from the kernel's syscall table (arch/x86/entry/syscalls/syscall_64.tbl),
+include/uapi/linux/futex.h, glibc's sysdeps/nptl/bits/struct_mutex.h,
+struct_rwlock.h and nptl/descr.h, checked on the fixtures (glibc 2.36) with
+libc6-dbg: fixtures/deadlock/NOTES-research.md.
+"""
+from __future__ import annotations
+
+SYS_FUTEX = 202
+SYS_FUTEX_WAITV = 449
+
+# syscall number -> (state, what)
+SYSCALL_STATES: dict[int, tuple[str, str]] = {
+    0: ("io", "read"), 1: ("io", "write"), 7: ("io", "poll"), 17: ("io", "pread64"),
+    18: ("io", "pwrite64"), 19: ("io", "readv"), 20: ("io", "writev"), 23: ("io", "select"),
+    24: ("running", "sched_yield"), 34: ("sleep", "pause"), 35: ("sleep", "nanosleep"),
+    42: ("io", "connect"), 43: ("io", "accept"), 44: ("io", "sendto"), 45: ("io", "recvfrom"),
+    46: ("io", "sendmsg"), 47: ("io", "recvmsg"), 61: ("join", "wait4"),
+    72: ("io", "fcntl"), 73: ("io", "flock"), 74: ("io", "fsync"),
+    128: ("sleep", "rt_sigtimedwait"), 130: ("sleep", "rt_sigsuspend"),
+    230: ("sleep", "clock_nanosleep"), 232: ("io", "epoll_wait"), 247: ("join", "waitid"),
+    270: ("io", "pselect6"), 271: ("io", "ppoll"), 281: ("io", "epoll_pwait"),
+    288: ("io", "accept4"), 299: ("io", "recvmmsg"), 441: ("io", "epoll_pwait2"),
+}
+
+# futex op (cmd bits only: FUTEX_PRIVATE_FLAG 128 and FUTEX_CLOCK_REALTIME 256 masked)
+FUTEX_CMD_MASK = 0x7F
+FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2 = 0, 6, 9, 11, 13
+FUTEX_WAITS = frozenset({FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI})
+FUTEX_PI_LOCKS = frozenset({FUTEX_LOCK_PI, FUTEX_LOCK_PI2})
+FUTEX_TID_MASK = 0x3FFFFFFF       # PI futex word: owner TID | WAITERS | OWNER_DIED
+
+# pthread_mutex_t (40 bytes): __lock@0 __count@4 __owner@8 __nusers@12 __kind@16
+MUTEX_SIZE, MUTEX_OWNER, MUTEX_COUNT, MUTEX_KIND = 40, 8, 4, 16
+MUTEX_KINDS = {0: "normal", 1: "recursive", 2: "errorcheck", 3: "adaptive"}
+MUTEX_ROBUST, MUTEX_PI = 16, 32
+# pthread_rwlock_t (56 bytes): readers wait on +8 (__wrphase_futex), writers on +12
+# (__writers_futex); the writer's TID is __cur_writer@24; readers are not recorded.
+RWLOCK_WAIT_OFFSETS = {8: "reader", 12: "writer"}
+RWLOCK_CUR_WRITER = 24
+# pthread_join waits on &pd->tid with the joined thread's TID as the expected value.
+PTHREAD_TID_OFFSET = 720          # struct pthread.tid, glibc 2.36 (only used as a label)
+
+# ld.so's _rtld_global: the loader's recursive mutexes, by offset per glibc release
+# (elf/rtld.c struct rtld_global): offset -> (name, glibc releases)
+RTLD_GLOBAL_SYMBOLS = ("_rtld_global", "_rtld_local")
+RTLD_LOCKS: dict[int, str] = {
+    2312: "_dl_load_lock",          # 2.31
+    2352: "_dl_load_write_lock",
+    2440: "_dl_load_lock",          # 2.32-2.34
+    2480: "_dl_load_write_lock",
+    2568: "_dl_load_lock",          # 2.35-2.39
+    2608: "_dl_load_write_lock",
+    2648: "_dl_load_tls_lock",
+}
+
+# Frame names (with or without debug info: these are exported) -> resource kind,
+# for waits the futex word alone does not identify.
+FRAME_KINDS: tuple[tuple[str, str], ...] = (
+    ("pthread_cond_wait", "condvar"), ("pthread_cond_timedwait", "condvar"),
+    ("pthread_cond_clockwait", "condvar"), ("sem_wait", "semaphore"),
+    ("sem_timedwait", "semaphore"), ("sem_clockwait", "semaphore"),
+    ("pthread_barrier_wait", "barrier"), ("pthread_join", "join"),
+    ("pthread_timedjoin_np", "join"), ("pthread_clockjoin_np", "join"),
+    ("pthread_mutex_lock", "mutex"), ("pthread_mutex_timedlock", "mutex"),
+    ("pthread_rwlock_rdlock", "rwlock"), ("pthread_rwlock_wrlock", "rwlock"),
+)
+
+# Objects whose frames are "the system", not the user's wait site.
+RUNTIME_OBJECTS = (r"/libc\.so", r"/libc-2\.", r"/ld-linux", r"/libpthread",
+                   r"/libgomp\.so", r"/libomp\.so", r"/libiomp5\.so", r"linux-vdso")
+# OpenMP runtimes: a team is the threads with frames in the same runtime object.
+OPENMP_RUNTIMES = {r"/libgomp\.so": "GNU libgomp", r"/libomp\.so": "LLVM libomp",
+                   r"/libiomp5\.so": "Intel libiomp5"}
+# Frames showing a thread is inside the dynamic loader, holding its lock.
+LOADER_FRAMES = ("dlopen", "dlmopen", "_dl_open", "dl_open_worker", "_dl_init", "call_init",
+                 "_dl_catch_exception", "dlclose", "_dl_close", "_dl_fini")

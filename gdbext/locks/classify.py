@@ -1,0 +1,257 @@
+"""What each thread is blocked on, from frame-0 registers and memory first and
+frame names second -- so it works when libc and the OpenMP runtimes have no
+symbols at all.  Pure: threads are ``ThreadSnapshot``-shaped values and memory
+comes through a ``read(address, length) -> bytes`` callable that raises on
+unreadable memory.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..knowledge import blocking as kb
+
+Reader = Callable[[int, int], bytes]
+
+
+@dataclass
+class BlockedOn:
+    kind: str                       # mutex, loader-lock, rwlock, join, condvar, ...
+    address: int | None
+    label: str
+    owner_lwps: list[int] = field(default_factory=list)
+    confidence: str = "exact"       # exact: read from an owner field or futex value
+    evidence: list[str] = field(default_factory=list)
+    runtime: str | None = None      # OpenMP runtime object, for omp-barrier
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "address": self.address, "label": self.label,
+                "owner_lwps": list(self.owner_lwps), "confidence": self.confidence,
+                "evidence": list(self.evidence)}
+
+
+@dataclass
+class ThreadState:
+    num: int
+    lwp: int
+    name: str | None
+    state: str                      # blocked, sleep, io, running, syscall, unknown
+    blocked_on: BlockedOn | None
+    wait_site: str | None
+    detail: str | None = None       # the syscall, for sleep/io
+    frames: list = field(default_factory=list)
+    frames_truncated: bool = False
+
+
+def _norm(name: str | None) -> str:
+    """glibc's internal spellings with debug info (___pthread_cond_wait,
+    __GI___pthread_mutex_lock, __pthread_cond_wait_common) -> the public name."""
+    if not name:
+        return ""
+    name = re.sub(r"^(?:__GI_)?_*", "", name)
+    return re.sub(r"_common$", "", name)
+
+
+def _u32(read: Reader, address: int) -> int | None:
+    try:
+        return struct.unpack("<I", read(address, 4))[0]
+    except Exception:               # unreadable or garbage pointer: no fact
+        return None
+
+
+def _matches(patterns, path: str | None) -> str | None:
+    for p in patterns:
+        if path and re.search(p, path):
+            return p
+    return None
+
+
+def wait_site(frames) -> str | None:
+    """The first frame outside libc, ld.so and the OpenMP runtimes."""
+    for f in frames:
+        if f.objfile and _matches(kb.RUNTIME_OBJECTS, f.objfile):
+            continue
+        if f.function and f.file:
+            return f"{f.function} ({f.file}:{f.line})"
+        if f.function:
+            return f.function
+        return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
+    return None
+
+
+class Classifier:
+    def __init__(self, threads, read: Reader, rtld_global: tuple[int, int] | None):
+        self.threads = threads
+        self.read = read
+        self.rtld = rtld_global
+        self.lwps = {t.lwp for t in threads}
+
+    def run(self) -> list[ThreadState]:
+        states = [self.one(t) for t in self.threads]
+        _infer_teams(states)
+        _loader_holder_evidence(states)
+        return states
+
+    def one(self, t) -> ThreadState:
+        site = wait_site(t.frames)
+        base = dict(num=t.num, lwp=t.lwp, name=t.name, wait_site=site, frames=t.frames,
+                    frames_truncated=t.frames_truncated)
+        nr = t.regs.get("orig_rax")
+        if not t.in_syscall or nr is None or nr >= 1 << 63:
+            return ThreadState(state="running", blocked_on=None, **base)
+        if nr == kb.SYS_FUTEX:
+            return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
+        state, what = kb.SYSCALL_STATES.get(nr, ("syscall", f"syscall {nr}"))
+        return ThreadState(state=state, blocked_on=None, detail=what, **base)
+
+    # --- futex waits ---------------------------------------------------------
+    def futex(self, t) -> BlockedOn:
+        uaddr, op, val = t.regs.get("rdi", 0), t.regs.get("rsi", 0), t.regs.get("rdx", 0)
+        cmd = op & kb.FUTEX_CMD_MASK
+        names = [_norm(f.function) for f in t.frames[:6]]
+        if cmd in kb.FUTEX_PI_LOCKS:
+            return self.pi_mutex(uaddr)
+        if cmd in kb.FUTEX_WAITS:
+            for rule in (self.join, self.mutex, self.rwlock, self.openmp):
+                found = rule(t, uaddr, val)
+                if found is not None:
+                    return found
+        match = next(((fn, k) for fn, k in kb.FRAME_KINDS if fn in names), None)
+        if match is not None:
+            fn, kind = match
+            return BlockedOn(kind, uaddr, f"{kind} (futex {uaddr:#x})", [],
+                             "exact" if kind in ("condvar", "semaphore") else "inferred",
+                             [f"frame {names.index(fn)} is {fn}; no owner is recorded"])
+        return BlockedOn("futex", uaddr, f"futex {uaddr:#x} (op {op:#x}, expected {val})", [],
+                         "inferred", ["no owner field recognised at this address"])
+
+    def pi_mutex(self, uaddr: int) -> BlockedOn:
+        word = _u32(self.read, uaddr)
+        owner = word & kb.FUTEX_TID_MASK if word is not None else 0
+        return BlockedOn("mutex", uaddr, f"priority-inheritance mutex {uaddr:#x}",
+                         [owner] if owner else [], "exact",
+                         [f"PI futex word {word:#x}: owner TID in the low 30 bits"
+                          if word is not None else "futex word unreadable"])
+
+    def join(self, t, uaddr: int, val: int) -> BlockedOn | None:
+        if val not in self.lwps or val == t.lwp or _u32(self.read, uaddr) != val:
+            return None
+        return BlockedOn("join", uaddr, f"pthread_join of LWP {val}", [val], "exact",
+                         [f"futex on &pd->tid (pthread_t {uaddr - kb.PTHREAD_TID_OFFSET:#x}"
+                          f" on glibc 2.36) holding the joined thread's TID {val}"])
+
+    def mutex(self, t, uaddr: int, val: int) -> BlockedOn | None:
+        try:
+            raw = self.read(uaddr, kb.MUTEX_SIZE)
+        except Exception:
+            return None
+        lock, count, owner, _nusers, kind = struct.unpack_from("<iIiIi", raw)
+        if owner not in self.lwps or lock == 0:
+            return None
+        kind_name = kb.MUTEX_KINDS.get(kind & 3, "normal")
+        extra = [n for flag, n in ((kb.MUTEX_ROBUST, "robust"), (kb.MUTEX_PI, "PI"))
+                 if kind & flag]
+        evidence = [f"__owner = {owner} at +8, __kind = {kind} ({' '.join(extra + [kind_name])})"]
+        if count and kind & 3 == 1:
+            evidence.append(f"held {count} time(s) recursively")
+        loader = self.loader_lock_name(uaddr)
+        if loader:
+            return BlockedOn("loader-lock", uaddr, f"glibc loader lock {loader}", [owner],
+                             "exact", evidence)
+        what = " ".join(extra + [kind_name])
+        if owner == t.lwp and kind & 3 != 1:
+            evidence.append("the waiter owns this non-recursive mutex: self-deadlock")
+        return BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x}", [owner], "exact", evidence)
+
+    def loader_lock_name(self, uaddr: int) -> str | None:
+        if not self.rtld:
+            return None
+        start, size = self.rtld
+        if not start <= uaddr < start + max(size, 1):
+            return None
+        offset = uaddr - start
+        name = kb.RTLD_LOCKS.get(offset)
+        return f"_rtld_global.{name}" if name else f"_rtld_global+{offset}"
+
+    def rwlock(self, t, uaddr: int, val: int) -> BlockedOn | None:
+        for off, role in kb.RWLOCK_WAIT_OFFSETS.items():
+            writer = _u32(self.read, uaddr - off + kb.RWLOCK_CUR_WRITER)
+            if writer in self.lwps:
+                return BlockedOn("rwlock", uaddr - off,
+                                 f"rwlock {uaddr - off:#x} (waiting to {'read' if role == 'reader' else 'write'})",
+                                 [writer], "exact",
+                                 [f"__cur_writer = {writer} at +24; readers are not recorded"])
+        names = {_norm(f.function) for f in t.frames[:6]}
+        if names & {"pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
+                    "pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock"}:
+            base = uaddr - (8 if (uaddr & 0xF) == 8 else 12)
+            return BlockedOn("rwlock", base, f"rwlock {base:#x} (held by readers)", [],
+                             "exact", ["no writer recorded: held by readers, which glibc "
+                                       "does not track"])
+        return None
+
+    def openmp(self, t, uaddr: int, val: int) -> BlockedOn | None:
+        runtime = _runtime_of(t.frames[:12])
+        if runtime is None:
+            return None
+        names = [_norm(f.function) for f in t.frames[:12]]
+        if any(n.startswith("pthread_cond") for n in names) or _matches(
+                kb.OPENMP_RUNTIMES, t.frames[0].objfile if t.frames else None):
+            evidence = [f"waits inside {kb.OPENMP_RUNTIMES[runtime[0]]} ({runtime[1]})"]
+            total = _u32(self.read, uaddr - 4)
+            awaited = _u32(self.read, uaddr - 4 + 64)
+            if runtime[0] == r"/libgomp\.so" and total and awaited is not None and total < 4096:
+                evidence.append(f"libgomp barrier at {uaddr - 4:#x}: total {total}, "
+                                f"awaited {awaited}")
+            return BlockedOn("omp-barrier", uaddr, f"OpenMP barrier ({kb.OPENMP_RUNTIMES[runtime[0]]})",
+                             [], "inferred", evidence, runtime=runtime[1])
+        return None
+
+
+def _runtime_of(frames) -> tuple[str, str] | None:
+    for f in frames:
+        p = _matches(kb.OPENMP_RUNTIMES, f.objfile)
+        if p:
+            return p, f.objfile
+    return None
+
+
+def _infer_teams(states: list[ThreadState]) -> None:
+    """A barrier waits for the team members that have not arrived: threads with
+    frames in the same OpenMP runtime that are not waiting in it themselves."""
+    for s in states:
+        b = s.blocked_on
+        if b is None or b.kind != "omp-barrier":
+            continue
+        team = [o for o in states if o is not s and any(f.objfile == b.runtime for f in o.frames)]
+        arrived = [o for o in team if o.blocked_on and o.blocked_on.kind == "omp-barrier"
+                   and o.blocked_on.runtime == b.runtime]
+        b.owner_lwps = [o.lwp for o in team if o not in arrived]
+        b.evidence.append(f"team: {len(team) + 1} threads with {b.runtime} frames; "
+                          f"{len(arrived) + 1} waiting in the runtime, "
+                          f"{len(b.owner_lwps)} not arrived")
+
+
+def _loader_holder_evidence(states: list[ThreadState]) -> None:
+    """The loader lock's owner should be inside the loader: say which frames show it."""
+    by = {s.lwp: s for s in states}
+    for s in states:
+        b = s.blocked_on
+        if b is None or b.kind != "loader-lock" or not b.owner_lwps:
+            continue
+        holder = by.get(b.owner_lwps[0])
+        if holder is None:
+            continue
+        loader = {_norm(n) for n in kb.LOADER_FRAMES}
+        names = [f.function for f in holder.frames if _norm(f.function) in loader]
+        in_ldso = sum(1 for f in holder.frames if f.objfile and "ld-linux" in f.objfile)
+        if names or in_ldso:
+            shown = ", ".join(dict.fromkeys(names)) or "no names"
+            b.evidence.append(f"the holder is inside the dynamic loader: {shown}; "
+                              f"{in_ldso} frame(s) in ld.so")
+
+
+def classify(threads, read: Reader, rtld_global: tuple[int, int] | None) -> list[ThreadState]:
+    return Classifier(threads, read, rtld_global).run()

@@ -1,0 +1,200 @@
+"""The deadlock-graph report: a verdict, each cycle as an ordered chain with
+symbolic resources and wait sites, a lockdep-style scenario, a fix that fits
+the pattern, and a table of all threads.  Text, JSON and Graphviz DOT."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import render
+from .graph import WaitGraph
+
+SCHEMA = "gdbext/deadlock-graph/1"
+
+# (kinds present in a cycle) -> advice; first match wins.
+FIXES: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"loader-lock", "omp-barrier"}),
+     "a thread inside dlopen() (holding the loader lock) runs an ELF constructor that "
+     "starts OpenMP work and waits for workers that need the loader lock (dlsym, lazy "
+     "binding, TLS): do not start OpenMP/BLAS threads or import numpy from a constructor "
+     "or anything dlopen() runs; initialise the runtime (import numpy) before the dlopen(); "
+     "or run that load single-threaded (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, "
+     "OPENBLAS_NUM_THREADS=1)"),
+    (frozenset({"loader-lock"}),
+     "a thread holds the dynamic loader's lock (inside dlopen/dlclose or a constructor) while "
+     "waiting for a thread that needs it: never wait for other threads from ELF "
+     "constructors, destructors or anything dlopen() runs"),
+    (frozenset({"join"}),
+     "threads join each other: exactly one thread should join each thread (or detach it)"),
+    (frozenset({"rwlock"}),
+     "an rwlock and another lock are taken in opposite orders: take them in one global "
+     "order everywhere, and never wait for a writer while holding what it needs"),
+    (frozenset({"mutex"}),
+     "locks are taken in opposite orders: take them in one global order in every thread "
+     "(or use pthread_mutex_trylock and back off)"),
+)
+SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
+            "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
+
+
+@dataclass
+class DeadlockReport:
+    graph: WaitGraph
+    target: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "deadlock" if self.graph.cycles else "no-deadlock"
+
+    def hints(self) -> list[str]:
+        out = []
+        by = self.graph.by_lwp
+        for cycle in self.graph.cycles:
+            if len(cycle) == 1:
+                out.append(SELF_FIX)
+                continue
+            kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
+            for needs, text in FIXES:
+                if needs <= kinds:
+                    out.append(text)
+                    break
+        return list(dict.fromkeys(out))
+
+    # --- JSON ---------------------------------------------------------------
+    def to_json(self) -> dict:
+        g = self.graph
+        return {
+            "schema": SCHEMA,
+            "verdict": self.verdict,
+            "target": self.target,
+            "threads": [{"num": s.num, "lwp": s.lwp, "name": s.name, "state": s.state,
+                         "detail": s.detail,
+                         "blocked_on": s.blocked_on.to_json() if s.blocked_on else None,
+                         "wait_site": s.wait_site,
+                         "frames_truncated": s.frames_truncated} for s in g.states],
+            "cycles": [list(c) for c in g.cycles],
+            "deadlocked": [list(k) for k in g.knots],
+            "behind_cycle": [{"lwp": l, "cycle": i} for l, i in sorted(g.behind_cycle.items())],
+            "chains": g.chains,
+            "hints": self.hints(),
+            "warnings": self.warnings,
+        }
+
+    # --- text ---------------------------------------------------------------
+    def _who(self, lwp: int) -> str:
+        s = self.graph.by_lwp.get(lwp)
+        if s is None:
+            return f"LWP {lwp}"
+        name = f' "{s.name}"' if s.name else ""
+        return f"Thread {s.num} (LWP {lwp}){name}"
+
+    def headline(self) -> str:
+        g = self.graph
+        blocked = sum(1 for s in g.states if s.state == "blocked")
+        if not g.cycles:
+            return (f"deadlock-graph: no deadlock - {len(g.states)} threads, {blocked} "
+                    "blocked, no cycle of waits")
+        members = sum(len(k) for k in g.knots)
+        behind = f", {len(g.behind_cycle)} more blocked behind it" if g.behind_cycle else ""
+        return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "
+                f"thread(s){behind}")
+
+    def _cycle_text(self, i: int, cycle: list[int]) -> str:
+        by = self.graph.by_lwp
+        knot = self.graph.knots[i]
+        more = (f" ({len(knot)} threads deadlocked together; one cycle shown)"
+                if len(knot) > len(cycle) else "")
+        lines = [f"cycle {i + 1}{more}:"]
+        for k, lwp in enumerate(cycle):
+            s = by[lwp]
+            nxt = cycle[(k + 1) % len(cycle)]
+            b = s.blocked_on
+            verb = "held by" if b.kind in ("mutex", "loader-lock", "rwlock") else "waiting for"
+            lines.append(f"  {self._who(lwp)}")
+            lines.append(f"      waits for {b.label} [{b.confidence}]")
+            lines.append(f"      at {s.wait_site or '?'}")
+            lines.append(f"      {verb} {self._who(nxt)}")
+            for e in b.evidence:
+                lines.append(f"      - {e}")
+        return "\n".join(lines)
+
+    def _scenario(self, cycle: list[int]) -> str:
+        by = self.graph.by_lwp
+        holds: dict[int, list[str]] = {l: [] for l in cycle}
+        for l in cycle:
+            b = by[l].blocked_on
+            if b and b.kind in ("mutex", "loader-lock", "rwlock"):
+                for owner in b.owner_lwps:
+                    if owner in holds and b.label not in holds[owner]:
+                        holds[owner].append(b.label)
+        cols = [[f"holds {h}" for h in holds[l]] + [f"waits for {by[l].blocked_on.label}"]
+                for l in cycle[:4]]
+        depth = max(len(c) for c in cols)
+        rows = [[c[r] if r < len(c) else "" for c in cols] for r in range(depth)]
+        return render.table(rows, [f"LWP {l}" for l in cycle[:4]])
+
+    def _table(self) -> str:
+        rows = []
+        for s in self.graph.states:
+            b = s.blocked_on
+            what = b.label if b else (s.detail or "")
+            owners = ",".join(map(str, b.owner_lwps)) if b and b.owner_lwps else ""
+            rows.append([s.num, s.lwp, s.name or "", s.state, what, owners, s.wait_site or ""])
+        return render.table(rows, ["#", "lwp", "name", "state", "blocked on", "owner/awaits",
+                                   "wait site"])
+
+    def to_text(self) -> str:
+        g = self.graph
+        parts = [self.headline()]
+        for i, cycle in enumerate(g.cycles):
+            parts.append(self._cycle_text(i, cycle))
+            if len(cycle) > 1:
+                parts.append("scenario:\n" + _indent(self._scenario(cycle)))
+        if g.behind_cycle:
+            parts.append("blocked behind a cycle: " + ", ".join(
+                f"{self._who(l)} (cycle {i + 1})" for l, i in sorted(g.behind_cycle.items())))
+        for chain in g.chains[:20]:
+            end = g.by_lwp[chain[-1]]
+            parts.append("chain: " + " -> ".join(f"LWP {l}" for l in chain)
+                         + f" ({end.state}{': ' + end.detail if end.detail else ''})")
+        for h in self.hints():
+            parts.append("fix: " + render.prose([h], render.WIDTH - 5).replace("\n", "\n  "))
+        parts.append("threads:\n" + _indent(self._table()))
+        for w in self.warnings:
+            parts.append(f"warning: {w}")
+        return "\n".join(parts)
+
+    # --- DOT ----------------------------------------------------------------
+    def to_dot(self) -> str:
+        g = self.graph
+        in_cycle = {(c[k], c[(k + 1) % len(c)]) for c in g.cycles for k in range(len(c))}
+        lines = ["digraph deadlock {", '  rankdir=LR; node [fontname="monospace"];']
+        for s in g.states:
+            if s.blocked_on is None and not any(s.lwp in o for o in g.edges.values()):
+                continue
+            hot = any(s.lwp in c for c in g.cycles)
+            label = f"Thread {s.num}\\nLWP {s.lwp}\\n{_esc(s.wait_site or s.state)}"
+            lines.append(f'  t{s.lwp} [shape=box, label="{label}"'
+                         + (', color=red, penwidth=2' if hot else "") + "];")
+        for s in g.states:
+            b = s.blocked_on
+            if b is None:
+                continue
+            r = f"r{s.lwp}"
+            lines.append(f'  {r} [shape=ellipse, label="{_esc(b.label)}\\n{b.kind}, {b.confidence}"];')
+            lines.append(f"  t{s.lwp} -> {r} [label=waits];")
+            for o in b.owner_lwps:
+                hot = (s.lwp, o) in in_cycle
+                verb = "held by" if b.kind in ("mutex", "loader-lock", "rwlock") else "awaits"
+                lines.append(f'  {r} -> t{o} [label="{verb}"'
+                             + (", color=red, penwidth=2" if hot else "") + "];")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

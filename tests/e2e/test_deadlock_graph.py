@@ -1,0 +1,216 @@
+"""deadlock-graph on real hung processes: attached live and as gcore cores, with
+and without glibc debug info.  Every expectation comes from the fixture's own
+words -- `role=NAME tid=N`, `lock=NAME addr=0x...` and `wait tid=N futex=0x...`
+(read by the fixture from /proc/self/task/N/syscall) -- never from gdbext."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback
+from tests.host import FIXTURES, GDB, run
+
+DEADLOCK = FIXTURES / "deadlock"
+
+
+@dataclass
+class Hung:
+    proc: subprocess.Popen
+    pid: int
+    roles: dict[str, list[int]] = field(default_factory=dict)   # role -> tids
+    locks: dict[str, int] = field(default_factory=dict)
+    waits: dict[int, int] = field(default_factory=dict)         # tid -> futex address
+
+    def tid(self, role: str) -> int:
+        (tid,) = self.roles[role]
+        return tid
+
+
+def start(name: str, *args: str, cwd: Path) -> Hung:
+    proc = subprocess.Popen([str(DEADLOCK / name), *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                            env={"PATH": "/usr/bin:/bin"})
+    hung = Hung(proc, proc.pid)
+    deadline = time.monotonic() + 30
+    for line in proc.stdout:
+        if m := re.match(r"role=(\w+) tid=(\d+)", line):
+            hung.roles.setdefault(m.group(1), []).append(int(m.group(2)))
+        elif m := re.match(r"lock=(\w+) addr=(0x[0-9a-f]+)", line):
+            hung.locks[m.group(1)] = int(m.group(2), 16)
+        elif m := re.match(r"wait tid=(\d+) futex=(0x[0-9a-f]+)", line):
+            hung.waits[int(m.group(1))] = int(m.group(2), 16)
+        elif line.strip() == "ready":
+            return hung
+        assert time.monotonic() < deadline, "fixture never got ready"
+    raise AssertionError(f"{name} exited: {proc.wait()}")
+
+
+@pytest.fixture
+def hang(tmp_path):
+    started = []
+
+    def make(name, *args):
+        h = start(name, *args, cwd=tmp_path)
+        started.append(h)
+        return h
+    yield make
+    for h in started:
+        h.proc.kill()
+        h.proc.wait()
+
+
+def report(h: Hung, source: str, debuginfo: bool, tmp_path, command="deadlock-graph --json"):
+    program = str(Path(os.readlink(f"/proc/{h.pid}/exe")))
+    if source == "attach":
+        with GdbSession(program, "-ex", f"attach {h.pid}", debuginfo=debuginfo,
+                        cwd=tmp_path) as gdb:
+            return gdb.json(command)
+    core = tmp_path / f"{h.pid}.core"
+    run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off", "-p", str(h.pid),
+         "-ex", f"gcore {core}"], cwd=tmp_path)
+    with GdbSession(program, "-ex", f"core-file {core}", debuginfo=debuginfo,
+                    cwd=tmp_path) as gdb:
+        return gdb.json(command)
+
+
+def by_lwp(r: dict) -> dict[int, dict]:
+    return {t["lwp"]: t for t in r["threads"]}
+
+
+MODES = pytest.mark.parametrize("source, debuginfo", [
+    ("attach", True), ("attach", False), ("gcore", True), ("gcore", False)])
+
+
+@MODES
+def test_abba(source, debuginfo, hang, tmp_path):
+    h = hang("abba")
+    r = report(h, source, debuginfo, tmp_path)
+    t1, t2 = h.tid("T1"), h.tid("T2")
+    assert r["verdict"] == "deadlock"
+    assert [sorted(c) for c in r["cycles"]] == [sorted([t1, t2])]
+    threads = by_lwp(r)
+    assert threads[t1]["blocked_on"]["kind"] == "mutex"
+    assert threads[t1]["blocked_on"]["address"] == h.waits[t1] == h.locks["B"]
+    assert threads[t1]["blocked_on"]["owner_lwps"] == [t2]
+    assert threads[t2]["blocked_on"]["address"] == h.locks["A"]
+    assert threads[t2]["blocked_on"]["owner_lwps"] == [t1]
+    assert threads[t1]["blocked_on"]["confidence"] == "exact"
+
+
+@MODES
+def test_three_way_cycle_with_bystanders(source, debuginfo, hang, tmp_path):
+    h = hang("cycle3")
+    r = report(h, source, debuginfo, tmp_path)
+    cycle = {h.tid("T1"), h.tid("T2"), h.tid("T3")}
+    assert [set(c) for c in r["cycles"]] == [cycle]
+    threads = by_lwp(r)
+    behind = {b["lwp"] for b in r["behind_cycle"]}
+    bystanders = set(sum((h.roles[k] for k in h.roles if k not in ("T1", "T2", "T3", "main",
+                                                                     "sleeper", "spinner")), []))
+    assert bystanders and bystanders <= behind
+    for lwp in bystanders:
+        assert threads[lwp]["blocked_on"]["address"] == h.locks["A"]
+    assert threads[h.tid("sleeper")]["state"] == "sleep"
+    assert threads[h.tid("sleeper")]["blocked_on"] is None
+    assert threads[h.tid("spinner")]["state"] == "running"
+
+
+@MODES
+def test_self_deadlock(source, debuginfo, hang, tmp_path):
+    h = hang("selfdeadlock")
+    r = report(h, source, debuginfo, tmp_path)
+    t = h.tid("T")
+    assert r["cycles"] == [[t]]
+    b = by_lwp(r)[t]["blocked_on"]
+    assert (b["kind"], b["address"], b["owner_lwps"]) == ("mutex", h.locks["M"], [t])
+    assert any("non-recursive" in x for x in r["hints"])
+
+
+@MODES
+def test_rwlock_writer_and_mutex(source, debuginfo, hang, tmp_path):
+    h = hang("rwlock")
+    r = report(h, source, debuginfo, tmp_path)
+    writer, reader = h.tid("writer"), h.tid("reader")
+    assert [set(c) for c in r["cycles"]] == [{writer, reader}]
+    threads = by_lwp(r)
+    b = threads[reader]["blocked_on"]
+    assert (b["kind"], b["address"], b["owner_lwps"]) == ("rwlock", h.locks["RW"], [writer])
+    assert threads[writer]["blocked_on"]["address"] == h.locks["M"]
+    assert h.tid("writer2") in {x["lwp"] for x in r["behind_cycle"]}
+
+
+@MODES
+def test_join_cycle(source, debuginfo, hang, tmp_path):
+    h = hang("joincycle")
+    r = report(h, source, debuginfo, tmp_path)
+    t1, t2 = h.tid("T1"), h.tid("T2")
+    assert [set(c) for c in r["cycles"]] == [{t1, t2}]
+    threads = by_lwp(r)
+    assert threads[t1]["blocked_on"]["kind"] == "join"
+    assert threads[t1]["blocked_on"]["owner_lwps"] == [t2]
+    assert threads[h.tid("main")]["blocked_on"]["owner_lwps"] == [t1]
+
+
+@MODES
+@pytest.mark.parametrize("runtime", ["gomp", "llvm", "kmpc"])
+def test_loader_lock_and_openmp_barrier(runtime, source, debuginfo, hang, tmp_path):
+    h = hang(f"loader_{runtime}")
+    r = report(h, source, debuginfo, tmp_path)
+    master, workers = h.tid("master"), set(h.roles["worker"])
+    assert r["verdict"] == "deadlock"
+    assert [set(k) for k in r["deadlocked"]] == [{master} | workers]
+    threads = by_lwp(r)
+    b = threads[master]["blocked_on"]
+    assert b["kind"] == "omp-barrier" and set(b["owner_lwps"]) == workers
+    assert b["confidence"] == "inferred"
+    for w in workers:
+        wb = threads[w]["blocked_on"]
+        assert wb["kind"] == "loader-lock" and wb["owner_lwps"] == [master]
+        assert wb["address"] == h.waits[w]
+        assert h.locks["rtld_global"] <= wb["address"] < h.locks["rtld_global"] + 4096
+        assert "_dl_load_lock" in wb["label"]
+    assert any("constructor" in x for x in r["hints"])
+
+
+@pytest.mark.parametrize("source", ["attach", "gcore"])
+def test_healthy_program_has_no_cycle(source, hang, tmp_path):
+    h = hang("healthy")
+    r = report(h, source, False, tmp_path)
+    assert r["verdict"] == "no-deadlock" and r["cycles"] == [] and r["deadlocked"] == []
+
+
+def test_text_and_dot_for_the_loader_case(hang, tmp_path):
+    h = hang("loader_gomp")
+    dot = tmp_path / "g.dot"
+    with GdbSession(str(DEADLOCK / "loader_gomp"), "-ex", f"attach {h.pid}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        gdb.cmd("thread 2")
+        before = gdb.cmd("thread")
+        text = gdb.cmd(f"deadlock-graph --dot {dot}")
+        assert gdb.cmd("thread") == before                 # selection restored
+        assert h.proc.poll() is None                       # never resumed to an exit
+    assert_no_traceback(text)
+    assert text.startswith("deadlock-graph: DEADLOCK")
+    assert "glibc loader lock _rtld_global._dl_load_lock" in text and "scenario:" in text
+    graph = dot.read_text()
+    assert graph.startswith("digraph") and "color=red" in graph
+    assert f"t{h.tid('master')}" in graph
+
+
+@pytest.mark.parametrize("command, needle", [
+    ("deadlock-graph", "no process or core"),
+    ("deadlock-graph --max-frames 0", "--max-frames must be 1 or more"),
+    ("deadlock-graph --bogus", "unrecognized arguments"),
+])
+def test_usage_errors(command, needle, tmp_path):
+    with GdbSession(cwd=tmp_path) as gdb:
+        out = gdb.cmd(command)
+    assert_no_traceback(out)
+    assert out.strip().startswith("deadlock-graph: ") and needle in out, out
