@@ -301,12 +301,15 @@ def pid() -> int:
 FRAME0_REGISTERS = ("rip", "rsp", "rax", "orig_rax", "rdi", "rsi", "rdx", "r10")
 
 
-def thread_snapshots(max_frames: int) -> list[ThreadSnapshot]:
+def thread_snapshots(max_frames: int, system_objects: str = r"^$") -> list[ThreadSnapshot]:
     """Every thread's frame-0 registers and at most ``max_frames`` frames.
+    Source lines are looked up only for the first frame outside the objects
+    matching ``system_objects`` (the wait site): find_sal is the costly part.
     Switches threads to read them; the caller restores the user's selection
     (``preserved_selection``).  Nothing is resumed or written."""
     inferior = gdb.selected_inferior()
     exe = gdb.current_progspace().filename
+    system = re.compile(system_objects)
     out = []
     for thread in sorted(inferior.threads(), key=lambda t: t.num):
         if not thread.is_valid():
@@ -327,23 +330,28 @@ def thread_snapshots(max_frames: int) -> list[ThreadSnapshot]:
             in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
         except gdb.MemoryError:
             in_syscall = False
-        frames, truncated = _walk(frame, max_frames, exe)
+        frames, truncated = _walk(frame, max_frames, exe, system)
         out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
                                   frames, truncated))
     return out
 
 
-def _walk(frame, max_frames: int, exe: str | None) -> tuple[list[FrameInfo], bool]:
+def _walk(frame, max_frames: int, exe: str | None, system) -> tuple[list[FrameInfo], bool]:
     frames = []
     level = 0
+    want_line = True
     while frame is not None and level < max_frames:
         try:
             pc = frame.pc()
             name = frame.name()
-            sal = frame.find_sal()
-            file = sal.symtab.filename if sal.symtab else None
-            objfile = gdb.solib_name(pc) or (exe if file or name else None)
-            frames.append(FrameInfo(level, pc, name, objfile, file, sal.line or None))
+            objfile = gdb.solib_name(pc)
+            file = line = None
+            if want_line and not (objfile and system.search(objfile)):
+                sal = frame.find_sal()
+                file, line = (sal.symtab.filename if sal.symtab else None), sal.line or None
+                want_line = False
+            objfile = objfile or (exe if file or name else None)
+            frames.append(FrameInfo(level, pc, name, objfile, file, line))
             frame = frame.older()
         except (gdb.error, RuntimeError):
             break

@@ -59,7 +59,8 @@ Examples:
         except GdbextError as exc:
             rtld_range = None
             warnings.append(f"loader lock not identifiable: {exc}")
-        snapshots = target.thread_snapshots(args.max_frames)
+        from ..knowledge.blocking import RUNTIME_OBJECTS
+        snapshots = target.thread_snapshots(args.max_frames, "|".join(RUNTIME_OBJECTS))
         if not snapshots:
             raise GdbextError("the target has no threads to examine")
         states = classify(snapshots, target.read_bytes, rtld_range)

@@ -166,28 +166,39 @@ class DeadlockReport:
 
     # --- DOT ----------------------------------------------------------------
     def to_dot(self) -> str:
+        """Threads are boxes, resources ellipses (one per lock address); the
+        deadlocked threads and the edges among them are red."""
         g = self.graph
-        in_cycle = {(c[k], c[(k + 1) % len(c)]) for c in g.cycles for k in range(len(c))}
+        knot = {lwp for k in g.knots for lwp in k}
         lines = ["digraph deadlock {", '  rankdir=LR; node [fontname="monospace"];']
+        waited = {o for owners in g.edges.values() for o in owners}
         for s in g.states:
-            if s.blocked_on is None and not any(s.lwp in o for o in g.edges.values()):
+            if s.blocked_on is None and s.lwp not in waited:
                 continue
-            hot = any(s.lwp in c for c in g.cycles)
             label = f"Thread {s.num}\\nLWP {s.lwp}\\n{_esc(s.wait_site or s.state)}"
             lines.append(f'  t{s.lwp} [shape=box, label="{label}"'
-                         + (', color=red, penwidth=2' if hot else "") + "];")
+                         + (", color=red, penwidth=2" if s.lwp in knot else "") + "];")
+        resources: dict[str, tuple] = {}
         for s in g.states:
             b = s.blocked_on
             if b is None:
                 continue
-            r = f"r{s.lwp}"
-            lines.append(f'  {r} [shape=ellipse, label="{_esc(b.label)}\\n{b.kind}, {b.confidence}"];')
-            lines.append(f"  t{s.lwp} -> {r} [label=waits];")
+            rid = f"r{b.kind.replace('-', '_')}_{b.address or s.lwp:x}"
+            if rid not in resources:
+                resources[rid] = (b, set())
+                lines.append(f'  {rid} [shape=ellipse, label="{_esc(b.label)}\\n{b.kind}, '
+                             f'{b.confidence}"];')
+            hot = s.lwp in knot and any(o in knot for o in b.owner_lwps)
+            lines.append(f"  t{s.lwp} -> {rid} [label=waits"
+                         + (", color=red, penwidth=2" if hot else "") + "];")
+            verb = "held by" if b.kind in ("mutex", "loader-lock", "rwlock") else "awaits"
             for o in b.owner_lwps:
-                hot = (s.lwp, o) in in_cycle
-                verb = "held by" if b.kind in ("mutex", "loader-lock", "rwlock") else "awaits"
-                lines.append(f'  {r} -> t{o} [label="{verb}"'
-                             + (", color=red, penwidth=2" if hot else "") + "];")
+                if o in resources[rid][1]:
+                    continue
+                resources[rid][1].add(o)
+                red = o in knot and s.lwp in knot
+                lines.append(f'  {rid} -> t{o} [label="{verb}"'
+                             + (", color=red, penwidth=2" if red else "") + "];")
         lines.append("}")
         return "\n".join(lines) + "\n"
 
