@@ -41,7 +41,10 @@ def _open(path: str):
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
-    fh = open(path, "rb")
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
     try:
         return fh, ELFFile(fh)
     except ELFError as exc:
@@ -53,6 +56,30 @@ def machine(path: str) -> str:
     fh, elf = _open(path)
     with fh:
         return elf["e_machine"]
+
+
+def section_addresses(path: str) -> dict[str, int]:
+    """Link-time address of every allocated section, by name."""
+    fh, elf = _open(path)
+    with fh:
+        return {sec.name: sec["sh_addr"] for sec in elf.iter_sections() if sec["sh_addr"]}
+
+
+def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
+    """(name, link-time value, size) of the first of ``names`` in ``.dynsym``."""
+    from elftools.common.exceptions import ELFError
+
+    fh, elf = _open(path)
+    with fh:
+        try:
+            dynsym = elf.get_section_by_name(".dynsym")
+            for name in names:
+                found = dynsym.get_symbol_by_name(name) if dynsym else None
+                if found:
+                    return name, found[0]["st_value"], found[0]["st_size"]
+        except (ELFError, ValueError) as exc:
+            raise GdbextError(f"{path}: broken .dynsym: {exc}") from None
+    raise GdbextError(f"{path} exports none of {', '.join(names)}")
 
 
 def code_sections(path: str) -> list[CodeSection]:

@@ -39,7 +39,7 @@ class ThreadSnapshot:
     num: int
     lwp: int
     name: str | None
-    regs: dict[str, int]        # frame 0: rip rsp rax orig_rax rdi rsi rdx r10
+    regs: dict[str, int]        # frame 0: rip orig_rax rdi rsi rdx (the futex arguments)
     in_syscall: bool            # frame 0 sits right after a syscall instruction
     frames: list[FrameInfo]
     frames_truncated: bool      # the walk stopped at the bound, not at the outermost frame
@@ -234,31 +234,27 @@ def objfile_for(address: int) -> str | None:
 
 
 def _in_exec_file_sections(address: int) -> bool:
-    """Only the executable's own sections count (``info files`` also lists a
-    core's load segments, which cover the stack and heap)."""
-    out = gdb.execute("info files", to_string=True)
-    m = re.search(r"Local exec file:\n(.*?)(?:\n\S|\Z)", out, re.S)
-    if not m:
-        return False
-    for lo, hi in re.findall(r"(0x[0-9a-f]+) - (0x[0-9a-f]+) is ", m.group(1)):
-        if int(lo, 16) <= address < int(hi, 16):
-            return True
-    return False
+    exe = gdb.current_progspace().filename
+    return any(lo <= address < hi for lo, hi in object_sections().get(exe, {}).values())
 
 
-def object_sections() -> dict[str, dict[str, int]]:
-    """Every loaded object's sections at their run-time addresses, from ``info
-    files``: {path: {section: start}}.  The executable's lines carry no path and
-    are keyed by the program space's file name."""
+def object_sections() -> dict[str, dict[str, tuple[int, int]]]:
+    """Every loaded object's sections at their run-time addresses, from the
+    "Local exec file" block of ``info files``: {path: {section: (start, end)}}.
+    The executable's lines carry no path and are keyed by the program space's
+    file name.  A core's load segments (its own block) are left out: they
+    cover the stack and heap, not a file."""
     try:
         out = gdb.execute("info files", to_string=True)
     except gdb.error:
         return {}
+    block = re.search(r"Local exec file:\n(.*?)(?:\n\S|\Z)", out, re.S)
     exe = gdb.current_progspace().filename or ""
-    objects: dict[str, dict[str, int]] = {}
-    for start, section, path in re.findall(
-            r"^\s*(0x[0-9a-f]+) - 0x[0-9a-f]+ is (\S+)(?: in (.+))?$", out, re.M):
-        objects.setdefault(path or exe, {}).setdefault(section, int(start, 16))
+    objects: dict[str, dict[str, tuple[int, int]]] = {}
+    for lo, hi, section, path in re.findall(
+            r"^\s*(0x[0-9a-f]+) - (0x[0-9a-f]+) is (\S+)(?: in (.+))?$",
+            block.group(1) if block else "", re.M):
+        objects.setdefault(path or exe, {}).setdefault(section, (int(lo, 16), int(hi, 16)))
     objects.pop("", None)
     return objects
 
@@ -298,7 +294,7 @@ def pid() -> int:
     return gdb.selected_inferior().pid
 
 
-FRAME0_REGISTERS = ("rip", "rsp", "rax", "orig_rax", "rdi", "rsi", "rdx", "r10")
+FRAME0_REGISTERS = ("rip", "orig_rax", "rdi", "rsi", "rdx")
 
 
 def thread_snapshots(max_frames: int, system_objects: str = r"^$") -> list[ThreadSnapshot]:

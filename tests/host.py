@@ -69,3 +69,29 @@ def parse_announcement(text: str) -> dict[str, str]:
     m = re.search(r"pid=(\d+) mode=(\w+) fault=(0x[0-9a-f]+)", text)
     assert m, f"fixture did not announce itself: {text!r}"
     return {"pid": m.group(1), "mode": m.group(2), "fault": m.group(3)}
+
+
+def unlimited_core() -> None:
+    """preexec_fn for a child that should leave a kernel core."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def glibc_field_address(binary, core, field: str) -> int | None:
+    """The address of a glibc/ld.so object field in a core, found by plain gdb
+    through glibc's debug info (independently of gdbext); None without it."""
+    out = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+               "-ex", f"print &{field}", str(binary), str(core)]).stdout
+    m = re.search(r"\(unsigned int \*\) (0x[0-9a-f]+)", out)
+    return int(m.group(1), 16) if m else None
+
+
+def core_file_offset(core, address: int) -> int:
+    """Where a virtual address of the dumped process lies in the core file."""
+    from elftools.elf.elffile import ELFFile
+    with open(core, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if (seg["p_type"] == "PT_LOAD"
+                    and seg["p_vaddr"] <= address < seg["p_vaddr"] + seg["p_filesz"]):
+                return seg["p_offset"] + address - seg["p_vaddr"]
+    raise AssertionError(f"{address:#x} is not in the core's file image")

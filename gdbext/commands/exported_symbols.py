@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from .. import target
+from .. import elf_file, target
 from ..errors import GdbextError
 
 
@@ -19,31 +19,13 @@ class Exported(NamedTuple):
 
 def find(object_pattern: str, names: tuple[str, ...]) -> Exported:
     """The first of ``names`` exported by the loaded object matching the regex."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    pattern = re.compile(object_pattern)
-    loaded = next(((p, s) for p, s in target.object_sections().items() if pattern.search(p)),
-                  None)
+    loaded = next(((p, s) for p, s in target.object_sections().items()
+                   if re.search(object_pattern, p)), None)
     if loaded is None:
         raise GdbextError(f"no object matching {object_pattern} in the target")
     path, runtime = loaded
-    try:
-        with open(path, "rb") as fh:
-            elf = ELFFile(fh)
-            dynsym = elf.get_section_by_name(".dynsym")
-            sym = None
-            for name in names:
-                found = dynsym.get_symbol_by_name(name) if dynsym else None
-                if found:
-                    sym = found[0]
-                    break
-            if sym is None:
-                raise GdbextError(f"{path} exports none of {', '.join(names)}")
-            for section in elf.iter_sections():
-                if section.name in runtime and section["sh_addr"]:
-                    bias = runtime[section.name] - section["sh_addr"]
-                    return Exported(path, sym["st_value"] + bias, sym["st_size"])
-    except (OSError, ELFError) as exc:
-        raise GdbextError(f"cannot read {path}: {exc}") from None
+    _, value, size = elf_file.dynamic_symbol(path, names)
+    for name, link_address in elf_file.section_addresses(path).items():
+        if name in runtime:
+            return Exported(path, value + runtime[name][0] - link_address, size)
     raise GdbextError(f"no section of {path} is loaded")

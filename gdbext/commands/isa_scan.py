@@ -73,19 +73,19 @@ Examples:
 
     @staticmethod
     def _paths(spec: str) -> list[str]:
-        loaded = [p for p in target.object_sections() if os.path.isfile(p)]
-        if spec == "all":
-            if not loaded:
-                raise GdbextError("no loaded objects: 'all' needs a program or process")
-            return loaded
+        if spec and spec != "all" and os.path.isfile(spec):
+            return [spec]
         if not spec:
             exe = target.executable()
             if exe is None:
                 raise GdbextError("no program loaded: give a file (isa-scan PATH) or load "
                                   "one (file PROG, core-file CORE or attach PID)")
             return [exe]
-        if os.path.isfile(spec):
-            return [spec]
+        loaded = [p for p in target.object_sections() if os.path.isfile(p)]
+        if spec == "all":
+            if not loaded:
+                raise GdbextError("no loaded objects: 'all' needs a program or process")
+            return loaded
         matches = [p for p in loaded if spec in os.path.basename(p)]
         if len(matches) == 1:
             return matches

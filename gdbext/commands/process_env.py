@@ -9,14 +9,13 @@ resolves to ld.so's stale private copy instead.  A live process falls back to
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from .. import target
-from . import exported_symbols
 from ..errors import GdbextError
+from . import exported_symbols
 
-LIBC = re.compile(r"/libc(?:\.so\.6|-2\.\d+\.so|\.so)$")
+LIBC = r"/libc(?:\.so\.6|-2\.\d+\.so|\.so)$"
 ENVIRON_SYMBOLS = ("__environ", "environ", "_environ")
 MAX_VARIABLES = 8192
 MAX_LENGTH = 32768
@@ -30,7 +29,7 @@ class Environment:
 
 
 def _from_libc() -> Environment:
-    libc = exported_symbols.find(LIBC.pattern, ENVIRON_SYMBOLS)
+    libc = exported_symbols.find(LIBC, ENVIRON_SYMBOLS)
     envp = target.read_pointer(libc.address)
     variables: dict[str, str] = {}
     warnings = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import iced_x86
 from iced_x86 import (Code, CpuidFeature, Decoder, DecoderError, EncodingKind,
                       Formatter, FormatterSyntax, InstructionInfoFactory,
                       MemorySizeExt, Mnemonic, OpKind, RegisterExt)

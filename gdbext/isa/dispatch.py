@@ -26,6 +26,10 @@ class DispatchFinding:
     knob_value: str | None              # the knob's value in the process environment
     forced_by_environment: bool
     best: str | None                    # knob value the hint suggests
+    # why this CPU got a variant it cannot run: environment (the knob forced it),
+    # environment-ignored (a knob is set but did not pick it), model (chosen by
+    # family/model), features (a feature-dispatcher saw another CPU); None: runs fine
+    cause: str | None = None
     explanation: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
@@ -34,7 +38,8 @@ class DispatchFinding:
                 "requires": self.requires, "missing": self.missing, "knob": self.knob,
                 "knob_value": self.knob_value,
                 "forced_by_environment": self.forced_by_environment,
-                "suggested_value": self.best, "explanation": self.explanation}
+                "suggested_value": self.best, "cause": self.cause,
+                "explanation": self.explanation}
 
 
 def recognise(function: str | None, objfile: str | None) -> tuple[Library, Kernel] | None:
@@ -108,20 +113,24 @@ def diagnose(function: str | None, objfile: str | None, cpu: CpuFacts | None,
         return finding
     lacking = ", ".join(missing)
     if forced:
+        finding.cause = "environment"
         finding.explanation.append(
             f"{lib.knob}={value} in the process environment forced this variant; "
             f"this CPU lacks {lacking}")
     elif value is not None:
+        finding.cause = "environment-ignored"
         finding.explanation.append(
             f"{lib.knob}={value} is set, yet the {kernel.variant} variant ran: the "
             "library mapped or ignored the value")
     elif lib.chooses_by == "model":
+        finding.cause = "model"
         why = f"{lib.name} chose {kernel.variant} from the CPU's vendor/family/model, not " \
               f"from its feature bits; this CPU lacks {lacking}"
         if model is not None:
             why += f" ({model.describe()})"
         finding.explanation.append(why)
     else:
+        finding.cause = "features"
         finding.explanation.append(
             f"{lib.name} picks by feature bits, so it saw {lacking} when it chose: the "
             "process ran on a different CPU (migration) or the core is foreign")
@@ -143,6 +152,8 @@ def diagnose(function: str | None, objfile: str | None, cpu: CpuFacts | None,
 
 
 def _forces(lib: Library, value: str | None, kernel: Kernel) -> bool:
+    # Only a knob that names a variant (OpenBLAS, MKL) can force one; glibc's and
+    # numpy's knobs only take variants away.
     if value is None or lib.hint_from != "best":
         return False
     wanted = value.strip().lower()

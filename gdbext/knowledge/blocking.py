@@ -67,12 +67,14 @@ FRAME_KINDS: tuple[tuple[str, str], ...] = (
     ("pthread_rwlock_rdlock", "rwlock"), ("pthread_rwlock_wrlock", "rwlock"),
 )
 
-# Objects whose frames are "the system", not the user's wait site.
-RUNTIME_OBJECTS = (r"/libc\.so", r"/libc-2\.", r"/ld-linux", r"/libpthread",
-                   r"/libgomp\.so", r"/libomp\.so", r"/libiomp5\.so", r"linux-vdso")
 # OpenMP runtimes: a team is the threads with frames in the same runtime object.
 OPENMP_RUNTIMES = {r"/libgomp\.so": "GNU libgomp", r"/libomp\.so": "LLVM libomp",
                    r"/libiomp5\.so": "Intel libiomp5"}
+# Objects whose frames are "the system", not the user's wait site.
+RUNTIME_OBJECTS = (r"/libc\.so", r"/libc-2\.", r"/ld-linux", r"/libpthread",
+                   r"linux-vdso") + tuple(OPENMP_RUNTIMES)
+# Locks whose owner is recorded: the edge reads "held by" rather than "waiting for".
+HELD_KINDS = frozenset({"mutex", "loader-lock", "rwlock"})
 # Frames showing a thread is inside the dynamic loader, holding its lock.
 LOADER_FRAMES = ("dlopen", "dlmopen", "_dl_open", "dl_open_worker", "_dl_init", "call_init",
                  "_dl_catch_exception", "dlclose", "_dl_close", "_dl_fini")

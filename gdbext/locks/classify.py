@@ -1,8 +1,8 @@
 """What each thread is blocked on, from frame-0 registers and memory first and
 frame names second -- so it works when libc and the OpenMP runtimes have no
 symbols at all.  Pure: threads are ``ThreadSnapshot``-shaped values and memory
-comes through a ``read(address, length) -> bytes`` callable that raises on
-unreadable memory.
+comes through a ``read(address, length) -> bytes`` callable that raises
+GdbextError on unreadable memory.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..errors import GdbextError
 from ..knowledge import blocking as kb
 
 Reader = Callable[[int, int], bytes]
@@ -57,7 +58,7 @@ def _norm(name: str | None) -> str:
 def _u32(read: Reader, address: int) -> int | None:
     try:
         return struct.unpack("<I", read(address, 4))[0]
-    except Exception:               # unreadable or garbage pointer: no fact
+    except (GdbextError, struct.error):   # unreadable or garbage pointer: no fact
         return None
 
 
@@ -145,7 +146,7 @@ class Classifier:
     def mutex(self, t, uaddr: int, val: int) -> BlockedOn | None:
         try:
             raw = self.read(uaddr, kb.MUTEX_SIZE)
-        except Exception:
+        except GdbextError:
             return None
         lock, count, owner, _nusers, kind = struct.unpack_from("<iIiIi", raw)
         if owner not in self.lwps or lock == 0:
@@ -186,7 +187,8 @@ class Classifier:
         names = {_norm(f.function) for f in t.frames[:6]}
         if names & {"pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
                     "pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock"}:
-            base = uaddr - (8 if (uaddr & 0xF) == 8 else 12)
+            # the rwlock is 8-aligned: readers wait on +8, writers on +12
+            base = uaddr - (8 if uaddr % 8 == 0 else 12)
             return BlockedOn("rwlock", base, f"rwlock {base:#x} (held by readers)", [],
                              "exact", ["no writer recorded: held by readers, which glibc "
                                        "does not track"])

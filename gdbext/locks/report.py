@@ -6,32 +6,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import render
+from ..knowledge.blocking import HELD_KINDS
 from .graph import WaitGraph
 
 SCHEMA = "gdbext/deadlock-graph/1"
 
-# (kinds present in a cycle) -> advice; first match wins.
-FIXES: tuple[tuple[frozenset[str], str], ...] = (
-    (frozenset({"loader-lock", "omp-barrier"}),
+# (pattern, kinds present in a cycle, advice); first match wins.
+FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
+    ("loader-lock-openmp", frozenset({"loader-lock", "omp-barrier"}),
      "a thread inside dlopen() (holding the loader lock) runs an ELF constructor that "
      "starts OpenMP work and waits for workers that need the loader lock (dlsym, lazy "
      "binding, TLS): do not start OpenMP/BLAS threads or import numpy from a constructor "
      "or anything dlopen() runs; initialise the runtime (import numpy) before the dlopen(); "
      "or run that load single-threaded (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, "
      "OPENBLAS_NUM_THREADS=1)"),
-    (frozenset({"loader-lock"}),
+    ("loader-lock", frozenset({"loader-lock"}),
      "a thread holds the dynamic loader's lock (inside dlopen/dlclose or a constructor) while "
      "waiting for a thread that needs it: never wait for other threads from ELF "
      "constructors, destructors or anything dlopen() runs"),
-    (frozenset({"join"}),
+    ("join-cycle", frozenset({"join"}),
      "threads join each other: exactly one thread should join each thread (or detach it)"),
-    (frozenset({"rwlock"}),
+    ("rwlock-order", frozenset({"rwlock"}),
      "an rwlock and another lock are taken in opposite orders: take them in one global "
      "order everywhere, and never wait for a writer while holding what it needs"),
-    (frozenset({"mutex"}),
+    ("lock-order", frozenset({"mutex"}),
      "locks are taken in opposite orders: take them in one global order in every thread "
      "(or use pthread_mutex_trylock and back off)"),
 )
+SELF = "self-deadlock"
 SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
             "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
 
@@ -46,19 +48,21 @@ class DeadlockReport:
     def verdict(self) -> str:
         return "deadlock" if self.graph.cycles else "no-deadlock"
 
-    def hints(self) -> list[str]:
-        out = []
+    def patterns(self) -> list[str | None]:
+        """The pattern of each cycle (None when no rule fits)."""
         by = self.graph.by_lwp
+        out = []
         for cycle in self.graph.cycles:
             if len(cycle) == 1:
-                out.append(SELF_FIX)
+                out.append(SELF)
                 continue
             kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
-            for needs, text in FIXES:
-                if needs <= kinds:
-                    out.append(text)
-                    break
-        return list(dict.fromkeys(out))
+            out.append(next((name for name, needs, _ in FIXES if needs <= kinds), None))
+        return out
+
+    def hints(self) -> list[str]:
+        advice = {name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
+        return list(dict.fromkeys(advice[p] for p in self.patterns() if p))
 
     # --- JSON ---------------------------------------------------------------
     def to_json(self) -> dict:
@@ -73,6 +77,7 @@ class DeadlockReport:
                          "wait_site": s.wait_site,
                          "frames_truncated": s.frames_truncated} for s in g.states],
             "cycles": [list(c) for c in g.cycles],
+            "patterns": self.patterns(),
             "deadlocked": [list(k) for k in g.knots],
             "behind_cycle": [{"lwp": l, "cycle": i} for l, i in sorted(g.behind_cycle.items())],
             "chains": g.chains,
@@ -109,7 +114,7 @@ class DeadlockReport:
             s = by[lwp]
             nxt = cycle[(k + 1) % len(cycle)]
             b = s.blocked_on
-            verb = "held by" if b.kind in ("mutex", "loader-lock", "rwlock") else "waiting for"
+            verb = "held by" if b.kind in HELD_KINDS else "waiting for"
             lines.append(f"  {self._who(lwp)}")
             lines.append(f"      waits for {b.label} [{b.confidence}]")
             lines.append(f"      at {s.wait_site or '?'}")
@@ -123,7 +128,7 @@ class DeadlockReport:
         holds: dict[int, list[str]] = {l: [] for l in cycle}
         for l in cycle:
             b = by[l].blocked_on
-            if b and b.kind in ("mutex", "loader-lock", "rwlock"):
+            if b and b.kind in HELD_KINDS:
                 for owner in b.owner_lwps:
                     if owner in holds and b.label not in holds[owner]:
                         holds[owner].append(b.label)
@@ -191,7 +196,7 @@ class DeadlockReport:
             hot = s.lwp in knot and any(o in knot for o in b.owner_lwps)
             lines.append(f"  t{s.lwp} -> {rid} [label=waits"
                          + (", color=red, penwidth=2" if hot else "") + "];")
-            verb = "held by" if b.kind in ("mutex", "loader-lock", "rwlock") else "awaits"
+            verb = "held by" if b.kind in HELD_KINDS else "awaits"
             for o in b.owner_lwps:
                 if o in resources[rid][1]:
                     continue

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import re
-import resource
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.host import (FIXTURES, GDB, find_kernel_core, host_has,
-                        kernel_cores_land_in_cwd, parse_announcement, run)
+                        kernel_cores_land_in_cwd, parse_announcement, run, unlimited_core)
 
 ISA_CRASH = FIXTURES / "isa_crash"
 
@@ -86,10 +85,6 @@ def objdump_at(binary: Path, address: int) -> tuple[str, str]:
     return m.group(1).strip(), m.group(2)
 
 
-def _limit_core():
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-
 @pytest.fixture(scope="session")
 def kernel_core(tmp_path_factory, isa_crash):
     """Cores written by the kernel, one per mode, made on first use."""
@@ -101,7 +96,7 @@ def kernel_core(tmp_path_factory, isa_crash):
             pytest.skip(f"this host runs the {mode} instruction: the fixture does not crash")
         cwd = tmp_path_factory.mktemp(f"kcore-{mode}")
         proc = subprocess.run([str(isa_crash), mode], cwd=cwd, capture_output=True, text=True,
-                              preexec_fn=_limit_core, stdin=subprocess.DEVNULL)
+                              preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
         assert proc.returncode == -getattr(signal, MODES[mode].signal), proc
         facts = parse_announcement(proc.stdout)
         core = find_kernel_core(cwd, int(facts["pid"]))

@@ -73,3 +73,16 @@ class GdbSession:
 
 def assert_no_traceback(output: str) -> None:
     assert "Traceback" not in output and "Python Exception" not in output, output
+
+
+def assert_one_error_line(out: str, command: str, *needles: str) -> str:
+    """A user error: exactly one line, prefixed with the command, naming the
+    problem -- never a traceback."""
+    assert_no_traceback(out)
+    lines = [line for line in out.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, out
+    line = lines[0]
+    assert line.startswith(f"{command}: "), line
+    for needle in needles:
+        assert needle in line, line
+    return line

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.gdb_session import GdbSession, assert_no_traceback
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
 from tests.host import FIXTURES, GDB, run
 
 DEADLOCK = FIXTURES / "deadlock"
@@ -102,6 +101,7 @@ def test_abba(source, debuginfo, hang, tmp_path):
     assert threads[t2]["blocked_on"]["address"] == h.locks["A"]
     assert threads[t2]["blocked_on"]["owner_lwps"] == [t1]
     assert threads[t1]["blocked_on"]["confidence"] == "exact"
+    assert r["patterns"] == ["lock-order"]
 
 
 @MODES
@@ -130,7 +130,7 @@ def test_self_deadlock(source, debuginfo, hang, tmp_path):
     assert r["cycles"] == [[t]]
     b = by_lwp(r)[t]["blocked_on"]
     assert (b["kind"], b["address"], b["owner_lwps"]) == ("mutex", h.locks["M"], [t])
-    assert any("non-recursive" in x for x in r["hints"])
+    assert r["patterns"] == ["self-deadlock"]
 
 
 @MODES
@@ -144,6 +144,7 @@ def test_rwlock_writer_and_mutex(source, debuginfo, hang, tmp_path):
     assert (b["kind"], b["address"], b["owner_lwps"]) == ("rwlock", h.locks["RW"], [writer])
     assert threads[writer]["blocked_on"]["address"] == h.locks["M"]
     assert h.tid("writer2") in {x["lwp"] for x in r["behind_cycle"]}
+    assert r["patterns"] == ["rwlock-order"]
 
 
 @MODES
@@ -156,6 +157,7 @@ def test_join_cycle(source, debuginfo, hang, tmp_path):
     assert threads[t1]["blocked_on"]["kind"] == "join"
     assert threads[t1]["blocked_on"]["owner_lwps"] == [t2]
     assert threads[h.tid("main")]["blocked_on"]["owner_lwps"] == [t1]
+    assert r["patterns"] == ["join-cycle"]
 
 
 @MODES
@@ -176,7 +178,7 @@ def test_loader_lock_and_openmp_barrier(runtime, source, debuginfo, hang, tmp_pa
         assert wb["address"] == h.waits[w]
         assert h.locks["rtld_global"] <= wb["address"] < h.locks["rtld_global"] + 4096
         assert "_dl_load_lock" in wb["label"]
-    assert any("constructor" in x for x in r["hints"])
+    assert r["patterns"] == ["loader-lock-openmp"]
 
 
 @pytest.mark.parametrize("source", ["attach", "gcore"])
@@ -211,6 +213,4 @@ def test_text_and_dot_for_the_loader_case(hang, tmp_path):
 ])
 def test_usage_errors(command, needle, tmp_path):
     with GdbSession(cwd=tmp_path) as gdb:
-        out = gdb.cmd(command)
-    assert_no_traceback(out)
-    assert out.strip().startswith("deadlock-graph: ") and needle in out, out
+        assert_one_error_line(gdb.cmd(command), "deadlock-graph", needle)

@@ -14,11 +14,11 @@ import subprocess
 import archspec.cpu
 import pytest
 
-from tests.e2e.conftest import _limit_core, objdump_at
+from tests.e2e.conftest import objdump_at
 from tests.e2e.gdb_session import GdbSession
-from tests.e2e.test_target_cpu import _file_offset
-from tests.host import (FIXTURES, GDB, cpuinfo, find_kernel_core, host_has,
-                        kernel_cores_land_in_cwd, run)
+from tests.host import (FIXTURES, GDB, core_file_offset, cpuinfo, find_kernel_core,
+                        glibc_field_address, host_has, kernel_cores_land_in_cwd,
+                        run, unlimited_core)
 
 PROGRAM = FIXTURES / "dispatch_crash"
 LIBRARY = FIXTURES / "libminiblas.so"
@@ -44,7 +44,7 @@ def forced_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("dispatch")
     proc = subprocess.run([str(PROGRAM)], cwd=cwd, capture_output=True, text=True,
                           env={"OPENBLAS_CORETYPE": FORCED, "PATH": "/usr/bin:/bin"},
-                          preexec_fn=_limit_core, stdin=subprocess.DEVNULL)
+                          preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
     facts = announcement(proc.stdout)
     if facts["survived"]:
         pytest.skip("this CPU runs FMA4 (AMD family 15h or Zen 1): the fixture does not crash")
@@ -95,13 +95,13 @@ def test_forced_piledriver_kernel_is_explained(source, debuginfo, forced_run):
 
     d = r["dispatch"]
     assert (d["library"], d["variant"]) == ("OpenBLAS", facts["core"].upper())
-    assert d["forced_by_environment"] is True
+    assert d["forced_by_environment"] is True and d["cause"] == "environment"
     assert r["environment"]["knobs"]["OPENBLAS_CORETYPE"] == FORCED
     assert set(d["missing"]) == {f for f in ("avx", "fma", "fma4", "xop") if not host_has(f)}
     best = _expected_best()
     assert d["suggested_value"].lower() == best.lower()
     assert any(f"OPENBLAS_CORETYPE={best}".lower() in h.lower() for h in r["hints"])
-    assert "forced this variant" in text and "fix" in text
+    assert kernel in text and f"OPENBLAS_CORETYPE={FORCED}" in text
 
 
 def test_model_says_piledriver_while_cpuid_lacks_its_features(forced_run, tmp_path):
@@ -113,16 +113,14 @@ def test_model_says_piledriver_while_cpuid_lacks_its_features(forced_run, tmp_pa
         pytest.skip("kernel core_pattern does not write into the cwd")
     cwd, facts = forced_run
     core = find_kernel_core(cwd, facts["pid"])
-    out = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off", "-ex",
-               "print &_rtld_global_ro._dl_x86_cpu_features.features[0].cpuid.eax",
-               str(PROGRAM), str(core)]).stdout
-    m = re.search(r"\(unsigned int \*\) (0x[0-9a-f]+)", out)
-    if not m:
+    address = glibc_field_address(
+        PROGRAM, core, "_rtld_global_ro._dl_x86_cpu_features.features[0].cpuid.eax")
+    if address is None:
         pytest.skip("no glibc debug info to locate the snapshot independently")
     edited = tmp_path / "opteron.core"
     shutil.copy(core, edited)
     with open(edited, "r+b") as f:
-        f.seek(_file_offset(edited, int(m.group(1), 16)))
+        f.seek(core_file_offset(edited, address))
         f.write(struct.pack("<I", 0x00600F20))
     with GdbSession(str(PROGRAM), "-ex", f"core-file {edited}", debuginfo=False,
                     cwd=tmp_path) as gdb:

@@ -5,19 +5,12 @@ import os
 
 import pytest
 
-from tests.e2e.gdb_session import GdbSession, assert_no_traceback
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
 from tests.host import REPO
 
 
 def _one_error_line(out: str, *needles: str) -> str:
-    assert_no_traceback(out)
-    lines = [line for line in out.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, out
-    line = lines[0]
-    assert line.startswith("isa-check: "), line
-    for needle in needles:
-        assert needle in line, line
-    return line
+    return assert_one_error_line(out, "isa-check", *needles)
 
 
 def _still_usable(gdb: GdbSession) -> None:

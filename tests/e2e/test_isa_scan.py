@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.e2e.gdb_session import GdbSession, assert_no_traceback
+from tests.e2e.gdb_session import GdbSession, assert_one_error_line
 from tests.host import FIXTURES, host_has, run
 
 LIBRARY = FIXTURES / "libminiblas.so"
@@ -82,10 +82,7 @@ def test_bad_files_give_one_line(make_file, needle, isa_crash, tmp_path):
     elif make_file is not None:
         make_file(path)
     with GdbSession(cwd=tmp_path) as gdb:
-        out = gdb.cmd(f"isa-scan {path}")
-        assert_no_traceback(out)
-        lines = [x for x in out.splitlines() if x.strip()]
-        assert len(lines) == 1 and lines[0].startswith("isa-scan: ") and needle in lines[0], out
+        assert_one_error_line(gdb.cmd(f"isa-scan {path}"), "isa-scan", needle)
         assert gdb.cmd("print 6*7").strip().endswith("= 42")
 
 
@@ -98,6 +95,4 @@ def test_bad_files_give_one_line(make_file, needle, isa_crash, tmp_path):
 ])
 def test_usage_errors(command, needle, tmp_path):
     with GdbSession(cwd=tmp_path) as gdb:
-        out = gdb.cmd(command)
-    assert_no_traceback(out)
-    assert out.strip().startswith("isa-scan: ") and needle in out, out
+        assert_one_error_line(gdb.cmd(command), "isa-scan", needle)
