@@ -58,27 +58,87 @@ def machine(path: str) -> str:
         return elf["e_machine"]
 
 
+EHDR64 = struct.Struct("<16sHHIQQQIHHHHHH")   # Elf64_Ehdr
+SHDR64 = struct.Struct("<IIQQQQIIQQ")           # Elf64_Shdr
+SHT_DYNSYM = 11
+
+
+class Section(NamedTuple):
+    name: str
+    type: int
+    flags: int
+    address: int
+    offset: int
+    size: int
+    link: int
+    entsize: int
+
+
+def sections(path: str) -> list[Section]:
+    """The section table, unpacked with struct: deadlock-graph and the
+    environment reader ask this of ld.so and libc on every run, and importing
+    pyelftools alone costs more than the whole lookup."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(EHDR64.size)
+            if len(head) < EHDR64.size or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+                raise GdbextError(f"{path}: not a 64-bit little-endian ELF file")
+            fields = EHDR64.unpack(head)
+            shoff, shentsize, shnum, shstrndx = fields[6], fields[11], fields[12], fields[13]
+            if shentsize != SHDR64.size or not 0 < shnum < 1 << 16 or shstrndx >= shnum:
+                raise GdbextError(f"{path}: broken section table")
+            fh.seek(shoff)
+            table = fh.read(shentsize * shnum)
+            raw = [SHDR64.unpack_from(table, i * shentsize)
+                   for i in range(len(table) // shentsize)]
+            if len(raw) != shnum:
+                raise GdbextError(f"{path}: truncated section table")
+            names = _read(fh, raw[shstrndx][4], raw[shstrndx][5])
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    return [Section(_cstr(names, h[0]), h[1], h[2], h[3], h[4], h[5], h[6], h[9]) for h in raw]
+
+
+def _read(fh, offset: int, size: int) -> bytes:
+    if size > 1 << 30:
+        raise GdbextError(f"{fh.name}: section of {size} bytes")
+    fh.seek(offset)
+    return fh.read(size)
+
+
+def _cstr(table: bytes, offset: int) -> str:
+    end = table.find(b"\0", offset)
+    return table[offset:end if end >= 0 else len(table)].decode("latin-1")
+
+
 def section_addresses(path: str) -> dict[str, int]:
     """Link-time address of every allocated section, by name."""
-    fh, elf = _open(path)
-    with fh:
-        return {sec.name: sec["sh_addr"] for sec in elf.iter_sections() if sec["sh_addr"]}
+    return {sec.name: sec.address for sec in sections(path) if sec.address}
 
 
 def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
-    """(name, link-time value, size) of the first of ``names`` in ``.dynsym``."""
-    from elftools.common.exceptions import ELFError
-
-    fh, elf = _open(path)
-    with fh:
-        try:
-            dynsym = elf.get_section_by_name(".dynsym")
-            for name in names:
-                found = dynsym.get_symbol_by_name(name) if dynsym else None
-                if found:
-                    return name, found[0]["st_value"], found[0]["st_size"]
-        except (ELFError, ValueError) as exc:
-            raise GdbextError(f"{path}: broken .dynsym: {exc}") from None
+    """(name, link-time value, size) of the first of ``names`` defined in
+    ``.dynsym``."""
+    table = sections(path)
+    dynsym = next((s for s in table if s.type == SHT_DYNSYM), None)
+    if dynsym is None or dynsym.link >= len(table) or dynsym.entsize != SYM64.size:
+        raise GdbextError(f"{path} has no .dynsym")
+    try:
+        with open(path, "rb") as fh:
+            symbols = _read(fh, dynsym.offset, dynsym.size)
+            strings = _read(fh, table[dynsym.link].offset, table[dynsym.link].size)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    wanted = set(names)
+    found = {}
+    for offset in range(0, len(symbols) - SYM64.size + 1, SYM64.size):
+        st_name, _info, _other, shndx, value, size = SYM64.unpack_from(symbols, offset)
+        name = _cstr(strings, st_name)
+        if name in wanted and shndx:
+            found[name] = (value, size)
+    for name in names:
+        if name in found:
+            return (name, *found[name])
     raise GdbextError(f"{path} exports none of {', '.join(names)}")
 
 

@@ -39,7 +39,7 @@ class ThreadSnapshot:
     num: int
     lwp: int
     name: str | None
-    regs: dict[str, int]        # frame 0: rip orig_rax rdi rsi rdx (the futex arguments)
+    regs: dict[str, int]        # frame 0: FRAME0_REGISTERS
     in_syscall: bool            # frame 0 sits right after a syscall instruction
     frames: list[FrameInfo]
     frames_truncated: bool      # the walk stopped at the bound, not at the outermost frame
@@ -294,65 +294,88 @@ def pid() -> int:
     return gdb.selected_inferior().pid
 
 
-FRAME0_REGISTERS = ("rip", "orig_rax", "rdi", "rsi", "rdx")
+def _no_more_registers(regs: dict[str, int]) -> tuple[str, ...]:
+    return ()
 
 
-def thread_snapshots(max_frames: int, system_objects: str = r"^$") -> list[ThreadSnapshot]:
-    """Every thread's frame-0 registers and at most ``max_frames`` frames.
-    Source lines are looked up only for the first frame outside the objects
-    matching ``system_objects`` (the wait site): find_sal is the costly part.
-    Switches threads to read them; the caller restores the user's selection
-    (``preserved_selection``).  Nothing is resumed or written."""
+def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
+                     registers=("rip", "rsp", "orig_rax"),
+                     more_registers=_no_more_registers,
+                     frames_past_site: int | None = None,
+                     only: set[int] | None = None) -> list[ThreadSnapshot]:
+    """Every thread's frame-0 ``registers`` (plus whatever ``more_registers``
+    asks for, given those read so far) and at most ``max_frames`` frames.  With
+    ``frames_past_site`` the walk stops that many frames after the wait site,
+    the first frame outside ``system_objects``: unwinding is most of the cost.
+    Source lines are looked up only for the wait site (find_sal is costly).
+    ``only``: the thread numbers to read.  Switches threads to read them; the
+    caller restores the user's selection (``preserved_selection``).  Nothing
+    is resumed or written."""
     inferior = gdb.selected_inferior()
-    exe = gdb.current_progspace().filename
+    progspace = gdb.current_progspace()
     system = re.compile(system_objects)
     out = []
     for thread in sorted(inferior.threads(), key=lambda t: t.num):
-        if not thread.is_valid():
+        if not thread.is_valid() or (only is not None and thread.num not in only):
             continue
         thread.switch()
         try:
             frame = gdb.newest_frame()
         except gdb.error:
             continue
-        regs = {}
-        for name in FRAME0_REGISTERS:
-            try:
-                regs[name] = int(frame.read_register(name)) & 0xFFFFFFFFFFFFFFFF
-            except (gdb.error, ValueError):
-                pass
+        regs = _read_registers(frame, registers)
+        for _ in range(3):          # each answer may depend on the last
+            wanted = [r for r in more_registers(regs) if r not in regs]
+            if not wanted:
+                break
+            regs.update(_read_registers(frame, wanted))
         pc = regs.get("rip", frame.pc())
         try:
             in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
         except gdb.MemoryError:
             in_syscall = False
-        frames, truncated = _walk(frame, max_frames, exe, system)
+        frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site)
         out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
                                   frames, truncated))
     return out
 
 
-def _walk(frame, max_frames: int, exe: str | None, system) -> tuple[list[FrameInfo], bool]:
+def _read_registers(frame, names) -> dict[str, int]:
+    regs = {}
+    for name in names:
+        try:
+            regs[name] = int(frame.read_register(name)) & 0xFFFFFFFFFFFFFFFF
+        except (gdb.error, ValueError):
+            pass
+    return regs
+
+
+def _walk(frame, max_frames: int, progspace, system,
+          past_site) -> tuple[list[FrameInfo], bool]:
     frames = []
-    level = 0
-    want_line = True
-    while frame is not None and level < max_frames:
+    site_level = stop_at = None
+    exe = progspace.filename
+    for level in range(max_frames):
         try:
             pc = frame.pc()
             name = frame.name()
-            objfile = gdb.solib_name(pc)
+            objfile = progspace.solib_name(pc)
             file = line = None
-            if want_line and not (objfile and system.search(objfile)):
+            if site_level is None and not (objfile and system.search(objfile)):
                 sal = frame.find_sal()
                 file, line = (sal.symtab.filename if sal.symtab else None), sal.line or None
-                want_line = False
+                site_level = level
+                stop_at = None if past_site is None else level + past_site
             objfile = objfile or (exe if file or name else None)
             frames.append(FrameInfo(level, pc, name, objfile, file, line))
+            if site_level is not None and stop_at is not None and level >= stop_at:
+                return frames, False        # enough: older() is the costly call
             frame = frame.older()
         except (gdb.error, RuntimeError):
-            break
-        level += 1
-    return frames, frame is not None and level >= max_frames
+            return frames, False
+        if frame is None:
+            return frames, False
+    return frames, True
 
 
 def stop_signal() -> SignalInfo | None:

@@ -35,6 +35,16 @@ FUTEX_TID_MASK = 0x3FFFFFFF       # PI futex word: owner TID | WAITERS | OWNER_D
 MUTEX_SIZE, MUTEX_OWNER, MUTEX_COUNT, MUTEX_KIND = 40, 8, 4, 16
 MUTEX_KINDS = {0: "normal", 1: "recursive", 2: "errorcheck", 3: "adaptive"}
 MUTEX_ROBUST, MUTEX_PI = 16, 32
+# When FUTEX_LOCK_PI fails with EDEADLK (the kernel walked the PI chain and
+# found a cycle) or ESRCH, glibc parks the thread forever on a zero word on
+# its own stack (nptl/pthread_mutex_lock.c, "Delay the thread indefinitely",
+# glibc 2.18-2.40).  The mutex is then only found in the thread's callee-saved
+# registers or stack slots: glibc 2.36 keeps &mutex->__data.__kind live in r14
+# across that wait, so a candidate may point at the mutex or at its __kind.
+PARKED_WORD_NEAR_RSP = 4096       # the parked word is a local of the locking frame
+PARKED_STACK_SCAN = 512           # bytes above rsp searched for the mutex pointer
+PARKED_REGISTERS = ("rbx", "rbp", "r12", "r13", "r14", "r15")
+PARKED_POINTER_OFFSETS = (0, MUTEX_KIND)
 # pthread_rwlock_t (56 bytes): readers wait on +8 (__wrphase_futex), writers on +12
 # (__writers_futex); the writer's TID is __cur_writer@24; readers are not recorded.
 RWLOCK_WAIT_OFFSETS = {8: "reader", 12: "writer"}
@@ -78,3 +88,13 @@ HELD_KINDS = frozenset({"mutex", "loader-lock", "rwlock"})
 # Frames showing a thread is inside the dynamic loader, holding its lock.
 LOADER_FRAMES = ("dlopen", "dlmopen", "_dl_open", "dl_open_worker", "_dl_init", "call_init",
                  "_dl_catch_exception", "dlclose", "_dl_close", "_dl_fini")
+
+# libgomp's gomp_barrier_t (config/linux/bar.h, GCC 4.9-14): total is
+# aligned(64) at +0, generation at +4, awaited aligned(64) at +64 (counts
+# down at team barriers), awaited_final at +68 (counts down at the barrier
+# that ends a parallel region).  Waiters futex-wait on &generation, so the
+# barrier's base is the futex word - 4.  Checked on libgomp1 12.2 (Debian 12).
+GOMP_BARRIER_FUTEX_FIELD = 4
+GOMP_BARRIER_TOTAL = 0
+GOMP_BARRIER_AWAITED = 64
+GOMP_BARRIER_AWAITED_FINAL = 68

@@ -6,6 +6,7 @@ GdbextError on unreadable memory.
 """
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from dataclasses import dataclass, field
@@ -62,11 +63,49 @@ def _u32(read: Reader, address: int) -> int | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _match_cached(patterns: tuple[str, ...], path: str) -> str | None:
+    return next((p for p in patterns if re.search(p, path)), None)
+
+
 def _matches(patterns, path: str | None) -> str | None:
-    for p in patterns:
-        if path and re.search(p, path):
-            return p
-    return None
+    """The first pattern that matches the object path (few distinct paths,
+    thousands of frames: cached)."""
+    return _match_cached(tuple(patterns), path) if path else None
+
+
+# What classification reads: frame 0's pc, rsp and syscall number always; the
+# futex arguments in a futex wait; the callee-saved registers only for a wait
+# that looks like glibc's parked PI locker.  Each register costs a gdb call.
+FRAME0_REGISTERS = ("rip", "rsp", "orig_rax")
+FUTEX_ARGUMENTS = ("rdi", "rsi", "rdx")
+def registers_wanted(regs: dict[str, int]) -> tuple[str, ...]:
+    if regs.get("orig_rax") != kb.SYS_FUTEX:
+        return ()
+    if "rdi" not in regs:
+        return FUTEX_ARGUMENTS
+    if regs.get("rdx") == 0 and "rsp" in regs \
+            and 0 <= regs["rdi"] - regs["rsp"] < kb.PARKED_WORD_NEAR_RSP:
+        return kb.PARKED_REGISTERS
+    return ()
+
+
+def more_frames_needed(states) -> tuple[set[int], set[int]]:
+    """Thread numbers to walk again after a first walk that stopped at each
+    wait site: (one frame past the site, the whole stack).
+
+    One frame past: when a thread waits at an OpenMP barrier, every other
+    thread may be a team member, known by the runtime frame that starts a
+    worker (gomp_thread_start, __kmp_invoke_microtask) just below the user's
+    outlined function.  The whole stack: the loader lock's holders, whose
+    dlopen/constructor frames lie far below the wait site."""
+    holders = {o for s in states if s.blocked_on and s.blocked_on.kind == "loader-lock"
+               for o in s.blocked_on.owner_lwps}
+    whole = {s.num for s in states if s.lwp in holders and not s.frames_truncated}
+    barrier = any(s.blocked_on and s.blocked_on.kind == "omp-barrier" for s in states)
+    past = {s.num for s in states if barrier and s.num not in whole
+            and not (s.blocked_on and s.blocked_on.kind == "omp-barrier")}
+    return past, whole
 
 
 def wait_site(frames) -> str | None:
@@ -82,10 +121,27 @@ def wait_site(frames) -> str | None:
     return None
 
 
+def _memoized(read: Reader) -> Reader:
+    seen: dict[tuple[int, int], bytes | GdbextError] = {}
+
+    def cached(address: int, length: int) -> bytes:
+        key = (address, length)
+        if key not in seen:
+            try:
+                seen[key] = read(address, length)
+            except GdbextError as exc:
+                seen[key] = exc
+        found = seen[key]
+        if isinstance(found, GdbextError):
+            raise found
+        return found
+    return cached
+
+
 class Classifier:
     def __init__(self, threads, read: Reader, rtld_global: tuple[int, int] | None):
         self.threads = threads
-        self.read = read
+        self.read = _memoized(read)     # a thousand waiters often share one lock
         self.rtld = rtld_global
         self.lwps = {t.lwp for t in threads}
 
@@ -115,7 +171,7 @@ class Classifier:
         if cmd in kb.FUTEX_PI_LOCKS:
             return self.pi_mutex(uaddr)
         if cmd in kb.FUTEX_WAITS:
-            for rule in (self.join, self.mutex, self.rwlock, self.openmp):
+            for rule in (self.parked_pi, self.join, self.mutex, self.rwlock, self.openmp):
                 found = rule(t, uaddr, val)
                 if found is not None:
                     return found
@@ -135,6 +191,51 @@ class Classifier:
                          [owner] if owner else [], "exact",
                          [f"PI futex word {word:#x}: owner TID in the low 30 bits"
                           if word is not None else "futex word unreadable"])
+
+    def parked_pi(self, t, uaddr: int, val: int) -> BlockedOn | None:
+        """A thread glibc parked forever after FUTEX_LOCK_PI said EDEADLK: it
+        waits on a zero word on its own stack; the PI mutex it wanted is held
+        in a callee-saved register or a stack slot, and its futex word names
+        another thread."""
+        rsp = t.regs.get("rsp")
+        if rsp is None or val != 0 or not 0 <= uaddr - rsp < kb.PARKED_WORD_NEAR_RSP:
+            return None
+        try:
+            stack = self.read(rsp, kb.PARKED_STACK_SCAN)
+        except GdbextError:
+            stack = b""
+        candidates = [(t.regs[r], r) for r in kb.PARKED_REGISTERS if r in t.regs]
+        candidates += [(struct.unpack_from("<Q", stack, o)[0], f"rsp+{o:#x}")
+                       for o in range(0, len(stack) - 7, 8)]
+        for value, where in candidates:
+            for offset in kb.PARKED_POINTER_OFFSETS:
+                found = self._pi_mutex_at(value - offset, t.lwp)
+                if found is None:
+                    continue
+                pointer, holder = found
+                field = "the mutex" if offset == 0 else f"mutex+{offset} (__kind)"
+                return BlockedOn(
+                    "mutex", pointer, f"priority-inheritance mutex {pointer:#x}", [holder],
+                    "inferred",
+                    ["FUTEX_LOCK_PI failed (the kernel found the PI chain deadlocked);"
+                     f" glibc parks the thread forever on the zero word {uaddr:#x} on its"
+                     " own stack",
+                     f"{where} points at {field}; its futex word and __owner name"
+                     f" LWP {holder}"])
+        return None
+
+    def _pi_mutex_at(self, pointer: int, waiter: int) -> tuple[int, int] | None:
+        if pointer < 4096 or pointer >= 1 << 47:
+            return None
+        try:
+            lock, _count, owner, _nusers, kind = struct.unpack_from(
+                "<IIiIi", self.read(pointer, 20))
+        except GdbextError:
+            return None
+        holder = lock & kb.FUTEX_TID_MASK
+        if kind & kb.MUTEX_PI and holder == owner and holder in self.lwps and holder != waiter:
+            return pointer, holder
+        return None
 
     def join(self, t, uaddr: int, val: int) -> BlockedOn | None:
         if val not in self.lwps or val == t.lwp or _u32(self.read, uaddr) != val:
@@ -202,14 +303,28 @@ class Classifier:
         if any(n.startswith("pthread_cond") for n in names) or _matches(
                 kb.OPENMP_RUNTIMES, t.frames[0].objfile if t.frames else None):
             evidence = [f"waits inside {kb.OPENMP_RUNTIMES[runtime[0]]} ({runtime[1]})"]
-            total = _u32(self.read, uaddr - 4)
-            awaited = _u32(self.read, uaddr - 4 + 64)
-            if runtime[0] == r"/libgomp\.so" and total and awaited is not None and total < 4096:
-                evidence.append(f"libgomp barrier at {uaddr - 4:#x}: total {total}, "
-                                f"awaited {awaited}")
+            if runtime[0] == r"/libgomp\.so":
+                evidence += _gomp_barrier_counts(self.read, uaddr)
             return BlockedOn("omp-barrier", uaddr, f"OpenMP barrier ({kb.OPENMP_RUNTIMES[runtime[0]]})",
                              [], "inferred", evidence, runtime=runtime[1])
         return None
+
+
+def _gomp_barrier_counts(read: Reader, uaddr: int) -> list[str]:
+    """libgomp's own count of the threads that have not arrived (evidence
+    beside the team inferred from frames)."""
+    base = uaddr - kb.GOMP_BARRIER_FUTEX_FIELD
+    total = _u32(read, base + kb.GOMP_BARRIER_TOTAL)
+    awaited = _u32(read, base + kb.GOMP_BARRIER_AWAITED)
+    final = _u32(read, base + kb.GOMP_BARRIER_AWAITED_FINAL)
+    if not total or total > 1 << 16 or awaited is None or final is None:
+        return []
+    if 0 < awaited < total:
+        return [f"libgomp team barrier at {base:#x}: {awaited} of {total} threads not arrived"]
+    if 0 < final < total:
+        return [f"libgomp barrier ending the parallel region at {base:#x}: {final} of "
+                f"{total} threads not arrived"]
+    return [f"libgomp barrier at {base:#x}: team of {total}"]
 
 
 def _runtime_of(frames) -> tuple[str, str] | None:

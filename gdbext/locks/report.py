@@ -36,6 +36,16 @@ FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
 SELF = "self-deadlock"
 SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
             "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
+# A chain that ends at a holder that is not waiting for anyone: no cycle, but
+# the holder's own state (not a lock) keeps the others waiting.
+STALLED_FIX = {
+    "sleep": "a thread sleeps while holding what others wait for: do not sleep, poll or wait "
+             "on a timer while holding a lock",
+    "io": "a thread does blocking I/O while holding what others wait for: release the lock "
+          "before read/write/poll, or bound the I/O with a timeout",
+    "running": "a thread runs (or spins) while holding what others wait for: look at what it "
+               "computes under the lock; sample it again to see whether it progresses",
+}
 
 
 @dataclass
@@ -62,7 +72,18 @@ class DeadlockReport:
 
     def hints(self) -> list[str]:
         advice = {name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
-        return list(dict.fromkeys(advice[p] for p in self.patterns() if p))
+        out = [advice[p] for p in self.patterns() if p]
+        if not self.graph.cycles:
+            out += [STALLED_FIX[s] for s in self.stalled_holders().values() if s in STALLED_FIX]
+        return list(dict.fromkeys(out))
+
+    def stalled_holders(self) -> dict[int, str]:
+        """LWP -> state of each thread that holds a lock (not a join or a
+        barrier) at the end of a chain of waits."""
+        by = self.graph.by_lwp
+        return {c[-1]: by[c[-1]].state for c in self.graph.chains
+                if len(c) > 1 and c[-1] in by and by[c[-2]].blocked_on
+                and by[c[-2]].blocked_on.kind in HELD_KINDS}
 
     # --- JSON ---------------------------------------------------------------
     def to_json(self) -> dict:
@@ -81,6 +102,8 @@ class DeadlockReport:
             "deadlocked": [list(k) for k in g.knots],
             "behind_cycle": [{"lwp": l, "cycle": i} for l, i in sorted(g.behind_cycle.items())],
             "chains": g.chains,
+            "stalled_holders": [{"lwp": l, "state": st}
+                                for l, st in self.stalled_holders().items()],
             "hints": self.hints(),
             "warnings": self.warnings,
         }
@@ -97,8 +120,15 @@ class DeadlockReport:
         g = self.graph
         blocked = sum(1 for s in g.states if s.state == "blocked")
         if not g.cycles:
+            ends = self.stalled_holders()
+            waiting = {l for c in g.chains if c[-1] in ends for l in c[:-1]}
+            stalled = "".join(
+                f"; {len(waiting)} wait, directly or not, on LWP {l} ({st}"
+                f"{': ' + g.by_lwp[l].detail if g.by_lwp[l].detail else ''})"
+                for l, st in list(ends.items())[:1])
+            more = f" and {len(ends) - 1} more" if len(ends) > 1 else ""
             return (f"deadlock-graph: no deadlock - {len(g.states)} threads, {blocked} "
-                    "blocked, no cycle of waits")
+                    f"blocked, no cycle of waits{stalled}{more}")
         members = sum(len(k) for k in g.knots)
         behind = f", {len(g.behind_cycle)} more blocked behind it" if g.behind_cycle else ""
         return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "

@@ -1,11 +1,13 @@
-"""deadlock-graph on real hung processes: attached live and as gcore cores, with
-and without glibc debug info.  Every expectation comes from the fixture's own
+"""deadlock-graph on real hung processes: attached live, interrupted with
+Ctrl-C under gdb, as gcore cores and as kernel cores, with and without glibc
+debug info.  Every expectation comes from the fixture's own
 words -- `role=NAME tid=N`, `lock=NAME addr=0x...` and `wait tid=N futex=0x...`
 (read by the fixture from /proc/self/task/N/syscall) -- never from gdbext."""
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -14,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
-from tests.host import FIXTURES, GDB, run
+from tests.host import (FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, run,
+                        unlimited_core)
 
 DEADLOCK = FIXTURES / "deadlock"
 
@@ -32,20 +35,26 @@ class Hung:
         return tid
 
 
+def learn(hung: Hung, line: str) -> None:
+    """One line of the fixture protocol (fixtures/deadlock/common.h)."""
+    if m := re.search(r"role=(\w+) tid=(\d+)", line):
+        hung.roles.setdefault(m.group(1), []).append(int(m.group(2)))
+    elif m := re.search(r"lock=(\w+) addr=(0x[0-9a-f]+)", line):
+        hung.locks[m.group(1)] = int(m.group(2), 16)
+    elif m := re.search(r"wait tid=(\d+) futex=(0x[0-9a-f]+)", line):
+        hung.waits[int(m.group(1))] = int(m.group(2), 16)
+
+
 def start(name: str, *args: str, cwd: Path) -> Hung:
+    # RLIMIT_CORE unlimited: a SIGABRT then leaves a kernel core in cwd.
     proc = subprocess.Popen([str(DEADLOCK / name), *args], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-                            env={"PATH": "/usr/bin:/bin"})
+                            env={"PATH": "/usr/bin:/bin"}, preexec_fn=unlimited_core)
     hung = Hung(proc, proc.pid)
     deadline = time.monotonic() + 30
     for line in proc.stdout:
-        if m := re.match(r"role=(\w+) tid=(\d+)", line):
-            hung.roles.setdefault(m.group(1), []).append(int(m.group(2)))
-        elif m := re.match(r"lock=(\w+) addr=(0x[0-9a-f]+)", line):
-            hung.locks[m.group(1)] = int(m.group(2), 16)
-        elif m := re.match(r"wait tid=(\d+) futex=(0x[0-9a-f]+)", line):
-            hung.waits[int(m.group(1))] = int(m.group(2), 16)
-        elif line.strip() == "ready":
+        learn(hung, line)
+        if line.strip() == "ready":
             return hung
         assert time.monotonic() < deadline, "fixture never got ready"
     raise AssertionError(f"{name} exited: {proc.wait()}")
@@ -71,9 +80,24 @@ def report(h: Hung, source: str, debuginfo: bool, tmp_path, command="deadlock-gr
         with GdbSession(program, "-ex", f"attach {h.pid}", debuginfo=debuginfo,
                         cwd=tmp_path) as gdb:
             return gdb.json(command)
+    if source == "kcore":
+        return kernel_core_report(h, program, debuginfo, tmp_path, command)
     core = tmp_path / f"{h.pid}.core"
     run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off", "-p", str(h.pid),
          "-ex", f"gcore {core}"], cwd=tmp_path)
+    with GdbSession(program, "-ex", f"core-file {core}", debuginfo=debuginfo,
+                    cwd=tmp_path) as gdb:
+        return gdb.json(command)
+
+
+def kernel_core_report(h: Hung, program: str, debuginfo: bool, tmp_path, command) -> dict:
+    """SIGABRT the hung process (a watchdog's move) and read the kernel's core."""
+    if not kernel_cores_land_in_cwd():
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    os.kill(h.pid, signal.SIGABRT)
+    assert h.proc.wait(timeout=60) == -signal.SIGABRT
+    core = find_kernel_core(tmp_path, h.pid)
+    assert core is not None, "no kernel core was written"
     with GdbSession(program, "-ex", f"core-file {core}", debuginfo=debuginfo,
                     cwd=tmp_path) as gdb:
         return gdb.json(command)
@@ -84,7 +108,8 @@ def by_lwp(r: dict) -> dict[int, dict]:
 
 
 MODES = pytest.mark.parametrize("source, debuginfo", [
-    ("attach", True), ("attach", False), ("gcore", True), ("gcore", False)])
+    ("attach", True), ("attach", False), ("gcore", True), ("gcore", False),
+    ("kcore", False)])
 
 
 @MODES
@@ -172,6 +197,9 @@ def test_loader_lock_and_openmp_barrier(runtime, source, debuginfo, hang, tmp_pa
     b = threads[master]["blocked_on"]
     assert b["kind"] == "omp-barrier" and set(b["owner_lwps"]) == workers
     assert b["confidence"] == "inferred"
+    if runtime == "gomp":      # libgomp's own count agrees with the fixture's team
+        assert f"{len(workers)} of {len(workers) + 1} threads not arrived" \
+            in " ".join(b["evidence"])
     for w in workers:
         wb = threads[w]["blocked_on"]
         assert wb["kind"] == "loader-lock" and wb["owner_lwps"] == [master]
@@ -181,7 +209,65 @@ def test_loader_lock_and_openmp_barrier(runtime, source, debuginfo, hang, tmp_pa
     assert r["patterns"] == ["loader-lock-openmp"]
 
 
-@pytest.mark.parametrize("source", ["attach", "gcore"])
+@MODES
+@pytest.mark.parametrize("kind", ["pi", "robust", "robust-pi", "errorcheck"])
+def test_mutex_variants(kind, source, debuginfo, hang, tmp_path):
+    """ABBA with PI, robust and errorcheck mutexes.  With PI the kernel walks
+    the chain, answers EDEADLK to the second locker and glibc parks it forever
+    on a word of its own stack: its mutex must still be found."""
+    h = hang("abba", kind)
+    r = report(h, source, debuginfo, tmp_path)
+    t1, t2 = h.tid("T1"), h.tid("T2")
+    assert [sorted(c) for c in r["cycles"]] == [sorted([t1, t2])]
+    threads = by_lwp(r)
+    for tid, wants, holder in ((t1, "B", t2), (t2, "A", t1)):
+        b = threads[tid]["blocked_on"]
+        assert (b["kind"], b["address"], b["owner_lwps"]) == ("mutex", h.locks[wants], [holder])
+    labels = " ".join(threads[t]["blocked_on"]["label"] for t in (t1, t2))
+    assert ("priority-inheritance" in labels) == ("pi" in kind)
+    if kind == "robust":
+        assert "robust" in labels
+    assert r["patterns"] == ["lock-order"]
+
+
+@MODES
+def test_chains_end_at_a_sleeping_holder(source, debuginfo, hang, tmp_path):
+    h = hang("sleepholder")
+    r = report(h, source, debuginfo, tmp_path)
+    holder, w1 = h.tid("H"), h.tid("W1")
+    assert r["verdict"] == "no-deadlock" and r["cycles"] == []
+    threads = by_lwp(r)
+    assert threads[holder]["state"] == "sleep" and threads[holder]["blocked_on"] is None
+    assert threads[w1]["blocked_on"]["address"] == h.locks["M"]
+    assert threads[w1]["blocked_on"]["owner_lwps"] == [holder]
+    assert [h.tid("W3"), w1, holder] in r["chains"]
+    assert [h.tid("W2"), holder] in r["chains"]
+    assert r["stalled_holders"] == [{"lwp": holder, "state": "sleep"}]
+    assert any("sleeps while holding" in hint for hint in r["hints"])
+
+
+@pytest.mark.parametrize("name", ["abba", "loader_gomp"])
+def test_run_interrupted_with_ctrl_c(name, tmp_path):
+    """`run` under gdb, Ctrl-C once the fixture says it hangs, then the graph."""
+    h = Hung(proc=None, pid=0)
+    with GdbSession(str(DEADLOCK / name), debuginfo=False, cwd=tmp_path) as gdb:
+        gdb.child.sendline("run")
+        gdb.child.expect_exact("ready", timeout=60)
+        for line in gdb.child.before.splitlines():
+            learn(h, line)
+        gdb.child.sendintr()
+        stopped = gdb._wait()
+        assert "SIGINT" in stopped
+        r = gdb.json("deadlock-graph --json")
+        again = gdb.cmd("info program")
+    assert "SIGINT" in again                               # still stopped where it was
+    assert r["verdict"] == "deadlock"
+    expected = {h.tid("T1"), h.tid("T2")} if name == "abba" \
+        else {h.tid("master"), *h.roles["worker"]}
+    assert {lwp for k in r["deadlocked"] for lwp in k} == expected
+
+
+@pytest.mark.parametrize("source", ["attach", "gcore", "kcore"])
 def test_healthy_program_has_no_cycle(source, hang, tmp_path):
     h = hang("healthy")
     r = report(h, source, False, tmp_path)
