@@ -111,6 +111,47 @@ def _cstr(table: bytes, offset: int) -> str:
     return table[offset:end if end >= 0 else len(table)].decode("latin-1")
 
 
+PHDR64 = struct.Struct("<IIQQQQQQ")            # Elf64_Phdr
+PT_LOAD, PF_R = 1, 4
+MAX_SEGMENTS = 1 << 20
+
+
+class Segment(NamedTuple):
+    address: int
+    size: int                   # in memory
+    flags: int                  # PF_X 1, PF_W 2, PF_R 4
+
+
+def load_segments(path: str) -> list[Segment]:
+    """PT_LOAD program headers (for a core: every mapping and its
+    permissions, guard pages included with no PF_R)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(EHDR64.size)
+            if len(head) < EHDR64.size or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+                raise GdbextError(f"{path}: not a 64-bit little-endian ELF file")
+            fields = EHDR64.unpack(head)
+            phoff, phentsize, phnum = fields[5], fields[9], fields[10]
+            if phnum == 0xFFFF:     # PN_XNUM: the real count is in section 0's sh_info
+                fh.seek(fields[6])
+                phnum = SHDR64.unpack(fh.read(SHDR64.size))[7]
+            if phentsize != PHDR64.size or phnum > MAX_SEGMENTS:
+                raise GdbextError(f"{path}: broken program header table")
+            fh.seek(phoff)
+            table = fh.read(phentsize * phnum)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    except struct.error:
+        raise GdbextError(f"{path}: broken program header table") from None
+    out = []
+    for i in range(len(table) // PHDR64.size):
+        p_type, p_flags, _off, vaddr, _paddr, _filesz, memsz, _align = \
+            PHDR64.unpack_from(table, i * PHDR64.size)
+        if p_type == PT_LOAD:
+            out.append(Segment(vaddr, memsz, p_flags))
+    return out
+
+
 def section_addresses(path: str) -> dict[str, int]:
     """Link-time address of every allocated section, by name."""
     return {sec.name: sec.address for sec in sections(path) if sec.address}

@@ -434,3 +434,116 @@ def is_debug_enabled() -> bool:
         return bool(gdb.parameter("gdbext debug"))
     except (gdb.error, RuntimeError):
         return False
+
+
+# --- the faulting frame and its callers (spill-audit) -------------------------
+GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9",
+                     "r10", "r11", "r12", "r13", "r14", "r15", "rip", "eflags",
+                     "fs_base", "gs_base")
+
+
+@dataclass
+class StackFrame:
+    level: int
+    pc: int
+    rsp: int | None             # the frame's stack pointer (at the call, for callers)
+    cfa: int | None             # the caller's rsp after return, from gdb's unwinder
+    function: str | None
+    objfile: str | None
+    inlined: int = 0            # inline frames folded into this one
+
+
+def selected_registers() -> dict[str, int]:
+    """The selected frame's general registers (and fs/gs bases)."""
+    frame = _selected_frame_or_none()
+    if frame is None:
+        raise GdbextError(NOTHING_LOADED)
+    return _read_registers(frame, GENERAL_REGISTERS)
+
+
+def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
+    """The selected frame and its callers, real frames only: an inline frame
+    shares its function's stack, so it is folded into the frame that holds
+    it.  A frame's CFA is its caller's rsp as gdb's unwinder computes it.
+    Returns the frames and whether ``max_frames`` cut the walk."""
+    frame = _selected_frame_or_none()
+    if frame is None:
+        raise GdbextError(NOTHING_LOADED)
+    progspace = gdb.current_progspace()
+    out: list[StackFrame] = []
+    inlined = 0
+    level = 0
+    while frame is not None and len(out) < max_frames:
+        try:
+            older = frame.older()
+            if frame.type() == gdb.INLINE_FRAME:
+                inlined += 1
+                frame = older
+                continue
+            pc = int(frame.pc())
+            rsp = _read_registers(frame, ("rsp",)).get("rsp")
+            cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
+            name = frame.name()
+            path = progspace.solib_name(pc) or (progspace.filename if name else None)
+            out.append(StackFrame(level, pc, rsp, cfa, name, path, inlined))
+        except (gdb.error, RuntimeError):
+            break
+        inlined = 0
+        level = frame.level() + 1 if older is not None else level
+        frame = older
+    return out, frame is not None
+
+
+def load_bias(path: str, loaded=None) -> int | None:
+    """Run-time minus link-time address of a loaded file, from gdb's section
+    table (``object_sections()``, or ``loaded`` when already read) and the
+    file's own section headers."""
+    from . import elf_file
+    runtime = (loaded if loaded is not None else object_sections()).get(path)
+    if not runtime:
+        return None
+    try:
+        link = elf_file.section_addresses(path)
+    except GdbextError:
+        return None
+    for name, (start, _end) in runtime.items():
+        if name in link:
+            return start - link[name]
+    return None
+
+
+def accessible_probe():
+    """A ``readable(address) -> bool`` for the target as the program saw it.
+    A live process is judged by /proc/PID/maps permissions: ptrace reads
+    PROT_NONE pages (guard pages) without complaint; a core keeps each
+    mapping's permissions in its program headers, and gdb reads a no-access
+    segment as zeros.  Otherwise a failed read is the answer."""
+    pid_ = gdb.selected_inferior().pid
+    if kind() == "live" and pid_:
+        try:
+            with open(f"/proc/{pid_}/maps") as fh:
+                maps = [(int(lo, 16), int(hi, 16), perms) for lo, hi, perms in
+                        re.findall(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", fh.read(), re.M)]
+        except OSError:
+            maps = None
+        if maps is not None:
+            return lambda address: any(lo <= address < hi and perms[0] == "r"
+                                       for lo, hi, perms in maps)
+    core = core_file_path() if kind() == "core" else None
+    if core:
+        from . import elf_file
+        try:
+            segments = elf_file.load_segments(core)
+        except GdbextError:
+            segments = None
+        if segments:        # gdb reads a no-access segment of a core as zeros
+            return lambda address: any(s.address <= address < s.address + s.size
+                                       and s.flags & elf_file.PF_R for s in segments)
+
+    def readable(address: int) -> bool:
+        try:
+            gdb.selected_inferior().read_memory(address, 1)
+            return True
+        except (gdb.MemoryError, OverflowError, ValueError):
+            return False
+    return readable

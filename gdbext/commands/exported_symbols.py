@@ -19,13 +19,12 @@ class Exported(NamedTuple):
 
 def find(object_pattern: str, names: tuple[str, ...]) -> Exported:
     """The first of ``names`` exported by the loaded object matching the regex."""
-    loaded = next(((p, s) for p, s in target.object_sections().items()
-                   if re.search(object_pattern, p)), None)
-    if loaded is None:
+    loaded = target.object_sections()
+    path = next((p for p in loaded if re.search(object_pattern, p)), None)
+    if path is None:
         raise GdbextError(f"no object matching {object_pattern} in the target")
-    path, runtime = loaded
     _, value, size = elf_file.dynamic_symbol(path, names)
-    for name, link_address in elf_file.section_addresses(path).items():
-        if name in runtime:
-            return Exported(path, value + runtime[name][0] - link_address, size)
-    raise GdbextError(f"no section of {path} is loaded")
+    bias = target.load_bias(path, loaded)
+    if bias is None:
+        raise GdbextError(f"no section of {path} is loaded")
+    return Exported(path, value + bias, size)

@@ -94,6 +94,13 @@ def kernel_core_report(h: Hung, program: str, debuginfo: bool, tmp_path, command
     """SIGABRT the hung process (a watchdog's move) and read the kernel's core."""
     if not kernel_cores_land_in_cwd():
         pytest.skip("core_pattern does not write kernel cores into the cwd")
+    # `ready` is printed just before main itself blocks: wait until the kernel
+    # shows it in futex(2) (202), or the signal may catch it on its way there.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if Path(f"/proc/{h.pid}/syscall").read_text().split()[0] == "202":
+            break
+        time.sleep(0.01)
     os.kill(h.pid, signal.SIGABRT)
     assert h.proc.wait(timeout=60) == -signal.SIGABRT
     core = find_kernel_core(tmp_path, h.pid)

@@ -1,0 +1,188 @@
+"""spill-audit: explain general-protection and stack faults in vectorized code."""
+from __future__ import annotations
+
+import bisect
+
+from .. import elf_file, target
+from ..errors import GdbextError
+from .base import GdbextCommand, parser
+
+PARSER = parser("spill-audit")
+PARSER.add_argument("--max-frames", type=int, default=64, metavar="N",
+                    help="frames followed for the CFA chain (default 64)")
+PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
+                    help="another instruction of the same frame (any gdb expression)")
+
+MAX_FUNCTION_BYTES = 1 << 20        # a function bigger than this is read in part
+STACK_VIEW_ROWS = 10
+
+
+class SpillAuditCommand(GdbextCommand):
+    """Explain a general-protection or stack fault in vectorized code.
+
+Usage: spill-audit [--json] [--max-frames N] [ADDRESS]
+
+Reads the signal ($_siginfo, or the core's NT_SIGINFO) and decodes the
+faulting instruction: its memory operand, the effective address from the
+registers (fs/gs bases and rip-relative included) and the alignment rule it
+obeys -- aligned moves need 16/32/64 bytes by vector length, legacy-SSE
+16-byte operands need 16, fxsave 16, xsave 64, cmpxchg16b 16; VEX/EVEX
+arithmetic and scalar or partial operands need none.  Then the stack: the
+CFA of every frame from gdb's unwinder (cross-checked with the one unwind
+entry that covers the pc) and its residue mod 16, realignment in the
+prologue, the outermost frame entered misaligned and the caller that did
+it.  Then pressure: the function's basic blocks, the faulting block's size,
+vector registers used and live at once, and whether the faulting operand is
+a spill slot and where it was stored.
+
+Verdicts: stack-spill-fault, misaligned-stack, non-canonical-address,
+stack-overflow, not-alignment, other.  It never resumes or changes the
+process.
+
+Options:
+  --json          print one JSON object (schema "gdbext/spill-audit/1")
+  --max-frames N  frames followed for the CFA chain (default 64)
+
+Examples:
+  spill-audit                  the instruction that raised SIGSEGV/SIGBUS
+  spill-audit --json
+  spill-audit $pc-4            another instruction of the same frame"""
+
+    NAME = "spill-audit"
+    PARSER = PARSER
+    NEEDS = ("iced_x86", "tabulate", "elftools")
+
+    def run(self, args):
+        from ..spill.audit import Signal, build
+        from ..spill.report import SpillAuditReport
+        from ..spill.stack import Frame
+
+        if args.max_frames < 1:
+            raise GdbextError("--max-frames must be 1 or more")
+        kind = target.kind()
+        if kind not in ("live", "core", "remote"):
+            raise GdbextError("no process or core: run the program, attach, or core-file "
+                              "CORE first (the audit needs registers)")
+        target.require_x86_64()
+        pc, level = target.selected_pc()
+        expression = " ".join(args.address).strip()
+        address = target.eval_address(expression) if expression else pc
+        regs = target.selected_registers()
+        warnings = []
+        if level:
+            warnings.append(f"frame {level} is selected: only its callee-saved registers "
+                            "and rsp are exact")
+        if address != pc:
+            warnings.append("ADDRESS is not the faulting instruction: its effective address "
+                            "uses the registers at the stop")
+        info = target.stop_signal() if level == 0 and address == pc else None
+        signal = Signal(info.signo, info.code, info.addr) if info else None
+        code = target.read_code(address, 15)
+        raw_frames, cut = target.stack_frames(args.max_frames)
+        frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa) for f in raw_frames]
+        if cut:
+            warnings.append(f"the CFA chain stops at {args.max_frames} frames (--max-frames)")
+        function, function_code, cfa_from_cfi = _function(address, regs, warnings)
+        probe = target.accessible_probe()
+        try:
+            audit = build(address, code, regs, signal, frames, function, function_code,
+                          cfa_from_cfi if level == 0 else None, probe,
+                          audited_other=address != pc)
+        except ValueError as exc:
+            raise GdbextError(str(exc)) from None
+        report = SpillAuditReport(audit, kind, _stack_view(audit, regs, probe), warnings)
+        return report
+
+
+def _function(address: int, regs: dict[str, int], warnings: list[str]):
+    """(FunctionInfo, the function's bytes, the CFA from the unwind table)."""
+    from ..spill import cfi
+    from ..spill.audit import FunctionInfo
+
+    where = target.locate(address)
+    path = where.objfile
+    bias = target.load_bias(path) if path else None
+    start = end = None
+    source = "unknown"
+    symbol = None
+    cfa = None
+    if path and bias is not None:
+        link = address - bias
+        try:
+            funcs = elf_file.functions(path)
+        except GdbextError as exc:
+            funcs = []
+            warnings.append(str(exc))
+        i = bisect.bisect_right([f.start for f in funcs], link) - 1
+        if i >= 0 and funcs[i].start <= link < funcs[i].end:
+            start, end, source = funcs[i].start + bias, funcs[i].end + bias, "symbol"
+            symbol = funcs[i].name
+        try:
+            rule = cfi.cfa_rule_at(path, link)
+            bounds = (rule.fde_start, rule.fde_end) if rule else None
+        except GdbextError:
+            rule = bounds = None
+        if start is None and bounds:
+            start, end, source = bounds[0] + bias, bounds[1] + bias, "fde"
+        if rule is not None and not rule.expression and rule.register in regs:
+            cfa = regs[rule.register] + rule.offset
+    elif path is None:
+        warnings.append("the pc is in no known file (JIT code?): no symbol or unwind entry")
+    code = None
+    if start is not None:
+        length = min(end - start, MAX_FUNCTION_BYTES)
+        if length < end - start:
+            warnings.append(f"function of {end - start} bytes: the first "
+                            f"{MAX_FUNCTION_BYTES} are analysed")
+        try:
+            code = target.read_code(start, length)
+        except GdbextError as exc:
+            warnings.append(f"function bytes unreadable: {exc}")
+    # The ELF symbol names the real function; debug info may name an inlined
+    # intrinsic (_mm_loadu_ps) that shares its frame.
+    name = symbol or where.symbol or where.function
+    return FunctionInfo(name, start, end, source), code, cfa
+
+
+def _stack_view(audit, regs, readable):
+    """Quadwords around the faulting slot (or rsp), each with what lies there."""
+    from ..spill.report import StackRow
+
+    op = audit.operand
+    frame0 = audit.frames[0] if audit.frames else None
+    centre = op.effective_address if op.stack_relative and op.effective_address else \
+        regs.get("rsp")
+    if centre is None:
+        return []
+    first = (centre & ~0xF) - 0x20
+    marks: dict[int, list[str]] = {}
+
+    def mark(addr, text):
+        marks.setdefault(addr & ~7, []).append(text)
+    if "rsp" in regs:
+        mark(regs["rsp"], f"<- rsp ({regs['rsp'] % 16} mod 16)")
+    if frame0 and frame0.cfa is not None:
+        mark(frame0.cfa, "<- CFA (caller's rsp)")
+        mark(frame0.cfa - 8, "return address")
+        if audit.pressure:
+            for slot in audit.pressure.slots:
+                if slot.cfa_relative:
+                    stores = [x.pc for x in slot.accesses if x.kind == "store"]
+                    mark(frame0.cfa + slot.offset,
+                         f"spill slot CFA{slot.offset:+#x}"
+                         + (f", stored at {stores[0]:#x}" if stores else ""))
+    if op.effective_address is not None and op.size:
+        for a in range(op.effective_address & ~7, op.effective_address + min(op.size, 64), 8):
+            mark(a, "FAULT" if a <= op.effective_address < a + 8 else "  (fault operand)")
+    rows = []
+    for k in range(STACK_VIEW_ROWS):
+        addr = first + 8 * k
+        try:
+            value = int.from_bytes(target.read_bytes(addr, 8), "little")
+        except GdbextError:
+            value = None
+        notes = marks.get(addr, [])
+        if value is not None and not readable(addr):
+            notes = ["no access (guard)"] + notes
+        rows.append(StackRow(addr, None if not readable(addr) else value, notes))
+    return rows

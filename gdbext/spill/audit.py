@@ -1,0 +1,288 @@
+"""spill-audit's reasoning: which rule the faulting instruction broke, who
+misaligned the stack, how much register pressure its block carries and
+whether the faulting slot is a spill.  Pure: gdb's facts come in as values
+and a ``readable(address) -> bool`` probe."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..knowledge import signals as sig
+from .operand import Operand, analyse, canonical, decode_one
+from .pressure import Block, FunctionPressure, Slot
+from .stack import Frame, Misalignment, Realignment, misalignment
+
+SIGSEGV, SIGBUS = 11, 7
+SI_KERNEL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRALN = 0x80, 1, 2, 1
+PAGE = 4096
+# A fault this close below (or just above) the stack pointer, on memory that
+# cannot be touched, is the stack running out: frames and red zone live there.
+STACK_REACH_BELOW = 1 << 20
+STACK_REACH_ABOVE = PAGE
+GUARD_PAGES_MAX = 256
+
+
+@dataclass
+class Signal:
+    signo: int
+    code: int
+    addr: int | None
+
+    @property
+    def name(self) -> str:
+        return sig.SIGNALS.get(self.signo, f"signal {self.signo}")
+
+    @property
+    def code_name(self) -> str:
+        return sig.code_name(self.signo, self.code)
+
+
+@dataclass
+class FunctionInfo:
+    name: str | None
+    start: int | None
+    end: int | None
+    bounds_from: str            # "symbol", "fde", or "unknown"
+
+
+@dataclass
+class AlignedAccess:
+    pc: int
+    text: str
+    effective_address: int | None
+    required_alignment: int
+
+
+@dataclass
+class Audit:
+    pc: int
+    signal: Signal | None
+    operand: Operand
+    fault_kind: str
+    verdict: str
+    stack_diagnosis: str | None
+    frames: list[Frame]
+    misaligned: Misalignment
+    realigned: Realignment | None
+    function: FunctionInfo
+    pressure: FunctionPressure | None
+    block: Block | None
+    slot: Slot | None
+    slot_address: int | None
+    aligned_in_block: list[AlignedAccess]
+    explanation: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    audited_other: bool = False     # ADDRESS given: not the faulting instruction
+
+
+def fault_kind(signal: Signal | None, op: Operand, rsp: int | None,
+               readable: Callable[[int], bool]) -> str:
+    if signal is None or signal.signo not in (SIGSEGV, SIGBUS):
+        return "none"
+    if signal.signo == SIGBUS:
+        return {SI_KERNEL: "stack-segment", BUS_ADRALN: "alignment-check"}.get(
+            signal.code, "access-violation")
+    if signal.code == SI_KERNEL:            # #GP: the kernel gives no address
+        ea = op.effective_address
+        if ea is not None and not canonical(ea):
+            return "non-canonical-address"
+        if op.misaligned_by:
+            return "misaligned-access"
+        return "access-violation"
+    if signal.addr is not None and stack_overflow(signal.addr, rsp, readable):
+        return "stack-overflow"
+    return "unmapped-address" if signal.code == SEGV_MAPERR else "access-violation"
+
+
+def stack_overflow(addr: int, rsp: int | None, readable: Callable[[int], bool]) -> bool:
+    """The address is near the stack pointer, cannot be touched, and readable
+    stack lies above it within reach: a guard page or the end of a mapping."""
+    if rsp is None or not rsp - STACK_REACH_BELOW <= addr < rsp + STACK_REACH_ABOVE:
+        return False
+    if readable(addr):
+        return False
+    page = (addr | (PAGE - 1)) + 1
+    for _ in range(GUARD_PAGES_MAX):        # the guard's size is the application's choice
+        if page > rsp + 2 * PAGE:
+            return False
+        if readable(page):
+            return True
+        page += PAGE
+    return False
+
+
+def stack_diagnosis(op: Operand, frame0: Frame | None, realigned: Realignment | None,
+                    cfa_from_cfi: int | None) -> str | None:
+    """Why a stack slot is misaligned (None when the operand is not a
+    misaligned stack slot)."""
+    if not op.stack_relative or not op.misaligned_by:
+        return None
+    if realigned is not None and realigned.alignment >= (op.required_alignment or 0):
+        return "frame-layout"
+    if frame0 is not None and cfa_from_cfi is not None and frame0.cfa is not None \
+            and cfa_from_cfi != frame0.cfa:
+        return "rsp-drift"
+    if frame0 is not None and frame0.entered_misaligned:
+        return "entered-misaligned"
+    if (op.required_alignment or 0) > 16 and realigned is None:
+        return "missing-realignment"
+    return "frame-layout"
+
+
+def verdict(kind: str, op: Operand, diagnosis: str | None, slot: Slot | None) -> str:
+    if kind in ("non-canonical-address", "stack-segment"):
+        return "non-canonical-address"
+    if kind == "stack-overflow":
+        return "stack-overflow"
+    if kind in ("misaligned-access", "alignment-check"):
+        if not op.stack_relative:
+            return "other"              # a misaligned data pointer, not the stack
+        if slot is not None and diagnosis == "entered-misaligned":
+            return "stack-spill-fault"
+        return "misaligned-stack"
+    if kind in ("unmapped-address", "access-violation"):
+        return "not-alignment"
+    return "other"
+
+
+def aligned_stack_accesses(code: bytes, start: int, block: Block,
+                           regs: dict[str, int]) -> list[AlignedAccess]:
+    """The block's stack accesses that demand alignment (addresses assume the
+    registers at the stop, i.e. rsp unchanged inside the block)."""
+    out = []
+    pc = block.start
+    while pc < block.end:
+        chunk = code[pc - start:pc - start + 15]
+        ins = decode_one(chunk, pc)
+        if ins is None:
+            break
+        op = analyse(ins, chunk[:ins.len], regs)
+        if op.stack_relative and op.required_alignment:
+            out.append(AlignedAccess(pc, op.text, op.effective_address, op.required_alignment))
+        pc += ins.len
+    return out
+
+
+def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
+          frames: list[Frame], function: FunctionInfo, function_code: bytes | None,
+          cfa_from_cfi: int | None, readable: Callable[[int], bool],
+          audited_other: bool = False) -> Audit:
+    """Everything the report says, from the facts gdb gave."""
+    from .pressure import analyse_function
+    from .stack import realignment
+
+    ins = decode_one(code, pc)
+    if ins is None:
+        raise ValueError(f"no instruction decodes at {pc:#x}")
+    op = analyse(ins, code[:ins.len], regs)
+    kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable)
+    warnings = []
+    pressure = block = slot = None
+    realigned = None
+    aligned = []
+    if function_code is not None and function.start is not None:
+        pressure = analyse_function(function_code, function.start)
+        block = pressure.block_at(pc)
+        slot = pressure.slot_at(pc)
+        realigned = realignment(function_code, function.start, pc)
+        if block is not None:
+            aligned = aligned_stack_accesses(function_code, function.start, block, regs)
+        if pressure.truncated:
+            warnings.append(f"the function has more than {pressure.instructions} instructions: "
+                            "pressure counts cover the first ones")
+    else:
+        warnings.append("function bounds unknown (no symbol and no unwind entry): "
+                        "no block or spill analysis")
+    frame0 = frames[0] if frames else None
+    diagnosis = stack_diagnosis(op, frame0, realigned, cfa_from_cfi)
+    slot_address = None
+    if slot is not None and slot.cfa_relative and frame0 is not None and frame0.cfa is not None:
+        slot_address = frame0.cfa + slot.offset
+    audit = Audit(pc, signal, op, kind, verdict(kind, op, diagnosis, slot), diagnosis, frames,
+                  misalignment(frames), realigned, function, pressure, block, slot,
+                  slot_address, aligned, warnings=warnings, audited_other=audited_other)
+    _explain(audit, cfa_from_cfi)
+    return audit
+
+
+def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
+    op, say, fix = a.operand, a.explanation.append, a.advice.append
+    if a.operand.effective_address is not None and a.fault_kind == "misaligned-access":
+        say(f"{op.text} {'writes' if op.writes else 'reads'} {op.size} bytes at "
+            f"{op.effective_address:#x}, which is {op.misaligned_by} bytes past a "
+            f"{op.required_alignment}-byte boundary: {op.rule}.")
+    elif op.required_alignment is None and a.fault_kind not in ("none",):
+        say(f"{op.text} cannot fault on alignment: {op.rule}.")
+    if a.fault_kind == "non-canonical-address":
+        say(f"The address {op.effective_address:#x} is not canonical (bits 63..47 differ): "
+            "the CPU raises #GP before any page lookup, so the kernel reports no address. "
+            "A corrupted or uninitialised pointer, not the stack's alignment.")
+        fix("find where the pointer came from (a freed object, a tagged pointer, an "
+            "uninitialised field); alignment is not involved")
+    if a.fault_kind == "stack-segment":
+        say("SIGBUS with SI_KERNEL is #SS: a stack access through rsp/rbp with a "
+            "non-canonical address.  rsp or rbp itself is corrupt.")
+    if a.fault_kind == "stack-overflow":
+        say(f"The faulting address {a.signal.addr:#x} lies just past the usable stack "
+            f"(rsp {_hex(a.frames[0].rsp if a.frames else None)}): the thread ran out of "
+            "stack and touched its guard.")
+        fix("give the thread a bigger stack (pthread_attr_setstacksize, ulimit -s, the "
+            "runtime's stack-size knob) or move the large vector locals to the heap")
+    if a.fault_kind == "access-violation" and a.signal and a.signal.code == SI_KERNEL:
+        say("A #GP that neither alignment nor a non-canonical address explains "
+            "(a privileged instruction, a bad segment, or an I/O port).")
+    if a.stack_diagnosis == "entered-misaligned":
+        m = a.misaligned
+        since = m.since.function if m.since else None
+        caller = m.caller.function if m.caller and m.caller.function else "its caller"
+        say(f"The frame was entered with CFA % 16 = {a.frames[0].residue} (the ABI requires "
+            f"0): the misalignment began at {since or '?'}, entered misaligned by "
+            f"{caller}.  The compiler assumed a 16-aligned frame and placed "
+            f"{op.required_alignment}-byte slots on that assumption.")
+        fix(f"make {caller} leave rsp 16-byte aligned at its call instruction (so the callee "
+            "starts with rsp ≡ 8 mod 16), or build the callee with -mstackrealign or "
+            "__attribute__((force_align_arg_pointer))")
+    elif a.stack_diagnosis == "missing-realignment":
+        say(f"The frame was entered aligned to 16, but the access needs "
+            f"{op.required_alignment} and the prologue does not realign rsp "
+            "(no `and $-N,%rsp`).")
+        fix("the compiler should realign this frame (a GCC/LLVM bug, e.g. GCC PR 54412), or "
+            "use unaligned moves for the over-aligned local")
+    elif a.stack_diagnosis == "frame-layout":
+        say("The frame was entered correctly (CFA % 16 = 0"
+            + (f", realigned to {a.realigned.alignment}" if a.realigned else "")
+            + f") but the slot is at rsp{op.displacement:+#x}, which is not "
+            f"{op.required_alignment}-aligned: a frame-layout bug in this function.")
+        fix("fix the slot offsets of this function (hand-written asm, or a compiler bug)")
+    elif a.stack_diagnosis == "rsp-drift":
+        say(f"The unwind table says CFA = {_hex(cfa_from_cfi)} here, gdb's unwinder found "
+            f"{_hex(a.frames[0].cfa)}: rsp moved without unwind info (inline asm pushes?).")
+    if a.slot is not None:
+        stores = [x for x in a.slot.accesses if x.kind == "store"]
+        say(f"The operand is a spill slot: stored {len(stores)} time(s) "
+            + (f"(first at {stores[0].pc:#x}: {stores[0].text}) " if stores else "")
+            + f"and reloaded {a.slot.reloads} time(s) in this function.")
+    if a.block is not None and a.pressure is not None:
+        b = a.block
+        full = b.vector_registers_live_max >= a.pressure.register_file
+        say(f"Its basic block has {b.instructions} instructions, uses "
+            f"{len(b.vector_registers_used)} vector registers and keeps up to "
+            f"{b.vector_registers_live_max} of {a.pressure.register_file} live at once"
+            + ("; it runs out of registers and spills." if full and
+               b.spill_stores + b.spill_reloads else "."))
+        if full and a.verdict in ("stack-spill-fault", "misaligned-stack"):
+            fix("reduce register pressure in this block (fewer accumulators live at once, "
+                "split the loop or the inlined chain) so the compiler stops spilling")
+    if a.operand.required_alignment is None and a.aligned_in_block and \
+            a.fault_kind in ("access-violation", "unmapped-address", "stack-overflow"):
+        say(f"{len(a.aligned_in_block)} stack access(es) in this block do require alignment "
+            "and could fault on a misaligned stack: "
+            + "; ".join(f"{x.pc:#x} {x.text}" for x in a.aligned_in_block[:6]) + ".")
+    if a.verdict == "other" and a.fault_kind == "misaligned-access":
+        fix("the data pointer is misaligned: allocate with aligned_alloc/posix_memalign, or "
+            "use the unaligned form (movups/vmovups)")
+
+
+def _hex(value: int | None) -> str:
+    return "?" if value is None else f"{value:#x}"

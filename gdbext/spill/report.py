@@ -1,0 +1,203 @@
+"""The spill-audit report: the evidence (signal, instruction and its
+alignment rule, effective address, CFA residues per frame, block pressure),
+the verdict, a plain explanation, what to change, and the stack slots around
+the faulting one.  Text and JSON from the same Audit."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import render
+from .audit import Audit
+
+SCHEMA = "gdbext/spill-audit/1"
+
+
+@dataclass
+class StackRow:
+    address: int
+    value: int | None               # the 8 bytes there, None when unreadable
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpillAuditReport:
+    audit: Audit
+    target: str
+    stack_view: list[StackRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    # --- JSON ---------------------------------------------------------------
+    def to_json(self) -> dict:
+        a, op = self.audit, self.audit.operand
+        s = a.signal
+        frame0 = a.frames[0] if a.frames else None
+        p, b = a.pressure, a.block
+        return {
+            "schema": SCHEMA,
+            "verdict": a.verdict,
+            "target": self.target,
+            "pc": a.pc,
+            "audited_other_instruction": a.audited_other,
+            "fault": {
+                "kind": a.fault_kind,
+                "effective_address": op.effective_address,
+                "required_alignment": op.required_alignment,
+                "misaligned_by": op.misaligned_by,
+                "signo": s.signo if s else None,
+                "signal": s.name if s else None,
+                "si_code": s.code if s else None,
+                "si_code_name": s.code_name if s else None,
+                "si_addr": s.addr if s else None,
+            },
+            "instruction": {
+                "bytes": op.raw.hex(), "text": op.text, "mnemonic": op.mnemonic,
+                "encoding": op.encoding, "memory_operand": op.memory, "base": op.base,
+                "index": op.index, "displacement": op.displacement, "segment": op.segment,
+                "access_size": op.size, "writes": op.writes, "alignment_rule": op.rule,
+            },
+            "stack": {
+                "rsp": frame0.rsp if frame0 else None,
+                "cfa": frame0.cfa if frame0 else None,
+                "cfa_residue": frame0.residue if frame0 else None,
+                "diagnosis": a.stack_diagnosis,
+                "misaligned_since": a.misaligned.since.function if a.misaligned.since else None,
+                "misaligned_by_caller": (a.misaligned.caller.function
+                                         if a.misaligned.caller else None),
+                "realigned_to": a.realigned.alignment if a.realigned else None,
+                "frames": [{"level": f.level, "pc": f.pc, "function": f.function,
+                            "rsp": f.rsp, "cfa": f.cfa, "cfa_residue": f.residue}
+                           for f in a.frames],
+            },
+            "function": {
+                "name": a.function.name, "start": a.function.start, "end": a.function.end,
+                "bounds_from": a.function.bounds_from,
+                "instructions": p.instructions if p else None,
+                "spill_stores": p.spill_stores if p else None,
+                "spill_reloads": p.spill_reloads if p else None,
+                "oversized_blocks": [[x.start, x.end] for x in p.oversized_blocks()] if p else [],
+            },
+            "block": None if b is None else {
+                "start": b.start, "end": b.end, "instructions": b.instructions,
+                "vector_registers_used": list(b.vector_registers_used),
+                "vector_registers_live_max": b.vector_registers_live_max,
+                "register_file": p.register_file,
+                "spill_stores": b.spill_stores, "spill_reloads": b.spill_reloads,
+                "live_at_fault": list(p.live_registers_at(a.pc)),
+            },
+            "slot": None if a.slot is None else {
+                "address": a.slot_address, "cfa_offset": a.slot.offset
+                if a.slot.cfa_relative else None, "size": a.slot.size,
+                "accesses": [{"pc": x.pc, "kind": x.kind, "text": x.text}
+                             for x in a.slot.accesses],
+            },
+            "aligned_stack_accesses": [
+                {"pc": x.pc, "text": x.text, "effective_address": x.effective_address,
+                 "required_alignment": x.required_alignment} for x in a.aligned_in_block],
+            "stack_view": [{"address": r.address, "value": r.value, "notes": r.notes}
+                           for r in self.stack_view],
+            "explanation": a.explanation,
+            "advice": a.advice,
+            "warnings": a.warnings + self.warnings,
+        }
+
+    # --- text ---------------------------------------------------------------
+    def headline(self) -> str:
+        a = self.audit
+        what = {
+            "stack-spill-fault": "an aligned spill slot on a stack entered misaligned",
+            "misaligned-stack": "a misaligned stack slot",
+            "non-canonical-address": "a non-canonical address",
+            "stack-overflow": "stack overflow",
+            "not-alignment": "not an alignment fault",
+            "other": "no stack alignment problem found",
+        }[a.verdict]
+        return f"spill-audit: {a.verdict.upper()} - {what}"
+
+    def to_text(self) -> str:
+        a, op = self.audit, self.audit.operand
+        s = a.signal
+        rows = []
+        if s is not None:
+            addr = "" if s.addr is None else f", si_addr {s.addr:#x}"
+            rows.append(("signal", f"{s.name} {s.code_name} ({s.code:#x}){addr}"))
+        rows.append(("fault", a.fault_kind))
+        where = a.function.name or "?"
+        if a.function.start is not None:
+            where += f"+{a.pc - a.function.start:#x}"
+        rows.append(("instruction", f"{a.pc:#x} <{where}>: {op.text}"))
+        rows.append(("bytes", f"{render.hexbytes(op.raw)} ({op.encoding})"))
+        rows.append(("rule", op.rule))
+        if op.memory:
+            ea = render.hexaddr(op.effective_address)
+            detail = ""
+            if op.required_alignment and op.effective_address is not None:
+                detail = f" ({op.effective_address % op.required_alignment} mod " \
+                         f"{op.required_alignment})"
+            rows.append(("address", f"{op.memory} = {ea}{detail}, {op.size} bytes "
+                                    f"{'written' if op.writes else 'read'}"))
+        parts = [self.headline(), render.block(rows)]
+        parts.append("stack:\n" + _indent(self._frames()))
+        if a.realigned:
+            parts.append(f"  prologue realigns rsp to {a.realigned.alignment} at "
+                         f"{a.realigned.pc:#x}" + (f" (DRAP {a.realigned.drap})"
+                                                    if a.realigned.drap else ""))
+        if a.misaligned.since is not None:
+            caller = a.misaligned.caller
+            parts.append(f"  misaligned since: {a.misaligned.since.function or '?'} (frame "
+                         f"{a.misaligned.since.level}), entered by "
+                         f"{(caller.function or '?') if caller else 'an unknown caller'}")
+        if a.block is not None and a.pressure is not None:
+            b, p = a.block, a.pressure
+            parts.append(render.block([
+                ("function", f"{a.function.name or '?'} [{a.function.start:#x}, "
+                             f"{a.function.end:#x}) ({a.function.bounds_from}), "
+                             f"{p.instructions} instructions, {p.spill_stores} spill stores, "
+                             f"{p.spill_reloads} reloads"),
+                ("block", f"[{b.start:#x}, {b.end:#x}): {b.instructions} instructions, "
+                          f"{len(b.vector_registers_used)} vector registers used, "
+                          f"{b.vector_registers_live_max}/{p.register_file} live at most"),
+                ("oversized", f"{len(p.oversized_blocks())} block(s) of this function keep "
+                              f"all {p.register_file} vector registers live and spill"),
+            ]))
+        if a.slot is not None:
+            parts.append("spill slot:\n" + _indent("\n".join(
+                f"{x.pc:#x}  {x.kind:<13} {x.text}" for x in a.slot.accesses[:12])))
+        if self.stack_view:
+            parts.append("stack slots:\n" + _indent(self._stack_view()))
+        parts.append("why:\n" + _indent(render.prose(a.explanation, render.WIDTH - 4)))
+        if a.advice:
+            parts.append("fix:\n" + _indent(render.prose(a.advice, render.WIDTH - 4)))
+        for w in a.warnings + self.warnings:
+            parts.append(f"warning: {w}")
+        return "\n".join(parts)
+
+    def _frames(self) -> str:
+        """One row per frame; a run of recursive frames with one residue is one row."""
+        rows, frames = [], self.audit.frames
+        i = 0
+        while i < len(frames):
+            f = frames[i]
+            j = i
+            while i > 0 and j + 1 < len(frames) and frames[j + 1].function == f.function \
+                    and frames[j + 1].residue == f.residue and f.function:
+                j += 1
+            if j - i >= 2:
+                rows.append([f"#{f.level}-#{frames[j].level}", f"{frames[i + 1].pc:#x}",
+                             f"{f.function} (x{j - i + 1}, recursive)", render.hexaddr(f.rsp),
+                             render.hexaddr(frames[j].cfa), str(f.residue)])
+                i = j + 1
+                continue
+            rows.append([f"#{f.level}", f"{f.pc:#x}", f.function or "?", render.hexaddr(f.rsp),
+                         render.hexaddr(f.cfa), "?" if f.residue is None else str(f.residue)])
+            i += 1
+        return render.table(rows, ["frame", "pc", "function", "rsp", "cfa", "cfa%16"])
+
+    def _stack_view(self) -> str:
+        rows = [[f"{r.address:#x}", f"{r.address % 64:>2}",
+                 "??" if r.value is None else f"{r.value:#018x}", ", ".join(r.notes)]
+                for r in self.stack_view]
+        return render.table(rows, ["address", "%64", "value", ""])
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
