@@ -36,6 +36,27 @@ class _Parser(argparse.ArgumentParser):
         raise GdbextError(message.strip() if message else f"{self.prog}: exited")
 
 
+def frame_count(text: str) -> int:
+    """argparse type of --max-frames: a bound on frames followed."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def threads_and_registers(hint: str) -> str:
+    """The target's kind when it has threads and registers (a process or a
+    core of x86-64), else a one-line error ending with ``hint``."""
+    kind = target.kind()
+    if kind not in ("live", "core", "remote"):
+        raise GdbextError(f"no process or core: {hint}")
+    target.require_x86_64()
+    return kind
+
+
 def parser(prog: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, add_help=False, allow_abbrev=False)
     p.add_argument("--json", action="store_true", help="print one JSON object")

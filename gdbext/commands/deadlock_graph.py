@@ -6,11 +6,11 @@ import os
 from .. import target
 from ..errors import GdbextError
 from . import exported_symbols
-from .base import GdbextCommand, parser
+from .base import GdbextCommand, frame_count, parser, threads_and_registers
 
 PARSER = parser("deadlock-graph")
 PARSER.add_argument("--dot", metavar="FILE", help="also write a Graphviz graph to FILE")
-PARSER.add_argument("--max-frames", type=int, default=24, metavar="N",
+PARSER.add_argument("--max-frames", type=frame_count, default=24, metavar="N",
                     help="frames read per thread (default 24)")
 
 
@@ -46,13 +46,7 @@ Examples:
         from ..locks.graph import build
         from ..locks.report import DeadlockReport
 
-        if args.max_frames < 1:
-            raise GdbextError("--max-frames must be 1 or more")
-        kind = target.kind()
-        if kind not in ("live", "core", "remote"):
-            raise GdbextError("no process or core: attach PID, run the program, or "
-                              "core-file CORE first")
-        target.require_x86_64()
+        kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
         warnings = []
         try:
             rtld = exported_symbols.find(r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"))

@@ -5,10 +5,10 @@ import bisect
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from .base import GdbextCommand, parser
+from .base import GdbextCommand, frame_count, parser, threads_and_registers
 
 PARSER = parser("spill-audit")
-PARSER.add_argument("--max-frames", type=int, default=64, metavar="N",
+PARSER.add_argument("--max-frames", type=frame_count, default=64, metavar="N",
                     help="frames followed for the CFA chain (default 64)")
 PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
                     help="another instruction of the same frame (any gdb expression)")
@@ -57,13 +57,8 @@ Examples:
         from ..spill.report import SpillAuditReport
         from ..spill.stack import Frame
 
-        if args.max_frames < 1:
-            raise GdbextError("--max-frames must be 1 or more")
-        kind = target.kind()
-        if kind not in ("live", "core", "remote"):
-            raise GdbextError("no process or core: run the program, attach, or core-file "
-                              "CORE first (the audit needs registers)")
-        target.require_x86_64()
+        kind = threads_and_registers("run the program, attach, or core-file CORE first "
+                                     "(the audit needs registers)")
         pc, level = target.selected_pc()
         expression = " ".join(args.address).strip()
         address = target.eval_address(expression) if expression else pc

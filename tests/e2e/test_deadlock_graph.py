@@ -301,7 +301,7 @@ def test_text_and_dot_for_the_loader_case(hang, tmp_path):
 
 @pytest.mark.parametrize("command, needle", [
     ("deadlock-graph", "no process or core"),
-    ("deadlock-graph --max-frames 0", "--max-frames must be 1 or more"),
+    ("deadlock-graph --max-frames 0", "--max-frames: must be 1 or more"),
     ("deadlock-graph --bogus", "unrecognized arguments"),
 ])
 def test_usage_errors(command, needle, tmp_path):

@@ -181,7 +181,7 @@ def test_no_fault_is_not_a_verdict(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     ("", "no process or core"),
-    ("--max-frames 0", "--max-frames must be 1 or more"),
+    ("--max-frames 0", "--max-frames: must be 1 or more"),
     ("--bogus", "unrecognized arguments"),
 ])
 def test_usage_errors(args, needle, tmp_path):
