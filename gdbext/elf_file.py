@@ -74,16 +74,21 @@ class Section(NamedTuple):
     entsize: int
 
 
+def _header(fh, path: str) -> tuple:
+    """The Elf64_Ehdr fields, or an error for anything else."""
+    head = fh.read(EHDR64.size)
+    if len(head) < EHDR64.size or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+        raise GdbextError(f"{path}: not a 64-bit little-endian ELF file")
+    return EHDR64.unpack(head)
+
+
 def sections(path: str) -> list[Section]:
     """The section table, unpacked with struct: deadlock-graph and the
     environment reader ask this of ld.so and libc on every run, and importing
     pyelftools alone costs more than the whole lookup."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(EHDR64.size)
-            if len(head) < EHDR64.size or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
-                raise GdbextError(f"{path}: not a 64-bit little-endian ELF file")
-            fields = EHDR64.unpack(head)
+            fields = _header(fh, path)
             shoff, shentsize, shnum, shstrndx = fields[6], fields[11], fields[12], fields[13]
             if shentsize != SHDR64.size or not 0 < shnum < 1 << 16 or shstrndx >= shnum:
                 raise GdbextError(f"{path}: broken section table")
@@ -127,10 +132,7 @@ def load_segments(path: str) -> list[Segment]:
     permissions, guard pages included with no PF_R)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(EHDR64.size)
-            if len(head) < EHDR64.size or head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
-                raise GdbextError(f"{path}: not a 64-bit little-endian ELF file")
-            fields = EHDR64.unpack(head)
+            fields = _header(fh, path)
             phoff, phentsize, phnum = fields[5], fields[9], fields[10]
             if phnum == 0xFFFF:     # PN_XNUM: the real count is in section 0's sh_info
                 fh.seek(fields[6])

@@ -472,7 +472,6 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
     progspace = gdb.current_progspace()
     out: list[StackFrame] = []
     inlined = 0
-    level = 0
     while frame is not None and len(out) < max_frames:
         try:
             older = frame.older()
@@ -485,11 +484,10 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
             cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
             name = frame.name()
             path = progspace.solib_name(pc) or (progspace.filename if name else None)
-            out.append(StackFrame(level, pc, rsp, cfa, name, path, inlined))
+            out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined))
         except (gdb.error, RuntimeError):
             break
         inlined = 0
-        level = frame.level() + 1 if older is not None else level
         frame = older
     return out, frame is not None
 

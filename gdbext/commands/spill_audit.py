@@ -177,7 +177,7 @@ def _stack_view(audit, regs, readable):
         except GdbextError:
             value = None
         notes = marks.get(addr, [])
-        if value is not None and not readable(addr):
-            notes = ["no access (guard)"] + notes
-        rows.append(StackRow(addr, None if not readable(addr) else value, notes))
+        if not readable(addr):          # gdb may still read it (ptrace, a core's zeros)
+            value, notes = None, ["no access (guard)"] + notes
+        rows.append(StackRow(addr, value, notes))
     return rows

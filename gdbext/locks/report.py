@@ -121,14 +121,16 @@ class DeadlockReport:
         blocked = sum(1 for s in g.states if s.state == "blocked")
         if not g.cycles:
             ends = self.stalled_holders()
-            waiting = {l for c in g.chains if c[-1] in ends for l in c[:-1]}
-            stalled = "".join(
-                f"; {len(waiting)} wait, directly or not, on LWP {l} ({st}"
-                f"{': ' + g.by_lwp[l].detail if g.by_lwp[l].detail else ''})"
-                for l, st in list(ends.items())[:1])
-            more = f" and {len(ends) - 1} more" if len(ends) > 1 else ""
+            stalled = ""
+            if ends:
+                lwp, state = next(iter(ends.items()))
+                detail = g.by_lwp[lwp].detail
+                waiting = {l for c in g.chains if c[-1] in ends for l in c[:-1]}
+                more = f" and {len(ends) - 1} more" if len(ends) > 1 else ""
+                stalled = (f"; {len(waiting)} wait, directly or not, on LWP {lwp} "
+                           f"({state}{': ' + detail if detail else ''}){more}")
             return (f"deadlock-graph: no deadlock - {len(g.states)} threads, {blocked} "
-                    f"blocked, no cycle of waits{stalled}{more}")
+                    f"blocked, no cycle of waits{stalled}")
         members = sum(len(k) for k in g.knots)
         behind = f", {len(g.behind_cycle)} more blocked behind it" if g.behind_cycle else ""
         return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "

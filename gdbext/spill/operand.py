@@ -15,6 +15,10 @@ ENCODINGS = {EncodingKind.LEGACY: "legacy", EncodingKind.VEX: "VEX", EncodingKin
              EncodingKind.XOP: "XOP"}
 _MNEMONICS = {getattr(Mnemonic, n): n for n in dir(Mnemonic) if n.isupper()}
 _REGISTERS = {getattr(Register, n): n.lower() for n in dir(Register) if n.isupper()}
+
+
+def register_name(register: int) -> str:
+    return _REGISTERS.get(register, "?")
 _MEMORY_KINDS = (OpKind.MEMORY,)
 _WRITES = frozenset({OpAccess.WRITE, OpAccess.COND_WRITE, OpAccess.READ_WRITE,
                      OpAccess.READ_COND_WRITE})

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from iced_x86 import Code, Decoder, Register
 
+from .operand import register_name
+
 ABI_ALIGNMENT = 16
 PROLOGUE_INSTRUCTIONS = 64      # realignment happens in the first few instructions
 
@@ -71,7 +73,7 @@ def realignment(code: bytes, start: int, stop: int) -> Realignment | None:
         if ins.ip >= stop or ins.is_invalid:
             break
         if ins.code == Code.LEA_R64_M and ins.memory_base == Register.RSP:
-            drap = _name(ins.op0_register)
+            drap = register_name(ins.op0_register)
         if ins.code in (Code.AND_RM64_IMM8, Code.AND_RM64_IMM32) \
                 and ins.op0_register == Register.RSP:
             mask = ins.immediate(1) & 0xFFFFFFFFFFFFFFFF
@@ -80,7 +82,3 @@ def realignment(code: bytes, start: int, stop: int) -> Realignment | None:
                 return Realignment(n, ins.ip, drap)
     return None
 
-
-def _name(register: int) -> str:
-    from iced_x86 import Register as R
-    return next((n.lower() for n in dir(R) if n.isupper() and getattr(R, n) == register), "?")

@@ -165,9 +165,10 @@ def test_text_report_and_selection(tmp_path):
             assert needle in text, needle
         gdb.cmd("frame 1")
         assert gdb.cmd("frame") == before
-        other = gdb.json("spill-audit --json $pc")          # an outer frame's pc
-        assert other["audited_other_instruction"] is False  # its own pc, selected frame 1
-        assert "Program received signal" not in gdb.cmd("info program")  # not resumed
+        outer = gdb.json("spill-audit --json")      # frame 1: the stub's return address
+        assert outer["pc"] == int(gdb.cmd('printf "%lu\\n", $pc').strip())
+        assert outer["fault"]["kind"] == "none"     # the signal belongs to frame 0
+        assert "SIGSEGV" in gdb.cmd("info program")  # still stopped by the fault
 
 
 def test_no_fault_is_not_a_verdict(tmp_path):
