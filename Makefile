@@ -10,7 +10,7 @@ endif
 VENV ?= .venv
 BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup packages venv fixtures demo test unit e2e bench clean
 
@@ -32,7 +32,7 @@ fixtures: packages
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 
 demo: setup
-	@scripts/demo "$(GDB)" "$(FIXTURES)"
+	@scripts/demo "$(GDB)" "$(FIXTURES)" "$(abspath $(VENV))"
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests
@@ -49,6 +49,7 @@ bench: setup
 	$(VENV)/bin/python bench/isa_scan_speed.py
 	$(VENV)/bin/python bench/deadlock_graph_speed.py
 	$(VENV)/bin/python bench/spill_audit_speed.py
+	$(VENV)/bin/python bench/triage_throughput.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)

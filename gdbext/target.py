@@ -22,6 +22,7 @@ class SignalInfo:
     signo: int
     code: int
     addr: int | None
+    sender_pid: int | None = None   # si_pid, for a signal a process sent (si_code <= 0)
 
 
 @dataclass
@@ -396,7 +397,28 @@ def stop_signal() -> SignalInfo | None:
             addr = int(info["_sifields"]["_sigfault"]["si_addr"])
         except (gdb.error, RuntimeError):
             addr = None
-    return SignalInfo(signo, code, addr)
+    sender = None
+    if code <= 0:                   # SI_USER, SI_QUEUE, SI_TKILL...: kill(2) and friends
+        try:
+            sender = int(info["_sifields"]["_kill"]["si_pid"])
+        except (gdb.error, RuntimeError):
+            sender = None
+    return SignalInfo(signo, code, addr, sender)
+
+
+def selected_thread_identity() -> dict | None:
+    """num, lwp and name of the selected thread."""
+    thread = gdb.selected_thread()
+    if thread is None:
+        return None
+    return {"num": thread.num, "lwp": thread.ptid[1], "name": thread.name}
+
+
+def select_newest_frame() -> None:
+    """Select frame 0 of the selected thread; the caller restores the user's
+    selection (``preserved_selection``)."""
+    with contextlib.suppress(gdb.error, RuntimeError):
+        gdb.newest_frame().select()
 
 
 def disassembly_flavor() -> str:

@@ -41,51 +41,56 @@ Examples:
     NEEDS = ("tabulate", "elftools")
 
     def run(self, args):
-        from ..locks.classify import (FRAME0_REGISTERS, classify, more_frames_needed,
-                                      registers_wanted)
-        from ..locks.graph import build
-        from ..locks.report import DeadlockReport
+        return analyse(args)
 
-        kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
-        warnings = []
-        try:
-            rtld = exported_symbols.find(r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"))
-            rtld_range = (rtld.address, rtld.size)
-        except GdbextError as exc:
-            rtld_range = None
-            warnings.append(f"loader lock not identifiable: {exc}")
-        from ..knowledge.blocking import RUNTIME_OBJECTS
-        system = "|".join(RUNTIME_OBJECTS)
-        read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
-        # Unwinding is most of the cost: stop at each wait site, then walk
-        # further only the threads the first classification says matter.
-        snapshots = target.thread_snapshots(args.max_frames, system, frames_past_site=0,
-                                            **read)
-        if not snapshots:
-            raise GdbextError("the target has no threads to examine")
+
+def analyse(args):
+    """The deadlock-graph report for parsed ``args`` (also run by crash-triage)."""
+    from ..locks.classify import (FRAME0_REGISTERS, classify, more_frames_needed,
+                                  registers_wanted)
+    from ..locks.graph import build
+    from ..locks.report import DeadlockReport
+
+    kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
+    warnings = []
+    try:
+        rtld = exported_symbols.find(r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"))
+        rtld_range = (rtld.address, rtld.size)
+    except GdbextError as exc:
+        rtld_range = None
+        warnings.append(f"loader lock not identifiable: {exc}")
+    from ..knowledge.blocking import RUNTIME_OBJECTS
+    system = "|".join(RUNTIME_OBJECTS)
+    read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
+    # Unwinding is most of the cost: stop at each wait site, then walk
+    # further only the threads the first classification says matter.
+    snapshots = target.thread_snapshots(args.max_frames, system, frames_past_site=0,
+                                        **read)
+    if not snapshots:
+        raise GdbextError("the target has no threads to examine")
+    states = classify(snapshots, target.read_bytes, rtld_range)
+    past, whole = more_frames_needed(states)
+    if past or whole:
+        again = {}
+        for only, past_site in ((past, 1), (whole, None)):
+            if only:
+                again.update((s.num, s) for s in target.thread_snapshots(
+                    args.max_frames, system, frames_past_site=past_site, only=only,
+                    **read))
+        snapshots = [again.get(s.num, s) for s in snapshots]
         states = classify(snapshots, target.read_bytes, rtld_range)
-        past, whole = more_frames_needed(states)
-        if past or whole:
-            again = {}
-            for only, past_site in ((past, 1), (whole, None)):
-                if only:
-                    again.update((s.num, s) for s in target.thread_snapshots(
-                        args.max_frames, system, frames_past_site=past_site, only=only,
-                        **read))
-            snapshots = [again.get(s.num, s) for s in snapshots]
-            states = classify(snapshots, target.read_bytes, rtld_range)
-        report = DeadlockReport(build(states), kind, warnings)
-        truncated = sum(1 for s in states if s.frames_truncated)
-        if truncated:
-            report.warnings.append(f"{truncated} thread(s) have more than {args.max_frames} "
-                                   "frames; wait sites come from the first ones "
-                                   "(--max-frames N)")
-        if args.dot:
-            path = os.path.expanduser(args.dot)
-            try:
-                with open(path, "w") as fh:
-                    fh.write(report.to_dot())
-            except OSError as exc:
-                raise GdbextError(f"cannot write {path}: {exc.strerror}") from None
-            report.warnings.append(f"graph written to {path}")
-        return report
+    report = DeadlockReport(build(states), kind, warnings)
+    truncated = sum(1 for s in states if s.frames_truncated)
+    if truncated:
+        report.warnings.append(f"{truncated} thread(s) have more than {args.max_frames} "
+                               "frames; wait sites come from the first ones "
+                               "(--max-frames N)")
+    if args.dot:
+        path = os.path.expanduser(args.dot)
+        try:
+            with open(path, "w") as fh:
+                fh.write(report.to_dot())
+        except OSError as exc:
+            raise GdbextError(f"cannot write {path}: {exc.strerror}") from None
+        report.warnings.append(f"graph written to {path}")
+    return report

@@ -50,45 +50,50 @@ Examples:
     NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
 
     def run(self, args):
-        from ..isa.decode import MAX_INSTRUCTION_LENGTH, decode
-        from ..isa.report import IsaCheckReport
-        from ..isa.verdict import judge
+        return analyse(args)
 
-        target.require_x86_64()
-        kind = target.kind()
-        expression = " ".join(args.address).strip()
-        pc = level = None
-        try:
-            pc, level = target.selected_pc()
-        except GdbextError:
-            if not expression:      # no frame and no ADDRESS: say what to do
-                raise
-        address = target.eval_address(expression) if expression else pc
-        code = target.read_code(address, MAX_INSTRUCTION_LENGTH)
-        ins = decode(code, address, syntax=target.disassembly_flavor())
-        if args.cpu:
-            from ..isa.profiles import profile_cpu
-            cpu, warnings = profile_cpu(args.cpu), []
-        else:
-            cpu, warnings = cpu_for(kind)
-            if cpu is not None and cpu.source == "process":
-                _add_kernel_view(cpu, kind)
-        signal = None
-        if address == pc and level == 0:
-            info = target.stop_signal()
-            if info is not None:
-                signal = {"signo": info.signo, "code": info.code, "addr": info.addr}
-        where = target.locate(address)
-        report = IsaCheckReport(ins, judge(ins, cpu), cpu, kind, where.symbol, where.offset,
-                                where.function, where.objfile, signal, warnings)
-        report.warnings.extend(_signal_warnings(report))
-        _add_context(report, kind, where)
-        if code[:2] == b"\0\0" and ins.mnemonic == "add":
-            report.warnings.append("the code bytes read as zeros: the core probably does not "
-                                   "contain this file-backed page and gdb cannot open the file "
-                                   "it maps (point gdb at the same binary: file PATH, "
-                                   "set solib-search-path)")
-        return report
+
+def analyse(args):
+    """The isa-check report for parsed ``args`` (also run by crash-triage)."""
+    from ..isa.decode import MAX_INSTRUCTION_LENGTH, decode
+    from ..isa.report import IsaCheckReport
+    from ..isa.verdict import judge
+
+    target.require_x86_64()
+    kind = target.kind()
+    expression = " ".join(args.address).strip()
+    pc = level = None
+    try:
+        pc, level = target.selected_pc()
+    except GdbextError:
+        if not expression:      # no frame and no ADDRESS: say what to do
+            raise
+    address = target.eval_address(expression) if expression else pc
+    code = target.read_code(address, MAX_INSTRUCTION_LENGTH)
+    ins = decode(code, address, syntax=target.disassembly_flavor())
+    if args.cpu:
+        from ..isa.profiles import profile_cpu
+        cpu, warnings = profile_cpu(args.cpu), []
+    else:
+        cpu, warnings = cpu_for(kind)
+        if cpu is not None and cpu.source == "process":
+            _add_kernel_view(cpu, kind)
+    signal = None
+    if address == pc and level == 0:
+        info = target.stop_signal()
+        if info is not None:
+            signal = {"signo": info.signo, "code": info.code, "addr": info.addr}
+    where = target.locate(address)
+    report = IsaCheckReport(ins, judge(ins, cpu), cpu, kind, where.symbol, where.offset,
+                            where.function, where.objfile, signal, warnings)
+    report.warnings.extend(_signal_warnings(report))
+    _add_context(report, kind, where)
+    if code[:2] == b"\0\0" and ins.mnemonic == "add":
+        report.warnings.append("the code bytes read as zeros: the core probably does not "
+                               "contain this file-backed page and gdb cannot open the file "
+                               "it maps (point gdb at the same binary: file PATH, "
+                               "set solib-search-path)")
+    return report
 
 
 def _add_context(report, kind: str, where) -> None:

@@ -53,40 +53,45 @@ Examples:
     NEEDS = ("iced_x86", "tabulate", "elftools")
 
     def run(self, args):
-        from ..spill.audit import Signal, build
-        from ..spill.report import SpillAuditReport
-        from ..spill.stack import Frame
+        return analyse(args)
 
-        kind = threads_and_registers("run the program, attach, or core-file CORE first "
-                                     "(the audit needs registers)")
-        pc, level = target.selected_pc()
-        expression = " ".join(args.address).strip()
-        address = target.eval_address(expression) if expression else pc
-        regs = target.selected_registers()
-        warnings = []
-        if level:
-            warnings.append(f"frame {level} is selected: only its callee-saved registers "
-                            "and rsp are exact")
-        if address != pc:
-            warnings.append("ADDRESS is not the faulting instruction: its effective address "
-                            "uses the registers at the stop")
-        info = target.stop_signal() if level == 0 and address == pc else None
-        signal = Signal(info.signo, info.code, info.addr) if info else None
-        code = target.read_code(address, 15)
-        raw_frames, cut = target.stack_frames(args.max_frames)
-        frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa) for f in raw_frames]
-        if cut:
-            warnings.append(f"the CFA chain stops at {args.max_frames} frames (--max-frames)")
-        function, function_code, cfa_from_cfi = _function(address, regs, warnings)
-        probe = target.accessible_probe()
-        try:
-            audit = build(address, code, regs, signal, frames, function, function_code,
-                          cfa_from_cfi if level == 0 else None, probe,
-                          audited_other=address != pc)
-        except ValueError as exc:
-            raise GdbextError(str(exc)) from None
-        report = SpillAuditReport(audit, kind, _stack_view(audit, regs, probe), warnings)
-        return report
+
+def analyse(args):
+    """The spill-audit report for parsed ``args`` (also run by crash-triage)."""
+    from ..spill.audit import Signal, build
+    from ..spill.report import SpillAuditReport
+    from ..spill.stack import Frame
+
+    kind = threads_and_registers("run the program, attach, or core-file CORE first "
+                                 "(the audit needs registers)")
+    pc, level = target.selected_pc()
+    expression = " ".join(args.address).strip()
+    address = target.eval_address(expression) if expression else pc
+    regs = target.selected_registers()
+    warnings = []
+    if level:
+        warnings.append(f"frame {level} is selected: only its callee-saved registers "
+                        "and rsp are exact")
+    if address != pc:
+        warnings.append("ADDRESS is not the faulting instruction: its effective address "
+                        "uses the registers at the stop")
+    info = target.stop_signal() if level == 0 and address == pc else None
+    signal = Signal(info.signo, info.code, info.addr) if info else None
+    code = target.read_code(address, 15)
+    raw_frames, cut = target.stack_frames(args.max_frames)
+    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa) for f in raw_frames]
+    if cut:
+        warnings.append(f"the CFA chain stops at {args.max_frames} frames (--max-frames)")
+    function, function_code, cfa_from_cfi = _function(address, regs, warnings)
+    probe = target.accessible_probe()
+    try:
+        audit = build(address, code, regs, signal, frames, function, function_code,
+                      cfa_from_cfi if level == 0 else None, probe,
+                      audited_other=address != pc)
+    except ValueError as exc:
+        raise GdbextError(str(exc)) from None
+    report = SpillAuditReport(audit, kind, _stack_view(audit, regs, probe), warnings)
+    return report
 
 
 def _function(address: int, regs: dict[str, int], warnings: list[str]):

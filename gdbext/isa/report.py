@@ -40,6 +40,10 @@ class IsaCheckReport:
     environment: dict | None = None        # {source, knobs: {name: value}}
     hints: list[str] = field(default_factory=list)
 
+    @property
+    def verdict(self) -> str:
+        return self.judgement.verdict
+
     # --- JSON -------------------------------------------------------------
     def signal_json(self) -> dict | None:
         if self.signal is None:

@@ -24,6 +24,18 @@ SYSCALL_STATES: dict[int, tuple[str, str]] = {
     288: ("io", "accept4"), 299: ("io", "recvmmsg"), 441: ("io", "epoll_pwait2"),
 }
 
+# restart_syscall(2): a sleep or poll interrupted by a signal (or a ptrace
+# attach) resumes as this call, with the original arguments gone.  The frames
+# still say what it was.
+SYS_RESTART_SYSCALL = 219
+RESTARTED_BY_FRAME: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("clock_nanosleep", ("sleep", "clock_nanosleep")), ("nanosleep", ("sleep", "nanosleep")),
+    ("usleep", ("sleep", "nanosleep")), ("sleep", ("sleep", "nanosleep")),
+    ("poll", ("io", "poll")), ("ppoll", ("io", "ppoll")), ("select", ("io", "select")),
+    ("pselect", ("io", "pselect6")), ("epoll_wait", ("io", "epoll_wait")),
+    ("epoll_pwait", ("io", "epoll_pwait")),
+)
+
 # futex op (cmd bits only: FUTEX_PRIVATE_FLAG 128 and FUTEX_CLOCK_REALTIME 256 masked)
 FUTEX_CMD_MASK = 0x7F
 FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2 = 0, 6, 9, 11, 13

@@ -161,6 +161,11 @@ class Classifier:
         if nr == kb.SYS_FUTEX:
             return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
         state, what = kb.SYSCALL_STATES.get(nr, ("syscall", f"syscall {nr}"))
+        if nr == kb.SYS_RESTART_SYSCALL:
+            names = {_norm(f.function) for f in t.frames[:4]}
+            state, what = next((sw for fn, sw in kb.RESTARTED_BY_FRAME if fn in names),
+                               (state, "restart_syscall"))
+            what += " (restarted)"
         return ThreadState(state=state, blocked_on=None, detail=what, **base)
 
     # --- futex waits ---------------------------------------------------------

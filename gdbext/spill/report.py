@@ -26,6 +26,10 @@ class SpillAuditReport:
     stack_view: list[StackRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def verdict(self) -> str:
+        return self.audit.verdict
+
     # --- JSON ---------------------------------------------------------------
     def to_json(self) -> dict:
         a, op = self.audit, self.audit.operand

@@ -6,58 +6,14 @@ words -- `role=NAME tid=N`, `lock=NAME addr=0x...` and `wait tid=N futex=0x...`
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
-from tests.host import (FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, run,
-                        unlimited_core)
-
-DEADLOCK = FIXTURES / "deadlock"
-
-
-@dataclass
-class Hung:
-    proc: subprocess.Popen
-    pid: int
-    roles: dict[str, list[int]] = field(default_factory=dict)   # role -> tids
-    locks: dict[str, int] = field(default_factory=dict)
-    waits: dict[int, int] = field(default_factory=dict)         # tid -> futex address
-
-    def tid(self, role: str) -> int:
-        (tid,) = self.roles[role]
-        return tid
-
-
-def learn(hung: Hung, line: str) -> None:
-    """One line of the fixture protocol (fixtures/deadlock/common.h)."""
-    if m := re.search(r"role=(\w+) tid=(\d+)", line):
-        hung.roles.setdefault(m.group(1), []).append(int(m.group(2)))
-    elif m := re.search(r"lock=(\w+) addr=(0x[0-9a-f]+)", line):
-        hung.locks[m.group(1)] = int(m.group(2), 16)
-    elif m := re.search(r"wait tid=(\d+) futex=(0x[0-9a-f]+)", line):
-        hung.waits[int(m.group(1))] = int(m.group(2), 16)
-
-
-def start(name: str, *args: str, cwd: Path) -> Hung:
-    # RLIMIT_CORE unlimited: a SIGABRT then leaves a kernel core in cwd.
-    proc = subprocess.Popen([str(DEADLOCK / name), *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-                            env={"PATH": "/usr/bin:/bin"}, preexec_fn=unlimited_core)
-    hung = Hung(proc, proc.pid)
-    deadline = time.monotonic() + 30
-    for line in proc.stdout:
-        learn(hung, line)
-        if line.strip() == "ready":
-            return hung
-        assert time.monotonic() < deadline, "fixture never got ready"
-    raise AssertionError(f"{name} exited: {proc.wait()}")
+from tests.e2e.hung import DEADLOCK, Hung, abort_when_blocked, learn, start
+from tests.host import GDB, find_kernel_core, kernel_cores_land_in_cwd, run
 
 
 @pytest.fixture
@@ -94,14 +50,7 @@ def kernel_core_report(h: Hung, program: str, debuginfo: bool, tmp_path, command
     """SIGABRT the hung process (a watchdog's move) and read the kernel's core."""
     if not kernel_cores_land_in_cwd():
         pytest.skip("core_pattern does not write kernel cores into the cwd")
-    # `ready` is printed just before main itself blocks: wait until the kernel
-    # shows it in futex(2) (202), or the signal may catch it on its way there.
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        if Path(f"/proc/{h.pid}/syscall").read_text().split()[0] == "202":
-            break
-        time.sleep(0.01)
-    os.kill(h.pid, signal.SIGABRT)
+    abort_when_blocked(h)
     assert h.proc.wait(timeout=60) == -signal.SIGABRT
     core = find_kernel_core(tmp_path, h.pid)
     assert core is not None, "no kernel core was written"

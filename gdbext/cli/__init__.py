@@ -1,0 +1,78 @@
+"""The `gdbext` command line: batch work that spawns gdb and never imports it.
+
+    gdbext triage CORE... [--exe PATH]      JSON Lines, then a grouped summary
+    gdbext triage --coredumpctl [MATCH...]  the cores systemd-coredump kept
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be more than 0")
+        return value
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="gdbext", description="Native crash forensics in batch: runs gdb with the "
+        "gdbext extension on each core and groups the crashes by signature.")
+    top.add_argument("--version", action="version", version=f"gdbext {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    t = sub.add_parser(
+        "triage", help="crash-triage every core; JSON Lines and a summary by signature",
+        description="Run gdb's crash-triage on each core (a worker pool, one gdb per core) "
+        "and write one JSON record per core, then a summary grouped by crash signature.",
+        epilog="exit status: 0 every core triaged; 1 some cores gave an error or timed "
+        "out (their records say why); 2 usage error or nothing to triage; 130 interrupted.")
+    t.add_argument("cores", nargs="*", metavar="CORE",
+                   help="core files, or directories of them (with --coredumpctl: "
+                   "coredumpctl MATCH arguments: PID, COMM, EXE or FIELD=VALUE)")
+    t.add_argument("--exe", metavar="PATH",
+                   help="the program of every core (default: the file the core maps at "
+                   "AT_PHDR, from its NT_FILE note)")
+    t.add_argument("--coredumpctl", action="store_true",
+                   help="triage the cores systemd-coredump kept (coredumpctl list MATCH...)")
+    t.add_argument("-j", "--jobs", type=_positive(int), metavar="N",
+                   default=len(os.sched_getaffinity(0)),
+                   help="cores triaged at once (default: the CPUs this process may use)")
+    t.add_argument("--timeout", type=_positive(float), default=120.0, metavar="SECONDS",
+                   help="per core; its gdb is killed after this (default 120)")
+    t.add_argument("--out", metavar="FILE",
+                   help="write the JSON Lines here instead of stdout (the summary then goes "
+                   "to stdout)")
+    t.add_argument("--no-summary", action="store_true", help="records only")
+    t.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    t.add_argument("--gdb", default=os.environ.get("GDB", "gdb"), metavar="PATH",
+                   help="the gdb to run (default $GDB or gdb)")
+    t.add_argument("--sysroot", metavar="DIR",
+                   help="where the cores' libraries are (gdb's set sysroot)")
+    t.add_argument("--debug-file-directory", metavar="DIR",
+                   help="gdb's set debug-file-directory")
+    t.add_argument("--max-frames", type=_positive(int), metavar="N",
+                   help="frames followed per thread (crash-triage --max-frames)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .triage import run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("gdbext: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

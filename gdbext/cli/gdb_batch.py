@@ -1,0 +1,119 @@
+"""Run crash-triage on one core in a batch-mode gdb and turn what it prints
+into one record.  Spawns gdb; never imports it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import core_file
+
+RECORD_SCHEMA = "gdbext/triage-record/1"
+LOADER = Path(__file__).resolve().parent.parent.parent / "gdbinit.py"
+JSON_PREFIX = '{"schema": "gdbext/crash-triage/'
+EM_X86_64 = 62
+
+
+@dataclass(frozen=True)
+class Job:
+    core: str
+    executable: str | None = None       # None: read from the core's notes
+    label: str | None = None            # where the core came from, when not a path
+
+
+@dataclass(frozen=True)
+class GdbOptions:
+    gdb: str = "gdb"
+    timeout: float = 120.0
+    sysroot: str | None = None
+    debug_file_directory: str | None = None
+    max_frames: int | None = None
+
+
+def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
+    """A batch gdb that reads no init files, fetches nothing, runs no script
+    a core's files might name, and prints crash-triage's JSON."""
+    argv = [opts.gdb, "-nx", "-nh", "-q", "-batch",
+            "-iex", "set debuginfod enabled off", "-iex", "set pagination off",
+            "-iex", "set width 0", "-iex", "set confirm off",
+            "-iex", "set auto-load gdb-scripts off", "-iex", "set auto-load python-scripts off"]
+    if opts.sysroot:
+        argv += ["-iex", f"set sysroot {opts.sysroot}"]
+    if opts.debug_file_directory:
+        argv += ["-iex", f"set debug-file-directory {opts.debug_file_directory}"]
+    triage = "crash-triage --json" + (f" --max-frames {opts.max_frames}"
+                                      if opts.max_frames else "")
+    argv += ["-ex", f"source {LOADER}", "-ex", triage]
+    argv += ([executable] if executable else []) + ["-c", job.core]
+    return argv
+
+
+def triage_one(job: Job, opts: GdbOptions) -> dict:
+    """One record: the crash-triage JSON, or why there is none."""
+    started = time.monotonic()
+    record = {"schema": RECORD_SCHEMA, "core": job.label or job.core, "executable": None,
+              "status": "error", "seconds": None, "signature": None, "verdict": None,
+              "headline": None, "error": None, "warnings": [], "triage": None}
+    try:
+        _triage_into(record, job, opts)
+    finally:
+        record["seconds"] = round(time.monotonic() - started, 3)
+    return record
+
+
+def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
+    try:
+        facts = core_file.read(job.core)
+    except core_file.CoreFileError as exc:
+        record["error"] = f"{job.core}: {exc}"
+        return
+    if facts.machine != EM_X86_64:
+        record["error"] = f"unsupported architecture: ELF machine {facts.machine} (x86-64 only)"
+        return
+    executable = job.executable or facts.executable()
+    if executable and not os.path.isfile(executable):
+        record["warnings"].append(f"the core names {executable}, which is not here: frames are "
+                                  "unnamed (give --exe PATH or --sysroot DIR)")
+        executable = None
+    elif executable is None:
+        record["warnings"].append("the core names no executable: frames are unnamed "
+                                  "(give --exe PATH)")
+    record["executable"] = executable
+    try:
+        proc = subprocess.Popen(gdb_argv(job, executable, opts), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace", start_new_session=True)
+    except OSError as exc:
+        record["error"] = f"cannot run {opts.gdb}: {exc.strerror}"
+        return
+    try:
+        out, err = proc.communicate(timeout=opts.timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)     # gdb and anything it started
+        proc.communicate()
+        record["status"] = "timeout"
+        record["error"] = f"no answer in {opts.timeout:g} s (--timeout)"
+        return
+    line = next((l for l in out.splitlines() if l.startswith(JSON_PREFIX)), None)
+    if line is None:
+        record["error"] = _gdb_error(err, proc.returncode)
+        return
+    triage = json.loads(line)
+    record.update(status="ok", triage=triage, signature=triage["signature"],
+                  verdict=triage["verdict"], headline=triage["headline"])
+
+
+def _gdb_error(stderr: str, returncode: int) -> str:
+    """gdb's own words: the crash-triage error line, else its last complaint."""
+    lines = [l.strip() for l in stderr.splitlines() if l.strip()]
+    ours = [l for l in lines if l.startswith("crash-triage:")]
+    if ours:
+        return ours[-1]
+    real = [l for l in lines if not l.startswith("warning:")]
+    if real or lines:
+        return (real or lines)[-1]
+    return f"gdb exited with status {returncode} and printed no report"

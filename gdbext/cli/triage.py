@@ -1,0 +1,119 @@
+"""`gdbext triage`: a worker pool of batch gdbs, one record per core in the
+order given, then a summary grouped by signature.  Stateless: nothing is
+kept between runs, so one core per invocation in a job system works the same."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, summary
+from .gdb_batch import LOADER, GdbOptions, Job, triage_one
+from .progress import Progress
+
+
+def run(args) -> int:
+    problem = _check_tools(args)
+    if problem:
+        return _usage(problem)
+    if args.coredumpctl:
+        try:
+            entries = coredumpctl.list_entries(args.cores)
+        except coredumpctl.Unavailable as exc:
+            return _usage(str(exc))
+        work = [_from_coredumpctl(e, args.exe) for e in entries]
+    else:
+        if not args.cores:
+            return _usage("no cores given (CORE... or --coredumpctl)")
+        work = [_from_file(Job(path, args.exe)) for path in _expand(args.cores)]
+    if not work:
+        return _usage("no cores to triage")
+    opts = GdbOptions(args.gdb, args.timeout, args.sysroot, args.debug_file_directory,
+                      args.max_frames)
+    with _output(args.out) as sink:
+        records = _run_pool(work, opts, args.jobs, sink,
+                            Progress(len(work), enabled={"auto": None, "always": True,
+                                                         "never": False}[args.progress]))
+    if not args.no_summary:
+        stream = sys.stdout if args.out and args.out != "-" else sys.stderr
+        print(summary.table(records), file=stream)
+    return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_SOME_FAILED
+
+
+def _check_tools(args) -> str | None:
+    if shutil.which(args.gdb) is None:
+        return f"{args.gdb} not found (install gdb, or --gdb PATH)"
+    if not LOADER.is_file():
+        return f"{LOADER} is missing: run gdbext from its source tree (make setup)"
+    if args.exe and not os.path.isfile(args.exe):
+        return f"--exe {args.exe}: no such file"
+    return None
+
+
+def _usage(message: str) -> int:
+    print(f"gdbext triage: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _expand(paths: list[str]) -> list[str]:
+    """Files as given; a directory stands for the files in it, sorted."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            out += sorted(os.path.join(p, n) for n in os.listdir(p)
+                          if os.path.isfile(os.path.join(p, n)))
+        else:
+            out.append(p)
+    return out
+
+
+def _from_file(job: Job):
+    return lambda opts: triage_one(job, opts)
+
+
+def _from_coredumpctl(entry: coredumpctl.Entry, exe: str | None):
+    def work(opts):
+        with tempfile.TemporaryDirectory(prefix="gdbext-core-") as tmp:
+            try:
+                path = coredumpctl.dump(entry, tmp)
+            except ValueError as exc:
+                record = triage_one(Job(os.path.join(tmp, "missing"), label=entry.label), opts)
+                record["error"] = str(exc)
+                return record
+            return triage_one(Job(path, exe or entry.exe, entry.label), opts)
+    return work
+
+
+def _run_pool(work, opts: GdbOptions, jobs: int, sink, progress: Progress) -> list[dict]:
+    """Records in input order, each written as soon as those before it are."""
+    records: list[dict | None] = [None] * len(work)
+    written = 0
+    with ThreadPoolExecutor(max_workers=min(jobs, len(work))) as pool:
+        futures = {pool.submit(w, opts): i for i, w in enumerate(work)}
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                records[i] = future.result()
+                progress.update(records[i]["status"] == "ok")
+                while written < len(records) and records[written] is not None:
+                    sink.write(json.dumps(records[written]) + "\n")
+                    sink.flush()
+                    written += 1
+        finally:
+            progress.close()
+            for f in futures:
+                f.cancel()
+    return records
+
+
+@contextlib.contextmanager
+def _output(path: str | None):
+    if not path or path == "-":
+        yield sys.stdout
+        return
+    with open(path, "w") as fh:          # only where the user asked
+        yield fh

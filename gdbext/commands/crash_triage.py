@@ -1,0 +1,138 @@
+"""crash-triage: run what the stop calls for, and sign the crash."""
+from __future__ import annotations
+
+import traceback
+
+from .. import target
+from ..errors import GdbextError
+from . import deadlock_graph, isa_check, spill_audit
+from .base import GdbextCommand, frame_count, parser, threads_and_registers
+
+PARSER = parser("crash-triage")
+PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
+                    help="frames followed per thread (default: each analysis's own)")
+
+# command -> (module with PARSER and analyse(), takes --max-frames)
+STEPS = {"isa-check": (isa_check, False), "spill-audit": (spill_audit, True),
+         "deadlock-graph": (deadlock_graph, True)}
+FAULT_FRAMES = 64
+
+
+class CrashTriageCommand(GdbextCommand):
+    """Explain why the process stopped, with the analysis that applies, and sign the crash.
+
+Usage: crash-triage [--json] [--max-frames N]
+
+Reads the signal that stopped the selected thread and runs:
+  SIGILL (a fault)             isa-check
+  SIGSEGV, SIGBUS (a fault)    spill-audit, and isa-check when the
+                               instruction does not decode
+  no fault: attached, Ctrl-C,  deadlock-graph
+  SIGSTOP, a watchdog's kill
+A signal the process sent itself (abort, raise) and SIGFPE are reported
+with the frames that led there.  One analysis that fails becomes an error
+line in the report; the others still run.
+
+The signature groups duplicates: signal class | verdict | key fact (missing
+feature, fault kind, lock pattern) | top frames outside libc and the
+runtimes, as bare names (clone suffixes such as .cold and .isra.0, C++
+parameter lists and Rust hashes removed).  The same crash gives the same
+signature across runs, machines and debug-info presence; its id is the
+first 12 hex digits of the text's SHA-256.  For a hang the frames are the
+wait sites of the threads in the cycle, sorted.
+
+Options:
+  --json          print one JSON object (schema "gdbext/crash-triage/1")
+  --max-frames N  frames followed per thread (default: each analysis's own)
+
+Examples:
+  crash-triage             on a core: gdb PROGRAM CORE -ex crash-triage
+  crash-triage --json      what `gdbext triage` collects for each core"""
+
+    NAME = "crash-triage"
+    PARSER = PARSER
+    NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
+
+    def run(self, args):
+        return analyse(args)
+
+
+def analyse(args):
+    """The crash-triage report for parsed ``args``."""
+    from ..knowledge.triage import SIGNATURE_FRAMES, SIGNATURE_HANG_FRAMES
+    from ..triage.report import TriageReport
+    from ..triage.stop import classify
+
+    kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
+    info = target.stop_signal()
+    pid = target.pid() if kind != "remote" else None
+    stop = classify(info and info.signo, info and info.code, info and info.addr,
+                    info and info.sender_pid, pid)
+    report = TriageReport(kind, stop, target.selected_thread_identity())
+    target.select_newest_frame()        # analyse the stop, not the frame the user chose
+    for name in stop.commands:
+        _run_step(report, name, args)
+    if stop.klass in ("SIGSEGV", "SIGBUS") and "spill-audit" not in report.reports \
+            and any("decodes" in e for _, e in report.errors):
+        _run_step(report, "isa-check", args)
+    if "deadlock-graph" in report.reports:
+        report.frames = _hang_frames(report.reports["deadlock-graph"], SIGNATURE_HANG_FRAMES)
+    else:
+        report.frames = _fault_frames(args.max_frames or FAULT_FRAMES, SIGNATURE_FRAMES,
+                                      report.warnings)
+    report.signature = _signature(report)
+    return report
+
+
+def _run_step(report, name: str, args) -> None:
+    """Run one analysis; its failure is an error line, not a failed triage."""
+    module, bounded = STEPS[name]
+    argv = ["--max-frames", str(args.max_frames)] if bounded and args.max_frames else []
+    try:
+        report.reports[name] = module.analyse(module.PARSER.parse_args(argv))
+    except GdbextError as exc:
+        report.errors.append((name, str(exc)))
+    except Exception as exc:  # one broken analysis must not hide the others
+        if target.is_debug_enabled():
+            report.warnings.append(traceback.format_exc())
+        report.errors.append((name, f"internal error: {type(exc).__name__}: {exc}"))
+    finally:
+        target.select_newest_frame()
+
+
+def _fault_frames(max_frames: int, limit: int, warnings: list[str]):
+    from ..triage.signature import meaningful_frames
+    try:
+        frames, _ = target.stack_frames(max_frames)
+    except GdbextError as exc:
+        warnings.append(f"no frames for the signature: {exc}")
+        return []
+    return meaningful_frames(((f.function, f.objfile) for f in frames), limit)
+
+
+def _hang_frames(deadlock, limit: int):
+    """One wait site per thread that matters: the cycles' members, else the
+    chains that end at a stalled holder, else the thread examined."""
+    from ..triage.signature import meaningful_frames
+    graph = deadlock.graph
+    lwps = {l for c in graph.cycles for l in c}
+    if not lwps:
+        stalled = deadlock.stalled_holders()
+        lwps = {l for c in graph.chains if c and c[-1] in stalled for l in c}
+    states = [graph.by_lwp[l] for l in lwps if l in graph.by_lwp]
+    if not states:
+        me = target.selected_thread_identity()
+        states = [s for s in graph.states if me and s.lwp == me["lwp"]] or graph.states[:1]
+    sites = {meaningful_frames(((f.function, f.objfile) for f in s.frames), 1)[0]
+             for s in states if s.frames}
+    return sorted(sites, key=lambda f: (f.function, f.object or ""))[:limit]
+
+
+def _signature(report):
+    from ..triage.signature import Signature, deadlock_key, isa_key, spill_key
+    keys = {"isa-check": isa_key, "spill-audit": spill_key, "deadlock-graph": deadlock_key}
+    name = next(iter(report.reports), None)
+    key = keys[name](report.reports[name].to_json()) if name else \
+        (report.stop.code_name or "") if report.stop.origin == "fault" else ""
+    return Signature(report.stop.klass, report.verdict, key,
+                     tuple(f.function for f in report.frames))

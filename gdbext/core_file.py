@@ -1,0 +1,152 @@
+"""What a core file says about the process, read without gdb: the command
+name (NT_PRPSINFO), the mapped files (NT_FILE), the aux vector (NT_AUXV) and
+the signal (NT_SIGINFO).  Pure functions of bytes: a truncated or hostile
+core gives fewer facts, never an exception other than CoreFileError.
+
+Layouts (Linux x86-64): include/uapi/linux/elfcore.h (elf_prpsinfo: fname at
+40, psargs at 56), fs/binfmt_elf.c fill_files_note (count, page size, then
+(start, end, file page) triples, then NUL-terminated names), the ELF gABI
+note header (namesz, descsz, type, name and desc padded to 4).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+
+from .errors import GdbextError
+
+ET_CORE = 4
+PT_NOTE = 4
+NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO = 3, 6, 0x46494C45, 0x53494749
+AT_PHDR, AT_EXECFN = 3, 31
+MAX_NOTES_BYTES = 64 << 20          # a note segment bigger than this is not believed
+MAX_PHDRS = 1 << 16
+
+
+class CoreFileError(GdbextError):
+    """Not a core file this tool can read."""
+
+
+@dataclass
+class Mapping:
+    start: int
+    end: int
+    page_offset: int
+    path: str
+
+
+@dataclass
+class CoreFacts:
+    machine: int
+    command: str | None = None          # pr_fname: at most 15 characters
+    arguments: str | None = None        # pr_psargs: at most 79 characters
+    pid: int | None = None
+    signo: int | None = None
+    auxv: dict[int, int] = field(default_factory=dict)
+    mappings: list[Mapping] = field(default_factory=list)
+
+    def executable(self) -> str | None:
+        """The file mapped at AT_PHDR (the program's own headers), else the
+        first mapped file named like the command."""
+        phdr = self.auxv.get(AT_PHDR)
+        if phdr is not None:
+            for m in self.mappings:
+                if m.start <= phdr < m.end:
+                    return m.path
+        if self.command:
+            for m in self.mappings:
+                if os.path.basename(m.path).startswith(self.command):
+                    return m.path
+        return None
+
+
+def read(path: str) -> CoreFacts:
+    """The facts of the core at ``path``; CoreFileError when it is not an
+    ELF core file."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF":
+                raise CoreFileError("not an ELF file")
+            if header[4] != 2 or header[5] != 1:
+                raise CoreFileError("not a 64-bit little-endian ELF file")
+            e_type, e_machine = struct.unpack_from("<HH", header, 16)
+            if e_type != ET_CORE:
+                raise CoreFileError(f"an ELF file of type {e_type}, not a core (4)")
+            phoff, = struct.unpack_from("<Q", header, 32)
+            phentsize, phnum = struct.unpack_from("<HH", header, 54)
+            facts = CoreFacts(e_machine)
+            if phentsize < 56 or phnum > MAX_PHDRS:
+                return facts
+            fh.seek(phoff)
+            table = fh.read(phentsize * phnum)
+            for i in range(len(table) // phentsize):
+                p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
+                    "<IIQQQQ", table, i * phentsize)
+                if p_type == PT_NOTE and 0 < p_filesz <= MAX_NOTES_BYTES:
+                    fh.seek(p_offset)
+                    parse_notes(fh.read(p_filesz), facts)
+            return facts
+    except OSError as exc:
+        raise CoreFileError(exc.strerror or str(exc)) from None
+
+
+def notes(data: bytes):
+    """(name, type, desc) of each note in a PT_NOTE segment's bytes."""
+    offset = 0
+    while offset + 12 <= len(data):
+        namesz, descsz, n_type = struct.unpack_from("<III", data, offset)
+        offset += 12
+        name_end = offset + namesz
+        desc_start = name_end + (-namesz % 4)
+        desc_end = desc_start + descsz
+        if desc_end > len(data):
+            return
+        yield data[offset:name_end].rstrip(b"\0"), n_type, data[desc_start:desc_end]
+        offset = desc_end + (-descsz % 4)
+
+
+def parse_notes(data: bytes, facts: CoreFacts) -> None:
+    for name, n_type, desc in notes(data):
+        if name != b"CORE":
+            continue
+        if n_type == NT_PRPSINFO and len(desc) >= 136 and facts.command is None:
+            facts.pid, = struct.unpack_from("<i", desc, 24)
+            facts.command = _c_string(desc[40:56])
+            facts.arguments = _c_string(desc[56:136])
+        elif n_type == NT_AUXV and not facts.auxv:
+            facts.auxv = parse_auxv(desc)
+        elif n_type == NT_FILE and not facts.mappings:
+            facts.mappings = parse_file_note(desc)
+        elif n_type == NT_SIGINFO and len(desc) >= 4 and facts.signo is None:
+            facts.signo, = struct.unpack_from("<i", desc, 0)
+
+
+def parse_auxv(desc: bytes) -> dict[int, int]:
+    out = {}
+    for i in range(0, len(desc) - 15, 16):
+        key, value = struct.unpack_from("<QQ", desc, i)
+        if key == 0:                    # AT_NULL ends the vector
+            break
+        out.setdefault(key, value)
+    return out
+
+
+def parse_file_note(desc: bytes) -> list[Mapping]:
+    if len(desc) < 16:
+        return []
+    count, page_size = struct.unpack_from("<QQ", desc, 0)
+    if count > (len(desc) - 16) // 24:  # a count the note cannot hold is a lie
+        return []
+    names = desc[16 + 24 * count:].split(b"\0")
+    out = []
+    for i in range(min(count, len(names))):
+        start, end, page = struct.unpack_from("<QQQ", desc, 16 + 24 * i)
+        out.append(Mapping(start, end, page * page_size,
+                           names[i].decode("utf-8", "surrogateescape")))
+    return out
+
+
+def _c_string(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()

@@ -1,0 +1,83 @@
+"""The crash-triage report: one verdict, a stable signature, and the report
+of every analysis that ran.  Text and JSON."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import render
+from ..knowledge.triage import (ARITHMETIC_VERDICT, SELF_SIGNAL_DEFAULT,
+                                SELF_SIGNAL_VERDICT)
+from .signature import NamedFrame, Signature
+from .stop import Stop
+
+SCHEMA = "gdbext/crash-triage/1"
+
+
+@dataclass
+class TriageReport:
+    target: str
+    stop: Stop
+    thread: dict | None                     # num, lwp, name of the thread examined
+    reports: dict = field(default_factory=dict)    # command -> its report object
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    frames: list[NamedFrame] = field(default_factory=list)
+    signature: Signature | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def primary(self):
+        return next(iter(self.reports.values()), None)
+
+    @property
+    def verdict(self) -> str:
+        if self.primary is not None:
+            return self.primary.verdict
+        if self.stop.commands:
+            return "unexplained"            # every analysis failed: see errors
+        if self.stop.origin == "self":
+            return SELF_SIGNAL_VERDICT.get(self.stop.name, SELF_SIGNAL_DEFAULT)
+        return ARITHMETIC_VERDICT if self.stop.name == "SIGFPE" else "unexplained"
+
+    def headline(self) -> str:
+        if self.stop.klass == "hang":       # the frames are wait sites, not a crash site
+            what = f"hang ({self.stop.name or 'no signal'})"
+        else:
+            what = self.stop.name + (f" in {self.frames[0].function}" if self.frames else "")
+        if self.primary is not None:
+            detail = self.primary.headline().split(": ", 1)[-1]
+        elif self.errors:
+            detail = f"{self.verdict} - {self.errors[0][0]} failed: {self.errors[0][1]}"
+        else:
+            detail = f"{self.verdict} - {self.stop.describe()}"
+        return f"crash-triage: {what}: {detail}"
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "verdict": self.verdict,
+            "headline": self.headline(),
+            "target": self.target,
+            "stop": self.stop.to_json(),
+            "thread": self.thread,
+            "ran": list(self.reports),
+            "signature": self.signature.to_json() if self.signature else None,
+            "frames": [f.to_json() for f in self.frames],
+            "reports": {name: r.to_json() for name, r in self.reports.items()},
+            "errors": [{"command": c, "error": e} for c, e in self.errors],
+            "warnings": self.warnings,
+        }
+
+    def to_text(self) -> str:
+        t = self.thread
+        rows = [("stop", self.stop.describe()
+                 + (f"; thread {t['num']} (LWP {t['lwp']})" if t else ""))]
+        if self.frames:
+            rows.append(("frames", " < ".join(f.function for f in self.frames)))
+        rows.append(("ran", ", ".join(self.reports) or "nothing (no analysis applies)"))
+        if self.signature:
+            rows.append(("signature", f"{self.signature.id}  {self.signature.text}"))
+        rows += [("error", f"{c}: {e}") for c, e in self.errors]
+        rows += [("warning", w) for w in self.warnings]
+        parts = [self.headline(), render.block(rows)]
+        parts += [r.to_text() for r in self.reports.values()]
+        return "\n\n".join(parts)

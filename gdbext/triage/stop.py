@@ -1,0 +1,59 @@
+"""Why the process stopped, and which analysis that calls for."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..knowledge import signals
+from ..knowledge.triage import FAULT_PLANS, HANG_PLAN
+
+
+@dataclass(frozen=True)
+class Stop:
+    signo: int | None           # None: no signal (a core of a running process)
+    code: int | None
+    addr: int | None
+    sender_pid: int | None
+    origin: str                 # fault, self, external, none
+    klass: str                  # the signature's signal class
+    commands: tuple[str, ...]   # what crash-triage runs, in order
+
+    @property
+    def name(self) -> str | None:
+        return None if self.signo is None else signals.signal_name(self.signo)
+
+    @property
+    def code_name(self) -> str | None:
+        if self.signo is None or self.code is None:
+            return None
+        return signals.code_name(self.signo, self.code)
+
+    def to_json(self) -> dict:
+        return {"signal": self.name, "signo": self.signo, "code": self.code,
+                "code_name": self.code_name, "addr": self.addr,
+                "sender_pid": self.sender_pid, "origin": self.origin}
+
+    def describe(self) -> str:
+        if self.signo is None:
+            return "no signal (stopped from outside)"
+        who = {"fault": "raised by the faulting instruction",
+               "self": "sent by the process to itself",
+               "external": "sent from outside" + (f" (pid {self.sender_pid})"
+                                                  if self.sender_pid else "")}[self.origin]
+        return f"{self.name} ({self.code_name}), {who}"
+
+
+def classify(signo: int | None, code: int | None, addr: int | None,
+             sender_pid: int | None, pid: int | None) -> Stop:
+    """A kernel-raised SIGILL/SIGSEGV/SIGBUS/SIGFPE (si_code > 0) is a fault;
+    a signal the process sent itself (abort, raise) is its own verdict;
+    anything else -- no signal, attach's SIGSTOP, Ctrl-C, a watchdog's
+    SIGABRT or SIGQUIT, a debugger's SIGTRAP -- means it was stopped from
+    outside, usually because it hung."""
+    if signo is None:
+        return Stop(None, None, None, None, "none", *HANG_PLAN)
+    name = signals.signal_name(signo)
+    if name in FAULT_PLANS and code is not None and code > 0:
+        return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name])
+    if code is not None and code <= 0 and pid and sender_pid == pid:
+        return Stop(signo, code, addr, sender_pid, "self", name, ())
+    return Stop(signo, code, addr, sender_pid, "external", *HANG_PLAN)

@@ -1,0 +1,112 @@
+"""A corpus of real cores made at test time from the fixtures of all three
+families, a healthy process and a self-abort, each with what the crash is --
+from the fixture's own words, the host's /proc/cpuinfo and nm, never from
+gdbext."""
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.e2e.conftest import MODES
+from tests.e2e.hung import DEADLOCK, abort_when_blocked, start
+from tests.host import FIXTURES, GDB, find_kernel_core, run, unlimited_core
+
+SPILL = FIXTURES / "spill"
+SPILL_NAMES = ["sse_stub", "avx128_stub", "ymm_realigned", "layout_bug", "noncanonical",
+               "stack_overflow", "seed_vpinsrd"]
+# What each hang fixture is, as its source says (fixtures/deadlock/*.c).
+HANGS = {"abba": ("deadlock", "lock-order"), "cycle3": ("deadlock", "lock-order"),
+         "loader_gomp": ("deadlock", "loader-lock-openmp"),
+         "sleepholder": ("no-deadlock", "held-while-sleep"),
+         "idle": ("no-deadlock", "")}
+
+
+@dataclass(frozen=True)
+class CorpusCore:
+    name: str                   # family:fixture[:mode]
+    core: Path
+    exe: Path
+    klass: str                  # the signature's class
+    verdict: str
+    key: str
+    first_frame: str | None     # the faulting function (faults)
+    functions: frozenset[str]   # functions the fixture defines (nm): where frames must be
+
+
+def defined_functions(*binaries: Path) -> frozenset[str]:
+    names = set()
+    for b in binaries:
+        names |= set(re.findall(r"^[0-9a-f]+ [tTW] (\S+)$", run(["nm", str(b)]).stdout, re.M))
+    return frozenset(names)
+
+
+def containing_function(binary: Path, label: str) -> str:
+    """The sized function symbol (nm -S) whose range holds ``label``."""
+    out = run(["nm", "-S", "--defined-only", str(binary)]).stdout
+    at = {m.group(2): int(m.group(1), 16)
+          for m in re.finditer(r"^([0-9a-f]+) \w (\S+)$", out, re.M)}[label]
+    for m in re.finditer(r"^([0-9a-f]+) ([0-9a-f]+) [tT] (\S+)$", out, re.M):
+        start, size = int(m.group(1), 16), int(m.group(2), 16)
+        if start <= at < start + size:
+            return m.group(3)
+    raise AssertionError(f"no function holds {label}")
+
+
+def kernel_core(argv: list[str], cwd: Path) -> tuple[Path, str, int]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60,
+                          preexec_fn=unlimited_core, env={"PATH": "/usr/bin:/bin"},
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode < 0, proc
+    pid = int(re.search(r"pid=(\d+)", proc.stdout).group(1))
+    core = find_kernel_core(cwd, pid)
+    assert core is not None, f"no kernel core in {cwd}"
+    return core, proc.stdout, -proc.returncode
+
+
+def make(directory: Path) -> list[CorpusCore]:
+    out = []
+    isa = FIXTURES / "isa_crash"
+    for mode, m in MODES.items():
+        if not m.crashes:
+            continue
+        core, _, signo = kernel_core([str(isa), mode], directory / f"isa-{mode}")
+        fault = m.signal == "SIGSEGV"
+        verdict = "not-alignment" if fault else m.expected_verdict
+        # SEGV_MAPERR of a null load is an unmapped address; ud2 is a trap.
+        key = ("unmapped-address" if fault else "trap-ud2" if mode == "trap"
+               else "undecodable" if verdict == "undecodable" else "+".join(m.expected_missing))
+        out.append(CorpusCore(f"isa:{mode}", core, isa, m.signal, verdict, key,
+                              containing_function(isa, f"{mode}_fault"),
+                              defined_functions(isa)))
+    for name in SPILL_NAMES:
+        binary = SPILL / name
+        core, stdout, _ = kernel_core([str(binary)], directory / f"spill-{name}")
+        facts = dict(re.findall(r"^(\w+)=(.*)$", stdout, re.M))
+        out.append(CorpusCore(f"spill:{name}", core, binary, facts["expect_signal"],
+                              facts["expect_verdict"], facts["expect_kind"], facts["kernel"],
+                              defined_functions(binary)))
+    for name, (verdict, key) in HANGS.items():
+        cwd = directory / f"hang-{name}"
+        cwd.mkdir(parents=True)
+        h = start(name, cwd=cwd)
+        libs = [DEADLOCK / "libctor_gomp.so"] if name == "loader_gomp" else []
+        functions = defined_functions(DEADLOCK / name, *libs)
+        gcore = cwd / "gcore.core"
+        run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+             "-p", str(h.pid), "-ex", f"gcore {gcore}"], cwd=cwd)
+        abort_when_blocked(h)
+        h.proc.wait(timeout=60)
+        core = find_kernel_core(cwd, h.pid)
+        assert core is not None
+        for label, path in (("", core), (":gcore", gcore)):
+            out.append(CorpusCore(f"hang:{name}{label}", path, DEADLOCK / name, "hang",
+                                  verdict, key, None, functions))
+    core, stdout, signo = kernel_core([str(DEADLOCK / "idle"), "abort"], directory / "abort")
+    assert signo == 6
+    out.append(CorpusCore("abort:idle", core, DEADLOCK / "idle", "SIGABRT", "abort", "",
+                          re.search(r"abort=(\w+)", stdout).group(1),
+                          defined_functions(DEADLOCK / "idle")))
+    return out
