@@ -414,10 +414,15 @@ def selected_thread_identity() -> dict | None:
     return {"num": thread.num, "lwp": thread.ptid[1], "name": thread.name}
 
 
-def select_newest_frame() -> None:
-    """Select frame 0 of the selected thread; the caller restores the user's
-    selection (``preserved_selection``)."""
+def select_newest_frame(thread_num: int | None = None) -> None:
+    """Select frame 0 of thread ``thread_num`` (default: the selected one);
+    the caller restores the user's selection (``preserved_selection``)."""
     with contextlib.suppress(gdb.error, RuntimeError):
+        if thread_num is not None:
+            for thread in gdb.selected_inferior().threads():
+                if thread.num == thread_num and thread.is_valid():
+                    thread.switch()
+                    break
         gdb.newest_frame().select()
 
 

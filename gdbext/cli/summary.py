@@ -26,7 +26,8 @@ def table(records: list[dict], width: int = 60) -> str:
     for g in group(records):
         sig = g["signature"]
         if sig:
-            frames = " < ".join(sig["frames"]) or "-"
+            joiner = ", " if sig["class"] == "hang" else " < "   # wait sites, or a call chain
+            frames = joiner.join(sig["frames"]) or "-"
             rows.append([g["count"], sig["id"], sig["class"], sig["verdict"], sig["key"] or "-",
                          _cut(frames, width), _cut(g["cores"][0], width)])
         else:

@@ -76,7 +76,8 @@ def analyse(args):
             and any("decodes" in e for _, e in report.errors):
         _run_step(report, "isa-check", args)
     if "deadlock-graph" in report.reports:
-        report.frames = _hang_frames(report.reports["deadlock-graph"], SIGNATURE_HANG_FRAMES)
+        report.frames = _hang_frames(report.reports["deadlock-graph"], report.thread,
+                                     SIGNATURE_HANG_FRAMES)
     else:
         report.frames = _fault_frames(args.max_frames or FAULT_FRAMES, SIGNATURE_FRAMES,
                                       report.warnings)
@@ -96,8 +97,8 @@ def _run_step(report, name: str, args) -> None:
         if target.is_debug_enabled():
             report.warnings.append(traceback.format_exc())
         report.errors.append((name, f"internal error: {type(exc).__name__}: {exc}"))
-    finally:
-        target.select_newest_frame()
+    finally:                            # deadlock-graph walks every thread
+        target.select_newest_frame(report.thread and report.thread["num"])
 
 
 def _fault_frames(max_frames: int, limit: int, warnings: list[str]):
@@ -110,9 +111,10 @@ def _fault_frames(max_frames: int, limit: int, warnings: list[str]):
     return meaningful_frames(((f.function, f.objfile) for f in frames), limit)
 
 
-def _hang_frames(deadlock, limit: int):
+def _hang_frames(deadlock, me: dict | None, limit: int):
     """One wait site per thread that matters: the cycles' members, else the
-    chains that end at a stalled holder, else the thread examined."""
+    chains that end at a stalled holder, else the thread that got the stop
+    (``me``).  Sorted: wait sites of several threads have no call order."""
     from ..triage.signature import meaningful_frames
     graph = deadlock.graph
     lwps = {l for c in graph.cycles for l in c}
@@ -121,7 +123,6 @@ def _hang_frames(deadlock, limit: int):
         lwps = {l for c in graph.chains if c and c[-1] in stalled for l in c}
     states = [graph.by_lwp[l] for l in lwps if l in graph.by_lwp]
     if not states:
-        me = target.selected_thread_identity()
         states = [s for s in graph.states if me and s.lwp == me["lwp"]] or graph.states[:1]
     sites = {meaningful_frames(((f.function, f.objfile) for f in s.frames), 1)[0]
              for s in states if s.frames}

@@ -72,7 +72,9 @@ class TriageReport:
         rows = [("stop", self.stop.describe()
                  + (f"; thread {t['num']} (LWP {t['lwp']})" if t else ""))]
         if self.frames:
-            rows.append(("frames", " < ".join(f.function for f in self.frames)))
+            joiner = ", " if self.stop.klass == "hang" else " < "
+            label = "wait sites" if self.stop.klass == "hang" else "frames"
+            rows.append((label, joiner.join(f.function for f in self.frames)))
         rows.append(("ran", ", ".join(self.reports) or "nothing (no analysis applies)"))
         if self.signature:
             rows.append(("signature", f"{self.signature.id}  {self.signature.text}"))

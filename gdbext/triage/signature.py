@@ -115,9 +115,15 @@ class Signature:
     frames: tuple[str, ...]     # innermost first
 
     @property
+    def joiner(self) -> str:
+        """'<' for a crash's call chain (callee first); ',' for the sorted
+        wait sites of the threads in a hang."""
+        return "," if self.klass == "hang" else "<"
+
+    @property
     def text(self) -> str:
         return "|".join((self.klass, self.verdict, self.key or "-",
-                         "<".join(self.frames) or "-"))
+                         self.joiner.join(self.frames) or "-"))
 
     @property
     def id(self) -> str:

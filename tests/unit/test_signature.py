@@ -65,6 +65,9 @@ def test_signature_text_and_id_are_stable():
     assert a.id == b.id and len(a.id) == 12
     assert Signature("SIGILL", "unsupported", "fma4", ("kernel", "main")).id != a.id
     assert Signature("hang", "no-deadlock", "", ()).text == "hang|no-deadlock|-|-"
+    # a hang's frames are the sorted wait sites of several threads, not a chain
+    assert Signature("hang", "deadlock", "lock-order", ("t1", "t2")).text == \
+        "hang|deadlock|lock-order|t1,t2"
 
 
 def test_key_facts():
