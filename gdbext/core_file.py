@@ -1,6 +1,6 @@
 """What a core file says about the process, read without gdb: the command
-name (NT_PRPSINFO), the mapped files (NT_FILE), the aux vector (NT_AUXV) and
-the signal (NT_SIGINFO).  Pure functions of bytes: a truncated or hostile
+name (NT_PRPSINFO), the mapped files (NT_FILE), the aux vector (NT_AUXV),
+the signal (NT_SIGINFO) and XCR0 (NT_X86_XSTATE).  Pure functions of bytes: a truncated or hostile
 core gives fewer facts, never an exception other than CoreFileError.
 
 Layouts (Linux x86-64): include/uapi/linux/elfcore.h (elf_prpsinfo: fname at
@@ -14,14 +14,17 @@ import os
 import struct
 from dataclasses import dataclass, field
 
+from . import elf_file
 from .errors import GdbextError
 
 ET_CORE = 4
 PT_NOTE = 4
 NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO = 3, 6, 0x46494C45, 0x53494749
+NT_X86_XSTATE = 0x202               # name "LINUX": the XSAVE area of a thread
+XCR0_OFFSET = 464                   # XCR0 in its software-reserved bytes (gdb's
+                                    # I386_LINUX_XSAVE_XCR0_OFFSET)
 AT_PHDR, AT_EXECFN = 3, 31
 MAX_NOTES_BYTES = 64 << 20          # a note segment bigger than this is not believed
-MAX_PHDRS = 1 << 16
 
 
 class CoreFileError(GdbextError):
@@ -45,6 +48,7 @@ class CoreFacts:
     signo: int | None = None
     auxv: dict[int, int] = field(default_factory=dict)
     mappings: list[Mapping] = field(default_factory=list)
+    xcr0: int | None = None             # the process's XCR0, from NT_X86_XSTATE
 
     def executable(self) -> str | None:
         """The file mapped at AT_PHDR (the program's own headers), else the
@@ -62,34 +66,29 @@ class CoreFacts:
 
 
 def read(path: str) -> CoreFacts:
-    """The facts of the core at ``path``; CoreFileError when it is not an
-    ELF core file."""
+    """The facts of the core at ``path``; CoreFileError when it is not a
+    64-bit ELF core file."""
     try:
+        header = elf_file.file_header(path)
+        if header[1] != ET_CORE:
+            raise CoreFileError(f"{path}: an ELF file of type {header[1]}, not a core (4)")
+        facts = CoreFacts(header[2])
+        try:
+            segments = elf_file.program_headers(path)
+        except GdbextError:
+            return facts                # a broken table: no notes, still a core
         with open(path, "rb") as fh:
-            header = fh.read(64)
-            if len(header) < 64 or header[:4] != b"\x7fELF":
-                raise CoreFileError("not an ELF file")
-            if header[4] != 2 or header[5] != 1:
-                raise CoreFileError("not a 64-bit little-endian ELF file")
-            e_type, e_machine = struct.unpack_from("<HH", header, 16)
-            if e_type != ET_CORE:
-                raise CoreFileError(f"an ELF file of type {e_type}, not a core (4)")
-            phoff, = struct.unpack_from("<Q", header, 32)
-            phentsize, phnum = struct.unpack_from("<HH", header, 54)
-            facts = CoreFacts(e_machine)
-            if phentsize < 56 or phnum > MAX_PHDRS:
-                return facts
-            fh.seek(phoff)
-            table = fh.read(phentsize * phnum)
-            for i in range(len(table) // phentsize):
-                p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
-                    "<IIQQQQ", table, i * phentsize)
-                if p_type == PT_NOTE and 0 < p_filesz <= MAX_NOTES_BYTES:
-                    fh.seek(p_offset)
-                    parse_notes(fh.read(p_filesz), facts)
-            return facts
+            for seg in segments:
+                if seg.type == PT_NOTE and 0 < seg.file_size <= MAX_NOTES_BYTES:
+                    fh.seek(seg.offset)
+                    parse_notes(fh.read(seg.file_size), facts)
+        return facts
+    except CoreFileError:
+        raise
+    except GdbextError as exc:
+        raise CoreFileError(str(exc)) from None
     except OSError as exc:
-        raise CoreFileError(exc.strerror or str(exc)) from None
+        raise CoreFileError(f"{path}: {exc.strerror or exc}") from None
 
 
 def notes(data: bytes):
@@ -109,6 +108,9 @@ def notes(data: bytes):
 
 def parse_notes(data: bytes, facts: CoreFacts) -> None:
     for name, n_type, desc in notes(data):
+        if name == b"LINUX" and n_type == NT_X86_XSTATE and facts.xcr0 is None \
+                and len(desc) >= XCR0_OFFSET + 8:
+            facts.xcr0, = struct.unpack_from("<Q", desc, XCR0_OFFSET)
         if name != b"CORE":
             continue
         if n_type == NT_PRPSINFO and len(desc) >= 136 and facts.command is None:

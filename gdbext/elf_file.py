@@ -121,15 +121,32 @@ PT_LOAD, PF_R = 1, 4
 MAX_SEGMENTS = 1 << 20
 
 
+class ProgramHeader(NamedTuple):
+    type: int
+    flags: int                  # PF_X 1, PF_W 2, PF_R 4
+    offset: int
+    address: int
+    file_size: int
+    size: int                   # in memory
+
+
 class Segment(NamedTuple):
     address: int
     size: int                   # in memory
     flags: int                  # PF_X 1, PF_W 2, PF_R 4
 
 
-def load_segments(path: str) -> list[Segment]:
-    """PT_LOAD program headers (for a core: every mapping and its
-    permissions, guard pages included with no PF_R)."""
+def file_header(path: str) -> tuple:
+    """The Elf64_Ehdr fields (EHDR64 order: e_type at 1, e_machine at 2)."""
+    try:
+        with open(path, "rb") as fh:
+            return _header(fh, path)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+
+
+def program_headers(path: str) -> list[ProgramHeader]:
+    """Every program header of a 64-bit little-endian ELF file."""
     try:
         with open(path, "rb") as fh:
             fields = _header(fh, path)
@@ -147,11 +164,17 @@ def load_segments(path: str) -> list[Segment]:
         raise GdbextError(f"{path}: broken program header table") from None
     out = []
     for i in range(len(table) // PHDR64.size):
-        p_type, p_flags, _off, vaddr, _paddr, _filesz, memsz, _align = \
+        p_type, flags, offset, vaddr, _paddr, filesz, memsz, _align = \
             PHDR64.unpack_from(table, i * PHDR64.size)
-        if p_type == PT_LOAD:
-            out.append(Segment(vaddr, memsz, p_flags))
+        out.append(ProgramHeader(p_type, flags, offset, vaddr, filesz, memsz))
     return out
+
+
+def load_segments(path: str) -> list[Segment]:
+    """PT_LOAD program headers (for a core: every mapping and its
+    permissions, guard pages included with no PF_R)."""
+    return [Segment(p.address, p.size, p.flags) for p in program_headers(path)
+            if p.type == PT_LOAD]
 
 
 def section_addresses(path: str) -> dict[str, int]:

@@ -3,3 +3,8 @@
 
 class GdbextError(Exception):
     """A problem the user can act on.  Commands turn it into gdb.GdbError."""
+
+
+class UndecodableError(GdbextError):
+    """The bytes at an address are no instruction: crash-triage then asks
+    isa-check, which names garbage, a newer ISA or a jump into data."""

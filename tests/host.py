@@ -95,3 +95,24 @@ def core_file_offset(core, address: int) -> int:
                     and seg["p_vaddr"] <= address < seg["p_vaddr"] + seg["p_filesz"]):
                 return seg["p_offset"] + address - seg["p_vaddr"]
     raise AssertionError(f"{address:#x} is not in the core's file image")
+
+
+def facts_of(text: str) -> dict[str, str]:
+    """The `key=value` lines a fixture prints about itself."""
+    return dict(re.findall(r"^(\w+)=(.*?)\r?$", text, re.M))
+
+
+def kernel_core(argv: list[str], cwd: Path) -> tuple[Path, str, int]:
+    """Run a fixture that crashes; (its kernel core, its stdout, the signal)."""
+    if not kernel_cores_land_in_cwd():
+        import pytest
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    cwd.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60,
+                          preexec_fn=unlimited_core, env={"PATH": "/usr/bin:/bin"},
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode < 0, proc
+    pid = int(re.search(r"pid=(\d+)", proc.stdout).group(1))   # every fixture says it first
+    core = find_kernel_core(cwd, pid)
+    assert core is not None, f"no kernel core in {cwd}"
+    return core, proc.stdout, -proc.returncode

@@ -52,12 +52,17 @@ def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
     return argv
 
 
+def new_record(core: str, error: str | None = None) -> dict:
+    """A record with no report yet: status error until crash-triage answers."""
+    return {"schema": RECORD_SCHEMA, "core": core, "executable": None, "status": "error",
+            "seconds": None, "signature": None, "verdict": None, "headline": None,
+            "error": error, "warnings": [], "triage": None}
+
+
 def triage_one(job: Job, opts: GdbOptions) -> dict:
     """One record: the crash-triage JSON, or why there is none."""
     started = time.monotonic()
-    record = {"schema": RECORD_SCHEMA, "core": job.label or job.core, "executable": None,
-              "status": "error", "seconds": None, "signature": None, "verdict": None,
-              "headline": None, "error": None, "warnings": [], "triage": None}
+    record = new_record(job.label or job.core)
     try:
         _triage_into(record, job, opts)
     finally:
@@ -69,7 +74,7 @@ def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
     try:
         facts = core_file.read(job.core)
     except core_file.CoreFileError as exc:
-        record["error"] = f"{job.core}: {exc}"
+        record["error"] = str(exc)
         return
     if facts.machine != EM_X86_64:
         record["error"] = f"unsupported architecture: ELF machine {facts.machine} (x86-64 only)"

@@ -1,7 +1,7 @@
 """The batch summary: records grouped by signature, most frequent first."""
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 
 from .. import render
 
@@ -9,15 +9,14 @@ from .. import render
 def group(records: list[dict]) -> list[dict]:
     """One entry per signature id (and one per distinct error), largest first."""
     groups: dict[str, dict] = {}
-    members: dict[str, list[str]] = defaultdict(list)
     for r in records:
         sig = r.get("signature")
         key = sig["id"] if sig else f"error:{r.get('error')}"
-        members[key].append(r["core"])
-        groups.setdefault(key, {"id": sig["id"] if sig else None, "signature": sig,
-                                "status": r["status"], "error": r.get("error"),
-                                "headline": r.get("headline")})
-    out = [dict(g, count=len(members[k]), cores=members[k]) for k, g in groups.items()]
+        g = groups.setdefault(key, {"id": sig["id"] if sig else None, "signature": sig,
+                                    "status": r["status"], "error": r.get("error"),
+                                    "headline": r.get("headline"), "cores": []})
+        g["cores"].append(r["core"])
+    out = [dict(g, count=len(g["cores"])) for g in groups.values()]
     return sorted(out, key=lambda g: (-g["count"], g["id"] is None, g["id"] or ""))
 
 

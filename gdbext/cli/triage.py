@@ -12,7 +12,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, summary
-from .gdb_batch import LOADER, GdbOptions, Job, triage_one
+from .gdb_batch import LOADER, GdbOptions, Job, new_record, triage_one
 from .progress import Progress
 
 
@@ -81,9 +81,7 @@ def _from_coredumpctl(entry: coredumpctl.Entry, exe: str | None):
             try:
                 path = coredumpctl.dump(entry, tmp)
             except ValueError as exc:
-                record = triage_one(Job(os.path.join(tmp, "missing"), label=entry.label), opts)
-                record["error"] = str(exc)
-                return record
+                return new_record(entry.label, str(exc))
             return triage_one(Job(path, exe or entry.exe, entry.label), opts)
     return work
 

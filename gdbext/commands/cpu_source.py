@@ -16,7 +16,7 @@ from ..knowledge.glibc_cpu_features import FUNCTION
 
 
 def process_cpu(kind: str):
-    from ..isa.core_notes import xcr0_from_core
+    from .. import core_file
     from ..isa.glibc_snapshot import locate_table, read_snapshot
     from ..isa.native_cpu import host_is_x86_64, read_native_cpu
 
@@ -31,7 +31,7 @@ def process_cpu(kind: str):
         facts.xcr0, facts.xcr0_source = native.xcr0, "XGETBV on this host (the live process runs here)"
     elif kind == "core":
         path = target.core_file_path()
-        xcr0 = xcr0_from_core(path) if path else None
+        xcr0 = core_file.read(path).xcr0 if path else None
         if xcr0 is not None:
             facts.xcr0, facts.xcr0_source = xcr0, "core NT_X86_XSTATE note"
     if facts.xcr0 is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import traceback
 
 from .. import target
-from ..errors import GdbextError
+from ..errors import GdbextError, UndecodableError
 from . import deadlock_graph, isa_check, spill_audit
 from .base import GdbextCommand, frame_count, parser, threads_and_registers
 
@@ -64,16 +64,11 @@ def analyse(args):
     from ..triage.stop import classify
 
     kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
-    info = target.stop_signal()
-    pid = target.pid() if kind != "remote" else None
-    stop = classify(info and info.signo, info and info.code, info and info.addr,
-                    info and info.sender_pid, pid)
+    stop = classify(target.stop_signal(), target.pid() if kind != "remote" else None)
     report = TriageReport(kind, stop, target.selected_thread_identity())
     target.select_newest_frame()        # analyse the stop, not the frame the user chose
-    for name in stop.commands:
-        _run_step(report, name, args)
-    if stop.klass in ("SIGSEGV", "SIGBUS") and "spill-audit" not in report.reports \
-            and any("decodes" in e for _, e in report.errors):
+    failures = {name: _run_step(report, name, args) for name in stop.commands}
+    if isinstance(failures.get("spill-audit"), UndecodableError):
         _run_step(report, "isa-check", args)
     if "deadlock-graph" in report.reports:
         report.frames = _hang_frames(report.reports["deadlock-graph"], report.thread,
@@ -85,18 +80,22 @@ def analyse(args):
     return report
 
 
-def _run_step(report, name: str, args) -> None:
-    """Run one analysis; its failure is an error line, not a failed triage."""
+def _run_step(report, name: str, args) -> Exception | None:
+    """Run one analysis; its failure is an error line, not a failed triage,
+    and is returned so the caller can act on its kind."""
     module, bounded = STEPS[name]
     argv = ["--max-frames", str(args.max_frames)] if bounded and args.max_frames else []
     try:
         report.reports[name] = module.analyse(module.PARSER.parse_args(argv))
+        return None
     except GdbextError as exc:
         report.errors.append((name, str(exc)))
+        return exc
     except Exception as exc:  # one broken analysis must not hide the others
         if target.is_debug_enabled():
             report.warnings.append(traceback.format_exc())
         report.errors.append((name, f"internal error: {type(exc).__name__}: {exc}"))
+        return exc
     finally:                            # deadlock-graph walks every thread
         target.select_newest_frame(report.thread and report.thread["num"])
 
@@ -133,7 +132,7 @@ def _signature(report):
     from ..triage.signature import Signature, deadlock_key, isa_key, spill_key
     keys = {"isa-check": isa_key, "spill-audit": spill_key, "deadlock-graph": deadlock_key}
     name = next(iter(report.reports), None)
-    key = keys[name](report.reports[name].to_json()) if name else \
+    key = keys[name](report.report_json(name)) if name else \
         (report.stop.code_name or "") if report.stop.origin == "fault" else ""
     return Signature(report.stop.klass, report.verdict, key,
                      tuple(f.function for f in report.frames))

@@ -84,14 +84,9 @@ def analyse(args):
         warnings.append(f"the CFA chain stops at {args.max_frames} frames (--max-frames)")
     function, function_code, cfa_from_cfi = _function(address, regs, warnings)
     probe = target.accessible_probe()
-    try:
-        audit = build(address, code, regs, signal, frames, function, function_code,
-                      cfa_from_cfi if level == 0 else None, probe,
-                      audited_other=address != pc)
-    except ValueError as exc:
-        raise GdbextError(str(exc)) from None
-    report = SpillAuditReport(audit, kind, _stack_view(audit, regs, probe), warnings)
-    return report
+    audit = build(address, code, regs, signal, frames, function, function_code,
+                  cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc)
+    return SpillAuditReport(audit, kind, _stack_view(audit, regs, probe), warnings)
 
 
 def _function(address: int, regs: dict[str, int], warnings: list[str]):

@@ -36,9 +36,6 @@ CODES: dict[str, dict[int, str]] = {
                 5: "TRAP_UNK", 6: "TRAP_PERF"},
 }
 
-# Only these come from the faulting instruction itself.
-FAULT_SIGNALS = frozenset({"SIGILL", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGTRAP"})
-
 
 def signal_name(signo: int) -> str:
     return SIGNALS.get(signo, f"SIG{signo}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..errors import UndecodableError
 from ..knowledge import signals as sig
 from .operand import Operand, analyse, canonical, decode_one
 from .pressure import Block, FunctionPressure, Slot
@@ -175,7 +176,7 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
 
     ins = decode_one(code, pc)
     if ins is None:
-        raise ValueError(f"no instruction decodes at {pc:#x}")
+        raise UndecodableError(f"no instruction decodes at {pc:#x}")
     op = analyse(ins, code[:ins.len], regs)
     kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable)
     warnings = []

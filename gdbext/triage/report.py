@@ -23,6 +23,14 @@ class TriageReport:
     frames: list[NamedFrame] = field(default_factory=list)
     signature: Signature | None = None
     warnings: list[str] = field(default_factory=list)
+    _json: dict = field(default_factory=dict, repr=False)
+
+    def report_json(self, name: str) -> dict:
+        """One analysis's JSON, built once: the signature's key and the
+        combined JSON both read it, and 10,000 threads make it costly."""
+        if name not in self._json:
+            self._json[name] = self.reports[name].to_json()
+        return self._json[name]
 
     @property
     def primary(self):
@@ -62,7 +70,7 @@ class TriageReport:
             "ran": list(self.reports),
             "signature": self.signature.to_json() if self.signature else None,
             "frames": [f.to_json() for f in self.frames],
-            "reports": {name: r.to_json() for name, r in self.reports.items()},
+            "reports": {name: self.report_json(name) for name in self.reports},
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
         }

@@ -42,15 +42,16 @@ class Stop:
         return f"{self.name} ({self.code_name}), {who}"
 
 
-def classify(signo: int | None, code: int | None, addr: int | None,
-             sender_pid: int | None, pid: int | None) -> Stop:
+def classify(info, pid: int | None) -> Stop:
     """A kernel-raised SIGILL/SIGSEGV/SIGBUS/SIGFPE (si_code > 0) is a fault;
     a signal the process sent itself (abort, raise) is its own verdict;
     anything else -- no signal, attach's SIGSTOP, Ctrl-C, a watchdog's
     SIGABRT or SIGQUIT, a debugger's SIGTRAP -- means it was stopped from
-    outside, usually because it hung."""
-    if signo is None:
+    outside, usually because it hung.  ``info``: the stop's siginfo (signo,
+    code, addr, sender_pid), None without a signal."""
+    if info is None:
         return Stop(None, None, None, None, "none", *HANG_PLAN)
+    signo, code, addr, sender_pid = info.signo, info.code, info.addr, info.sender_pid
     name = signals.signal_name(signo)
     if name in FAULT_PLANS and code is not None and code > 0:
         return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name])

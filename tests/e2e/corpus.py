@@ -5,13 +5,12 @@ gdbext."""
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.e2e.conftest import MODES
 from tests.e2e.hung import DEADLOCK, abort_when_blocked, start
-from tests.host import FIXTURES, GDB, find_kernel_core, run, unlimited_core
+from tests.host import FIXTURES, GDB, facts_of, find_kernel_core, kernel_core, run
 
 SPILL = FIXTURES / "spill"
 SPILL_NAMES = ["sse_stub", "avx128_stub", "ymm_realigned", "layout_bug", "noncanonical",
@@ -54,18 +53,6 @@ def containing_function(binary: Path, label: str) -> str:
     raise AssertionError(f"no function holds {label}")
 
 
-def kernel_core(argv: list[str], cwd: Path) -> tuple[Path, str, int]:
-    cwd.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60,
-                          preexec_fn=unlimited_core, env={"PATH": "/usr/bin:/bin"},
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode < 0, proc
-    pid = int(re.search(r"pid=(\d+)", proc.stdout).group(1))
-    core = find_kernel_core(cwd, pid)
-    assert core is not None, f"no kernel core in {cwd}"
-    return core, proc.stdout, -proc.returncode
-
-
 def make(directory: Path) -> list[CorpusCore]:
     out = []
     isa = FIXTURES / "isa_crash"
@@ -84,7 +71,7 @@ def make(directory: Path) -> list[CorpusCore]:
     for name in SPILL_NAMES:
         binary = SPILL / name
         core, stdout, _ = kernel_core([str(binary)], directory / f"spill-{name}")
-        facts = dict(re.findall(r"^(\w+)=(.*)$", stdout, re.M))
+        facts = facts_of(stdout)
         out.append(CorpusCore(f"spill:{name}", core, binary, facts["expect_signal"],
                               facts["expect_verdict"], facts["expect_kind"], facts["kernel"],
                               defined_functions(binary)))

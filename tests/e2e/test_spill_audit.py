@@ -6,23 +6,17 @@ binary -- never from gdbext."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_one_error_line
-from tests.host import (FIXTURES, find_kernel_core, kernel_cores_land_in_cwd, run,
-                        unlimited_core)
+from tests.host import FIXTURES, facts_of, kernel_core, run
 
 SPILL = FIXTURES / "spill"
 NAMES = ["sse_stub", "avx128_stub", "ymm_realigned", "layout_bug", "noncanonical",
          "stack_overflow", "seed_vpinsrd"]
 SIGNALS = {"SIGSEGV": 11, "SIGBUS": 7}
-
-
-def facts_of(text: str) -> dict[str, str]:
-    return dict(re.findall(r"^(\w+)=(.*?)\r?$", text, re.M))
 
 
 def audit_live(name: str, debuginfo: bool, tmp_path) -> tuple[dict, dict]:
@@ -34,15 +28,9 @@ def audit_live(name: str, debuginfo: bool, tmp_path) -> tuple[dict, dict]:
 
 
 def audit_core(name: str, debuginfo: bool, tmp_path) -> tuple[dict, dict]:
-    if not kernel_cores_land_in_cwd():
-        pytest.skip("core_pattern does not write kernel cores into the cwd")
-    proc = subprocess.run([str(SPILL / name)], cwd=tmp_path, capture_output=True, text=True,
-                          preexec_fn=unlimited_core, env={"PATH": "/usr/bin:/bin"}, timeout=60)
-    assert proc.returncode < 0, proc
-    facts = facts_of(proc.stdout)
+    core, stdout, _ = kernel_core([str(SPILL / name)], tmp_path)
+    facts = facts_of(stdout)
     assert facts.get("check") == "ok", facts      # the kernel's siginfo matched the prediction
-    core = find_kernel_core(tmp_path, int(facts["pid"]))
-    assert core is not None
     with GdbSession(str(SPILL / name), "-ex", f"core-file {core}", debuginfo=debuginfo,
                     cwd=tmp_path) as gdb:
         return facts, gdb.json("spill-audit --json")

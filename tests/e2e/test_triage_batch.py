@@ -118,7 +118,7 @@ def test_junk_gets_an_error_record_and_the_rest_go_on(batch):
     proc = batch["proc"]
     assert proc.returncode == 1                              # documented: some cores failed
     junk = batch["junk"]
-    assert junk["status"] == "error" and "not an ELF file" in junk["error"]
+    assert junk["status"] == "error" and "not a 64-bit little-endian ELF file" in junk["error"]
     assert junk["signature"] is None
     truncated = batch["truncated"]                           # gdb reads what is there
     assert truncated["status"] in ("ok", "error")

@@ -45,9 +45,13 @@ MAPS = [(0x5000, 0x6000, 0, "/usr/lib/libfoo.so"), (0x400000, 0x401000, 0, "/srv
 
 def test_reads_command_pid_signal_mappings_and_executable(tmp_path):
     auxv = struct.pack("<QQQQQQ", 3, 0x400040, 31, 0x7ffc0000, 0, 0)   # AT_PHDR, AT_EXECFN
+    xsave = bytearray(1088)
+    struct.pack_into("<Q", xsave, 464, 0x2E7)           # XCR0 where Linux puts it
+    xsave = bytes(xsave)
     data = elf_core(note(3, prpsinfo(b"server", b"/srv/app/server --port 1", 4242))
                     + note(0x53494749, struct.pack("<iii", 11, 0, 1) + bytes(116))
-                    + note(6, auxv) + note(0x46494C45, file_note(MAPS)))
+                    + note(6, auxv) + note(0x46494C45, file_note(MAPS))
+                    + note(0x202, xsave, name=b"LINUX\0"))
     path = tmp_path / "core"
     path.write_bytes(data)
     facts = core_file.read(str(path))
@@ -57,6 +61,7 @@ def test_reads_command_pid_signal_mappings_and_executable(tmp_path):
     assert facts.mappings[2].page_offset == 4096
     assert facts.auxv == {3: 0x400040, 31: 0x7ffc0000}
     assert facts.executable() == "/srv/app/server"      # the file mapped at AT_PHDR
+    assert facts.xcr0 == 0x2E7
 
 
 def test_without_auxv_the_command_name_finds_the_executable(tmp_path):
@@ -67,8 +72,8 @@ def test_without_auxv_the_command_name_finds_the_executable(tmp_path):
 
 
 @pytest.mark.parametrize("data, message", [
-    (b"", "not an ELF file"),
-    (b"garbage" * 20, "not an ELF file"),
+    (b"", "not a 64-bit little-endian ELF file"),
+    (b"garbage" * 20, "not a 64-bit little-endian ELF file"),
     (b"\x7fELF\x01\x01" + bytes(58), "not a 64-bit little-endian ELF file"),
     (elf_core(b"", e_type=2), "not a core"),
 ])
@@ -101,7 +106,7 @@ def record(core, sig_id=None, error=None):
 
 def test_summary_groups_largest_first_and_counts_errors():
     records = [record("a", "111"), record("b", "222"), record("c", "222"),
-               record("d", error="not an ELF file"), record("e", "222")]
+               record("d", error="not a 64-bit little-endian ELF file"), record("e", "222")]
     groups = summary.group(records)
     assert [(g["id"], g["count"]) for g in groups] == [("222", 3), ("111", 1), (None, 1)]
     assert groups[0]["cores"] == ["b", "c", "e"]

@@ -2,6 +2,8 @@
 disagree in practice, frames chosen outside the runtimes, ids stable."""
 from __future__ import annotations
 
+from collections import namedtuple
+
 import pytest
 
 from gdbext.triage.signature import (Signature, deadlock_key, isa_key, meaningful_frames,
@@ -86,6 +88,7 @@ def test_key_facts():
 # --- why the process stopped -------------------------------------------------
 SIGILL, SIGABRT, SIGSEGV, SIGSTOP, SIGINT, SIGTRAP, SIGFPE = 4, 6, 11, 19, 2, 5, 8
 SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
+SignalInfo = namedtuple("SignalInfo", "signo code addr sender_pid")   # target.SignalInfo's shape
 
 
 @pytest.mark.parametrize("signo, code, sender, origin, klass, commands", [
@@ -103,5 +106,6 @@ SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
     (None, None, None, "none", "hang", ("deadlock-graph",)),
 ])
 def test_stop_classification(signo, code, sender, origin, klass, commands):
-    stop = classify(signo, code, None, sender, 100)
+    info = None if signo is None else SignalInfo(signo, code, None, sender)
+    stop = classify(info, 100)
     assert (stop.origin, stop.klass, stop.commands) == (origin, klass, commands)
