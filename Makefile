@@ -12,7 +12,7 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages venv fixtures demo test unit e2e bench clean
+.PHONY: setup packages venv fixtures demo test unit e2e fuzz bench clean
 
 setup: packages venv fixtures
 
@@ -42,6 +42,15 @@ unit: setup
 
 e2e: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/e2e
+
+# The pure parsers (core notes, ELF headers, CFI, glibc structures, decoding)
+# under hypothesis: FUZZ_EXAMPLES per test, weighted by cost, new random cases
+# each run; prints "fuzz: N cases, M failures".  `make test` runs a short,
+# derandomized pass of the same tests.
+FUZZ_EXAMPLES ?= 5500
+fuzz: setup
+	GDBEXT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GDBEXT_FUZZ_RANDOM=1 \
+	  $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/fuzz
 
 bench: setup
 	$(VENV)/bin/python bench/load_cost.py

@@ -80,7 +80,7 @@ def read(path: str) -> CoreFacts:
         with open(path, "rb") as fh:
             for seg in segments:
                 if seg.type == PT_NOTE and 0 < seg.file_size <= MAX_NOTES_BYTES:
-                    fh.seek(seg.offset)
+                    elf_file.seek(fh, seg.offset)     # p_offset may be >= 2**63
                     parse_notes(fh.read(seg.file_size), facts)
         return facts
     except CoreFileError:

@@ -92,7 +92,7 @@ def sections(path: str) -> list[Section]:
             shoff, shentsize, shnum, shstrndx = fields[6], fields[11], fields[12], fields[13]
             if shentsize != SHDR64.size or not 0 < shnum < 1 << 16 or shstrndx >= shnum:
                 raise GdbextError(f"{path}: broken section table")
-            fh.seek(shoff)
+            seek(fh, shoff)
             table = fh.read(shentsize * shnum)
             raw = [SHDR64.unpack_from(table, i * shentsize)
                    for i in range(len(table) // shentsize)]
@@ -107,8 +107,15 @@ def sections(path: str) -> list[Section]:
 def _read(fh, offset: int, size: int) -> bytes:
     if size > 1 << 30:
         raise GdbextError(f"{fh.name}: section of {size} bytes")
-    fh.seek(offset)
+    seek(fh, offset)
     return fh.read(size)
+
+
+def seek(fh, offset: int) -> None:
+    """Seek to an offset the file itself claims.  Past the end it reads nothing,
+    as any offset past the end does: clamped, because seek() raises ValueError
+    for 2**63 and up and EINVAL just below (found by tests/fuzz)."""
+    fh.seek(min(offset, os.fstat(fh.fileno()).st_size))
 
 
 def _cstr(table: bytes, offset: int) -> str:
@@ -152,11 +159,11 @@ def program_headers(path: str) -> list[ProgramHeader]:
             fields = _header(fh, path)
             phoff, phentsize, phnum = fields[5], fields[9], fields[10]
             if phnum == 0xFFFF:     # PN_XNUM: the real count is in section 0's sh_info
-                fh.seek(fields[6])
+                seek(fh, fields[6])
                 phnum = SHDR64.unpack(fh.read(SHDR64.size))[7]
             if phentsize != PHDR64.size or phnum > MAX_SEGMENTS:
                 raise GdbextError(f"{path}: broken program header table")
-            fh.seek(phoff)
+            seek(fh, phoff)
             table = fh.read(phentsize * phnum)
     except OSError as exc:
         raise GdbextError(f"cannot open {path}: {exc.strerror}") from None

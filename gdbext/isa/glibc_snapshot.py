@@ -17,6 +17,8 @@ from ..knowledge.glibc_cpu_features import BASIC_SIZE, INDEX_LEAVES, KINDS
 from .cpu import CpuFacts
 
 Read = Callable[[int, int], bytes]
+MASK64 = (1 << 64) - 1
+MAX_STRIDE = 4096     # glibc's record is 32 bytes; a bigger "stride" is not its table
 
 
 @dataclass
@@ -39,7 +41,7 @@ def locate_table(code: bytes, address: int, read: Read) -> TableLocation:
                 and ins.op1_kind in _IMMEDIATES):
             count = ins.immediate(1) + 1
         elif m == Mnemonic.MOV and ins.is_ip_rel_memory_operand:
-            base = struct.unpack("<Q", read(ins.ip_rel_memory_address, 8))[0]
+            base = struct.unpack("<Q", _read(read, ins.ip_rel_memory_address, 8))[0]
         elif m == Mnemonic.LEA and ins.is_ip_rel_memory_operand:
             if count is not None and base is None:   # before the check: the fallback
                 base = ins.ip_rel_memory_address
@@ -52,7 +54,18 @@ def locate_table(code: bytes, address: int, read: Read) -> TableLocation:
     if None in (count, stride, base, offset):
         raise GdbextError("glibc's __x86_get_cpuid_feature_leaf does not have the expected "
                           "shape (bounds check, base, scale, offset)")
-    return TableLocation(base + offset, stride, count)
+    # iced gives a negative displacement as its 64-bit two's complement: the
+    # sum wraps as the CPU's does, else it is no address (found by tests/fuzz).
+    return TableLocation((base + offset) & MASK64, stride, count)
+
+
+def _read(read: Read, address: int, size: int) -> bytes:
+    """Exactly size bytes or GdbextError, whatever the reader does with an
+    address outside [0, 2**64) (gdb: OverflowError) or a short answer."""
+    data = read(address & MASK64, size)
+    if len(data) != size:
+        raise GdbextError(f"cannot read {size} bytes at {address & MASK64:#x}")
+    return data
 
 
 _IMMEDIATES = (OpKind.IMMEDIATE8, OpKind.IMMEDIATE8TO32, OpKind.IMMEDIATE32)
@@ -60,12 +73,14 @@ _IMMEDIATES = (OpKind.IMMEDIATE8, OpKind.IMMEDIATE8TO32, OpKind.IMMEDIATE32)
 
 def read_snapshot(loc: TableLocation, read: Read) -> CpuFacts:
     """CPU record from the table: raw CPUID per leaf, glibc's active bits as notes."""
-    if loc.stride < 32 or not 1 <= loc.count <= 64:
+    # The stride's upper bound matters: `shl $63` gives a 2**63-byte read, and
+    # gdb allocates a read's whole buffer first (found by tests/fuzz).
+    if not 32 <= loc.stride <= MAX_STRIDE or not 1 <= loc.count <= 64:
         raise GdbextError(f"implausible glibc cpu_features table (stride {loc.stride}, "
                           f"{loc.count} records)")
     kind, max_cpuid, family, model, stepping = struct.unpack(
-        "<5I", read(loc.table - BASIC_SIZE, BASIC_SIZE))
-    raw = read(loc.table, loc.stride * loc.count)
+        "<5I", _read(read, loc.table - BASIC_SIZE, BASIC_SIZE))
+    raw = _read(read, loc.table, loc.stride * loc.count)
     facts = CpuFacts(source="process")
     facts.vendor_hint = KINDS.get(kind)
     facts.max_basic_leaf = max_cpuid

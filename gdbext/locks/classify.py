@@ -16,6 +16,7 @@ from ..errors import GdbextError
 from ..knowledge import blocking as kb
 
 Reader = Callable[[int, int], bytes]
+MASK64 = (1 << 64) - 1
 
 
 @dataclass
@@ -57,8 +58,11 @@ def _norm(name: str | None) -> str:
 
 
 def _u32(read: Reader, address: int) -> int | None:
+    # address is computed (uaddr - 4 for a gomp barrier): wrapped as the CPU
+    # wraps it, because outside [0, 2**64) gdb raises OverflowError, not
+    # MemoryError (found by tests/fuzz: a libgomp wait on futex 0 leaked it).
     try:
-        return struct.unpack("<I", read(address, 4))[0]
+        return struct.unpack("<I", read(address & MASK64, 4))[0]
     except (GdbextError, struct.error):   # unreadable or garbage pointer: no fact
         return None
 
@@ -129,6 +133,9 @@ def _memoized(read: Reader) -> Reader:
         if key not in seen:
             try:
                 seen[key] = read(address, length)
+                if len(seen[key]) != length:    # a short answer is unreadable memory too:
+                    raise GdbextError(          # the unpacks after a read assume the length
+                        f"cannot read {length} bytes at {address:#x}")
             except GdbextError as exc:
                 seen[key] = exc
         found = seen[key]
@@ -284,17 +291,18 @@ class Classifier:
 
     def rwlock(self, t, uaddr: int, val: int) -> BlockedOn | None:
         for off, role in kb.RWLOCK_WAIT_OFFSETS.items():
-            writer = _u32(self.read, uaddr - off + kb.RWLOCK_CUR_WRITER)
+            base = (uaddr - off) & MASK64
+            writer = _u32(self.read, base + kb.RWLOCK_CUR_WRITER)
             if writer in self.lwps:
-                return BlockedOn("rwlock", uaddr - off,
-                                 f"rwlock {uaddr - off:#x} (waiting to {'read' if role == 'reader' else 'write'})",
+                return BlockedOn("rwlock", base,
+                                 f"rwlock {base:#x} (waiting to {'read' if role == 'reader' else 'write'})",
                                  [writer], "exact",
                                  [f"__cur_writer = {writer} at +24; readers are not recorded"])
         names = {_norm(f.function) for f in t.frames[:6]}
         if names & {"pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
                     "pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock"}:
             # the rwlock is 8-aligned: readers wait on +8, writers on +12
-            base = uaddr - (8 if uaddr % 8 == 0 else 12)
+            base = (uaddr - (8 if uaddr % 8 == 0 else 12)) & MASK64
             return BlockedOn("rwlock", base, f"rwlock {base:#x} (held by readers)", [],
                              "exact", ["no writer recorded: held by readers, which glibc "
                                        "does not track"])
@@ -318,7 +326,7 @@ class Classifier:
 def _gomp_barrier_counts(read: Reader, uaddr: int) -> list[str]:
     """libgomp's own count of the threads that have not arrived (evidence
     beside the team inferred from frames)."""
-    base = uaddr - kb.GOMP_BARRIER_FUTEX_FIELD
+    base = (uaddr - kb.GOMP_BARRIER_FUTEX_FIELD) & MASK64
     total = _u32(read, base + kb.GOMP_BARRIER_TOTAL)
     awaited = _u32(read, base + kb.GOMP_BARRIER_AWAITED)
     final = _u32(read, base + kb.GOMP_BARRIER_AWAITED_FINAL)

@@ -20,7 +20,8 @@ Failure model: an unopenable or non-ELF file raises GdbextError (as in
 elf_file); anything wrong inside the unwind tables -- missing, truncated,
 corrupt, an encoding not supported -- gives None from cfa_rule_at and
 fde_bounds, and a one-line reason from lookup().  Loops are bounded by
-MAX_ENTRY, MAX_INSNS, MAX_STACK and LEB128's 10 bytes.
+MAX_ENTRY, MAX_INSNS, MAX_STACK and LEB128's 10 bytes.  lookup_in() is the
+same lookup on the two sections' bytes (tests/fuzz feeds it hostile tables).
 
 Pure: no gdb import.  x86-64 only (the register names).
 """
@@ -33,6 +34,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..elf_file import _key, _open
 from ..errors import GdbextError
@@ -193,11 +195,13 @@ class _Index:
 
 
 class _Frame:
-    """.eh_frame read one entry at a time with os.pread: a lookup costs two
-    small reads and the cache holds only the search table, not megabytes."""
+    """.eh_frame read one entry at a time through ``read(offset, size)`` (an
+    os.pread of the file, or a slice of the section's bytes in lookup_in): a
+    lookup costs two small reads and the cache holds only the search table,
+    not megabytes."""
 
-    def __init__(self, index: _Index, fd: int):
-        self.index, self.fd = index, fd
+    def __init__(self, index: _Index, read: Callable[[int, int], bytes]):
+        self.index, self.read = index, read
 
     def entry(self, offset: int) -> tuple[_Cursor, int, int]:
         """A cursor over the CIE/FDE at offset, placed after its id field; the
@@ -222,7 +226,7 @@ class _Frame:
 
     def _read(self, offset: int, size: int) -> bytes:
         try:
-            data = os.pread(self.fd, size, self.index.frame_offset + offset)
+            data = self.read(offset, size)
         except OSError as exc:
             raise _Corrupt(f"cannot read .eh_frame: {exc.strerror}") from None
         if len(data) != size:
@@ -442,18 +446,28 @@ def _read_index(path: str, elf, file_size: int) -> _Index | str:
     data, hdr_addr = hdr.data(), hdr["sh_addr"]
     if len(data) != hdr["sh_size"]:
         raise _Corrupt(".eh_frame_hdr is truncated")
+    parsed = _parse_hdr(data, hdr_addr)
+    if isinstance(parsed, str):
+        return f"{path}: {parsed}"
+    base, locs, fdes, frame_ptr = parsed
+    return _Index(base, locs, fdes, *_section_at(elf, frame_ptr, file_size))
+
+
+def _parse_hdr(data: bytes, hdr_addr: int) -> tuple[int, array, array, int] | str:
+    """.eh_frame_hdr's bytes -> (table base, FDE starts, FDE addresses,
+    eh_frame_ptr), or why it has no usable search table; _Corrupt when broken."""
     c = _Cursor(data, 0, len(data), hdr_addr)
     version, ptr_enc, count_enc, table_enc = c.u8(), c.u8(), c.u8(), c.u8()
     if version != 1:
         raise _Corrupt(f".eh_frame_hdr version {version}")
     if OMIT in (ptr_enc, count_enc, table_enc):
-        return f"{path}: .eh_frame_hdr has no search table"
+        return ".eh_frame_hdr has no search table"
     frame_ptr = c.pointer(ptr_enc, hdr_addr)
     count = c.pointer(count_enc, hdr_addr)
     # Entries must be fixed-size and not pc-relative to bisect them in place.
     width = _FIXED.get(table_enc & 0x0F)
     if table_enc & 0x70 not in (0, DATAREL) or table_enc & INDIRECT or width is None:
-        return f"{path}: .eh_frame_hdr table encoding {table_enc:#04x} not supported"
+        return f".eh_frame_hdr table encoding {table_enc:#04x} not supported"
     end = c.pos + count * 2 * width[0]
     if end > len(data):
         raise _Corrupt(f".eh_frame_hdr claims {count} entries, has room for fewer")
@@ -462,7 +476,7 @@ def _read_index(path: str, elf, file_size: int) -> _Index | str:
     if sys.byteorder != "little":
         table.byteswap()
     base = hdr_addr if table_enc & 0x70 == DATAREL else 0
-    return _Index(base, table[0::2], table[1::2], *_section_at(elf, frame_ptr, file_size))
+    return base, table[0::2], table[1::2], frame_ptr
 
 
 @functools.lru_cache(maxsize=32)
@@ -486,26 +500,35 @@ def _find_fde(path: str, pc: int) -> _Fde | str:
     index = _index(*_key(path))
     if isinstance(index, str):
         return index
-    i = bisect.bisect_right(index.locs, pc - index.base) - 1
-    if i < 0:
+    if bisect.bisect_right(index.locs, pc - index.base) == 0:
         return f"{pc:#x} is below the first FDE of {path}"
     try:
         fh = open(path, "rb")
     except OSError as exc:
         raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
     with fh:
-        frame = _Frame(index, fh.fileno())
-        try:
-            # Several entries can share a start (an empty FDE beside a real one).
-            for j in range(i, max(i - MAX_SAME_START, -1), -1):
-                if index.locs[j] != index.locs[i]:
-                    break
-                fde = _parse_fde(frame, index.fdes[j] + index.base - index.frame_addr)
-                if fde.start <= pc < fde.end:
-                    return fde
-        except _Corrupt as exc:
-            return f"{path}: corrupt FDE for {pc:#x}: {exc}"
-    return f"no FDE of {path} covers {pc:#x} (nearest: {fde.start:#x}..{fde.end:#x})"
+        fd = fh.fileno()
+        return _search(_Frame(index, lambda offset, size: os.pread(
+            fd, size, index.frame_offset + offset)), pc, path)
+
+
+def _search(frame: _Frame, pc: int, name: str) -> _Fde | str:
+    """The FDE covering pc, found through the search table, or why there is none."""
+    index = frame.index
+    i = bisect.bisect_right(index.locs, pc - index.base) - 1
+    if i < 0:
+        return f"{pc:#x} is below the first FDE of {name}"
+    try:
+        # Several entries can share a start (an empty FDE beside a real one).
+        for j in range(i, max(i - MAX_SAME_START, -1), -1):
+            if index.locs[j] != index.locs[i]:
+                break
+            fde = _parse_fde(frame, index.fdes[j] + index.base - index.frame_addr)
+            if fde.start <= pc < fde.end:
+                return fde
+    except _Corrupt as exc:
+        return f"{name}: corrupt FDE for {pc:#x}: {exc}"
+    return f"no FDE of {name} covers {pc:#x} (nearest: {fde.start:#x}..{fde.end:#x})"
 
 
 def lookup(path: str, pc: int) -> CfaRule | str:
@@ -515,13 +538,36 @@ def lookup(path: str, pc: int) -> CfaRule | str:
     (the call may be the function's last instruction), except above a signal
     frame (CfaRule.signal_frame): there the saved pc is the interrupted
     instruction itself."""
-    found = _find_fde(path, pc)
+    return _rule_or_reason(_find_fde(path, pc), pc, path)
+
+
+def _rule_or_reason(found: _Fde | str, pc: int, name: str) -> CfaRule | str:
     if isinstance(found, str):
         return found
     try:
         return _rule(found, pc)
     except _Corrupt as exc:
-        return f"{path}: corrupt CFA instructions for {pc:#x}: {exc}"
+        return f"{name}: corrupt CFA instructions for {pc:#x}: {exc}"
+
+
+def lookup_in(hdr: bytes, hdr_addr: int, frame: bytes, frame_addr: int, pc: int,
+              name: str = "<bytes>") -> CfaRule | str:
+    """lookup() on the bytes of .eh_frame_hdr and .eh_frame and their link-time
+    addresses, through the same search, entry reads and interpreter: the pure
+    entry point (tests/fuzz feeds it hostile tables).  A rule or a reason, never
+    an exception."""
+    try:
+        parsed = _parse_hdr(hdr, hdr_addr)
+    except _Corrupt as exc:
+        return f"{name}: corrupt unwind tables: {exc}"
+    if isinstance(parsed, str):
+        return f"{name}: {parsed}"
+    base, locs, fdes, frame_ptr = parsed
+    if not frame_addr <= frame_ptr < frame_addr + len(frame):
+        return f"{name}: corrupt unwind tables: eh_frame_ptr {frame_ptr:#x} is outside .eh_frame"
+    index = _Index(base, locs, fdes, 0, len(frame), frame_addr)
+    found = _search(_Frame(index, lambda offset, size: frame[offset:offset + size]), pc, name)
+    return _rule_or_reason(found, pc, name)
 
 
 def cfa_rule_at(path: str, pc: int) -> CfaRule | None:

@@ -710,7 +710,9 @@ def _build_block(raw: _Raw, b: int, blocks, succ, uses, live_out: int,
 def analyse_function(code: bytes, start: int, *,
                      max_instructions: int = 200_000) -> FunctionPressure:
     """Blocks, vector-register pressure and spill slots of the function ``code`` at ``start``."""
-    code = bytes(code)
+    # Bytes at the top of the address space are no code, and every address
+    # handed to iced (an ip) must stay below 2**64 (found by tests/fuzz).
+    code = bytes(code)[:max(0, _U64 - 1 - start)]
     end = start + len(code)
     raw = _decode_all(code, start, max_instructions)
     blocks, index = _split_blocks(raw, start, end)
