@@ -21,7 +21,8 @@ setup: packages venv fixtures
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
 packages:
 	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
-	  $(LLVM_OMP_LIB):libomp5-14
+	  $(LLVM_OMP_LIB):libomp5-14 \
+	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
 
 # gdb embeds its own Python; the venv must be built for that version.
 venv: packages

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ RECORD_SCHEMA = "gdbext/triage-record/1"
 LOADER = Path(__file__).resolve().parent.parent.parent / "gdbinit.py"
 JSON_PREFIX = '{"schema": "gdbext/crash-triage/'
 EM_X86_64 = 62
+ELFCLASS64 = 2
+# gdb's names of the machines a foreign core most likely comes from, by
+# (ELF e_machine, ELF class); any other is named by its e_machine number.
+MACHINE_NAMES = {(3, 1): "i386", (62, 1): "i386:x64-32", (40, 1): "arm", (183, 2): "aarch64",
+                 (20, 1): "powerpc:common", (21, 2): "powerpc:common64",
+                 (22, 2): "s390:64-bit", (243, 2): "riscv:rv64", (8, 1): "mips"}
 
 
 @dataclass(frozen=True)
@@ -70,14 +77,32 @@ def triage_one(job: Job, opts: GdbOptions) -> dict:
     return record
 
 
+def foreign_architecture(path: str) -> str | None:
+    """The architecture of an ELF core of any class and byte order that is not
+    x86-64, as gdb names it; None for an x86-64 core and for anything else."""
+    try:
+        with open(path, "rb") as fh:
+            ident = fh.read(20)             # e_ident, e_type, e_machine
+    except OSError:
+        return None
+    if len(ident) < 20 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) \
+            or ident[5] not in (1, 2):
+        return None
+    e_type, machine = struct.unpack_from("<HH" if ident[5] == 1 else ">HH", ident, 16)
+    if e_type != core_file.ET_CORE or (machine, ident[4]) == (EM_X86_64, ELFCLASS64):
+        return None
+    return MACHINE_NAMES.get((machine, ident[4]), f"ELF machine {machine}")
+
+
 def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
+    foreign = foreign_architecture(job.core)
+    if foreign is not None:
+        record["error"] = f"unsupported architecture: {foreign} (gdbext supports x86-64 only)"
+        return
     try:
         facts = core_file.read(job.core)
     except core_file.CoreFileError as exc:
         record["error"] = str(exc)
-        return
-    if facts.machine != EM_X86_64:
-        record["error"] = f"unsupported architecture: ELF machine {facts.machine} (x86-64 only)"
         return
     executable = job.executable or facts.executable()
     if executable and not os.path.isfile(executable):

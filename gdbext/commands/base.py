@@ -51,9 +51,10 @@ def threads_and_registers(hint: str) -> str:
     """The target's kind when it has threads and registers (a process or a
     core of x86-64), else a one-line error ending with ``hint``."""
     kind = target.kind()
+    if kind != "none":                  # a file of another machine: say that, not "no process"
+        target.require_x86_64()
     if kind not in ("live", "core", "remote"):
         raise GdbextError(f"no process or core: {hint}")
-    target.require_x86_64()
     return kind
 
 

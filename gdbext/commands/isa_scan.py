@@ -75,6 +75,8 @@ Examples:
     def _paths(spec: str) -> list[str]:
         if spec and spec != "all" and os.path.isfile(spec):
             return [spec]
+        if target.kind() != "none":     # the target's own objects: gdb names its machine
+            target.require_x86_64()
         if not spec:
             exe = target.executable()
             if exe is None:
