@@ -8,3 +8,12 @@ class GdbextError(Exception):
 class UndecodableError(GdbextError):
     """The bytes at an address are no instruction: crash-triage then asks
     isa-check, which names garbage, a newer ISA or a jump into data."""
+
+
+class UnmappedCodeError(GdbextError):
+    """The pc (or ADDRESS) is in no mapping: the program jumped there, so
+    crash-triage explains the jump instead of an instruction."""
+
+    def __init__(self, message: str, address: int):
+        super().__init__(message)
+        self.address = address

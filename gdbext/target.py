@@ -7,12 +7,13 @@ gdb.  Nothing here writes to the inferior, calls its functions or resumes it.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
 
 import gdb  # noqa: F401  (the adapter is the only importer)
 
-from .errors import GdbextError
+from .errors import GdbextError, UnmappedCodeError
 
 SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
 
@@ -159,10 +160,11 @@ def read_code(address: int, length: int) -> bytes:
     for n in _shrinking(length, address):
         try:
             return bytes(inferior.read_memory(address, n))
-        except gdb.MemoryError:
+        except (gdb.MemoryError, OverflowError, ValueError):
             continue
-    raise GdbextError(f"cannot read memory at {address:#x}: the address is not mapped "
-                      "(a jump or call to a bad pointer, not an instruction-set problem)")
+    raise UnmappedCodeError(f"cannot read memory at {address:#x}: the address is not mapped "
+                            "(a jump or call to a bad pointer, not an instruction-set "
+                            "problem)", address)
 
 
 def _shrinking(length: int, address: int):
@@ -179,7 +181,7 @@ def read_bytes(address: int, length: int) -> bytes:
     """Exactly ``length`` bytes or a GdbextError."""
     try:
         return bytes(gdb.selected_inferior().read_memory(address, length))
-    except gdb.MemoryError:
+    except (gdb.MemoryError, OverflowError, ValueError):   # past 2**64 or a negative length
         raise GdbextError(f"cannot read {length} bytes at {address:#x}") from None
 
 
@@ -197,6 +199,26 @@ def core_file_path() -> str | None:
     out = gdb.execute("info target", to_string=True)
     m = re.search(r"Local core dump file:\s*`(.+?)', file type", out)
     return m.group(1) if m else None
+
+
+def core_warnings() -> list[str]:
+    """What the open core itself lacks: a truncated file (a full disk, a
+    RLIMIT_CORE cut, a copy that stopped) reads as missing memory, so every
+    report on it says so."""
+    from . import elf_file
+    path = core_file_path() if kind() == "core" else None
+    if not path:
+        return []
+    try:
+        need = max((p.offset + p.file_size for p in elf_file.program_headers(path)),
+                   default=0)
+        have = os.path.getsize(path)
+    except (GdbextError, OSError):
+        return []
+    if have >= need:
+        return []
+    return [f"the core file is truncated: {have} of {need} bytes; the memory past the cut "
+            "is missing, so frames and values there cannot be read"]
 
 
 def locate(address: int) -> Location:
@@ -303,13 +325,15 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
                      registers=("rip", "rsp", "orig_rax"),
                      more_registers=_no_more_registers,
                      frames_past_site: int | None = None,
-                     only: set[int] | None = None) -> list[ThreadSnapshot]:
+                     only: set[int] | None = None,
+                     max_threads: int | None = None) -> list[ThreadSnapshot]:
     """Every thread's frame-0 ``registers`` (plus whatever ``more_registers``
     asks for, given those read so far) and at most ``max_frames`` frames.  With
     ``frames_past_site`` the walk stops that many frames after the wait site,
     the first frame outside ``system_objects``: unwinding is most of the cost.
     Source lines are looked up only for the wait site (find_sal is costly).
-    ``only``: the thread numbers to read.  Switches threads to read them; the
+    ``only``: the thread numbers to read; ``max_threads``: read at most that
+    many, the lowest-numbered.  Switches threads to read them; the
     caller restores the user's selection (``preserved_selection``).  Nothing
     is resumed or written."""
     inferior = gdb.selected_inferior()
@@ -319,6 +343,8 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
     for thread in sorted(inferior.threads(), key=lambda t: t.num):
         if not thread.is_valid() or (only is not None and thread.num not in only):
             continue
+        if max_threads is not None and len(out) >= max_threads:
+            break
         thread.switch()
         try:
             frame = gdb.newest_frame()
@@ -339,6 +365,10 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
         out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
                                   frames, truncated))
     return out
+
+
+def thread_count() -> int:
+    return len(gdb.selected_inferior().threads())
 
 
 def _read_registers(frame, names) -> dict[str, int]:
@@ -377,6 +407,9 @@ def _walk(frame, max_frames: int, progspace, system,
         if frame is None:
             return frames, False
     return frames, True
+
+
+_UNSEEN = object()
 
 
 def stop_signal() -> SignalInfo | None:
@@ -454,6 +487,16 @@ def preserved_selection():
                     frame.select()
                 elif level is not None:
                     gdb.execute(f"frame {level}", to_string=True)
+
+
+def bound(name: str) -> int:
+    """The value of ``set gdbext NAME`` (knowledge/bounds.py), else its default."""
+    from .knowledge.bounds import BOUNDS
+    try:
+        value = gdb.parameter(f"gdbext {name}")
+    except (gdb.error, RuntimeError):
+        value = None
+    return value if isinstance(value, int) and value > 0 else BOUNDS[name].default
 
 
 def is_debug_enabled() -> bool:

@@ -47,6 +47,11 @@ def frame_count(text: str) -> int:
     return value
 
 
+def max_frames(args) -> int:
+    """--max-frames for this run, else ``set gdbext max-frames``."""
+    return getattr(args, "max_frames", None) or target.bound("max-frames")
+
+
 def threads_and_registers(hint: str) -> str:
     """The target's kind when it has threads and registers (a process or a
     core of x86-64), else a one-line error ending with ``hint``."""
@@ -118,6 +123,8 @@ class GdbextCommand(gdb.Command):
                     f"Python; fix: make -C {shlex.quote(REPO_ROOT)} setup")
             with target.preserved_selection():
                 result = self.run(args)
+            if result is not None and hasattr(result, "warnings"):
+                result.warnings.extend(target.core_warnings())
             if result is not None:
                 if getattr(args, "json", False):
                     gdb.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
@@ -146,6 +153,17 @@ class _Prefix(gdb.Command):
         super().__init__(name, gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
 
 
+class _ShowAll(_Prefix):
+    """`show gdbext`: every setting, like `show print`."""
+
+    def invoke(self, argument, from_tty):
+        from ..knowledge.bounds import BOUNDS
+        for name in ("debug", *BOUNDS):
+            value = gdb.parameter(f"gdbext {name}")
+            shown = {True: "on", False: "off"}.get(value, value)
+            gdb.write(f"gdbext {name} is {shown}.\n")
+
+
 class DebugParameter(gdb.Parameter):
     """Show Python tracebacks when a gdbext command fails internally."""
 
@@ -160,7 +178,32 @@ class DebugParameter(gdb.Parameter):
         return f"gdbext debug is {svalue}."
 
 
+class BoundParameter(gdb.Parameter):
+    """A bound on a walk through the program (knowledge/bounds.py): 1 or more."""
+
+    def __init__(self, bound):
+        self.__doc__ = f"The most {bound.what}."
+        self.set_doc = f"Set the most {bound.what}."
+        self.show_doc = f"Show the most {bound.what}."
+        super().__init__(f"gdbext {bound.name}", gdb.COMMAND_DATA, gdb.PARAM_ZUINTEGER)
+        self.value = self._accepted = bound.default
+        self._name = bound.name
+
+    def get_set_string(self):
+        if self.value < 1:              # 0 would mean "walk nothing"
+            rejected, self.value = self.value, self._accepted
+            raise gdb.GdbError(f"gdbext {self._name} must be 1 or more, not {rejected}")
+        self._accepted = self.value
+        return ""
+
+    def get_show_string(self, svalue):
+        return f"gdbext {self._name} is {svalue}."
+
+
 def register_settings() -> None:
+    from ..knowledge.bounds import BOUNDS
     _Prefix("set gdbext", "Settings of the gdbext extension.")
-    _Prefix("show gdbext", "Show settings of the gdbext extension.")
+    _ShowAll("show gdbext", "Show settings of the gdbext extension.")
     DebugParameter()
+    for bound in BOUNDS.values():
+        BoundParameter(bound)

@@ -4,18 +4,18 @@ from __future__ import annotations
 import traceback
 
 from .. import target
-from ..errors import GdbextError, UndecodableError
+from ..errors import GdbextError, UndecodableError, UnmappedCodeError
 from . import deadlock_graph, isa_check, spill_audit
-from .base import GdbextCommand, frame_count, parser, threads_and_registers
+from ..knowledge.bounds import hit
+from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("crash-triage")
 PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
-                    help="frames followed per thread (default: each analysis's own)")
+                    help="frames followed per thread (default: set gdbext max-frames)")
 
 # command -> (module with PARSER and analyse(), takes --max-frames)
 STEPS = {"isa-check": (isa_check, False), "spill-audit": (spill_audit, True),
          "deadlock-graph": (deadlock_graph, True)}
-FAULT_FRAMES = 64
 
 
 class CrashTriageCommand(GdbextCommand):
@@ -43,7 +43,7 @@ wait sites of the threads in the cycle, sorted.
 
 Options:
   --json          print one JSON object (schema "gdbext/crash-triage/1")
-  --max-frames N  frames followed per thread (default: each analysis's own)
+  --max-frames N  frames followed per thread (default: set gdbext max-frames, 64)
 
 Examples:
   crash-triage             on a core: gdb PROGRAM CORE -ex crash-triage
@@ -70,12 +70,14 @@ def analyse(args):
     failures = {name: _run_step(report, name, args) for name in stop.commands}
     if isinstance(failures.get("spill-audit"), UndecodableError):
         _run_step(report, "isa-check", args)
+    elif isinstance(failures.get("spill-audit"), UnmappedCodeError):
+        report.finding = _bad_jump(failures["spill-audit"].address)
+        report.errors = [e for e in report.errors if e[0] != "spill-audit"]   # explained
     if "deadlock-graph" in report.reports:
         report.frames = _hang_frames(report.reports["deadlock-graph"], report.thread,
                                      SIGNATURE_HANG_FRAMES)
     else:
-        report.frames = _fault_frames(args.max_frames or FAULT_FRAMES, SIGNATURE_FRAMES,
-                                      report.warnings)
+        report.frames = _fault_frames(max_frames(args), SIGNATURE_FRAMES, report.warnings)
     report.signature = _signature(report)
     return report
 
@@ -100,13 +102,34 @@ def _run_step(report, name: str, args) -> Exception | None:
         target.select_newest_frame(report.thread and report.thread["num"])
 
 
-def _fault_frames(max_frames: int, limit: int, warnings: list[str]):
+def _bad_jump(address: int):
+    """Why the pc is nowhere: the word at rsp and the call before it."""
+    from ..triage.jump import explain
+    regs = target.selected_registers()
+    rsp = regs.get("rsp")
+    ret = code = caller = None
+    try:
+        ret = target.read_pointer(rsp) if rsp is not None else None
+    except GdbextError:
+        pass
+    if ret:
+        caller = target.locate(ret).function
+        try:
+            code = target.read_bytes(ret - 7, 7)
+        except GdbextError:
+            code = None
+    return explain(address, rsp, ret, caller, code)
+
+
+def _fault_frames(bound: int, limit: int, warnings: list[str]):
     from ..triage.signature import meaningful_frames
     try:
-        frames, _ = target.stack_frames(max_frames)
+        frames, cut = target.stack_frames(bound)
     except GdbextError as exc:
         warnings.append(f"no frames for the signature: {exc}")
         return []
+    if cut:
+        warnings.append(f"the stack walk {hit('max-frames', bound)}")
     return meaningful_frames(((f.function, f.objfile) for f in frames), limit)
 
 
@@ -132,7 +155,11 @@ def _signature(report):
     from ..triage.signature import Signature, deadlock_key, isa_key, spill_key
     keys = {"isa-check": isa_key, "spill-audit": spill_key, "deadlock-graph": deadlock_key}
     name = next(iter(report.reports), None)
-    key = keys[name](report.report_json(name)) if name else \
-        (report.stop.code_name or "") if report.stop.origin == "fault" else ""
+    if name:
+        key = keys[name](report.report_json(name))
+    elif report.finding is not None:
+        key = report.finding.key
+    else:
+        key = (report.stop.code_name or "") if report.stop.origin == "fault" else ""
     return Signature(report.stop.klass, report.verdict, key,
                      tuple(f.function for f in report.frames))

@@ -6,12 +6,13 @@ import os
 from .. import target
 from ..errors import GdbextError
 from . import exported_symbols
-from .base import GdbextCommand, frame_count, parser, threads_and_registers
+from ..knowledge.bounds import hit
+from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("deadlock-graph")
 PARSER.add_argument("--dot", metavar="FILE", help="also write a Graphviz graph to FILE")
-PARSER.add_argument("--max-frames", type=frame_count, default=24, metavar="N",
-                    help="frames read per thread (default 24)")
+PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
+                    help="frames read per thread (default: set gdbext max-frames, 64)")
 
 
 class DeadlockGraphCommand(GdbextCommand):
@@ -30,7 +31,11 @@ from debug info are a bonus; it never resumes or changes the process.
 Options:
   --json          print one JSON object (schema "gdbext/deadlock-graph/1")
   --dot FILE      write the wait-for graph as Graphviz DOT (cycles in red)
-  --max-frames N  frames read per thread for wait sites and evidence (default 24)
+  --max-frames N  frames read per thread for wait sites and evidence
+                  (default: set gdbext max-frames, 64)
+
+Bounds: set gdbext max-frames N, set gdbext max-threads N; the report says
+when a walk stopped at one.
 
 Examples:
   deadlock-graph                     attached to a hung process, or on its core
@@ -64,8 +69,10 @@ def analyse(args):
     read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
     # Unwinding is most of the cost: stop at each wait site, then walk
     # further only the threads the first classification says matter.
-    snapshots = target.thread_snapshots(args.max_frames, system, frames_past_site=0,
-                                        **read)
+    frames = max_frames(args)
+    threads = target.bound("max-threads")
+    snapshots = target.thread_snapshots(frames, system, frames_past_site=0,
+                                        max_threads=threads, **read)
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
     states = classify(snapshots, target.read_bytes, rtld_range)
@@ -75,16 +82,20 @@ def analyse(args):
         for only, past_site in ((past, 1), (whole, None)):
             if only:
                 again.update((s.num, s) for s in target.thread_snapshots(
-                    args.max_frames, system, frames_past_site=past_site, only=only,
+                    frames, system, frames_past_site=past_site, only=only,
                     **read))
         snapshots = [again.get(s.num, s) for s in snapshots]
         states = classify(snapshots, target.read_bytes, rtld_range)
     report = DeadlockReport(build(states), kind, warnings)
     truncated = sum(1 for s in states if s.frames_truncated)
     if truncated:
-        report.warnings.append(f"{truncated} thread(s) have more than {args.max_frames} "
-                               "frames; wait sites come from the first ones "
-                               "(--max-frames N)")
+        report.warnings.append(f"the stack walk of {truncated} thread(s) "
+                               f"{hit('max-frames', frames)}; their wait sites come from "
+                               "the first frames")
+    total = target.thread_count()
+    if total > len(snapshots) and len(snapshots) >= threads:
+        report.warnings.append(f"examined {len(snapshots)} of {total} threads: "
+                               f"{hit('max-threads', threads)}")
     if args.dot:
         path = os.path.expanduser(args.dot)
         try:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from .. import target
 from ..errors import GdbextError
+from ..knowledge.bounds import hit
 from . import exported_symbols
 
 LIBC = r"/libc(?:\.so\.6|-2\.\d+\.so|\.so)$"
 ENVIRON_SYMBOLS = ("__environ", "environ", "_environ")
-MAX_VARIABLES = 8192
-MAX_LENGTH = 32768
+MAX_LENGTH = 32768                  # bytes of one variable
 
 
 @dataclass
@@ -33,7 +33,8 @@ def _from_libc() -> Environment:
     envp = target.read_pointer(libc.address)
     variables: dict[str, str] = {}
     warnings = []
-    for i in range(MAX_VARIABLES):
+    bound = target.bound("max-nodes")
+    for i in range(bound):
         entry = target.read_pointer(envp + 8 * i)
         if entry == 0:
             break
@@ -41,7 +42,7 @@ def _from_libc() -> Environment:
         name, _, val = raw.partition("=")
         variables.setdefault(name, val)
     else:
-        warnings.append(f"environment truncated at {MAX_VARIABLES} variables")
+        warnings.append(f"environment: {hit('max-nodes', bound)}")
     return Environment(variables, f"libc's environ in {libc.path}", warnings)
 
 

@@ -5,11 +5,12 @@ import bisect
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from .base import GdbextCommand, frame_count, parser, threads_and_registers
+from ..knowledge.bounds import hit
+from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("spill-audit")
-PARSER.add_argument("--max-frames", type=frame_count, default=64, metavar="N",
-                    help="frames followed for the CFA chain (default 64)")
+PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
+                    help="frames followed for the CFA chain (default: set gdbext max-frames)")
 PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
                     help="another instruction of the same frame (any gdb expression)")
 
@@ -36,12 +37,13 @@ vector registers used and live at once, and whether the faulting operand is
 a spill slot and where it was stored.
 
 Verdicts: stack-spill-fault, misaligned-stack, non-canonical-address,
-stack-overflow, not-alignment, other.  It never resumes or changes the
+stack-overflow, bad-stack-pointer, not-alignment, other.  It never resumes or changes the
 process.
 
 Options:
   --json          print one JSON object (schema "gdbext/spill-audit/1")
-  --max-frames N  frames followed for the CFA chain (default 64)
+  --max-frames N  frames followed for the CFA chain
+                  (default: set gdbext max-frames, 64)
 
 Examples:
   spill-audit                  the instruction that raised SIGSEGV/SIGBUS
@@ -78,10 +80,11 @@ def analyse(args):
     info = target.stop_signal() if level == 0 and address == pc else None
     signal = Signal(info.signo, info.code, info.addr) if info else None
     code = target.read_code(address, 15)
-    raw_frames, cut = target.stack_frames(args.max_frames)
+    bound = max_frames(args)
+    raw_frames, cut = target.stack_frames(bound)
     frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa) for f in raw_frames]
     if cut:
-        warnings.append(f"the CFA chain stops at {args.max_frames} frames (--max-frames)")
+        warnings.append(f"the CFA chain {hit('max-frames', bound)}")
     function, function_code, cfa_from_cfi = _function(address, regs, warnings)
     probe = target.accessible_probe()
     audit = build(address, code, regs, signal, frames, function, function_code,

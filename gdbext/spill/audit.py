@@ -78,7 +78,7 @@ class Audit:
 
 
 def fault_kind(signal: Signal | None, op: Operand, rsp: int | None,
-               readable: Callable[[int], bool]) -> str:
+               readable: Callable[[int], bool], cfa: int | None = None) -> str:
     if signal is None or signal.signo not in (SIGSEGV, SIGBUS):
         return "none"
     if signal.signo == SIGBUS:
@@ -91,9 +91,21 @@ def fault_kind(signal: Signal | None, op: Operand, rsp: int | None,
         if op.misaligned_by:
             return "misaligned-access"
         return "access-violation"
+    if signal.addr is not None and stack_pointer_nowhere(signal.addr, rsp, cfa, readable):
+        return "bad-stack-pointer"
     if signal.addr is not None and stack_overflow(signal.addr, rsp, readable):
         return "stack-overflow"
     return "unmapped-address" if signal.code == SEGV_MAPERR else "access-violation"
+
+
+def stack_pointer_nowhere(addr: int, rsp: int | None, cfa: int | None,
+                          readable: Callable[[int], bool]) -> bool:
+    """The fault is at the stack pointer, and neither rsp nor the frame's
+    CFA is memory: no stack was ever there.  An overflow keeps a CFA (or an
+    rsp) inside the stack it ran out of."""
+    if rsp is None or not rsp - STACK_REACH_BELOW <= addr < rsp + STACK_REACH_ABOVE:
+        return False
+    return not readable(rsp) and (cfa is None or not readable(cfa))
 
 
 def stack_overflow(addr: int, rsp: int | None, readable: Callable[[int], bool]) -> bool:
@@ -135,8 +147,8 @@ def stack_diagnosis(op: Operand, frame0: Frame | None, realigned: Realignment | 
 def verdict(kind: str, op: Operand, diagnosis: str | None, slot: Slot | None) -> str:
     if kind in ("non-canonical-address", "stack-segment"):
         return "non-canonical-address"
-    if kind == "stack-overflow":
-        return "stack-overflow"
+    if kind in ("stack-overflow", "bad-stack-pointer"):
+        return kind
     if kind in ("misaligned-access", "alignment-check"):
         if not op.stack_relative:
             return "other"              # a misaligned data pointer, not the stack
@@ -178,7 +190,8 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
     if ins is None:
         raise UndecodableError(f"no instruction decodes at {pc:#x}")
     op = analyse(ins, code[:ins.len], regs)
-    kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable)
+    kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable,
+                      frames[0].cfa if frames else None)
     warnings = []
     pressure = block = slot = None
     realigned = None
@@ -231,6 +244,13 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
             "stack and touched its guard.")
         fix("give the thread a bigger stack (pthread_attr_setstacksize, ulimit -s, the "
             "runtime's stack-size knob) or move the large vector locals to the heap")
+    if a.fault_kind == "bad-stack-pointer":
+        say(f"rsp {_hex(a.frames[0].rsp if a.frames else None)} points at no memory, and "
+            "neither does the frame's CFA: the stack pointer itself is wrong, not an "
+            "overflow of a real stack.")
+        fix("find what loaded rsp: a stack switch (swapcontext, a coroutine or fiber "
+            "library, hand-written asm), longjmp with a stale jmp_buf, or a restored "
+            "frame whose saved rsp was overwritten")
     if a.fault_kind == "access-violation" and a.signal and a.signal.code == SI_KERNEL:
         say("A #GP that neither alignment nor a non-canonical address explains "
             "(a privileged instruction, a bad segment, or an I/O port).")

@@ -112,6 +112,7 @@ class SpillAuditReport:
             "misaligned-stack": "a misaligned stack slot",
             "non-canonical-address": "a non-canonical address",
             "stack-overflow": "stack overflow",
+            "bad-stack-pointer": "the stack pointer points at no memory",
             "not-alignment": "not an alignment fault",
             "other": "no stack alignment problem found",
         }[a.verdict]
@@ -176,19 +177,21 @@ class SpillAuditReport:
         return "\n".join(parts)
 
     def _frames(self) -> str:
-        """One row per frame; a run of recursive frames with one residue is one row."""
+        """One row per frame; a run of recursive frames is one row (its
+        residues listed: a frame of 8 bytes alternates 0 and 8)."""
         rows, frames = [], self.audit.frames
         i = 0
         while i < len(frames):
             f = frames[i]
             j = i
             while i > 0 and j + 1 < len(frames) and frames[j + 1].function == f.function \
-                    and frames[j + 1].residue == f.residue and f.function:
+                    and f.function:
                 j += 1
             if j - i >= 2:
+                residues = sorted({str(x.residue) for x in frames[i:j + 1]})
                 rows.append([f"#{f.level}-#{frames[j].level}", f"{frames[i + 1].pc:#x}",
                              f"{f.function} (x{j - i + 1}, recursive)", render.hexaddr(f.rsp),
-                             render.hexaddr(frames[j].cfa), str(f.residue)])
+                             render.hexaddr(frames[j].cfa), ",".join(residues)])
                 i = j + 1
                 continue
             rows.append([f"#{f.level}", f"{f.pc:#x}", f.function or "?", render.hexaddr(f.rsp),

@@ -23,6 +23,7 @@ class TriageReport:
     frames: list[NamedFrame] = field(default_factory=list)
     signature: Signature | None = None
     warnings: list[str] = field(default_factory=list)
+    finding: object | None = None           # crash-triage's own explanation (triage/jump.py)
     _json: dict = field(default_factory=dict, repr=False)
 
     def report_json(self, name: str) -> dict:
@@ -40,6 +41,8 @@ class TriageReport:
     def verdict(self) -> str:
         if self.primary is not None:
             return self.primary.verdict
+        if self.finding is not None:
+            return self.finding.to_json()["verdict"]
         if self.stop.commands:
             return "unexplained"            # every analysis failed: see errors
         if self.stop.origin == "self":
@@ -53,6 +56,8 @@ class TriageReport:
             what = self.stop.name + (f" in {self.frames[0].function}" if self.frames else "")
         if self.primary is not None:
             detail = self.primary.headline().split(": ", 1)[-1]
+        elif self.finding is not None:
+            detail = f"{self.verdict} - {self.finding.explanation[0]}"
         elif self.errors:
             detail = f"{self.verdict} - {self.errors[0][0]} failed: {self.errors[0][1]}"
         else:
@@ -71,6 +76,7 @@ class TriageReport:
             "signature": self.signature.to_json() if self.signature else None,
             "frames": [f.to_json() for f in self.frames],
             "reports": {name: self.report_json(name) for name in self.reports},
+            "finding": self.finding.to_json() if self.finding is not None else None,
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
         }
@@ -83,9 +89,14 @@ class TriageReport:
             joiner = ", " if self.stop.klass == "hang" else " < "
             label = "wait sites" if self.stop.klass == "hang" else "frames"
             rows.append((label, joiner.join(f.function for f in self.frames)))
-        rows.append(("ran", ", ".join(self.reports) or "nothing (no analysis applies)"))
+        rows.append(("ran", ", ".join(self.reports) or (
+            "its own analysis of the jump (no instruction to audit)" if self.finding
+            else "nothing (no analysis applies)")))
         if self.signature:
             rows.append(("signature", f"{self.signature.id}  {self.signature.text}"))
+        if self.finding is not None:
+            rows += [("why", line) for line in self.finding.explanation[1:]]
+            rows += [("fix", line) for line in self.finding.advice]
         rows += [("error", f"{c}: {e}") for c, e in self.errors]
         rows += [("warning", w) for w in self.warnings]
         parts = [self.headline(), render.block(rows)]

@@ -1,0 +1,260 @@
+"""Hostile input for every command: nothing loaded, a file but no process,
+bad flags, junk and truncated cores, a pc in no mapping, an rsp pointing
+nowhere, a stack a million frames deep.  Each answer is one line or a
+report with warnings, never a traceback, and gdb stays usable.
+
+Facts come from the hostile fixture's own output (the unmapped target, its
+rsp), nm, the core's program headers and /proc -- never from gdbext.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
+from tests.host import FIXTURES, REPO, facts_of, kernel_core, run
+
+HOSTILE = FIXTURES / "hostile"
+COMMANDS = ("isa-check", "isa-scan", "deadlock-graph", "spill-audit", "crash-triage")
+NEED_REGISTERS = ("deadlock-graph", "spill-audit", "crash-triage")
+DEFAULT_MAX_FRAMES = 64         # README: set gdbext max-frames
+
+
+def _usable(gdb: GdbSession) -> None:
+    assert gdb.cmd("print 6*7").strip().endswith("= 42")
+
+
+def _report_or_line(out: str, command: str) -> None:
+    """Either one error line or a report that starts with the command."""
+    assert_no_traceback(out)
+    lines = [line for line in out.strip().splitlines() if line.strip()]
+    assert lines and lines[0].startswith(f"{command}: "), out
+
+
+@pytest.fixture(scope="module")
+def cores(tmp_path_factory) -> dict[str, tuple]:
+    """mode -> (kernel core, the fixture's facts), one run per mode."""
+    base = tmp_path_factory.mktemp("hostile")
+    out = {}
+    for mode in ("badjump", "badstack", "endless"):
+        core, stdout, signo = kernel_core([str(HOSTILE), mode], base / mode)
+        assert signo == 11, (mode, signo)
+        out[mode] = (core, facts_of(stdout))
+    return out
+
+
+def _nm(name: str) -> tuple[int, int]:
+    """(address, size) of a function in the fixture, from nm -S."""
+    m = re.search(rf"^([0-9a-f]+) ([0-9a-f]+) [Tt] {name}$",
+                  run(["nm", "-S", str(HOSTILE)]).stdout, re.M)
+    assert m, name
+    return int(m.group(1), 16), int(m.group(2), 16)
+
+
+def _load_bias(gdb: GdbSession) -> int:
+    """Run-time minus link-time address of the PIE: gdb's address of main
+    against nm's."""
+    runtime = int(re.search(r"0x[0-9a-f]+", gdb.cmd("print &main")).group(0), 16)
+    return runtime - _nm("main")[0]
+
+
+# --- nothing to examine -----------------------------------------------------
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("json_", [False, True], ids=["text", "json"])
+def test_nothing_loaded(command, json_, tmp_path):
+    with GdbSession(cwd=tmp_path) as gdb:
+        line = assert_one_error_line(gdb.cmd(command + (" --json" if json_ else "")),
+                                     command)
+        assert "no process" in line or "no program" in line, line
+        _usable(gdb)
+
+
+@pytest.mark.parametrize("command", NEED_REGISTERS + ("isa-check",))
+def test_file_without_process(command, tmp_path):
+    with GdbSession(str(HOSTILE), cwd=tmp_path) as gdb:
+        assert_one_error_line(gdb.cmd(command), command, "no process or core")
+        _usable(gdb)
+
+
+@pytest.mark.parametrize("junk", ["random", "empty", "elf-header-only"])
+def test_junk_core_leaves_the_file_and_one_line(junk, cores, tmp_path):
+    path = tmp_path / f"{junk}.core"
+    real = cores["endless"][0].read_bytes()
+    path.write_bytes({"random": os.urandom(65536), "empty": b"",
+                      "elf-header-only": real[:64]}[junk])
+    with GdbSession(str(HOSTILE), cwd=tmp_path) as gdb:
+        gdb.cmd(f"core-file {path}")          # gdb refuses it in its own words
+        for command in NEED_REGISTERS:
+            assert_one_error_line(gdb.cmd(command), command, "no process or core")
+        _usable(gdb)
+
+
+@pytest.mark.parametrize("command,args,needle", [
+    ("isa-check", "--bogus", "unrecognized arguments: --bogus"),
+    ("isa-check", "--cpu no-such-cpu", "no-such-cpu"),
+    ("isa-scan", "--bogus", "unrecognized arguments: --bogus"),
+    ("deadlock-graph", "--max-frames 0", "must be 1 or more"),
+    ("deadlock-graph", "--max-frames", "expected one argument"),
+    ("deadlock-graph", "--dot /nonexistent/dir/g.dot", "cannot write /nonexistent/dir/g.dot"),
+    ("spill-audit", "--max-frames x", "not a number: x"),
+    ("spill-audit", "no_such_symbol", "cannot evaluate 'no_such_symbol'"),
+    ("crash-triage", "extra", "unrecognized arguments: extra"),
+    ("crash-triage", "--max-frames -3", "must be 1 or more"),
+])
+def test_bad_flags_are_one_line(command, args, needle, cores, tmp_path):
+    core, _ = cores["badstack"]
+    with GdbSession(str(HOSTILE), str(core), cwd=tmp_path) as gdb:
+        regs = gdb.cmd("info registers")
+        assert_one_error_line(gdb.cmd(f"{command} {args}"), command, needle)
+        assert gdb.cmd("info registers") == regs
+        _usable(gdb)
+
+
+def test_bounds_are_settings_that_refuse_zero(tmp_path):
+    with GdbSession(cwd=tmp_path) as gdb:
+        assert "gdbext max-frames is 64." in gdb.cmd("show gdbext max-frames")
+        out = gdb.cmd("set gdbext max-frames 0")
+        assert "must be 1 or more" in out
+        assert "gdbext max-frames is 64." in gdb.cmd("show gdbext max-frames")
+        gdb.cmd("set gdbext max-threads 7")
+        shown = gdb.cmd("show gdbext")
+        assert "gdbext max-threads is 7." in shown and "gdbext max-nodes is" in shown
+
+
+# --- a pc in no mapping -------------------------------------------------------
+def test_pc_in_no_mapping(cores, tmp_path):
+    core, facts = cores["badjump"]
+    target = int(facts["target"], 16)
+    with GdbSession(str(HOSTILE), str(core), cwd=tmp_path) as gdb:
+        for command in ("isa-check", "spill-audit"):
+            assert_one_error_line(gdb.cmd(command), command, f"{target:#x}", "not mapped")
+        r = gdb.json("crash-triage --json")
+        bias = _load_bias(gdb)
+    assert r["verdict"] == "jump-to-unmapped" and r["errors"] == []
+    f = r["finding"]
+    assert f["target"] == target
+    start, size = _nm(facts["caller"])
+    assert start <= f["return_address"] - bias < start + size       # returns into jump_to
+    assert f["caller"] == facts["caller"] and f["how"] == "call"
+    assert r["signature"]["key"] == "call"
+    assert r["signature"]["frames"][1] == facts["caller"]
+
+
+def test_pc_in_no_mapping_live(tmp_path):
+    with GdbSession(str(HOSTILE), cwd=tmp_path) as gdb:
+        out = gdb.cmd("run badjump </dev/null")
+        facts = facts_of(out)
+        assert "SIGSEGV" in out
+        r = gdb.json("crash-triage --json")
+        assert r["verdict"] == "jump-to-unmapped"
+        assert r["finding"]["target"] == int(facts["target"], 16)
+        assert r["finding"]["caller"] == facts["caller"]
+        _usable(gdb)
+
+
+# --- rsp pointing at nothing -------------------------------------------------
+def test_stack_pointer_nowhere(cores, tmp_path):
+    core, facts = cores["badstack"]
+    rsp = int(facts["rsp"], 16)
+    with GdbSession(str(HOSTILE), str(core), cwd=tmp_path) as gdb:
+        assert gdb.cmd("p/x $rsp").split("=")[1].strip() == f"{rsp:#x}"
+        s = gdb.json("spill-audit --json")
+        assert s["verdict"] == "bad-stack-pointer"
+        assert s["fault"]["si_addr"] == rsp - 8          # the push's slot
+        d = gdb.json("deadlock-graph --json")
+        assert [t["lwp"] for t in d["threads"]] == [int(facts["pid"])]
+        t = gdb.json("crash-triage --json")
+        assert t["verdict"] == "bad-stack-pointer"
+        assert t["frames"][0]["function"] == facts["function"]
+        _report_or_line(gdb.cmd("isa-check"), "isa-check")
+        _usable(gdb)
+
+
+# --- a stack walk that never ends ---------------------------------------------
+def _frame_rows(spill: dict) -> int:
+    return len(spill["stack"]["frames"])
+
+
+@pytest.mark.parametrize("bound", [None, 5])
+def test_a_million_frames_stop_at_the_bound(bound, cores, tmp_path):
+    core, facts = cores["endless"]
+    # ulimit -s / 8-byte frames: far more levels than any bound.
+    depth = 8 * 1024 * 1024 // int(facts["frame_bytes"])
+    expected = bound or DEFAULT_MAX_FRAMES
+    assert depth > 100 * expected
+    with GdbSession(str(HOSTILE), str(core), cwd=tmp_path) as gdb:
+        if bound:
+            gdb.cmd(f"set gdbext max-frames {bound}")
+        s = gdb.json("spill-audit --json")
+        assert _frame_rows(s) == expected
+        assert any(f"stopped at {expected} frames" in w for w in s["warnings"])
+        t = gdb.json("crash-triage --json")
+        assert any(f"stopped at {expected} frames" in w for w in t["warnings"])
+        assert t["verdict"] == "stack-overflow"
+        assert [f["function"] for f in t["frames"]] == [facts["function"]]   # collapsed
+        once = gdb.json("spill-audit --json --max-frames 3")          # the flag wins
+        assert _frame_rows(once) == 3
+        _usable(gdb)
+
+
+def test_a_million_frames_live(tmp_path):
+    with GdbSession(str(HOSTILE), cwd=tmp_path, timeout=120) as gdb:
+        assert "SIGSEGV" in gdb.cmd("run endless </dev/null")
+        t = gdb.json("crash-triage --json")
+        assert any(f"stopped at {DEFAULT_MAX_FRAMES} frames" in w for w in t["warnings"])
+        out = gdb.cmd("deadlock-graph")
+        _report_or_line(out, "deadlock-graph")
+        _usable(gdb)
+
+
+# --- a truncated core -----------------------------------------------------------
+def _file_image_size(core) -> int:
+    """Where the core's last segment ends in the file, from its program headers."""
+    from elftools.elf.elffile import ELFFile
+    with open(core, "rb") as f:
+        return max(s["p_offset"] + s["p_filesz"] for s in ELFFile(f).iter_segments())
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.05])
+def test_truncated_core_says_so(keep, cores, tmp_path):
+    core, _ = cores["endless"]
+    whole = _file_image_size(core)
+    cut = tmp_path / "cut.core"
+    shutil.copyfile(core, cut)
+    with open(cut, "r+b") as fh:
+        fh.truncate(int(whole * keep))
+    have = cut.stat().st_size
+    with GdbSession(str(HOSTILE), str(cut), cwd=tmp_path) as gdb:
+        loaded = "no process" not in gdb.cmd("crash-triage")
+        for command in COMMANDS:
+            out = gdb.cmd(f"{command} --json")
+            assert_no_traceback(out)
+            if out.lstrip().startswith("{"):
+                r = next(json.loads(line) for line in out.splitlines()
+                         if line.startswith("{"))
+                if command != "isa-scan":
+                    assert any(f"truncated: {have} of {whole} bytes" in w
+                               for w in r["warnings"]), (command, r["warnings"])
+            else:
+                assert_one_error_line(out, command)
+        assert loaded or keep < 0.1
+        _usable(gdb)
+
+
+# --- the batch CLI on the same inputs ------------------------------------------
+def test_batch_cli_on_hostile_cores(cores, tmp_path):
+    gdbext = REPO / ".venv" / "bin" / "gdbext"
+    paths = [str(cores[m][0]) for m in ("badjump", "badstack", "endless")]
+    proc = subprocess.run([str(gdbext), "triage", "-j", "2", "--exe", str(HOSTILE), *paths],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()
+               if line.startswith("{")]
+    assert [r["verdict"] for r in records] == ["jump-to-unmapped", "bad-stack-pointer",
+                                               "stack-overflow"]
