@@ -122,8 +122,14 @@ def selected_pc() -> tuple[int, int]:
 _WRITES = re.compile(r"(?<![=!<>])=(?!=)|\+\+|--|[-+*/%&|^]=|<<=|>>=")
 
 
+# A quoted name or literal, with its backslash escapes ('\'' is one quote):
+# blanking it lets 'operator=' through; a quote or backslash left over
+# afterwards is text gdb might split differently from us, so it is refused.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
 def _without_quoted(text: str) -> str:
-    return re.sub(r"'[^']*'|\"[^\"]*\"", "''", text)
+    return _QUOTED.sub("''", text)
 
 
 def eval_address(expression: str) -> int:
@@ -131,9 +137,13 @@ def eval_address(expression: str) -> int:
 
     Read-only: assignments are refused and inferior calls are disabled while
     the expression is evaluated."""
-    if _WRITES.search(_without_quoted(expression)):
+    bare = _without_quoted(expression)
+    if _WRITES.search(bare):
         raise GdbextError(f"'{expression}' would modify the program: an ADDRESS must be "
                           "a read-only expression")
+    if re.search(r"['\"\\]", bare.replace("''", "")):
+        raise GdbextError(f"'{expression}': unbalanced quotes or a stray backslash; an "
+                          "ADDRESS quotes only names ('file.c'::func)")
     previous = gdb.parameter("may-call-functions")
     gdb.execute("set may-call-functions off", to_string=True)
     try:
