@@ -29,11 +29,16 @@ def _gdbext_setup_paths():
 
 try:
     __file__
-except NameError:  # `source` sets __file__; `python exec(open(...).read())` may not
-    __file__ = os.path.join(os.getcwd(), "gdbinit.py")
+except NameError:  # `python exec(open(...).read())`: guessing the cwd would import from it
+    __file__ = None
 
-_gdbext_setup_paths()
+if __file__ is None:
+    import gdb
+    gdb.write("gdbext: load it with `source /path/to/gdbinit.py` (where it is cannot be "
+              "told otherwise, and the current directory is never trusted)\n", gdb.STDERR)
+else:
+    _gdbext_setup_paths()
 
-import gdbext.commands  # noqa: E402
+    import gdbext.commands  # noqa: E402
 
-gdbext.commands.register()
+    gdbext.commands.register()

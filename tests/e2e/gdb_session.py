@@ -17,7 +17,8 @@ NO_DEBUG_INFO = ["-iex", "set debug-file-directory /nonexistent"]
 
 
 class GdbSession:
-    def __init__(self, *args: str, debuginfo: bool = True, cwd=None, timeout: int = 60):
+    def __init__(self, *args: str, debuginfo: bool = True, cwd=None, timeout: int = 60,
+                 env: dict | None = None):
         argv = ["-nx", "-nh", "-q",
                 "-iex", "set pagination off", "-iex", "set width 0", "-iex", "set height 0",
                 "-iex", "set confirm off", "-iex", "set style enabled off",
@@ -26,7 +27,7 @@ class GdbSession:
         if not debuginfo:
             argv += NO_DEBUG_INFO
         argv += ["-ex", f"source {REPO / 'gdbinit.py'}", *args]
-        env = dict(os.environ, TERM="dumb", LC_ALL="C.UTF-8")
+        env = dict(os.environ, TERM="dumb", LC_ALL="C.UTF-8", **(env or {}))
         self.child = pexpect.spawn(GDB, argv, cwd=str(cwd or REPO), env=env, echo=False,
                                    encoding="utf-8", codec_errors="replace",
                                    dimensions=(1000, 1000), timeout=timeout)
