@@ -349,6 +349,7 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
     inferior = gdb.selected_inferior()
     progspace = gdb.current_progspace()
     system = re.compile(system_objects)
+    seen: dict = {}
     out = []
     for thread in sorted(inferior.threads(), key=lambda t: t.num):
         if not thread.is_valid() or (only is not None and thread.num not in only):
@@ -371,7 +372,8 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
             in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
         except gdb.MemoryError:
             in_syscall = False
-        frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site)
+        frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
+                                  seen)
         out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
                                   frames, truncated))
     return out
@@ -391,8 +393,11 @@ def _read_registers(frame, names) -> dict[str, int]:
     return regs
 
 
-def _walk(frame, max_frames: int, progspace, system,
-          past_site) -> tuple[list[FrameInfo], bool]:
+def _walk(frame, max_frames: int, progspace, system, past_site,
+          seen: dict) -> tuple[list[FrameInfo], bool]:
+    """``seen`` caches per pc what is the same for every thread parked at
+    that pc (the object, the source line): 10,000 threads waiting in one
+    function ask once."""
     frames = []
     site_level = stop_at = None
     exe = progspace.filename
@@ -400,11 +405,16 @@ def _walk(frame, max_frames: int, progspace, system,
         try:
             pc = frame.pc()
             name = frame.name()
-            objfile = progspace.solib_name(pc)
+            objfile = seen.get(pc, _UNSEEN)
+            if objfile is _UNSEEN:
+                objfile = seen[pc] = progspace.solib_name(pc)
             file = line = None
             if site_level is None and not (objfile and system.search(objfile)):
-                sal = frame.find_sal()
-                file, line = (sal.symtab.filename if sal.symtab else None), sal.line or None
+                key = (pc, level == 0)      # a caller's line is looked up at pc - 1
+                if key not in seen:
+                    sal = frame.find_sal()
+                    seen[key] = (sal.symtab.filename if sal.symtab else None), sal.line or None
+                file, line = seen[key]
                 site_level = level
                 stop_at = None if past_site is None else level + past_site
             objfile = objfile or (exe if file or name else None)

@@ -146,8 +146,8 @@ def _hang_frames(deadlock, me: dict | None, limit: int):
     states = [graph.by_lwp[l] for l in lwps if l in graph.by_lwp]
     if not states:
         states = [s for s in graph.states if me and s.lwp == me["lwp"]] or graph.states[:1]
-    sites = {meaningful_frames(((f.function, f.objfile) for f in s.frames), 1)[0]
-             for s in states if s.frames}
+    walks = {tuple((f.function, f.objfile) for f in s.frames) for s in states if s.frames}
+    sites = {meaningful_frames(walk, 1)[0] for walk in walks}    # 10,000 waiters: one walk
     return sorted(sites, key=lambda f: (f.function, f.object or ""))[:limit]
 
 

@@ -48,6 +48,7 @@ class ThreadState:
     frames_truncated: bool = False
 
 
+@functools.lru_cache(maxsize=4096)     # a few names, repeated by every thread
 def _norm(name: str | None) -> str:
     """glibc's internal spellings with debug info (___pthread_cond_wait,
     __GI___pthread_mutex_lock, __pthread_cond_wait_common) -> the public name."""

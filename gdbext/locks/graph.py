@@ -3,6 +3,7 @@ chains that end at a thread that is not blocked (sleeping, in I/O, running)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .classify import ThreadState
 
@@ -16,7 +17,7 @@ class WaitGraph:
     behind_cycle: dict[int, int] = field(default_factory=dict)  # lwp -> cycle index
     chains: list[list[int]] = field(default_factory=list)       # blocked -> ... -> not blocked
 
-    @property
+    @cached_property        # built once: callers look up thousands of threads
     def by_lwp(self) -> dict[int, ThreadState]:
         return {s.lwp: s for s in self.states}
 
