@@ -8,14 +8,13 @@ from __future__ import annotations
 import functools
 import re
 import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.host import (FIXTURES, GDB, find_kernel_core, host_has,
-                        kernel_cores_land_in_cwd, parse_announcement, run, unlimited_core)
+from tests.host import FIXTURES, GDB, host_has, parse_announcement, run
+from tests.host import kernel_core as host_kernel_core
 
 ISA_CRASH = FIXTURES / "isa_crash"
 
@@ -90,17 +89,12 @@ def kernel_core(tmp_path_factory, isa_crash):
     """Cores written by the kernel, one per mode, made on first use."""
     @functools.cache                   # a skip raises, so only real cores are cached
     def make(mode: str) -> tuple[Path, dict]:
-        if not kernel_cores_land_in_cwd():
-            pytest.skip("kernel core_pattern is a pipe or a path elsewhere: no kernel core here")
         if not MODES[mode].crashes:
             pytest.skip(f"this host runs the {mode} instruction: the fixture does not crash")
-        cwd = tmp_path_factory.mktemp(f"kcore-{mode}")
-        proc = subprocess.run([str(isa_crash), mode], cwd=cwd, capture_output=True, text=True,
-                              preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
-        assert proc.returncode == -getattr(signal, MODES[mode].signal), proc
-        facts = parse_announcement(proc.stdout)
-        core = find_kernel_core(cwd, int(facts["pid"]))
-        assert core is not None, f"no core in {cwd} (core_pattern)"
+        core, stdout, signo = host_kernel_core([str(isa_crash), mode],
+                                               tmp_path_factory.mktemp(f"kcore-{mode}"))
+        assert signo == getattr(signal, MODES[mode].signal), (mode, signo)
+        facts = parse_announcement(stdout)
         return core, facts
     return make
 
