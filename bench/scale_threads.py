@@ -12,13 +12,10 @@ in the threads (KiB per thread flat from 1,000 to 10,000).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-GDB = os.environ.get("GDB", "gdb")
-FIXTURE = REPO / "build" / "fixtures" / "deadlock" / "many"
+from attached_gdb import many, results
+
 SIZES = [int(n) for n in os.environ.get("THREADS", "1000,10000").split(",")]
 REPEAT = int(os.environ.get("REPEAT", "2"))
 COMMANDS = ("thread apply all bt", "deadlock-graph --json", "crash-triage --json")
@@ -36,41 +33,22 @@ print(f"RESULT {len(gdb.selected_inferior().threads())} {took} {kib('VmHWM') - b
 
 
 def measure(pid: int, command: str) -> tuple[int, float, int]:
-    script = REPO / "build" / "bench_scale_threads.py"
-    script.write_text(SCRIPT.replace("CMD", repr(command)))
-    runs = []
-    for _ in range(REPEAT):
-        out = subprocess.run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
-                              "-iex", "set debug-file-directory /nonexistent",
-                              "-ex", f"source {REPO / 'gdbinit.py'}", "-p", str(pid),
-                              "-ex", f"source {script}"], capture_output=True, text=True)
-        line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
-        _, n, took, kib = line.split()
-        runs.append((int(n), float(took), int(kib)))
+    runs = [(int(n), float(t), int(k))
+            for n, t, k in results(pid, SCRIPT.replace("CMD", repr(command)), REPEAT)]
     return runs[0][0], min(r[1] for r in runs), min(r[2] for r in runs)
 
 
 def one_size(threads: int) -> None:
-    proc = subprocess.Popen([str(FIXTURE), str(threads)], stdout=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-    try:
-        for line in proc.stdout:
-            if line.strip() == "ready":
-                break
-        results = {c: measure(proc.pid, c) for c in COMMANDS}
-    finally:
-        proc.kill()
-        proc.wait()
-    n, base, _ = results[COMMANDS[0]]
+    with many(threads) as pid:
+        measured = {c: measure(pid, c) for c in COMMANDS}
+    n, base, _ = measured[COMMANDS[0]]
     print(f"{n} threads, best of {REPEAT}, cold:")
-    for command, (_, took, kib) in results.items():
+    for command, (_, took, kib) in measured.items():
         print(f"  {command:<22} {took:6.2f} s  {took / base:5.2f}x bt   "
               f"+{kib / 1024:6.1f} MiB ({kib / n:5.2f} KiB/thread)")
 
 
 def main() -> int:
-    if not FIXTURE.exists():
-        sys.exit(f"{FIXTURE} missing: run make setup")
     for threads in SIZES:
         one_size(threads)
     return 0

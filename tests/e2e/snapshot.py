@@ -111,6 +111,14 @@ def read_maps(pid: int) -> list[tuple[int, int, str, str]]:
     return rows
 
 
+def _read_exact(mem, address: int, n: int) -> bytes:
+    mem.seek(address)
+    data = mem.read(n)
+    if len(data) != n:
+        raise OSError(errno.EIO, "short read")
+    return data
+
+
 def _hash_range(mem, start: int, end: int) -> tuple[str, int, list[str]]:
     """Digest of [start, end); pages the kernel refuses are hashed as a marker."""
     h = hashlib.blake2b(digest_size=16)
@@ -119,11 +127,7 @@ def _hash_range(mem, start: int, end: int) -> tuple[str, int, list[str]]:
     while address < end:
         n = min(CHUNK, end - address)
         try:
-            mem.seek(address)
-            data = mem.read(n)
-            if len(data) != n:
-                raise OSError(errno.EIO, "short read")
-            h.update(data)
+            h.update(_read_exact(mem, address, n))
             read += n
             address += n
             continue
@@ -132,11 +136,7 @@ def _hash_range(mem, start: int, end: int) -> tuple[str, int, list[str]]:
         # Page by page through the chunk that failed.
         for page in range(address, address + n, PAGE):
             try:
-                mem.seek(page)
-                data = mem.read(PAGE)
-                if len(data) != PAGE:
-                    raise OSError(errno.EIO, "short read")
-                h.update(data)
+                h.update(_read_exact(mem, page, PAGE))
                 read += PAGE
             except OSError as exc:
                 marker = f"<unreadable {page:#x}: {errno.errorcode.get(exc.errno, exc.errno)}>"

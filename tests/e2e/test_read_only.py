@@ -15,6 +15,7 @@ a register write, a selection change, a settings change and an inferior call.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -153,10 +154,11 @@ EACH_LIVE = pytest.mark.parametrize("live", [
     for name in SESSIONS], indirect=True)
 
 
-@pytest.fixture(scope="module")
-def live(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"read-only-{request.param}")
-    session = _open(request.param, tmp)
+@contextlib.contextmanager
+def _opened(name: str, tmp: Path):
+    """A session with the user's selection made and a baseline taken; gdb
+    and the process are gone afterwards, whatever happened."""
+    session = _open(name, tmp)
     try:
         session.initial_thread = session.gdb.cmd("thread").strip()
         session.reselect()
@@ -171,6 +173,12 @@ def live(request, tmp_path_factory):
                 session.proc.kill()
                 session.proc.wait()
             _kill(pid)
+
+
+@pytest.fixture(scope="module")
+def live(request, tmp_path_factory):
+    with _opened(request.param, tmp_path_factory.mktemp(f"read-only-{request.param}")) as s:
+        yield s
 
 
 # --- what a command may print ------------------------------------------------------
@@ -499,17 +507,8 @@ HIDDEN_WRITES = [
 
 @pytest.fixture
 def fresh_isa_crash(tmp_path):
-    session = _open("isa_crash", tmp_path)
-    try:
-        session.reselect()
-        session.baseline = session.snap()
+    with _opened("isa_crash", tmp_path) as session:
         yield session
-    finally:
-        pid = session.pid
-        try:
-            session.gdb.close()
-        finally:
-            _kill(pid)
 
 
 @pytest.mark.parametrize("command", HIDDEN_WRITES)
