@@ -5,8 +5,8 @@ import traceback
 
 from .. import target
 from ..errors import GdbextError, UndecodableError, UnmappedCodeError
-from . import deadlock_graph, isa_check, spill_audit
 from ..knowledge.bounds import hit
+from . import deadlock_graph, isa_check, spill_audit
 from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("crash-triage")
@@ -70,7 +70,7 @@ def analyse(args):
     failures = {name: _run_step(report, name, args) for name in stop.commands}
     if isinstance(failures.get("spill-audit"), UndecodableError):
         _run_step(report, "isa-check", args)
-    elif isinstance(failures.get("spill-audit"), UnmappedCodeError):
+    elif _jumped_to(failures.get("spill-audit"), stop):
         report.finding = _bad_jump(failures["spill-audit"].address)
         report.errors = [e for e in report.errors if e[0] != "spill-audit"]   # explained
     if "deadlock-graph" in report.reports:
@@ -100,6 +100,15 @@ def _run_step(report, name: str, args) -> Exception | None:
         return exc
     finally:                            # deadlock-graph walks every thread
         target.select_newest_frame(report.thread and report.thread["num"])
+
+
+def _jumped_to(failure, stop) -> bool:
+    """The pc could not be read because nothing is mapped there and the
+    fault was fetching it (si_addr is the pc) -- not a core that lacks the
+    program's text, which reads fail on just the same."""
+    if not isinstance(failure, UnmappedCodeError) or stop.addr != failure.address:
+        return False
+    return not target.accessible_probe()(failure.address)
 
 
 def _bad_jump(address: int):

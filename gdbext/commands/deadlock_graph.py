@@ -5,8 +5,8 @@ import os
 
 from .. import target
 from ..errors import GdbextError
-from . import exported_symbols
 from ..knowledge.bounds import hit
+from . import exported_symbols
 from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("deadlock-graph")

@@ -37,8 +37,8 @@ vector registers used and live at once, and whether the faulting operand is
 a spill slot and where it was stored.
 
 Verdicts: stack-spill-fault, misaligned-stack, non-canonical-address,
-stack-overflow, bad-stack-pointer, not-alignment, other.  It never resumes or changes the
-process.
+stack-overflow, bad-stack-pointer, not-alignment, other.  It never resumes
+or changes the process.
 
 Options:
   --json          print one JSON object (schema "gdbext/spill-audit/1")
