@@ -21,14 +21,15 @@ class Bound:
 BOUNDS = {b.name: b for b in (
     # Deep enough for the wait site and the caller that misaligned the
     # stack; a 1M-frame runaway recursion is cut here.
-    Bound("max-frames", 64, "frames", "frames followed per thread by deadlock-graph, spill-audit "
-                            "and crash-triage"),
-    # deadlock-graph unwinds every thread; 10,000 take minutes, a million
-    # would not finish.
-    Bound("max-threads", 20000, "threads", "threads examined by deadlock-graph and crash-triage"),
+    Bound("max-frames", 64, "frames",
+          "frames followed per thread by deadlock-graph, spill-audit and crash-triage"),
+    # deadlock-graph unwinds every thread: 10,000 take about a second and
+    # 75 MiB of gdb (bench/scale_threads.py); twice that is still interactive.
+    Bound("max-threads", 20000, "threads",
+          "threads examined by deadlock-graph and crash-triage"),
     # Entries read from one array or list in the inferior (environ).
-    Bound("max-nodes", 8192, "entries", "entries read from one array or list in the program "
-                             "(its environment)"),
+    Bound("max-nodes", 8192, "entries",
+          "entries read from one array or list in the program (its environment)"),
 )}
 
 
