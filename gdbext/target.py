@@ -172,11 +172,6 @@ def read_code(address: int, length: int) -> bytes:
             return bytes(inferior.read_memory(address, n))
         except (gdb.MemoryError, OverflowError, ValueError):
             continue
-    if kind() == "core" and accessible_probe()(address):
-        # Mapped when the process died, but a core leaves out file-backed code.
-        raise GdbextError(f"cannot read memory at {address:#x}: the core does not hold it "
-                          "(code is not dumped): load the program and its libraries "
-                          "(file PROG, set sysroot DIR)")
     raise UnmappedCodeError(f"cannot read memory at {address:#x}: the address is not mapped "
                             "(a jump or call to a bad pointer, not an instruction-set "
                             "problem)", address)

@@ -103,12 +103,9 @@ def _run_step(report, name: str, args) -> Exception | None:
 
 
 def _jumped_to(failure, stop) -> bool:
-    """The pc could not be read because nothing is mapped there and the
-    fault was fetching it (si_addr is the pc) -- not a core that lacks the
-    program's text, which reads fail on just the same."""
-    if not isinstance(failure, UnmappedCodeError) or stop.addr != failure.address:
-        return False
-    return not target.accessible_probe()(failure.address)
+    """The pc is unreadable and the fault was fetching it (si_addr is the
+    pc).  A core's undumped code is no such case: gdb reads it as zeros."""
+    return isinstance(failure, UnmappedCodeError) and stop.addr == failure.address
 
 
 def _bad_jump(address: int):

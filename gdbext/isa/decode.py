@@ -60,7 +60,8 @@ class DecodedInstruction:
 
 
 @lru_cache(maxsize=4)
-def _formatter(syntax: str) -> Formatter:
+def formatter(syntax: str = "att") -> Formatter:
+    """iced's formatter printing as gdb and objdump do (AT&T unless asked)."""
     kind = FormatterSyntax.INTEL if syntax == "intel" else FormatterSyntax.GAS
     fmt = Formatter(kind)
     fmt.space_after_operand_separator = syntax == "intel"
@@ -82,7 +83,7 @@ def decode(code: bytes, address: int, syntax: str = "att") -> DecodedInstruction
     features = [_FEATURE_NAMES.get(f, f"CPUID_FEATURE_{f}") for f in ins.cpuid_features()]
     regs = [u.register for u in InstructionInfoFactory().info(ins).used_registers()]
     return DecodedInstruction(
-        address=address, raw=raw, text=_formatter(syntax).format(ins),
+        address=address, raw=raw, text=formatter(syntax).format(ins),
         mnemonic=mnemonic.lower(), encoding=ENCODING_NAMES.get(ins.encoding, "legacy"),
         vector_length=_vector_length(ins),
         iced_features=features,
@@ -150,7 +151,7 @@ def why_undecodable(code: bytes, truncated: bool = False) -> str:
         return "the readable bytes end inside an instruction (truncated)"
     legacy32 = Decoder(32, code).decode()
     if legacy32.code != Code.INVALID:
-        return (f"not valid in 64-bit mode ({_formatter('att').format(legacy32)} exists only "
+        return (f"not valid in 64-bit mode ({formatter('att').format(legacy32)} exists only "
                 "in 32-bit code): the pc is probably in data or jumped into the middle of "
                 "an instruction")
     return ("not an x86-64 instruction: the pc is probably in data, or jumped into the "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iced_x86 import (Decoder, EncodingKind, Formatter, FormatterSyntax, Instruction,
-                      InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess, OpKind,
-                      Register, RegisterExt)
+from iced_x86 import (Decoder, EncodingKind, Instruction, InstructionInfoFactory,
+                      MemorySizeExt, Mnemonic, OpAccess, OpKind, Register, RegisterExt)
 
+from ..isa.decode import formatter
 from ..knowledge import alignment as al
 
 MASK64 = (1 << 64) - 1
@@ -66,18 +66,10 @@ def decode_one(code: bytes, address: int) -> Instruction | None:
     return None if ins.is_invalid else ins
 
 
-def _formatter() -> Formatter:
-    f = Formatter(FormatterSyntax.GAS)
-    f.hex_prefix, f.hex_suffix = "0x", ""
-    f.uppercase_hex = False
-    f.space_after_operand_separator = False
-    return f
-
-
 def analyse(ins: Instruction, raw: bytes, regs: dict[str, int]) -> Operand:
     mnemonic = _MNEMONICS.get(ins.mnemonic, "?")
     encoding = ENCODINGS.get(ins.encoding, "other")
-    text = _formatter().format(ins)
+    text = formatter().format(ins)
     memory_operand = next((i for i in range(ins.op_count) if ins.op_kind(i) in _MEMORY_KINDS),
                           None)
     if memory_operand is None:

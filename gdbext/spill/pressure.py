@@ -84,11 +84,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from iced_x86 import (Code, Decoder, EncodingKind, FlowControl, Formatter, FormatterSyntax,
-                      Instruction, InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess,
-                      OpKind, Register, RegisterExt)
+from iced_x86 import (Code, Decoder, EncodingKind, FlowControl, Instruction,
+                      InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess, OpKind,
+                      Register, RegisterExt)
+
+from ..isa.decode import formatter
 
 __all__ = ["Block", "SlotAccess", "Slot", "FunctionPressure", "analyse_function"]
 
@@ -603,16 +604,9 @@ def _step(shape: _Shape, pc: int, rsp, rbp):
     return rsp, new_rbp
 
 
-@lru_cache(maxsize=1)
-def _formatter() -> Formatter:
-    fmt = Formatter(FormatterSyntax.GAS)
-    fmt.uppercase_hex = False          # as gdb and objdump print
-    return fmt
-
-
 def _format(code: bytes, start: int, pc: int) -> str:
     offset = pc - start
-    return _formatter().format(Decoder(64, code[offset:offset + 15], ip=pc).decode())
+    return formatter().format(Decoder(64, code[offset:offset + 15], ip=pc).decode())
 
 
 def _find_slots(code: bytes, start: int, raw: _Raw, blocks, states):

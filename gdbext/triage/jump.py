@@ -38,15 +38,17 @@ class BadJump:
 def call_before(code: bytes, return_address: int) -> str | None:
     """The call instruction that ends exactly at ``return_address``, from
     ``code``, the bytes just before it; None when no call does."""
-    from ..spill.operand import _formatter, decode_one
     from iced_x86 import FlowControl
+
+    from ..isa.decode import formatter
+    from ..spill.operand import decode_one
     for length in CALL_LENGTHS:
         if length > len(code):
             break
         ins = decode_one(code[-length:], return_address - length)
         if ins is not None and ins.len == length and ins.flow_control in (
                 FlowControl.CALL, FlowControl.INDIRECT_CALL):
-            return _formatter().format(ins)
+            return formatter().format(ins)
     return None
 
 

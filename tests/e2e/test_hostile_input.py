@@ -230,19 +230,19 @@ def test_truncated_core_says_so(keep, cores, tmp_path):
         fh.truncate(int(whole * keep))
     have = cut.stat().st_size
     with GdbSession(str(HOSTILE), str(cut), cwd=tmp_path) as gdb:
-        loaded = "no process" not in gdb.cmd("crash-triage")
+        # gdb loads a core whose notes survived the cut (the 50 % one);
+        # then every report must name the cut, else each answer is one line.
+        loaded = "no registers" not in gdb.cmd("info registers rip")
+        assert loaded or keep < 0.5
         for command in COMMANDS:
             out = gdb.cmd(f"{command} --json")
             assert_no_traceback(out)
-            if out.lstrip().startswith("{"):
-                r = next(json.loads(line) for line in out.splitlines()
-                         if line.startswith("{"))
-                if command != "isa-scan":
-                    assert any(f"truncated: {have} of {whole} bytes" in w
-                               for w in r["warnings"]), (command, r["warnings"])
-            else:
+            if loaded and command in NEED_REGISTERS:
+                r = gdb.json(f"{command} --json")
+                assert any(f"truncated: {have} of {whole} bytes" in w
+                           for w in r["warnings"]), (command, r["warnings"])
+            elif not out.lstrip().startswith("{"):
                 assert_one_error_line(out, command)
-        assert loaded or keep < 0.1
         _usable(gdb)
 
 
