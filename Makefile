@@ -17,11 +17,12 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 setup: packages venv fixtures
 
 # System tools the project cannot work without; installed only when missing.
-# libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime.
+# libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime;
+# graphviz's dot draws deadlock-graph's --dot picture in `make demo`.
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
 packages:
 	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
-	  $(LLVM_OMP_LIB):libomp5-14 \
+	  $(LLVM_OMP_LIB):libomp5-14 dot:graphviz \
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
 
 # gdb embeds its own Python; the venv must be built for that version.

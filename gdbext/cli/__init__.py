@@ -2,6 +2,7 @@
 
     gdbext triage CORE... [--exe PATH]      JSON Lines, then a grouped summary
     gdbext triage --coredumpctl [MATCH...]  the cores systemd-coredump kept
+    gdbext gdbinit [--install]              the line that loads the commands into gdb
 """
 from __future__ import annotations
 
@@ -65,12 +66,31 @@ def parser() -> argparse.ArgumentParser:
                    help="gdb's set debug-file-directory")
     t.add_argument("--max-frames", type=_positive(int), metavar="N",
                    help="frames followed per thread (crash-triage --max-frames)")
+    g = sub.add_parser(
+        "gdbinit", help="print the line that loads the gdb commands (--install: into ~/.gdbinit)",
+        description="Print `source .../gdbext/gdbinit.py`, the line that loads isa-check, "
+        "deadlock-graph and the other commands into gdb from this installed package, after "
+        "checking that gdb embeds the Python this package is installed for.",
+        epilog="exit status: 0 printed, added, or already there; 2 gdb's Python is another "
+        "version (with --install), or the file already loads another gdbext, or cannot be "
+        "written.")
+    g.add_argument("--install", action="store_true",
+                   help="append the line to ~/.gdbinit unless it is there (run it twice: one line)")
+    g.add_argument("--file", default="~/.gdbinit", metavar="PATH",
+                   help="the gdb init file for --install (default ~/.gdbinit)")
+    g.add_argument("--gdb", default=os.environ.get("GDB", "gdb"), metavar="PATH",
+                   help="the gdb whose Python is checked (default $GDB or gdb)")
+    g.add_argument("--no-check", action="store_true",
+                   help="do not run gdb to check its Python")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .triage import run
+    if args.command == "gdbinit":
+        from .gdbinit import run
+    else:
+        from .triage import run
     try:
         return run(args)
     except KeyboardInterrupt:

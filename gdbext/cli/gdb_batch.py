@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import core_file
 
 RECORD_SCHEMA = "gdbext/triage-record/1"
-LOADER = Path(__file__).resolve().parent.parent.parent / "gdbinit.py"
+LOADER = Path(__file__).resolve().parent.parent / "gdbinit.py"    # in the package: a wheel has it
 JSON_PREFIX = '{"schema": "gdbext/crash-triage/'
 EM_X86_64 = 62
 ELFCLASS64 = 2

@@ -48,7 +48,7 @@ def _check_tools(args) -> str | None:
     if shutil.which(args.gdb) is None:
         return f"{args.gdb} not found (install gdb, or --gdb PATH)"
     if not LOADER.is_file():
-        return f"{LOADER} is missing: run gdbext from its source tree (make setup)"
+        return f"{LOADER} is missing: the gdbext package is incomplete (reinstall it)"
     if args.exe and not os.path.isfile(args.exe):
         return f"--exe {args.exe}: no such file"
     return None

@@ -7,15 +7,14 @@ import importlib.util
 import json
 import os
 import re
-import shlex
 import traceback
 
 import gdb
 
-from .. import target
+from .. import gdbinit, target
 from ..errors import GdbextError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Import name -> the distribution that provides it.
 DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate", "elftools": "pyelftools",
@@ -120,7 +119,7 @@ class GdbextCommand(gdb.Command):
             if missing:
                 raise GdbextError(
                     f"{self.NAME}: missing Python package(s) {', '.join(missing)} for gdb's "
-                    f"Python; fix: make -C {shlex.quote(REPO_ROOT)} setup")
+                    f"Python; fix: {gdbinit.missing_fix(PACKAGE_DIR, missing)}")
             with target.preserved_selection():
                 result = self.run(args)
             if result is not None and hasattr(result, "warnings"):
