@@ -99,15 +99,17 @@ def installed_for(layout: Layout) -> Optional[str]:
 
 
 def unloadable_modules(layout: Layout, suffixes=None) -> List[str]:
-    """Compiled modules of the dependencies that gdb's Python cannot load:
-    their file name's ABI tag is none of its extension suffixes."""
+    """Compiled modules of the dependencies that gdb's Python cannot load: the
+    ABI tag in their file name (cpython-312-x86_64-linux-gnu, abi3) is none of
+    its extension suffixes.  An untagged .so says nothing, and passes."""
     if layout.site_dir is None:
         return []
-    suffixes = tuple(suffixes if suffixes is not None else importlib.machinery.EXTENSION_SUFFIXES)
+    suffixes = suffixes if suffixes is not None else importlib.machinery.EXTENSION_SUFFIXES
     bad = []
     for name in COMPILED:
         for path in sorted(glob.glob(os.path.join(layout.site_dir, name, "*.so"))):
-            if not path.endswith(suffixes):
+            tag = re.search(r"(\.(?:cpython-|pypy|abi)[^.]*\.so)$", path)
+            if tag and tag.group(1) not in suffixes:
                 bad.append(os.path.basename(path))
     return bad
 
