@@ -21,11 +21,13 @@ _gdbext_saved = dict(globals())   # sourced into gdb's __main__: restored at the
 
 import glob
 import importlib.machinery
+import json
 import os
 import re
 import shlex
 import site
 import sys
+import urllib.parse
 from typing import List, Optional
 
 # The gdb commands, for the stand-ins that answer when the package cannot load
@@ -59,9 +61,22 @@ class Layout:
         if self.checkout:
             return (f"make -C {shlex.quote(self.root)} setup (it builds the venv with gdb's "
                     "Python)")
-        return (f"install gdbext into a venv made with gdb's Python: {python} -m venv DIR && "
-                "DIR/bin/pip install gdbext && DIR/bin/gdbext gdbinit --install "
-                "(what make setup does in a checkout)")
+        return (f"a venv of gdb's Python: {python} -m venv DIR && DIR/bin/pip install "
+                f"{self.installed_from()} && DIR/bin/gdbext gdbinit --install")
+
+    def installed_from(self) -> str:
+        """The wheel or directory pip installed this package from (its
+        direct_url.json), else a placeholder."""
+        for record in glob.glob(os.path.join(self.site_dir or "", "gdbext-*.dist-info",
+                                             "direct_url.json")):
+            try:
+                with open(record, encoding="utf-8") as fh:
+                    url = json.load(fh).get("url", "")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if url.startswith("file://"):
+                return shlex.quote(urllib.parse.unquote(url[len("file://"):]))
+        return "GDBEXT-WHEEL"
 
 
 def find_layout(package_dir: str, environ=os.environ, running=sys.version_info) -> Layout:

@@ -63,14 +63,16 @@ def minor(version: str) -> str:
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel, built from a copy of the sources (the build leaves nothing in the checkout)."""
+    """The wheel, built from a copy of the sources (a build leaves build/ and *.egg-info
+    behind, and build/ is the fixtures')."""
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "gdbext", src / "gdbext",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = tmp_path_factory.mktemp("dist")
-    sh([sys.executable, "-m", "build", "--wheel", "--outdir", dist, src], cwd=dist,
+    # As the README says: pip builds it in an isolated environment with setuptools.
+    sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, src], cwd=dist,
        env=clean_env(dist))
     wheels = list(dist.glob("gdbext-*.whl"))
     assert len(wheels) == 1, wheels
@@ -217,8 +219,7 @@ def test_another_minor_version_gets_one_line_naming_both(wheel, gdb_python, trap
     if found is None:
         pytest.skip(f"no Python but {minor(gdb_python)} on this machine")
     python, version = found
-    # The package only: the loader decides before it imports anything.
-    venv = make_venv(python, tmp_path / "other", wheel, "--no-deps")
+    venv = make_venv(python, tmp_path / "other", wheel)
     assert site_packages(venv).parent.name == f"python{minor(version)}"
     line = gdbinit_line(venv, tmp_path)
     before = gdb_batch("-ex", "python import sys; print(sys.path)", cwd=tmp_path).stdout
@@ -227,10 +228,17 @@ def test_another_minor_version_gets_one_line_naming_both(wheel, gdb_python, trap
                      cwd=tmp_path)
     assert_no_traceback(proc.stdout + proc.stderr)
     message = _one_mismatch_line(proc.stderr, version, gdb_python)
-    assert str(venv) in message
+    assert str(venv) in message and f"pip install {wheel} " in message   # what pip recorded
     assert f"isa-check: {message[len('gdbext: '):]}" in proc.stderr   # the command says why
     assert before.strip() in proc.stdout                               # sys.path untouched
     assert "$1 = 42" in proc.stdout
+    # The batch CLI (which runs on that Python) gets gdb's answer in each record.
+    triage = sh([venv / "bin" / "gdbext", "triage", "--no-summary", trap_core[0]], cwd=tmp_path,
+                env=clean_env(tmp_path), check=False)
+    assert triage.returncode == 1, triage
+    [record] = [json.loads(l) for l in triage.stdout.splitlines() if l.strip()]
+    assert record["status"] == "error"
+    assert record["error"] == f"crash-triage: {message[len('gdbext: '):]}"
     # `gdbext gdbinit --install` from that venv refuses before writing.
     home = tmp_path / "home"
     home.mkdir()

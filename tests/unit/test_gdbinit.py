@@ -45,7 +45,13 @@ def test_installed_for_reads_pyvenv_cfg_and_the_path(tmp_path):
     message = loader.mismatch(layout, running=(3, 11, 2), python="/usr/bin/python3.11")
     assert message.startswith("gdbext: not loaded: ")
     assert "Python 3.12.1" in message and "Python 3.11.2" in message
-    assert "/usr/bin/python3.11 -m venv" in message and "\n" not in message
+    assert "/usr/bin/python3.11 -m venv DIR" in message and "\n" not in message
+    assert "pip install GDBEXT-WHEEL" in message       # pip recorded no source
+    info = Path(layout.site_dir) / "gdbext-0.1.0.dist-info"
+    info.mkdir()
+    (info / "direct_url.json").write_text('{"url": "file:///w/dist/gdbext-0.1.0-py3-none-any.whl"}')
+    assert "pip install /w/dist/gdbext-0.1.0-py3-none-any.whl && DIR/bin/gdbext gdbinit " \
+        "--install" in loader.mismatch(layout, running=(3, 11, 2))
     assert loader.mismatch(layout, running=(3, 12, 7)) is None
 
 
