@@ -11,12 +11,15 @@ except NameError:  # `python exec(open(...).read())`: guessing the cwd would imp
               "told otherwise, and the current directory is never trusted)\n", gdb.STDERR)
 else:
     def _gdbext_shim(here):
+        # The loader as a module of its own: gdb's __main__ keeps only what it had.
+        import importlib.util
         import os
         loader = os.path.join(os.path.dirname(os.path.realpath(os.path.expanduser(here))),
                               "gdbext", "gdbinit.py")
-        with open(loader, encoding="utf-8") as fh:
-            code = compile(fh.read(), loader, "exec")
-        exec(code, {"__name__": "__main__", "__file__": loader, "__builtins__": __builtins__})
+        spec = importlib.util.spec_from_file_location("_gdbext_loader", loader)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main(loader)
 
     _gdbext_shim(__file__)
     del _gdbext_shim

@@ -21,14 +21,10 @@ _gdbext_saved = dict(globals())   # sourced into gdb's __main__: restored at the
 
 import glob
 import importlib.machinery
-import json
 import os
 import re
-import shlex
 import site
 import sys
-import urllib.parse
-from typing import List, Optional
 
 # The gdb commands, for the stand-ins that answer when the package cannot load
 # (tests/unit/test_gdbinit.py checks this against gdbext.commands).
@@ -50,7 +46,7 @@ def gdbinit_line() -> str:
 class Layout:
     """Where the package is and which site-packages it needs."""
 
-    def __init__(self, root: str, checkout: bool, site_dir: Optional[str], venv: Optional[str]):
+    def __init__(self, root: str, checkout: bool, site_dir: "str | None", venv: "str | None"):
         self.root = root            # the directory that holds the gdbext package
         self.checkout = checkout
         self.site_dir = site_dir    # the dependencies' site-packages (None: none found)
@@ -59,6 +55,7 @@ class Layout:
     def fix(self, python: str) -> str:
         """How to get a site-packages for gdb's Python (``python``)."""
         if self.checkout:
+            import shlex
             return (f"make -C {shlex.quote(self.root)} setup (it builds the venv with gdb's "
                     "Python)")
         return (f"a venv of gdb's Python: {python} -m venv DIR && DIR/bin/pip install "
@@ -67,6 +64,9 @@ class Layout:
     def installed_from(self) -> str:
         """The wheel or directory pip installed this package from (its
         direct_url.json), else a placeholder."""
+        import json
+        import shlex
+        import urllib.parse
         for record in glob.glob(os.path.join(self.site_dir or "", "gdbext-*.dist-info",
                                              "direct_url.json")):
             try:
@@ -94,7 +94,7 @@ def find_layout(package_dir: str, environ=os.environ, running=sys.version_info) 
     return Layout(root, False, root, venv)
 
 
-def installed_for(layout: Layout) -> Optional[str]:
+def installed_for(layout: Layout) -> "str | None":
     """The version of the Python that owns the site-packages: the venv's
     pyvenv.cfg, else the pythonX.Y in its path; None when neither says."""
     if layout.site_dir is None:
@@ -113,7 +113,7 @@ def installed_for(layout: Layout) -> Optional[str]:
     return minor
 
 
-def unloadable_modules(layout: Layout, suffixes=None) -> List[str]:
+def unloadable_modules(layout: Layout, suffixes=None) -> "list[str]":
     """Compiled modules of the dependencies that gdb's Python cannot load: the
     ABI tag in their file name (cpython-312-x86_64-linux-gnu, abi3) is none of
     its extension suffixes.  An untagged .so says nothing, and passes."""
@@ -140,7 +140,7 @@ def gdb_python() -> str:
 
 
 def mismatch(layout: Layout, running=sys.version_info, suffixes=None,
-             python: Optional[str] = None) -> Optional[str]:
+             python: "str | None" = None) -> "str | None":
     """One line when the site-packages is for another Python than gdb's, else None."""
     running_text = "%d.%d.%d" % tuple(running[:3])
     theirs = installed_for(layout)
@@ -156,10 +156,11 @@ def mismatch(layout: Layout, running=sys.version_info, suffixes=None,
     return None
 
 
-def missing_fix(package_dir: str, missing: List[str]) -> str:
+def missing_fix(package_dir: str, missing: "list[str]") -> str:
     """How to install dependencies that gdb's Python cannot find."""
     layout = find_layout(package_dir)
     if layout.checkout:
+        import shlex
         return f"make -C {shlex.quote(layout.root)} setup"
     pip = (os.path.join(layout.venv, "bin", "python") if layout.venv else gdb_python())
     return f"{pip} -m pip install {' '.join(missing)}"
