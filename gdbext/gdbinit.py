@@ -67,7 +67,9 @@ class Layout:
         import json
         import shlex
         import urllib.parse
-        for record in glob.glob(os.path.join(self.site_dir or "", "gdbext-*.dist-info",
+        if not self.site_dir:
+            return "GDBEXT-WHEEL"
+        for record in glob.glob(os.path.join(self.site_dir, "gdbext-*.dist-info",
                                              "direct_url.json")):
             try:
                 with open(record, encoding="utf-8") as fh:
