@@ -30,7 +30,8 @@ def _positive(kind):
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="gdbext", description="Native crash forensics in batch: runs gdb with the "
-        "gdbext extension on each core and groups the crashes by signature.")
+        "gdbext extension on each core and groups the crashes by signature; and the line "
+        "that loads the extension into your gdb.")
     top.add_argument("--version", action="version", version=f"gdbext {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     t = sub.add_parser(
@@ -71,9 +72,9 @@ def parser() -> argparse.ArgumentParser:
         description="Print `source .../gdbext/gdbinit.py`, the line that loads isa-check, "
         "deadlock-graph and the other commands into gdb from this installed package, after "
         "checking that gdb embeds the Python this package is installed for.",
-        epilog="exit status: 0 printed, added, or already there; 2 gdb's Python is another "
-        "version (with --install), or the file already loads another gdbext, or cannot be "
-        "written.")
+        epilog="exit status: 0 printed, added, or already there; 2 (with --install) gdb's "
+        "Python is another version or cannot be asked, or the file already loads another "
+        "gdbext, or cannot be written.")
     g.add_argument("--install", action="store_true",
                    help="append the line to ~/.gdbinit unless it is there (run it twice: one line)")
     g.add_argument("--file", default="~/.gdbinit", metavar="PATH",
