@@ -194,7 +194,8 @@ def analyse(args) -> PyStacksReport:
     try:
         runtime = python_runtime.open_runtime()
     except cpython.NotPython as exc:
-        raise GdbextError(f"{exc}: no _PyRuntime in the executable or a loaded libpython")
+        raise GdbextError("not a CPython process: no _PyRuntime in the executable or a "
+                          "loaded libpython") from None
     except cpython.CPythonError as exc:
         runtime = None
         report.warnings.append(f"{exc}")

@@ -1,0 +1,274 @@
+"""py-stacks on real CPython processes and cores, without Python debug info.
+
+Truth comes from the programs themselves: each thread prints
+threading.get_native_id() and the line it is about to block on.  Both 3.11
+builds of this machine are run -- Debian's /usr/bin/python3.11 (interpreter
+linked into the executable) and a shared-libpython build (pyenv's); 3.12 and
+3.13 when pyenv has them.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
+from tests.host import GDB, FIXTURES, REPO, host_has, kernel_core, run
+
+SCRIPTS = REPO / "fixtures" / "python"
+DEBIAN = Path("/usr/bin/python3.11")
+
+
+def _pyenv(version: str) -> Path | None:
+    root = Path(os.path.expanduser("~/.pyenv/versions"))
+    found = sorted(root.glob(f"{version}.*/bin/python{version}"))
+    return found[-1] if found else None
+
+
+def _shared(python: Path) -> bool:
+    out = run([str(python), "-c", "import sysconfig; "
+               "print(sysconfig.get_config_var('Py_ENABLE_SHARED'))"]).stdout
+    return out.strip() == "1"
+
+
+def _pythons():
+    out = []
+    if DEBIAN.exists():
+        out.append(pytest.param(DEBIAN, id="debian-3.11-static"))
+    for version in ("3.11", "3.12", "3.13"):
+        p = _pyenv(version)
+        out.append(pytest.param(p, id=f"pyenv-{version}-shared",
+                                marks=pytest.mark.skipif(p is None, reason=f"no pyenv {version}")))
+    return out
+
+
+def _start(python: Path, script: str, *args: str, lines: int, cwd: Path):
+    out = cwd / "out.txt"
+    fh = open(out, "w")
+    proc = subprocess.Popen([str(python), str(SCRIPTS / script), *args], stdout=fh,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
+    deadline = time.monotonic() + 30
+    while out.read_text().count("\n") < lines:
+        assert proc.poll() is None, out.read_text()
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.05)
+    time.sleep(0.3)                 # let the last thread reach its sleep
+    facts = {m["thread"]: {"lwp": int(m["lwp"]), "line": int(m["line"]) if m["line"] else None}
+             for m in re.finditer(r"thread=(?P<thread>\w+) lwp=(?P<lwp>\d+)"
+                                  r"(?: line=(?P<line>\d+))?", out.read_text())}
+    return proc, facts
+
+
+def _stop(proc):
+    proc.kill()
+    proc.wait()
+
+
+def _check_threads(result: dict, facts: dict, script: str) -> None:
+    by_lwp = {t["lwp"]: t for t in result["threads"]}
+    for name, fact in facts.items():
+        t = by_lwp[fact["lwp"]]
+        top = t["python"][0]
+        assert top["file"].endswith(script), top
+        assert top["line"] == fact["line"], (name, top)
+        if name.startswith("w"):
+            assert [f["function"] for f in t["python"][:2]] == ["leaf", "worker"], t["python"]
+        else:
+            assert top["function"] == "<module>"
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_live_threads(python, tmp_path):
+    proc, facts = _start(python, "threads.py", "3", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            version = run([str(python), "-c", "import platform; "
+                           "print(platform.python_version())"]).stdout.strip()
+            assert result["python_version"] == version
+            _check_threads(result, facts, "threads.py")
+            text = gdb.cmd("py-stacks")
+            assert_no_traceback(text)
+            assert f"threads.py:{facts['main']['line']} in <module>" in text
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("python", _pythons()[:2])
+def test_gcore(python, tmp_path):
+    proc, facts = _start(python, "threads.py", "2", lines=3, cwd=tmp_path)
+    core = tmp_path / "py.core"
+    try:
+        run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+             "-ex", f"attach {proc.pid}", "-ex", f"gcore {core}", "-ex", "detach"])
+    finally:
+        _stop(proc)
+    with GdbSession(str(python), str(core), debuginfo=False) as gdb:
+        result = gdb.json("py-stacks --json")
+        assert result["target"] == "core"
+        _check_threads(result, facts, "threads.py")
+
+
+def test_shared_build_is_shared():
+    """The two 3.11 builds differ where it matters: one exports _PyRuntime
+    from the executable, the other from libpython (nm, not gdbext)."""
+    p = _pyenv("3.11")
+    if p is None or not DEBIAN.exists():
+        pytest.skip("needs both 3.11 builds")
+    assert not _shared(DEBIAN)
+    assert "_PyRuntime" in run(["nm", "-D", str(DEBIAN)]).stdout
+    assert _shared(p)
+    assert "_PyRuntime" not in run(["nm", "-D", str(p)]).stdout
+
+
+@pytest.mark.parametrize("python", _pythons()[:2])
+def test_gil_holder(python, tmp_path):
+    """ctypes.PyDLL keeps the GIL while libc's sleep blocks: that thread
+    holds it, the spinning threads wait for it in take_gil."""
+    proc, facts = _start(python, "gil_holder.py", lines=4, cwd=tmp_path)
+    try:
+        time.sleep(0.5)             # the spinners come back for the GIL
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            holder = facts["holder"]["lwp"]
+            assert result["gil"]["owner"] == holder
+            assert result["gil"]["owner_evidence"] == "exact"
+            marks = {t["lwp"]: t["gil"] for t in result["threads"]}
+            assert marks[holder] == "holds"
+            waiting = {lwp for lwp, mark in marks.items() if mark == "waits"}
+            spinners = {facts["spin0"]["lwp"], facts["spin1"]["lwp"], facts["main"]["lwp"]}
+            assert waiting and waiting <= spinners
+            top = next(t for t in result["threads"] if t["lwp"] == holder)["python"][0]
+            assert (top["function"], top["line"]) == ("holder", facts["holder"]["line"])
+            native = gdb.cmd("py-stacks --native")
+            assert_no_traceback(native)
+            assert "[holds the GIL]" in native
+    finally:
+        _stop(proc)
+
+
+def test_busy_threads_no_false_holder(tmp_path):
+    """Threads contending for the GIL: whoever is marked holding it is a
+    Python thread of the process, and nothing else is exact."""
+    proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            for _ in range(3):
+                result = gdb.json("py-stacks --json")
+                owner = result["gil"]["owner"]
+                assert owner is None or owner in {f["lwp"] for f in facts.values()}
+                holders = [t["lwp"] for t in result["threads"] if t["gil"] == "holds"]
+                assert holders == ([owner] if owner else [])
+                gdb.cmd("continue &")
+                time.sleep(0.2)
+                gdb.cmd("interrupt")
+                time.sleep(0.2)
+    finally:
+        _stop(proc)
+
+
+def test_not_python(tmp_path):
+    binary = FIXTURES / "isa_crash"
+    with GdbSession(str(binary), "-ex", "break main", "-ex", "run baseline >/dev/null 2>&1",
+                    debuginfo=False) as gdb:
+        out = gdb.cmd("py-stacks")
+        assert_one_error_line(out, "py-stacks", "not a CPython process")
+
+
+def test_no_process():
+    with GdbSession() as gdb:
+        out = gdb.cmd("py-stacks")
+        assert_one_error_line(out, "py-stacks", "no process")
+
+
+def test_unknown_version_says_which(tmp_path):
+    """CPython 3.10 has no layout table here: a warning naming the version
+    problem, native frames still shown."""
+    python = _pyenv("3.10")
+    if python is None:
+        pytest.skip("no pyenv 3.10")
+    proc, facts = _start(python, "threads.py", "1", lines=2, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            out = gdb.cmd("py-stacks --native 1")
+            assert_no_traceback(out)
+            assert "warning: CPython of unknown version" in out
+            assert "_PyEval_EvalFrameDefault" in out
+    finally:
+        _stop(proc)
+
+
+NUMPY = ("import numpy as np; a = np.ones((300, 300)); a @ a")
+
+
+@pytest.fixture(scope="module")
+def numpy_core(tmp_path_factory):
+    """Debian's python3-numpy on libopenblas0-pthread, forced to the
+    Piledriver kernels: SIGILL on any CPU without fma4 (/proc/cpuinfo)."""
+    if host_has("fma4"):
+        pytest.skip("this CPU has fma4: the Piledriver kernel runs")
+    if subprocess.run([str(DEBIAN), "-c", "import numpy"], capture_output=True).returncode:
+        pytest.skip("Debian's python3-numpy is not installed (make setup installs it)")
+    cwd = tmp_path_factory.mktemp("numpy")
+    env = dict(os.environ, OPENBLAS_CORETYPE="Piledriver", OPENBLAS_NUM_THREADS="2")
+    proc = subprocess.run([str(DEBIAN), "-c", f"import os; print('pid=%d' % os.getpid(), "
+                           f"flush=True); {NUMPY}"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=_unlimited_core)
+    assert proc.returncode == -signal.SIGILL, proc
+    from tests.host import find_kernel_core
+    core = find_kernel_core(cwd, int(re.search(r"pid=(\d+)", proc.stdout).group(1)))
+    if core is None:
+        pytest.skip("no kernel core written (core_pattern)")
+    return core
+
+
+def _unlimited_core():
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def test_numpy_sigill_python_line(numpy_core):
+    """The Python frame of the SIGILL core is the -c string's line 1, and
+    gdb's own bt cannot leave the asm kernel (checked with plain gdb)."""
+    plain = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                 "-ex", "thread apply all bt", str(DEBIAN), str(numpy_core)]).stdout
+    assert "dgemm_kernel_PILEDRIVER" in plain
+    assert "<string>" not in plain
+    with GdbSession(str(DEBIAN), str(numpy_core), debuginfo=False) as gdb:
+        result = gdb.json("py-stacks --json --native")
+        frames = [f for t in result["threads"] for f in t["python"]]
+        assert [(f["file"], f["line"], f["function"]) for f in frames] == \
+            [("<string>", 1, "<module>")]
+        owner = next(t for t in result["threads"] if t["python"])
+        lines = owner["interleaved"]
+        kernel = [i for i, x in enumerate(lines) if x.get("function") == "dgemm_kernel_PILEDRIVER"]
+        assert kernel, lines
+        py = next(i for i, x in enumerate(lines) if x["kind"] == "python")
+        # The native frames between the kernel and the Python line were found
+        # by scanning and say so; the eval loop's frame carries the Python line.
+        assert lines[py - 1]["function"] == "_PyEval_EvalFrameDefault"
+        assert lines[py - 1]["evidence"] == "inferred"
+        between = [x["function"] for x in lines[kernel[0] + 1:py]]
+        assert "cblas_dgemm" in between
+        text = gdb.cmd("py-stacks --native")
+        assert "(Python) <string>:1 in <module>" in text
+        assert "[inferred: found by stack scanning]" in text
+
+
+def test_bad_thread_argument(tmp_path):
+    proc, facts = _start(DEBIAN, "threads.py", "1", lines=2, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            assert_one_error_line(gdb.cmd("py-stacks 99"), "py-stacks", "no thread 99")
+            assert_one_error_line(gdb.cmd("py-stacks x"), "py-stacks", "thread numbers")
+            one = gdb.json("py-stacks --json 1")
+            assert [t["num"] for t in one["threads"]] == [1]
+    finally:
+        _stop(proc)
