@@ -100,17 +100,32 @@ class _Scanner:
             return None
         return int.from_bytes(data, "little") if len(data) == 8 else None
 
+    def chunk(self, address: int, n: int) -> bytes:
+        """``n`` bytes, or the readable words at the start of them (a
+        mapping that ends inside the chunk)."""
+        try:
+            data = self.read(address, n)
+            if len(data) == n:
+                return data
+        except Exception:
+            pass
+        out = bytearray()
+        while len(out) < n:
+            word = self.word(address + len(out))
+            if word is None:
+                break
+            out += word.to_bytes(8, "little")
+        return bytes(out)
+
     def next_from(self, address: int) -> ScannedFrame | None:
         """The first return address at or above ``address``."""
         address &= ~7
         while address < self.end:
             n = min(CHUNK - address % CHUNK, self.end - address)
-            try:
-                data = self.read(address, n)
-            except Exception:
+            data = self.chunk(address, n)
+            if not data:
                 return None
-            if len(data) < n:
-                return None
+            n = len(data)
             for i in range(0, n - 7, 8):
                 word = int.from_bytes(data[i:i + 8], "little")
                 if self.is_return_address(word):
