@@ -204,9 +204,12 @@ def analyse(args) -> PyStacksReport:
         report.version = runtime.version
         pythreads = runtime.threads(frames, target.bound("max-threads"))
     by_lwp = {t.lwp: t for t in pythreads if t.lwp}
-    regs = target.frame0_registers()
     if runtime is not None:
-        report.gil = runtime.gil(pythreads, regs)
+        report.gil = runtime.gil(pythreads, {})
+        # Only while someone holds the GIL can a thread wait for it: frame 0's
+        # registers (a thread switch each) are read then, not for an idle process.
+        if report.gil is not None and report.gil.owner_lwp is not None:
+            report.gil = runtime.gil(pythreads, target.frame0_registers())
     holder = report.gil.owner_lwp if report.gil else None
     waiting = {w[0] for w in report.gil.waiters} if report.gil else set()
     executable = read = cfa_offset = None
@@ -225,7 +228,8 @@ def analyse(args) -> PyStacksReport:
         if args.native:
             _native(stack, num, frames, read, executable, cfa_offset)
         report.stacks.append(stack)
-    orphans = [t for t in pythreads if t.lwp not in {lwp for _, lwp in ids}]
+    lwps = {lwp for _, lwp in ids}
+    orphans = [t for t in pythreads if t.lwp not in lwps]
     if orphans and not wanted:
         for t in orphans:            # a thread state whose thread is gone (or not yet there)
             report.stacks.append(ThreadStack(None, t.lwp, t))

@@ -38,7 +38,37 @@ def open_runtime() -> cpython.Runtime:
     """The reader, or a CPythonError saying why not (NotPython for a
     process without CPython: callers stay silent about that one)."""
     symbols = exported(("_PyRuntime", "Py_Version"))
-    return cpython.open_runtime(target.read_bytes, symbols)
+    return cpython.open_runtime(paged(target.read_bytes), symbols)
+
+
+PAGE = 4096
+
+
+def paged(read):
+    """``read`` through a cache of whole pages, for one command: thread
+    states, frames and code objects share pages, and each gdb read costs
+    the same for 8 bytes as for 4 KiB.  A page that cannot be read whole
+    (the end of a mapping) is read as asked."""
+    pages: dict[int, bytes | None] = {}
+
+    def cached(address: int, length: int) -> bytes:
+        first, last = address // PAGE, (address + length - 1) // PAGE
+        if length <= 0 or last - first > 1:
+            return read(address, length)
+        chunks = []
+        for page in range(first, last + 1):
+            if page not in pages:
+                try:
+                    pages[page] = read(page * PAGE, PAGE)
+                except Exception:
+                    pages[page] = None
+            if pages[page] is None:
+                return read(address, length)
+            chunks.append(pages[page])
+        data = b"".join(chunks)
+        offset = address - first * PAGE
+        return data[offset:offset + length]
+    return cached
 
 
 def executable_predicate():
