@@ -13,6 +13,8 @@ from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_re
 PARSER = parser("py-stacks")
 PARSER.add_argument("--native", action="store_true",
                     help="interleave the native frames (and scan past unwinding failures)")
+PARSER.add_argument("--locks", action="store_true",
+                    help="also the threading locks threads wait for and hold")
 PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
                     help="frames read per thread (default: set gdbext max-frames, 64)")
 PARSER.add_argument("threads", nargs="*", metavar="THREAD",
@@ -24,7 +26,7 @@ EVAL_FUNCTIONS = ("_PyEval_EvalFrameDefault",)
 class PyStacksCommand(GdbextCommand):
     """Show every thread's Python stack, live or from a core, without Python debug info.
 
-Usage: py-stacks [--native] [--json] [--max-frames N] [THREAD...]
+Usage: py-stacks [--native] [--locks] [--json] [--max-frames N] [THREAD...]
 
 Reads CPython's own structures (_PyRuntime, found in the .dynsym of the
 executable or libpython): interpreters, thread states (native_thread_id is
@@ -40,6 +42,11 @@ Options:
                   unwinder stops (an asm kernel, a pc of 0), the stack is
                   scanned for return addresses; those frames are marked
                   "inferred".
+  --locks         also list the threading.Lock/RLock objects threads wait
+                  for (the futex word is the lock's sem_t: exact) and who
+                  holds them (an RLock's owner, a joined thread's state lock:
+                  exact; a Lock whose __exit__ an active 'with' keeps on a
+                  frame's value stack: inferred)
   --json          print one JSON object (schema "gdbext/py-stacks/1")
   --max-frames N  Python and native frames per thread (default: set gdbext
                   max-frames, 64)
@@ -88,6 +95,7 @@ class PyStacksReport:
     gil: object = None               # cpython.Resource
     warnings: list[str] = field(default_factory=list)
     native: bool = False
+    locks: list | None = None        # [cpython.Resource] with --locks
 
     def to_json(self) -> dict:
         threads = []
@@ -104,7 +112,9 @@ class PyStacksReport:
         return {"schema": "gdbext/py-stacks/1", "target": self.kind,
                 "python_version": self.version,
                 "gil": self.gil.to_json() if self.gil else None,
-                "threads": threads, "warnings": self.warnings}
+                "threads": threads,
+                "locks": None if self.locks is None else [r.to_json() for r in self.locks],
+                "warnings": self.warnings}
 
     def to_text(self) -> str:
         holder = self.gil.owner_lwp if self.gil else None
@@ -137,6 +147,15 @@ class PyStacksReport:
                                    f"{item.function or '??'} (){where}{tag}")
             for w in (s.python.warnings if s.python else []):
                 out.append(f"  warning: {w}")
+        if self.locks is not None:
+            out.append("\nLocks:" if self.locks else "\nLocks: none found")
+            for r in self.locks:
+                out.append(f"  {r.name}")
+                owner = f"LWP {r.owner_lwp} ({r.owner_evidence}: {r.owner_why})" \
+                    if r.owner_lwp else "unknown (no owner found)"
+                out.append(f"    held by    {owner}")
+                for lwp, evidence, why in r.waiters:
+                    out.append(f"    waited for by LWP {lwp} ({evidence}: {why})")
         for w in self.warnings:
             out.append(f"warning: {w}")
         return "\n".join(out)
@@ -208,8 +227,12 @@ def analyse(args) -> PyStacksReport:
         report.gil = runtime.gil(pythreads, {})
         # Only while someone holds the GIL can a thread wait for it: frame 0's
         # registers (a thread switch each) are read then, not for an idle process.
-        if report.gil is not None and report.gil.owner_lwp is not None:
-            report.gil = runtime.gil(pythreads, target.frame0_registers())
+        regs = None
+        if args.locks or (report.gil is not None and report.gil.owner_lwp is not None):
+            regs = target.frame0_registers()
+            report.gil = runtime.gil(pythreads, regs)
+        if args.locks:
+            report.locks = runtime.locks(pythreads, regs)
     holder = report.gil.owner_lwp if report.gil else None
     waiting = {w[0] for w in report.gil.waiters} if report.gil else set()
     executable = read = cfa_offset = None

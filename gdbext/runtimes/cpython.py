@@ -36,7 +36,8 @@ API (what deadlock-graph, crash-triage and py-stacks call)
     plain Lock has no owner field: a thread holds it when a frame's value
     stack keeps the lock's bound ``__exit__`` (an active ``with L:``) --
     ``inferred``, with that evidence.  ``Thread.join`` waits on the joined
-    thread's ``_tstate_lock`` (a plain Lock), so it appears as such a wait.
+    thread's ``_tstate_lock``, whose owner is exact on 3.11/3.12: the
+    thread state's ``on_delete_data`` is a weakref to it.
 ``Resource``: kind ("gil", "lock", "rlock"), address, name, ``owner_lwp``,
     ``owner_evidence`` ("exact"/"inferred"/None), ``owner_why``, ``waiters``
     [(lwp, evidence, why)].  Owners that stay unknown are None: say so.
@@ -497,6 +498,7 @@ class Runtime:
                 found[obj] = res
             return found[obj]
 
+        sentinels = self._state_locks(threads)
         for t in threads:
             regs = regs_by_lwp.get(t.lwp or -1, {})
             word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
@@ -521,7 +523,33 @@ class Runtime:
                         res.owner_evidence = "inferred"
                         res.owner_why = (f"an active 'with' at {frame.where()}: the lock's "
                                          "__exit__ is on that frame's value stack")
+        for obj, res in found.items():
+            holder = sentinels.get(obj)
+            if holder is not None and res.owner_evidence != "exact":
+                res.owner_lwp, res.owner_evidence = holder.lwp, "exact"
+                res.owner_why = (f"the _tstate_lock of thread state {holder.tstate:#x} "
+                                 "(tstate->on_delete_data): held until that thread ends, "
+                                 "so a join waits here")
+                res.name = f"threading.Thread._tstate_lock {obj:#x} (join)"
         return list(found.values())
+
+    def _state_locks(self, threads: list[PyThread]) -> dict[int, PyThread]:
+        """threading's per-thread state lock -> its thread (3.11/3.12):
+        tstate->on_delete_data is a weakref (Include/cpython/weakrefobject.h:
+        wr_object @16) to the lock a join waits for."""
+        off = self.layout.tstate_on_delete_data
+        out: dict[int, PyThread] = {}
+        if off is None:
+            return out
+        for t in threads:
+            try:
+                ref = self._ptr(t.tstate + off)
+                obj = self._ptr(ref + 16) if ref else 0
+            except CPythonError:
+                continue
+            if obj and self.type_name(obj) == "_thread.lock":
+                out[obj] = t
+        return out
 
 
 # --- PEP 626 line tables ------------------------------------------------------

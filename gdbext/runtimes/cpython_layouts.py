@@ -31,6 +31,7 @@ class Layout:
     tstate_cframe: int | None        # 3.11/3.12: tstate->cframe->current_frame
     cframe_current_frame: int | None
     tstate_current_frame: int | None  # 3.13+: tstate->current_frame
+    tstate_on_delete_data: int | None  # 3.11/3.12: a weakref to threading's _tstate_lock
     # _PyInterpreterFrame (Include/internal/pycore_frame.h)
     frame_code: int
     frame_previous: int
@@ -68,7 +69,9 @@ class Layout:
 # {mutex, head, main, next_id}, ceval @352 {signals_pending, gil @+8}),
 # pycore_interp.h (_is: next @0, threads {next_unique_id, head} @8, runtime @40),
 # cpython/pystate.h (_ts: next @8, interp @16, cframe @56, thread_id @152,
-# native_thread_id @160; _PyCFrame: use_tracing, current_frame @8),
+# native_thread_id @160, on_delete_data @192; _PyCFrame: use_tracing,
+# current_frame @8; Modules/_threadmodule.c thread__set_sentinel stores a
+# weakref to the thread's _tstate_lock in on_delete_data),
 # pycore_frame.h (f_code @32, previous @48, prev_instr @56, stacktop @64,
 # is_entry @68, owner @69, localsplus @72), cpython/code.h (co_stacksize @68,
 # co_firstlineno @72, co_nlocalsplus @76, co_filename @112 .. co_linetable @136,
@@ -79,6 +82,7 @@ PY311 = Layout(
     interp_next=0, interp_threads_head=16, interp_runtime=40, interp_gil_pointer=None,
     tstate_next=8, tstate_interp=16, tstate_thread_id=152, tstate_native_thread_id=160,
     tstate_cframe=56, cframe_current_frame=8, tstate_current_frame=None,
+    tstate_on_delete_data=192,
     frame_code=32, frame_previous=48, frame_instr=56, frame_owner=69, frame_is_entry=68,
     frame_stacktop=64, frame_localsplus=72, owner_cstack=None,
     code_filename=112, code_name=120, code_qualname=128, code_linetable=136,
@@ -87,7 +91,8 @@ PY311 = Layout(
 
 # v3.12.0: pycore_runtime.h (interpreters @32 as in 3.11), pycore_interp.h
 # (_is: threads {.., head} @64, runtime @96, ceval {.., gil* @+16} @368),
-# cpython/pystate.h (thread_id @136, native_thread_id @144, cframe @56;
+# cpython/pystate.h (thread_id @136, native_thread_id @144, cframe @56,
+# on_delete_data @176;
 # _PyCFrame: current_frame @0), pycore_frame.h (f_code @0, previous @8,
 # prev_instr @56, stacktop @64, owner @70; FRAME_OWNED_BY_CSTACK = 3),
 # cpython/code.h (co_stacksize @64, co_firstlineno @68, co_nlocalsplus @72,
@@ -98,6 +103,7 @@ PY312 = Layout(
     interp_next=0, interp_threads_head=72, interp_runtime=96, interp_gil_pointer=384,
     tstate_next=8, tstate_interp=16, tstate_thread_id=136, tstate_native_thread_id=144,
     tstate_cframe=56, cframe_current_frame=0, tstate_current_frame=None,
+    tstate_on_delete_data=176,
     frame_code=0, frame_previous=8, frame_instr=56, frame_owner=70, frame_is_entry=None,
     frame_stacktop=64, frame_localsplus=72, owner_cstack=3,
     code_filename=112, code_name=120, code_qualname=128, code_linetable=136,
@@ -186,6 +192,7 @@ def from_debug_offsets(minor: int, values: dict[str, int]) -> Layout:
         tstate_native_thread_id=v["thread_state.native_thread_id"],
         tstate_cframe=None, cframe_current_frame=None,
         tstate_current_frame=v["thread_state.current_frame"],
+        tstate_on_delete_data=None,     # 3.13 joins through a thread handle instead
         frame_code=v["interpreter_frame.executable"],
         frame_previous=v["interpreter_frame.previous"],
         frame_instr=v["interpreter_frame.instr_ptr"],

@@ -282,3 +282,80 @@ def test_bad_thread_argument(tmp_path):
             assert [t["num"] for t in one["threads"]] == [1]
     finally:
         _stop(proc)
+
+
+def _locks_by_waiter(result: dict) -> dict[int, dict]:
+    return {w["lwp"]: r for r in result["locks"] for w in r["waiters"]}
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_python_abba_is_a_cycle(python, tmp_path):
+    """Two threading.Locks taken in opposite orders: each thread waits
+    (exact: the futex word is the lock's sem_t) for the lock the other holds
+    (inferred: its __exit__ on the holder's value stack) -- a cycle."""
+    proc, facts = _start(python, "locks.py", "abba", lines=3, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json --locks")
+            t1, t2 = facts["t1"]["lwp"], facts["t2"]["lwp"]
+            waits = _locks_by_waiter(result)
+            assert waits[t1]["owner"] == t2 and waits[t2]["owner"] == t1
+            assert waits[t1]["owner_evidence"] == waits[t2]["owner_evidence"] == "inferred"
+            assert waits[t1]["address"] != waits[t2]["address"]
+            for lwp in (t1, t2):
+                (w,) = [w for w in waits[lwp]["waiters"] if w["lwp"] == lwp]
+                assert w["evidence"] == "exact"
+            by_lwp = {t["lwp"]: t for t in result["threads"]}
+            assert by_lwp[t1]["python"][0]["line"] == facts["t1"]["line"]
+            assert by_lwp[t2]["python"][0]["line"] == facts["t2"]["line"]
+            text = gdb.cmd("py-stacks --locks")
+            assert_no_traceback(text)
+            assert f"waited for by LWP {t1} (exact" in text
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_rlock_and_join_owners(python, tmp_path):
+    """An RLock's owner is its rlock_owner (exact); the main thread's join
+    waits for the joined thread's state lock (exact on 3.11/3.12; 3.13's
+    join waits on a thread handle, which is not read)."""
+    proc, facts = _start(python, "locks.py", "rlock", lines=3, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json --locks")
+            waits = _locks_by_waiter(result)
+            rlock = waits[facts["waiter"]["lwp"]]
+            assert rlock["kind"] == "rlock"
+            assert (rlock["owner"], rlock["owner_evidence"]) == (facts["owner"]["lwp"], "exact")
+            minor = int(result["python_version"].split(".")[1])
+            if minor <= 12:             # 3.13 joins through a thread handle, not a lock
+                join = waits[facts["main"]["lwp"]]
+                assert (join["owner"], join["owner_evidence"]) == (facts["owner"]["lwp"],
+                                                                   "exact")
+    finally:
+        _stop(proc)
+
+
+def test_gil_mutex_deadlock(tmp_path):
+    """The GIL <-> mutex deadlock through a real C library and ctypes.PyDLL:
+    the Python thread holds the GIL (exact) and the C thread waits for it in
+    PyGILState_Ensure (exact)."""
+    lib = tmp_path / "gil_mutex.so"
+    run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(SCRIPTS / "gil_mutex.c"),
+         "-lpthread"])
+    proc, facts = _start(DEBIAN, "gil_mutex.py", str(lib), lines=2, cwd=tmp_path)
+    try:
+        time.sleep(1.5)             # the C thread's sleep(1), then PyGILState_Ensure
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            main, cthread = facts["main"]["lwp"], facts["cthread"]["lwp"]
+            assert (result["gil"]["owner"], result["gil"]["owner_evidence"]) == (main, "exact")
+            assert [(w["lwp"], w["evidence"]) for w in result["gil"]["waiters"]] == \
+                [(cthread, "exact")]
+            marks = {t["lwp"]: t["gil"] for t in result["threads"]}
+            assert marks == {main: "holds", cthread: "waits"}
+            top = next(t for t in result["threads"] if t["lwp"] == main)["python"][0]
+            assert top["line"] == facts["main"]["line"]
+    finally:
+        _stop(proc)
