@@ -81,6 +81,39 @@ def executable_predicate():
     return executable
 
 
+def function_start_reader():
+    """``function_start(pc)``: the start of the function holding pc, from
+    its FDE (.eh_frame, no debug info needed), else its ELF symbol."""
+    from ..spill import cfi
+    loaded = target.object_sections()
+    biases: dict[str, int | None] = {}
+    cache: dict[int, int | None] = {}
+
+    def function_start(pc: int) -> int | None:
+        if pc in cache:
+            return cache[pc]
+        start = None
+        path = target.objfile_for(pc)
+        if path:
+            if path not in biases:
+                biases[path] = target.load_bias(path, loaded)
+            bias = biases[path]
+            if bias is not None:
+                try:
+                    bounds = cfi.fde_bounds(path, pc - bias)
+                except GdbextError:
+                    bounds = None
+                if bounds:
+                    start = bounds[0] + bias
+        if start is None:
+            loc = target.locate(pc)
+            if loc.symbol and loc.offset is not None:
+                start = pc - loc.offset
+        cache[pc] = start
+        return start
+    return function_start
+
+
 def cfa_offset_reader():
     """``cfa_offset(return address) -> N`` where the caller's CFI says
     CFA = rsp + N at the call (None for rbp-based or missing rules): lets a

@@ -81,3 +81,26 @@ def test_recover_only_when_the_walk_is_cut():
     keep, found = stack_scan.recover([RET_REG, 0], ["kernel", None], [STACK, STACK],
                                      read, executable, 10)
     assert keep == 1 and [f.pc for f in found] == [RET_E8]
+
+
+def test_direct_call_to_another_function_is_stale():
+    """A word after `call <f>` is no caller of the frame below unless f is
+    that frame's function (or a PLT stub resolving to it)."""
+    words = [RET_E8]
+    target = stack_scan.direct_call_target(bytes(code[0x10:0x15]), RET_E8)
+    assert target == RET_E8                        # e8 00000000: calls the next insn
+    read = _memory(words)
+    starts = {0x999: CODE + 0x80}.get              # the frame below starts elsewhere
+    assert stack_scan.scan(read, STACK, executable, 5, function_start=starts,
+                           callee=0x999) == []
+    starts = {0x999: RET_E8}.get                   # ... or exactly where the call goes
+    assert [f.pc for f in stack_scan.scan(read, STACK, executable, 5, function_start=starts,
+                                          callee=0x999)] == [RET_E8]
+
+
+def test_stub_slot():
+    # endbr64; bnd jmp *0x10(%rip)
+    stub = b"\xf3\x0f\x1e\xfa\xf2\xff\x25\x10\x00\x00\x00\x0f\x1f\x44\x00\x00"
+    assert stack_scan.stub_slot(stub, 0x1000) == 0x1000 + 11 + 0x10
+    assert stack_scan.stub_slot(b"\xff\x25\x00\x01\x00\x00", 0x2000) == 0x2006 + 0x100
+    assert stack_scan.stub_slot(b"\x55\x48\x89\xe5", 0x3000) is None
