@@ -359,3 +359,65 @@ def test_gil_mutex_deadlock(tmp_path):
             assert top["line"] == facts["main"]["line"]
     finally:
         _stop(proc)
+
+
+def test_read_only(tmp_path):
+    """py-stacks in every form leaves the process and the session as they
+    were (tests/e2e/snapshot.py, computed without gdbext): memory, every
+    thread's registers and kernel state, the selection, the settings."""
+    from tests.e2e import snapshot
+    proc, facts = _start(DEBIAN, "locks.py", "abba", lines=3, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            gdb.cmd("thread 2")
+            gdb.cmd("frame 1")
+            before = snapshot.take(gdb, proc.pid)
+            for command in ("py-stacks", "py-stacks --native", "py-stacks --locks --json",
+                            "py-stacks --native 3", "py-stacks 77", "py-stacks --bogus"):
+                assert_no_traceback(gdb.cmd(command))
+                diff = before.differences(snapshot.take(gdb, proc.pid))
+                assert not diff, (command, diff)
+    finally:
+        _stop(proc)
+
+
+def _core_offset(core: Path, address: int) -> int:
+    from tests.host import core_file_offset
+    return core_file_offset(core, address)
+
+
+def test_corrupt_frame_chain_in_a_core(tmp_path):
+    """A gcore whose frame chain was damaged on disk -- a frame pointing back
+    at itself, a code pointer to garbage -- gives warnings, never a
+    traceback, and the intact threads still show."""
+    proc, facts = _start(DEBIAN, "threads.py", "2", lines=3, cwd=tmp_path)
+    core = tmp_path / "py.core"
+    try:
+        run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+             "-ex", f"attach {proc.pid}", "-ex", f"gcore {core}", "-ex", "detach"])
+    finally:
+        _stop(proc)
+    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+        before = gdb.json("py-stacks --json")
+    w0, w1 = facts["w0"]["lwp"], facts["w1"]["lwp"]
+    by_lwp = {t["lwp"]: t for t in before["threads"]}
+    loop_frame = by_lwp[w0]["python"][1]["address"]       # worker(): point it at itself
+    bad_frame = by_lwp[w1]["python"][0]["address"]        # leaf(): f_code to garbage
+    data = bytearray(core.read_bytes())
+    # _PyInterpreterFrame of 3.11 (Include/internal/pycore_frame.h): previous @48, f_code @32
+    off = _core_offset(core, loop_frame + 48)
+    data[off:off + 8] = loop_frame.to_bytes(8, "little")
+    off = _core_offset(core, bad_frame + 32)
+    data[off:off + 8] = (0x4141414141414140).to_bytes(8, "little")
+    core.write_bytes(bytes(data))
+    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+        out = gdb.cmd("py-stacks")
+        assert_no_traceback(out)
+        assert "loops at" in out and "no code object" in out
+        after = gdb.json("py-stacks --json")
+        by_lwp = {t["lwp"]: t for t in after["threads"]}
+        assert len(by_lwp[w0]["python"]) == 2                   # leaf, worker, then the loop
+        assert by_lwp[w1]["python"] == []
+        main = by_lwp[facts["main"]["lwp"]]["python"][0]
+        assert main["line"] == facts["main"]["line"]
+        assert_no_traceback(gdb.cmd("py-stacks --native --locks"))
