@@ -118,7 +118,8 @@ class PyStacksReport:
 
     def to_text(self) -> str:
         holder = self.gil.owner_lwp if self.gil else None
-        head = f"py-stacks: CPython {self.version}, {len(self.stacks)} thread(s)"
+        python = f"CPython {self.version}" if self.version else "Python stacks not read"
+        head = f"py-stacks: {python}, {len(self.stacks)} thread(s)"
         if self.gil is not None:
             head += (f"; the GIL is held by LWP {holder} ({self.gil.owner_evidence})"
                      if holder else "; the GIL is not held")
@@ -221,7 +222,11 @@ def analyse(args) -> PyStacksReport:
     pythreads = []
     if runtime is not None:
         report.version = runtime.version
-        pythreads = runtime.threads(frames, target.bound("max-threads"))
+        most = target.bound("max-threads")
+        pythreads = runtime.threads(frames, most)
+        if len(pythreads) >= most:
+            report.warnings.append(f"read {len(pythreads)} Python thread states: "
+                                   f"{hit('max-threads', most)}")
     by_lwp = {t.lwp: t for t in pythreads if t.lwp}
     if runtime is not None:
         report.gil = runtime.gil(pythreads, {})

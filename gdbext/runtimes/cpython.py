@@ -438,10 +438,6 @@ class Runtime:
                                         f"({word:#x}): take_gil"))
         return res
 
-    def gil_holder(self, threads: list[PyThread]) -> int | None:
-        res = self.gil(threads, {})
-        return res.owner_lwp if res else None
-
     # --- threading.Lock / RLock --------------------------------------------
     def _stack_objects(self, frame: PyFrame) -> list[int]:
         """Object pointers in a frame's value stack, up to co_stacksize: the

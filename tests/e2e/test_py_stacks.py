@@ -12,14 +12,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
-from tests.host import GDB, FIXTURES, REPO, host_has, kernel_core, run
+from tests.host import FIXTURES, GDB, REPO, find_kernel_core, host_has, run, unlimited_core
 
 SCRIPTS = REPO / "fixtures" / "python"
 DEBIAN = Path("/usr/bin/python3.11")
@@ -214,18 +213,12 @@ def numpy_core(tmp_path_factory):
     proc = subprocess.run([str(DEBIAN), "-c", f"import os; print('pid=%d' % os.getpid(), "
                            f"flush=True); {NUMPY}"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120,
-                          preexec_fn=_unlimited_core)
+                          preexec_fn=unlimited_core)
     assert proc.returncode == -signal.SIGILL, proc
-    from tests.host import find_kernel_core
     core = find_kernel_core(cwd, int(re.search(r"pid=(\d+)", proc.stdout).group(1)))
     if core is None:
         pytest.skip("no kernel core written (core_pattern)")
     return core
-
-
-def _unlimited_core():
-    import resource
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 def _plain_cut_threads(bt: str) -> set[int]:
@@ -280,6 +273,10 @@ def test_bad_thread_argument(tmp_path):
             assert_one_error_line(gdb.cmd("py-stacks x"), "py-stacks", "thread numbers")
             one = gdb.json("py-stacks --json 1")
             assert [t["num"] for t in one["threads"]] == [1]
+            gdb.cmd("set gdbext max-threads 1")
+            bounded = gdb.json("py-stacks --json")
+            assert len(bounded["threads"]) == 1
+            assert any("set gdbext max-threads" in w for w in bounded["warnings"])
     finally:
         _stop(proc)
 
