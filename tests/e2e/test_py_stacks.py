@@ -89,6 +89,16 @@ def test_live_threads(python, tmp_path):
             text = gdb.cmd("py-stacks")
             assert_no_traceback(text)
             assert f"threads.py:{facts['main']['line']} in <module>" in text
+            # --native: every run of Python frames hangs under the eval loop's
+            # native frame (gdb names it from .dynsym), all of them are shown.
+            native = gdb.json("py-stacks --native --json")
+            for t in native["threads"]:
+                lines = t["interleaved"]
+                assert [x for x in lines if x["kind"] == "python"] == \
+                    [dict(kind="python", **f) for f in t["python"]]
+                for before, item in zip(lines, lines[1:]):
+                    if item["kind"] == "python" and before["kind"] == "native":
+                        assert before["function"] == "_PyEval_EvalFrameDefault", lines
     finally:
         _stop(proc)
 
@@ -418,3 +428,18 @@ def test_corrupt_frame_chain_in_a_core(tmp_path):
         main = by_lwp[facts["main"]["lwp"]]["python"][0]
         assert main["line"] == facts["main"]["line"]
         assert_no_traceback(gdb.cmd("py-stacks --native --locks"))
+
+
+def test_with_glibc_debug_info(tmp_path):
+    """With whatever debug info the host has (libc6-dbg, a debug build of
+    libpython), the answer is the same: it never came from debug info."""
+    proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=True) as gdb:
+            result = gdb.json("py-stacks --json --native")
+            assert result["gil"]["owner"] == facts["holder"]["lwp"]
+            top = next(t for t in result["threads"]
+                       if t["lwp"] == facts["holder"]["lwp"])["python"][0]
+            assert (top["function"], top["line"]) == ("holder", facts["holder"]["line"])
+    finally:
+        _stop(proc)
