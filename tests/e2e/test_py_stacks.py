@@ -443,3 +443,32 @@ def test_with_glibc_debug_info(tmp_path):
             assert (top["function"], top["line"]) == ("holder", facts["holder"]["line"])
     finally:
         _stop(proc)
+
+
+@pytest.mark.parametrize("python", _pythons()[:2])
+def test_kernel_core(python, tmp_path):
+    """A core the kernel wrote (SIGQUIT's default action) reads like a live
+    process: every thread's Python stack and line."""
+    from tests.host import kernel_cores_land_in_cwd
+    if not kernel_cores_land_in_cwd():
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([str(python), str(SCRIPTS / "threads.py"), "2"], stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=tmp_path, preexec_fn=unlimited_core)
+    deadline = time.monotonic() + 30
+    while "thread=main" not in out.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, out.read_text()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(timeout=60) == -signal.SIGQUIT
+    core = find_kernel_core(tmp_path, proc.pid)
+    assert core is not None
+    facts = {m["thread"]: {"lwp": int(m["lwp"]), "line": int(m["line"])}
+             for m in re.finditer(r"thread=(?P<thread>\w+) lwp=(?P<lwp>\d+) line=(?P<line>\d+)",
+                                  out.read_text())}
+    with GdbSession(str(python), str(core), debuginfo=False) as gdb:
+        result = gdb.json("py-stacks --json")
+        _check_threads(result, facts, "threads.py")
