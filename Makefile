@@ -18,12 +18,17 @@ setup: packages venv fixtures
 
 # System tools the project cannot work without; installed only when missing.
 # libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime;
-# graphviz's dot draws deadlock-graph's --dot picture in `make demo`.
+# graphviz's dot draws deadlock-graph's --dot picture in `make demo`;
+# python3-numpy on libopenblas0-pthread: the real numpy/OpenBLAS SIGILL of py-stacks' tests
+# (its family-15h kernels; numpy's wheel leaves them out).
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
 packages:
 	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
 	  $(LLVM_OMP_LIB):libomp5-14 dot:graphviz \
-	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
+	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu \
+	  /usr/bin/python3.11:python3.11 \
+	  /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy \
+	  /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0:libopenblas0-pthread
 
 # gdb embeds its own Python; the venv must be built for that version.
 venv: packages
@@ -62,6 +67,7 @@ bench: setup
 	$(VENV)/bin/python bench/scale_threads.py
 	$(VENV)/bin/python bench/spill_audit_speed.py
 	$(VENV)/bin/python bench/triage_throughput.py
+	$(VENV)/bin/python bench/py_stacks_speed.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)

@@ -635,3 +635,107 @@ def accessible_probe():
         except (gdb.MemoryError, OverflowError, ValueError):
             return False
     return readable
+
+
+# --- threads by LWP and executable mappings (py-stacks, stack scanning) -------
+def thread_ids() -> list[tuple[int, int]]:
+    """(gdb thread number, LWP) of every thread, by number: no switching."""
+    return sorted((t.num, t.ptid[1]) for t in gdb.selected_inferior().threads()
+                  if t.is_valid())
+
+
+def frame0_registers(names=("orig_rax", "rdi")) -> dict[int, dict[str, int]]:
+    """Frame 0's ``names`` of every thread, by LWP.  Switches threads; the
+    caller restores the user's selection (``preserved_selection``)."""
+    out = {}
+    for thread in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num):
+        if not thread.is_valid():
+            continue
+        thread.switch()
+        try:
+            out[thread.ptid[1]] = _read_registers(gdb.newest_frame(), names)
+        except gdb.error:
+            continue
+    return out
+
+
+def executable_ranges() -> list[tuple[int, int]]:
+    """[start, end) of every executable mapping: /proc/PID/maps live, the
+    core's PF_X segments, else the loaded objects' code sections."""
+    pid_ = gdb.selected_inferior().pid
+    if kind() == "live" and pid_:
+        try:
+            with open(f"/proc/{pid_}/maps") as fh:
+                return [(int(lo, 16), int(hi, 16)) for lo, hi, perms in
+                        re.findall(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", fh.read(), re.M)
+                        if "x" in perms]
+        except OSError:
+            pass
+    ranges = []
+    core = core_file_path() if kind() == "core" else None
+    if core:
+        from . import elf_file
+        try:
+            ranges = [(s.address, s.address + s.size) for s in elf_file.load_segments(core)
+                      if s.flags & 1]
+        except GdbextError:
+            ranges = []
+    if not ranges:
+        ranges = [span for sections in object_sections().values()
+                  for name, span in sections.items()
+                  if name in (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")]
+    return sorted(ranges)
+
+
+def frames_with_sp(thread_num: int, max_frames: int
+                   ) -> tuple[list[FrameInfo], list[int | None]]:
+    """Thread ``thread_num``'s frames as gdb unwinds them and each frame's
+    rsp (where a stack scan starts).  Switches threads."""
+    for thread in gdb.selected_inferior().threads():
+        if thread.num == thread_num and thread.is_valid():
+            thread.switch()
+            break
+    else:
+        return [], []
+    progspace = gdb.current_progspace()
+    frames: list[FrameInfo] = []
+    sps: list[int | None] = []
+    try:
+        frame = gdb.newest_frame()
+    except gdb.error:
+        return frames, sps
+    while frame is not None and len(frames) < max_frames:
+        try:
+            pc = frame.pc()
+            rsp = _read_registers(frame, ("rsp",)).get("rsp")
+            name = frame.name()
+            objfile = progspace.solib_name(pc) or (progspace.filename if name else None)
+            frames.append(FrameInfo(len(frames), pc, name, objfile))
+            sps.append(rsp)
+            frame = frame.older()
+        except (gdb.error, RuntimeError):
+            break
+    return frames, sps
+
+
+def mapping_end(address: int) -> int | None:
+    """The end of the mapping holding ``address`` (a stack's top), live from
+    /proc/PID/maps, in a core from its segments; None when unknown."""
+    pid_ = gdb.selected_inferior().pid
+    spans: list[tuple[int, int]] = []
+    if kind() == "live" and pid_:
+        try:
+            with open(f"/proc/{pid_}/maps") as fh:
+                spans = [(int(lo, 16), int(hi, 16)) for lo, hi in
+                         re.findall(r"^([0-9a-f]+)-([0-9a-f]+) ", fh.read(), re.M)]
+        except OSError:
+            spans = []
+    elif kind() == "core":
+        core = core_file_path()
+        if core:
+            from . import elf_file
+            try:
+                spans = [(s.address, s.address + s.size) for s in elf_file.load_segments(core)]
+            except GdbextError:
+                spans = []
+    return next((hi for lo, hi in spans if lo <= address < hi), None)

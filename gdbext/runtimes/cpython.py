@@ -1,0 +1,601 @@
+"""CPython in memory: thread states, Python frames, the GIL, threading locks.
+
+A pure reader over ``read(address, length) -> bytes`` and the run-time
+addresses of two exported symbols, ``_PyRuntime`` and ``Py_Version`` (in the
+``.dynsym`` of a statically linked interpreter such as Debian's
+/usr/bin/python3.11, or of libpython3.X.so).  No gdb, no debug info: layouts
+are data (cpython_layouts.py, citing CPython's headers at the tag; 3.13+ reads
+``_Py_DebugOffsets`` from the target).  Versions read: 3.11, 3.12 (tables),
+3.13, 3.14 (``_Py_DebugOffsets``); anything else is ``UnsupportedVersion``.
+
+API (what deadlock-graph, crash-triage and py-stacks call)
+----------------------------------------------------------
+``open_runtime(read, symbols) -> Runtime``
+    ``symbols``: {"_PyRuntime": addr, "Py_Version": addr}.  Raises
+    ``NotPython`` (no ``_PyRuntime``), ``UnsupportedVersion`` (say which), or
+    ``CorruptRuntime`` (the identity check failed: 3.11/3.12
+    ``interp->runtime == &_PyRuntime``, 3.13+ the ``xdebugpy`` cookie).
+``Runtime.threads(max_frames, max_threads) -> list[PyThread]``
+    Every thread state of every interpreter: ``lwp`` (``native_thread_id``),
+    ``pthread`` (``thread_id``), ``tstate`` address and its Python frames
+    innermost first (``PyFrame``: name, qualname, filename, line, ``entry``
+    -- the frame a C call into the eval loop started, where ``--native``
+    interleaves).  Bad pointers and cycles end a chain with a warning in
+    ``PyThread.warnings``; nothing raises for them.
+``Runtime.gil(threads, regs_by_lwp) -> Resource | None``
+    The GIL as a resource: ``owner_lwp`` = ``last_holder``'s LWP when
+    ``locked`` (evidence ``exact``: read from the runtime whose identity was
+    checked), ``waiters`` = threads whose frame-0 futex word lies in the GIL's
+    ``cond``/``mutex`` (``exact``: the address), i.e. parked in ``take_gil``.
+    ``regs_by_lwp``: {lwp: {"orig_rax", "rdi", ...}} of frame 0.
+``Runtime.locks(threads, regs_by_lwp) -> list[Resource]``
+    ``threading.Lock``/``RLock`` objects the threads wait for or hold.  A
+    waiter: its futex word is the lock's ``sem_t`` (``lock_lock``), the lock
+    found on the waiting frame's value stack (``exact`` match of the word).
+    An RLock's owner: ``rlock_owner`` (a pthread_t -> LWP, ``exact``).  A
+    plain Lock has no owner field: a thread holds it when a frame's value
+    stack keeps the lock's bound ``__exit__`` (an active ``with L:``) --
+    ``inferred``, with that evidence.  ``Thread.join`` waits on the joined
+    thread's ``_tstate_lock``, whose owner is exact on 3.11/3.12: the
+    thread state's ``on_delete_data`` is a weakref to it.
+``Resource``: kind ("gil", "lock", "rlock"), address, name, ``owner_lwp``,
+    ``owner_evidence`` ("exact"/"inferred"/None), ``owner_why``, ``waiters``
+    [(lwp, evidence, why)].  Owners that stay unknown are None: say so.
+``line_for(linetable, firstlineno, offset_units)``: PEP 626 line tables
+    (Objects/locations.md; the format of 3.11 to 3.14).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import cpython_layouts as L
+
+Read = Callable[[int, int], bytes]
+
+MAX_STRING = 1024            # characters read of a name or a file name
+MAX_LINETABLE = 1 << 16      # bytes of co_linetable read
+MAX_INTERPRETERS = 64
+SYS_FUTEX = 202
+
+
+class CPythonError(Exception):
+    """Why the Python side of a report is missing: one line for a warning."""
+
+
+class NotPython(CPythonError):
+    pass
+
+
+class UnsupportedVersion(CPythonError):
+    pass
+
+
+class CorruptRuntime(CPythonError):
+    pass
+
+
+@dataclass
+class PyFrame:
+    address: int
+    name: str | None
+    qualname: str | None
+    filename: str | None
+    line: int | None
+    entry: bool = False          # the eval loop was entered from C at this frame
+    code: int = 0
+
+    def to_json(self) -> dict:
+        return {"address": self.address, "function": self.qualname or self.name,
+                "file": self.filename, "line": self.line, "entry": self.entry}
+
+    def where(self) -> str:
+        line = "?" if self.line is None else self.line
+        return f"{self.filename or '?'}:{line} in {self.qualname or self.name or '?'}"
+
+
+@dataclass
+class PyThread:
+    tstate: int
+    lwp: int | None
+    pthread: int
+    interpreter: int
+    frames: list[PyFrame] = field(default_factory=list)
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Resource:
+    kind: str                    # "gil", "lock", "rlock"
+    address: int
+    name: str
+    owner_lwp: int | None = None
+    owner_evidence: str | None = None     # "exact" / "inferred"
+    owner_why: str | None = None
+    waiters: list[tuple[int, str, str]] = field(default_factory=list)  # (lwp, evidence, why)
+    futex: int | None = None     # the futex word a waiter sleeps on (sem_t, gil.cond)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "address": self.address, "name": self.name,
+                "owner": self.owner_lwp, "owner_evidence": self.owner_evidence,
+                "owner_why": self.owner_why,
+                "waiters": [{"lwp": w, "evidence": e, "why": y} for w, e, y in self.waiters]}
+
+
+def _u(data: bytes, offset: int, size: int) -> int:
+    return int.from_bytes(data[offset:offset + size], "little")
+
+
+def version_of(hexversion: int) -> tuple[int, int, int]:
+    return hexversion >> 24 & 0xFF, hexversion >> 16 & 0xFF, hexversion >> 8 & 0xFF
+
+
+def open_runtime(read: Read, symbols: dict[str, int]) -> "Runtime":
+    address = symbols.get("_PyRuntime")
+    if not address:
+        raise NotPython("no _PyRuntime: not a CPython process")
+    hexversion = None
+    if symbols.get("Py_Version"):          # exported since 3.11 (Include/pylifecycle.h)
+        try:
+            hexversion = _u(read(symbols["Py_Version"], 4), 0, 4)
+        except Exception:
+            hexversion = None
+    head = _safe_read(read, address, 24)
+    if head is not None and head[:8] == L.DEBUG_COOKIE:
+        hexversion = _u(head, 8, 8)        # _Py_DebugOffsets.version
+    if not hexversion or hexversion >> 24 != 3:
+        raise UnsupportedVersion("CPython of unknown version (no Py_Version: before 3.11?); "
+                                 "Python frames need 3.11 to 3.14")
+    major, minor, micro = version_of(hexversion)
+    name = f"{major}.{minor}.{micro}"
+    if minor in L.LAYOUTS:
+        layout = L.LAYOUTS[minor]
+    elif minor in L.DEBUG_FIELDS:
+        if head is None or head[:8] != L.DEBUG_COOKIE:
+            raise CorruptRuntime(f"CPython {name}: _PyRuntime has no _Py_DebugOffsets cookie")
+        layout = _debug_layout(read, address, minor)
+    else:
+        raise UnsupportedVersion(f"CPython {name} is not a version gdbext reads "
+                                 "(3.11 to 3.14): native frames only")
+    return Runtime(read, address, layout, name)
+
+
+def _debug_layout(read: Read, address: int, minor: int) -> L.Layout:
+    names = L.DEBUG_FIELDS[minor]
+    raw = _safe_read(read, address + 8, 8 * (len(names) - 1))   # after the 8-byte cookie
+    if raw is None:
+        raise CorruptRuntime("cannot read _PyRuntime.debug_offsets")
+    values = dict(zip(names[1:], struct.unpack(f"<{len(names) - 1}Q", raw)))
+    if values.get("free_threaded"):
+        raise UnsupportedVersion(f"free-threaded CPython 3.{minor}: not read yet")
+    if any(v > 1 << 24 for k, v in values.items() if k not in ("version",)):
+        raise CorruptRuntime("_Py_DebugOffsets holds offsets too large to be real")
+    return L.from_debug_offsets(minor, values)
+
+
+def _safe_read(read: Read, address: int, length: int) -> bytes | None:
+    try:
+        data = read(address, length)
+    except Exception:            # the target says unreadable in its own words
+        return None
+    return data if len(data) == length else None
+
+
+class Runtime:
+    def __init__(self, read: Read, address: int, layout: L.Layout, version: str):
+        self._read = read
+        self.address = address
+        self.layout = layout
+        self.version = version
+        self._types: dict[int, str | None] = {}
+        self._codes: dict[int, tuple] = {}
+        self._lines: dict[tuple[int, int], int | None] = {}
+        self._check_identity()
+
+    # --- memory -----------------------------------------------------------
+    def _mem(self, address: int, length: int) -> bytes:
+        data = _safe_read(self._read, address, length) if address else None
+        if data is None:
+            raise CPythonError(f"cannot read {length} bytes at {address:#x}")
+        return data
+
+    def _ptr(self, address: int) -> int:
+        return _u(self._mem(address, 8), 0, 8)
+
+    def _int(self, address: int, size: int = 4) -> int:
+        value = _u(self._mem(address, size), 0, size)
+        return value - (1 << 8 * size) if value >> (8 * size - 1) else value
+
+    def _cstring(self, address: int, limit: int = 128) -> str:
+        data = bytearray()
+        while len(data) < limit:
+            n = min(64 - (address + len(data)) % 64, limit - len(data))
+            chunk = self._mem(address + len(data), n)
+            end = chunk.find(b"\0")
+            if end >= 0:
+                return (data + chunk[:end]).decode("latin-1")
+            data += chunk
+        return data.decode("latin-1")
+
+    def type_name(self, obj: int) -> str | None:
+        """tp_name of an object's type, cached per type; None when unreadable."""
+        try:
+            tp = self._ptr(obj + self.layout.ob_type)
+        except CPythonError:
+            return None
+        if tp not in self._types:
+            try:
+                self._types[tp] = self._cstring(self._ptr(tp + self.layout.tp_name))
+            except CPythonError:
+                self._types[tp] = None
+        return self._types[tp]
+
+    def unicode(self, obj: int) -> str | None:
+        """A str object's text (compact forms: every name and file name is one)."""
+        lay = self.layout
+        if not obj or self.type_name(obj) != "str":
+            return None
+        head = self._mem(obj, lay.ascii_size)
+        length = _u(head, 16, 8)
+        state = _u(head, 32, 4)
+        kind, compact, ascii_ = state >> 2 & 7, state >> 5 & 1, state >> 6 & 1
+        if not compact or kind not in (1, 2, 4) or length > 1 << 20:
+            return None
+        n = min(length, MAX_STRING)
+        start = obj + (lay.ascii_size if ascii_ else lay.compact_size)
+        raw = self._mem(start, n * kind)
+        return raw.decode({1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}[kind], "replace")
+
+    def _bytes(self, obj: int, limit: int) -> bytes | None:
+        if not obj or self.type_name(obj) != "bytes":
+            return None
+        size = _u(self._mem(obj + self.layout.var_size, 8), 0, 8)
+        if size > limit:
+            return None
+        return self._mem(obj + self.layout.bytes_sval, size)
+
+    # --- identity ---------------------------------------------------------
+    def _check_identity(self) -> None:
+        lay = self.layout
+        try:
+            head = self._ptr(self.address + lay.runtime_interpreters_head)
+        except CPythonError:
+            raise CorruptRuntime("cannot read _PyRuntime.interpreters") from None
+        if head == 0:
+            raise CorruptRuntime(f"CPython {self.version}: no interpreter (not initialised "
+                                 "yet, or finalised)")
+        if lay.interp_runtime is not None:
+            try:
+                back = self._ptr(head + lay.interp_runtime)
+            except CPythonError:
+                back = None
+            if back != self.address:
+                raise CorruptRuntime(f"CPython {self.version}: the interpreter at {head:#x} "
+                                     "does not point back at _PyRuntime (layout mismatch)")
+
+    def interpreters(self) -> list[int]:
+        out, seen = [], set()
+        interp = self._ptr(self.address + self.layout.runtime_interpreters_head)
+        while interp and interp not in seen and len(out) < MAX_INTERPRETERS:
+            seen.add(interp)
+            out.append(interp)
+            try:
+                interp = self._ptr(interp + self.layout.interp_next)
+            except CPythonError:
+                break
+        return out
+
+    # --- threads and frames -------------------------------------------------
+    def threads(self, max_frames: int = 64, max_threads: int = 20000) -> list[PyThread]:
+        lay = self.layout
+        out: list[PyThread] = []
+        seen: set[int] = set()
+        for interp in self.interpreters():
+            try:
+                tstate = self._ptr(interp + lay.interp_threads_head)
+            except CPythonError:
+                continue
+            while tstate and tstate not in seen and len(out) < max_threads:
+                seen.add(tstate)
+                thread = self._thread(tstate, interp, max_frames)
+                if thread is None:
+                    break
+                out.append(thread)
+                try:
+                    tstate = self._ptr(tstate + lay.tstate_next)
+                except CPythonError:
+                    break
+        return out
+
+    def _thread(self, tstate: int, interp: int, max_frames: int) -> PyThread | None:
+        lay = self.layout
+        try:
+            if self._ptr(tstate + lay.tstate_interp) != interp:
+                return None                 # not a thread state of this interpreter
+            pthread = self._ptr(tstate + lay.tstate_thread_id)
+            lwp = self._ptr(tstate + lay.tstate_native_thread_id) or None
+        except CPythonError:
+            return None
+        thread = PyThread(tstate, lwp, pthread, interp)
+        try:
+            if lay.tstate_current_frame is not None:
+                frame = self._ptr(tstate + lay.tstate_current_frame)
+            else:
+                cframe = self._ptr(tstate + lay.tstate_cframe)
+                frame = self._ptr(cframe + lay.cframe_current_frame) if cframe else 0
+        except CPythonError as exc:
+            thread.warnings.append(f"thread state {tstate:#x}: {exc}")
+            return thread
+        self._walk(thread, frame, max_frames)
+        return thread
+
+    def _walk(self, thread: PyThread, frame: int, max_frames: int) -> None:
+        lay = self.layout
+        seen: set[int] = set()
+        while frame:
+            if frame in seen:
+                thread.warnings.append(f"the frame chain loops at {frame:#x}")
+                return
+            if len(thread.frames) >= max_frames:
+                thread.truncated = True
+                return
+            seen.add(frame)
+            try:
+                head = self._mem(frame, lay.frame_localsplus)
+            except CPythonError as exc:
+                thread.warnings.append(f"frame chain broken: {exc}")
+                return
+            code = _u(head, lay.frame_code, 8) & ~7     # 3.14 tags the executable's low bits
+            owner = head[lay.frame_owner]
+            if lay.owner_cstack is not None and owner == lay.owner_cstack:
+                # The eval loop's entry (shim) frame: the frame below it was the
+                # first this C call ran.
+                if thread.frames:
+                    thread.frames[-1].entry = True
+            else:
+                py = self._frame(frame, code, _u(head, lay.frame_instr, 8))
+                if py is None:
+                    thread.warnings.append(f"frame {frame:#x} holds no code object: chain ends")
+                    return
+                if lay.frame_is_entry is not None and head[lay.frame_is_entry]:
+                    py.entry = True
+                thread.frames.append(py)
+            frame = _u(head, lay.frame_previous, 8)
+
+    def _frame(self, address: int, code: int, instr: int) -> PyFrame | None:
+        lay = self.layout
+        info = self._codes.get(code)
+        if info is None:
+            if self.type_name(code) != "code":
+                return None
+            try:
+                head = self._mem(code, lay.code_adaptive)
+                name = self.unicode(_u(head, lay.code_name, 8))
+                qualname = self.unicode(_u(head, lay.code_qualname, 8))
+                filename = self.unicode(_u(head, lay.code_filename, 8))
+                first = _u(head, lay.code_firstlineno, 4)
+                table = _u(head, lay.code_linetable, 8)
+            except CPythonError:
+                return None
+            info = self._codes[code] = (name, qualname, filename, first, table)
+        name, qualname, filename, first, table = info
+        units = (instr - (code + lay.code_adaptive)) // 2 if instr else -1
+        return PyFrame(address, name, qualname, filename, self._line(code, table, first, units),
+                       code=code)
+
+    def _line(self, code: int, table: int, first: int, units: int) -> int | None:
+        key = (code, units)
+        if key not in self._lines:
+            try:
+                data = self._bytes(table, MAX_LINETABLE)
+            except CPythonError:
+                data = None
+            self._lines[key] = None if data is None else line_for(data, first, units)
+        return self._lines[key]
+
+    # --- the GIL ------------------------------------------------------------
+    def gil_address(self, interp: int | None = None) -> int | None:
+        lay = self.layout
+        if lay.runtime_gil is not None:
+            return self.address + lay.runtime_gil
+        interp = interp or (self.interpreters() or [0])[0]
+        try:
+            return self._ptr(interp + lay.interp_gil_pointer) or None
+        except CPythonError:
+            return None
+
+    def gil(self, threads: list[PyThread], regs_by_lwp: dict[int, dict[str, int]]
+            ) -> Resource | None:
+        lay = self.layout
+        gil = self.gil_address()
+        if gil is None:
+            return None
+        try:
+            locked = self._int(gil + lay.gil_locked)
+            holder = self._ptr(gil + lay.gil_last_holder)
+        except CPythonError:
+            return None
+        res = Resource("gil", gil, f"the GIL (CPython {self.version})", futex=gil + lay.gil_cond)
+        by_tstate = {t.tstate: t for t in threads}
+        if locked == 1 and holder in by_tstate and by_tstate[holder].lwp:
+            res.owner_lwp = by_tstate[holder].lwp
+            res.owner_evidence = "exact"
+            res.owner_why = f"gil.locked = 1, gil.last_holder = thread state {holder:#x}"
+        elif locked == 0:
+            res.owner_why = "gil.locked = 0: nobody holds it"
+        else:
+            res.owner_why = f"gil.locked = {locked}, last_holder {holder:#x} is no thread state"
+        spans = ((gil + lay.gil_cond, 48, "cond"), (gil + lay.gil_mutex, 40, "mutex"))
+        for lwp, regs in sorted(regs_by_lwp.items()):
+            word = regs.get("rdi")
+            if regs.get("orig_rax") != SYS_FUTEX or word is None:
+                continue
+            for start, size, what in spans:
+                if start <= word < start + size:
+                    res.waiters.append((lwp, "exact", f"futex wait on gil.{what} "
+                                        f"({word:#x}): take_gil"))
+        return res
+
+    # --- threading.Lock / RLock --------------------------------------------
+    def _stack_objects(self, frame: PyFrame) -> list[int]:
+        """Object pointers in a frame's value stack, up to co_stacksize: the
+        live top is not saved while the frame runs (stacktop is -1), so slots
+        past it may be stale -- evidence from here is ``inferred``."""
+        lay = self.layout
+        try:
+            head = self._mem(frame.code, lay.code_adaptive)
+            nlocals = _u(head, lay.code_nlocalsplus, 4)
+            depth = _u(head, lay.code_stacksize, 4)
+        except CPythonError:
+            return []
+        if nlocals > 4096 or depth > 4096:
+            return []
+        start = frame.address + lay.frame_localsplus + 8 * nlocals
+        raw = _safe_read(self._read, start, 8 * depth)
+        return [] if raw is None else [p for p in struct.unpack(f"<{depth}Q", raw) if p]
+
+    def _lock_of(self, obj: int) -> tuple[int, str, str | None] | None:
+        """(lock object, kind, method) when ``obj`` is a lock or its bound method."""
+        kind = self.type_name(obj)
+        if kind in ("_thread.lock", "_thread.RLock"):
+            return obj, kind, None
+        if kind == "builtin_function_or_method":
+            try:
+                ml = self._ptr(obj + 16)               # PyCFunctionObject.m_ml
+                me = self._ptr(obj + 24)               # .m_self
+                method = self._cstring(self._ptr(ml), 32)   # PyMethodDef.ml_name
+            except CPythonError:
+                return None
+            owner_kind = self.type_name(me)
+            if owner_kind in ("_thread.lock", "_thread.RLock"):
+                return me, owner_kind, method
+        return None
+
+    def locks(self, threads: list[PyThread], regs_by_lwp: dict[int, dict[str, int]]
+              ) -> list[Resource]:
+        found: dict[int, Resource] = {}
+        by_pthread = {t.pthread: t.lwp for t in threads}
+
+        def resource(obj: int, kind: str) -> Resource:
+            if obj not in found:
+                sem = self._ptr(obj + 16)               # lock_lock / rlock_lock
+                res = Resource("rlock" if kind == "_thread.RLock" else "lock", obj,
+                               f"threading.{'RLock' if kind == '_thread.RLock' else 'Lock'} "
+                               f"{obj:#x}", futex=sem)
+                if kind == "_thread.RLock":
+                    owner = self._ptr(obj + 24)          # rlock_owner: a pthread_t
+                    count = self._ptr(obj + 32)
+                    if owner and count and by_pthread.get(owner):
+                        res.owner_lwp = by_pthread[owner]
+                        res.owner_evidence = "exact"
+                        res.owner_why = f"rlock_owner = pthread {owner:#x}, count {count}"
+                found[obj] = res
+            return found[obj]
+
+        sentinels = self._state_locks(threads)
+        for t in threads:
+            regs = regs_by_lwp.get(t.lwp or -1, {})
+            word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
+            for depth, frame in enumerate(t.frames):
+                for obj in self._stack_objects(frame):
+                    try:
+                        hit = self._lock_of(obj)
+                        if hit is None:
+                            continue
+                        res = resource(hit[0], hit[1])
+                    except CPythonError:
+                        continue
+                    waiting = depth == 0 and word is not None and word == res.futex
+                    if waiting:
+                        if all(w[0] != t.lwp for w in res.waiters):
+                            res.waiters.append((t.lwp, "exact",
+                                                f"futex wait on the lock's sem_t {word:#x} "
+                                                f"at {frame.where()}"))
+                    elif hit[2] == "__exit__" and res.owner_evidence != "exact" \
+                            and res.owner_lwp is None:
+                        res.owner_lwp = t.lwp
+                        res.owner_evidence = "inferred"
+                        res.owner_why = (f"an active 'with' at {frame.where()}: the lock's "
+                                         "__exit__ is on that frame's value stack")
+        for obj, res in found.items():
+            holder = sentinels.get(obj)
+            if holder is not None and res.owner_evidence != "exact":
+                res.owner_lwp, res.owner_evidence = holder.lwp, "exact"
+                res.owner_why = (f"the _tstate_lock of thread state {holder.tstate:#x} "
+                                 "(tstate->on_delete_data): held until that thread ends, "
+                                 "so a join waits here")
+                res.name = f"threading.Thread._tstate_lock {obj:#x} (join)"
+        return list(found.values())
+
+    def _state_locks(self, threads: list[PyThread]) -> dict[int, PyThread]:
+        """threading's per-thread state lock -> its thread (3.11/3.12):
+        tstate->on_delete_data is a weakref (Include/cpython/weakrefobject.h:
+        wr_object @16) to the lock a join waits for."""
+        off = self.layout.tstate_on_delete_data
+        out: dict[int, PyThread] = {}
+        if off is None:
+            return out
+        for t in threads:
+            try:
+                ref = self._ptr(t.tstate + off)
+                obj = self._ptr(ref + 16) if ref else 0
+            except CPythonError:
+                continue
+            if obj and self.type_name(obj) == "_thread.lock":
+                out[obj] = t
+        return out
+
+
+# --- PEP 626 line tables ------------------------------------------------------
+def _varint(table: bytes, pos: int) -> tuple[int, int]:
+    b = table[pos]
+    value, shift = b & 63, 0
+    while b & 64:
+        pos += 1
+        shift += 6
+        b = table[pos]
+        value |= (b & 63) << shift
+    return value, pos + 1
+
+
+def _svarint(table: bytes, pos: int) -> tuple[int, int]:
+    value, pos = _varint(table, pos)
+    return (-(value >> 1) if value & 1 else value >> 1), pos
+
+
+def line_for(table: bytes, firstlineno: int, units: int) -> int | None:
+    """The source line of the code unit ``units`` (Objects/locations.md):
+    entries of (code, length) with a line delta; code 15 has no line.  A
+    negative offset (the frame has not started) is the first line, as in
+    PyCode_Addr2Line.  A malformed table gives None."""
+    if units < 0:
+        return firstlineno
+    line, start, pos = firstlineno, 0, 0
+    try:
+        while pos < len(table):
+            head = table[pos]
+            if not head & 0x80:
+                return None
+            code, length = head >> 3 & 15, (head & 7) + 1
+            pos += 1
+            if code == 15:
+                delta = 0
+            elif code == 14:
+                delta, pos = _svarint(table, pos)
+                for _ in range(3):
+                    _, pos = _varint(table, pos)
+            elif code == 13:
+                delta, pos = _svarint(table, pos)
+            elif code >= 10:
+                delta, pos = code - 10, pos + 2
+            else:
+                delta, pos = 0, pos + 1
+            line += delta
+            if start <= units < start + length:
+                return None if code == 15 else line
+            start += length
+    except IndexError:
+        return None
+    return None

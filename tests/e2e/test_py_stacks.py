@@ -1,0 +1,474 @@
+"""py-stacks on real CPython processes and cores, without Python debug info.
+
+Truth comes from the programs themselves: each thread prints
+threading.get_native_id() and the line it is about to block on.  Both 3.11
+builds of this machine are run -- Debian's /usr/bin/python3.11 (interpreter
+linked into the executable) and a shared-libpython build (pyenv's); 3.12 and
+3.13 when pyenv has them.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
+from tests.host import FIXTURES, GDB, REPO, find_kernel_core, host_has, run, unlimited_core
+
+SCRIPTS = REPO / "fixtures" / "python"
+DEBIAN = Path("/usr/bin/python3.11")
+
+
+def _pyenv(version: str) -> Path | None:
+    root = Path(os.path.expanduser("~/.pyenv/versions"))
+    found = sorted(root.glob(f"{version}.*/bin/python{version}"))
+    return found[-1] if found else None
+
+
+def _pythons():
+    out = []
+    if DEBIAN.exists():
+        out.append(pytest.param(DEBIAN, id="debian-3.11-static"))
+    for version in ("3.11", "3.12", "3.13"):
+        p = _pyenv(version)
+        out.append(pytest.param(p, id=f"pyenv-{version}-shared",
+                                marks=pytest.mark.skipif(p is None, reason=f"no pyenv {version}")))
+    return out
+
+
+def _start(python: Path, script: str, *args: str, lines: int, cwd: Path):
+    out = cwd / "out.txt"
+    fh = open(out, "w")
+    proc = subprocess.Popen([str(python), str(SCRIPTS / script), *args], stdout=fh,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
+    deadline = time.monotonic() + 30
+    while out.read_text().count("\n") < lines:
+        assert proc.poll() is None, out.read_text()
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.05)
+    time.sleep(0.3)                 # let the last thread reach its sleep
+    facts = {m["thread"]: {"lwp": int(m["lwp"]), "line": int(m["line"]) if m["line"] else None}
+             for m in re.finditer(r"thread=(?P<thread>\w+) lwp=(?P<lwp>\d+)"
+                                  r"(?: line=(?P<line>\d+))?", out.read_text())}
+    return proc, facts
+
+
+def _stop(proc):
+    proc.kill()
+    proc.wait()
+
+
+def _check_threads(result: dict, facts: dict, script: str) -> None:
+    by_lwp = {t["lwp"]: t for t in result["threads"]}
+    for name, fact in facts.items():
+        t = by_lwp[fact["lwp"]]
+        top = t["python"][0]
+        assert top["file"].endswith(script), top
+        assert top["line"] == fact["line"], (name, top)
+        if name.startswith("w"):
+            assert [f["function"] for f in t["python"][:2]] == ["leaf", "worker"], t["python"]
+        else:
+            assert top["function"] == "<module>"
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_live_threads(python, tmp_path):
+    proc, facts = _start(python, "threads.py", "3", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            version = run([str(python), "-c", "import platform; "
+                           "print(platform.python_version())"]).stdout.strip()
+            assert result["python_version"] == version
+            _check_threads(result, facts, "threads.py")
+            text = gdb.cmd("py-stacks")
+            assert_no_traceback(text)
+            assert f"threads.py:{facts['main']['line']} in <module>" in text
+            # --native: every run of Python frames hangs under the eval loop's
+            # native frame (gdb names it from .dynsym), all of them are shown.
+            native = gdb.json("py-stacks --native --json")
+            for t in native["threads"]:
+                lines = t["interleaved"]
+                assert [x for x in lines if x["kind"] == "python"] == \
+                    [dict(kind="python", **f) for f in t["python"]]
+                for before, item in zip(lines, lines[1:]):
+                    if item["kind"] == "python" and before["kind"] == "native":
+                        assert before["function"] == "_PyEval_EvalFrameDefault", lines
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("python", _pythons()[:2])
+def test_gcore(python, tmp_path):
+    proc, facts = _start(python, "threads.py", "2", lines=3, cwd=tmp_path)
+    core = tmp_path / "py.core"
+    try:
+        run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+             "-ex", f"attach {proc.pid}", "-ex", f"gcore {core}", "-ex", "detach"])
+    finally:
+        _stop(proc)
+    with GdbSession(str(python), str(core), debuginfo=False) as gdb:
+        result = gdb.json("py-stacks --json")
+        assert result["target"] == "core"
+        _check_threads(result, facts, "threads.py")
+
+
+def test_shared_build_is_shared():
+    """The two 3.11 builds differ where it matters: one exports _PyRuntime
+    from the executable, the other from libpython (nm, not gdbext)."""
+    p = _pyenv("3.11")
+    if p is None or not DEBIAN.exists():
+        pytest.skip("needs both 3.11 builds")
+    assert "libpython" not in run(["ldd", str(DEBIAN)]).stdout
+    assert "_PyRuntime" in run(["nm", "-D", str(DEBIAN)]).stdout
+    assert "libpython3.11" in run(["ldd", str(p)]).stdout
+    assert "_PyRuntime" not in run(["nm", "-D", str(p)]).stdout
+
+
+@pytest.mark.parametrize("python", _pythons()[:2])
+def test_gil_holder(python, tmp_path):
+    """ctypes.PyDLL keeps the GIL while libc's sleep blocks: that thread
+    holds it, the spinning threads wait for it in take_gil."""
+    proc, facts = _start(python, "gil_holder.py", lines=4, cwd=tmp_path)
+    try:
+        time.sleep(0.5)             # the spinners come back for the GIL
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            holder = facts["holder"]["lwp"]
+            assert result["gil"]["owner"] == holder
+            assert result["gil"]["owner_evidence"] == "exact"
+            marks = {t["lwp"]: t["gil"] for t in result["threads"]}
+            assert marks[holder] == "holds"
+            waiting = {lwp for lwp, mark in marks.items() if mark == "waits"}
+            spinners = {facts["spin0"]["lwp"], facts["spin1"]["lwp"], facts["main"]["lwp"]}
+            assert waiting and waiting <= spinners
+            top = next(t for t in result["threads"] if t["lwp"] == holder)["python"][0]
+            assert (top["function"], top["line"]) == ("holder", facts["holder"]["line"])
+            native = gdb.cmd("py-stacks --native")
+            assert_no_traceback(native)
+            assert "[holds the GIL]" in native
+    finally:
+        _stop(proc)
+
+
+def test_busy_threads_no_false_holder(tmp_path):
+    """Threads contending for the GIL: whoever is marked holding it is a
+    Python thread of the process, and nothing else is exact."""
+    proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            for _ in range(3):
+                result = gdb.json("py-stacks --json")
+                owner = result["gil"]["owner"]
+                assert owner is None or owner in {f["lwp"] for f in facts.values()}
+                holders = [t["lwp"] for t in result["threads"] if t["gil"] == "holds"]
+                assert holders == ([owner] if owner else [])
+                gdb.cmd("continue &")
+                time.sleep(0.2)
+                gdb.cmd("interrupt")
+                time.sleep(0.2)
+    finally:
+        _stop(proc)
+
+
+def test_not_python(tmp_path):
+    binary = FIXTURES / "isa_crash"
+    with GdbSession(str(binary), "-ex", "break main", "-ex", "run baseline >/dev/null 2>&1",
+                    debuginfo=False) as gdb:
+        out = gdb.cmd("py-stacks")
+        assert_one_error_line(out, "py-stacks", "not a CPython process")
+
+
+def test_no_process():
+    with GdbSession() as gdb:
+        out = gdb.cmd("py-stacks")
+        assert_one_error_line(out, "py-stacks", "no process")
+
+
+def test_unknown_version_says_which(tmp_path):
+    """CPython 3.10 has no layout table here: a warning naming the version
+    problem, native frames still shown."""
+    python = _pyenv("3.10")
+    if python is None:
+        pytest.skip("no pyenv 3.10")
+    proc, facts = _start(python, "threads.py", "1", lines=2, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            out = gdb.cmd("py-stacks --native 1")
+            assert_no_traceback(out)
+            assert "warning: CPython of unknown version" in out
+            assert "_PyEval_EvalFrameDefault" in out
+    finally:
+        _stop(proc)
+
+
+NUMPY = ("import numpy as np; a = np.ones((300, 300)); a @ a")
+
+
+@pytest.fixture(scope="module")
+def numpy_core(tmp_path_factory):
+    """Debian's python3-numpy on libopenblas0-pthread, forced to the
+    Piledriver kernels: SIGILL on any CPU without fma4 (/proc/cpuinfo)."""
+    if host_has("fma4"):
+        pytest.skip("this CPU has fma4: the Piledriver kernel runs")
+    if subprocess.run([str(DEBIAN), "-c", "import numpy"], capture_output=True).returncode:
+        pytest.skip("Debian's python3-numpy is not installed (make setup installs it)")
+    cwd = tmp_path_factory.mktemp("numpy")
+    env = dict(os.environ, OPENBLAS_CORETYPE="Piledriver", OPENBLAS_NUM_THREADS="2")
+    proc = subprocess.run([str(DEBIAN), "-c", f"import os; print('pid=%d' % os.getpid(), "
+                           f"flush=True); {NUMPY}"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=unlimited_core)
+    assert proc.returncode == -signal.SIGILL, proc
+    core = find_kernel_core(cwd, int(re.search(r"pid=(\d+)", proc.stdout).group(1)))
+    if core is None:
+        pytest.skip("no kernel core written (core_pattern)")
+    return core
+
+
+def _plain_cut_threads(bt: str) -> set[int]:
+    """LWPs whose plain-gdb backtrace ends in a pc of 0 (the kernel reuses rsp)."""
+    cut = set()
+    for block in re.split(r"\n(?=Thread \d+ )", bt):
+        m = re.match(r"Thread \d+ \(Thread 0x[0-9a-f]+ \(LWP (\d+)\)\)", block)
+        if m and re.search(r"^#\d+\s+0x0+ in \?\? \(\)", block, re.M):
+            cut.add(int(m.group(1)))
+    return cut
+
+
+def test_numpy_sigill_python_line(numpy_core):
+    """The Python frame of the SIGILL core is the -c string's line 1, which
+    plain gdb cannot show; threads whose plain backtrace is cut at a pc of 0
+    get frames found by stack scanning, marked inferred."""
+    plain = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                 "-ex", "thread apply all bt", str(DEBIAN), str(numpy_core)]).stdout
+    assert "dgemm_kernel_PILEDRIVER" in plain
+    assert "<string>" not in plain
+    cut = _plain_cut_threads(plain)
+    assert cut, plain
+    with GdbSession(str(DEBIAN), str(numpy_core), debuginfo=False) as gdb:
+        result = gdb.json("py-stacks --json --native")
+        frames = [f for t in result["threads"] for f in t["python"]]
+        assert [(f["file"], f["line"], f["function"]) for f in frames] == \
+            [("<string>", 1, "<module>")]
+        for t in result["threads"]:
+            if t["lwp"] in cut:
+                assert len(t["native"]) > 2, t["native"]
+                assert t["native"][0]["evidence"] == "exact"
+                assert all(f["evidence"] == "inferred" for f in t["native"][1:])
+        owner = next(t for t in result["threads"] if t["python"])
+        lines = owner["interleaved"]
+        py = next(i for i, x in enumerate(lines) if x["kind"] == "python")
+        # (the main thread may be in the kernel, a copy routine or waiting for
+        # the workers in libc when the worker faults)
+        assert any((x["objfile"] or "").endswith("libopenblas.so.0") for x in lines[:py])
+        # The eval loop's frame carries the Python line; BLAS and numpy are below it.
+        assert lines[py - 1]["function"] == "_PyEval_EvalFrameDefault"
+        assert "cblas_dgemm" in [x["function"] for x in lines[:py]]
+        text = gdb.cmd("py-stacks --native")
+        assert "(Python) <string>:1 in <module>" in text
+        assert "[inferred: found by stack scanning]" in text
+
+
+def test_bad_thread_argument(tmp_path):
+    proc, facts = _start(DEBIAN, "threads.py", "1", lines=2, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            assert_one_error_line(gdb.cmd("py-stacks 99"), "py-stacks", "no thread 99")
+            assert_one_error_line(gdb.cmd("py-stacks x"), "py-stacks", "thread numbers")
+            one = gdb.json("py-stacks --json 1")
+            assert [t["num"] for t in one["threads"]] == [1]
+            gdb.cmd("set gdbext max-threads 1")
+            bounded = gdb.json("py-stacks --json")
+            assert len(bounded["threads"]) == 1
+            assert any("set gdbext max-threads" in w for w in bounded["warnings"])
+    finally:
+        _stop(proc)
+
+
+def _locks_by_waiter(result: dict) -> dict[int, dict]:
+    return {w["lwp"]: r for r in result["locks"] for w in r["waiters"]}
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_python_abba_is_a_cycle(python, tmp_path):
+    """Two threading.Locks taken in opposite orders: each thread waits
+    (exact: the futex word is the lock's sem_t) for the lock the other holds
+    (inferred: its __exit__ on the holder's value stack) -- a cycle."""
+    proc, facts = _start(python, "locks.py", "abba", lines=3, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json --locks")
+            t1, t2 = facts["t1"]["lwp"], facts["t2"]["lwp"]
+            waits = _locks_by_waiter(result)
+            assert waits[t1]["owner"] == t2 and waits[t2]["owner"] == t1
+            assert waits[t1]["owner_evidence"] == waits[t2]["owner_evidence"] == "inferred"
+            assert waits[t1]["address"] != waits[t2]["address"]
+            for lwp in (t1, t2):
+                (w,) = [w for w in waits[lwp]["waiters"] if w["lwp"] == lwp]
+                assert w["evidence"] == "exact"
+            by_lwp = {t["lwp"]: t for t in result["threads"]}
+            assert by_lwp[t1]["python"][0]["line"] == facts["t1"]["line"]
+            assert by_lwp[t2]["python"][0]["line"] == facts["t2"]["line"]
+            text = gdb.cmd("py-stacks --locks")
+            assert_no_traceback(text)
+            assert f"waited for by LWP {t1} (exact" in text
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_rlock_and_join_owners(python, tmp_path):
+    """An RLock's owner is its rlock_owner (exact); the main thread's join
+    waits for the joined thread's state lock (exact on 3.11/3.12; 3.13's
+    join waits on a thread handle, which is not read)."""
+    proc, facts = _start(python, "locks.py", "rlock", lines=3, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json --locks")
+            waits = _locks_by_waiter(result)
+            rlock = waits[facts["waiter"]["lwp"]]
+            assert rlock["kind"] == "rlock"
+            assert (rlock["owner"], rlock["owner_evidence"]) == (facts["owner"]["lwp"], "exact")
+            minor = int(result["python_version"].split(".")[1])
+            if minor <= 12:             # 3.13 joins through a thread handle, not a lock
+                join = waits[facts["main"]["lwp"]]
+                assert (join["owner"], join["owner_evidence"]) == (facts["owner"]["lwp"],
+                                                                   "exact")
+    finally:
+        _stop(proc)
+
+
+def test_gil_mutex_deadlock(tmp_path):
+    """The GIL <-> mutex deadlock through a real C library and ctypes.PyDLL:
+    the Python thread holds the GIL (exact) and the C thread waits for it in
+    PyGILState_Ensure (exact)."""
+    lib = tmp_path / "gil_mutex.so"
+    run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(SCRIPTS / "gil_mutex.c"),
+         "-lpthread"])
+    proc, facts = _start(DEBIAN, "gil_mutex.py", str(lib), lines=2, cwd=tmp_path)
+    try:
+        time.sleep(1.5)             # the C thread's sleep(1), then PyGILState_Ensure
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            main, cthread = facts["main"]["lwp"], facts["cthread"]["lwp"]
+            assert (result["gil"]["owner"], result["gil"]["owner_evidence"]) == (main, "exact")
+            assert [(w["lwp"], w["evidence"]) for w in result["gil"]["waiters"]] == \
+                [(cthread, "exact")]
+            marks = {t["lwp"]: t["gil"] for t in result["threads"]}
+            assert marks == {main: "holds", cthread: "waits"}
+            top = next(t for t in result["threads"] if t["lwp"] == main)["python"][0]
+            assert top["line"] == facts["main"]["line"]
+    finally:
+        _stop(proc)
+
+
+def test_read_only(tmp_path):
+    """py-stacks in every form leaves the process and the session as they
+    were (tests/e2e/snapshot.py, computed without gdbext): memory, every
+    thread's registers and kernel state, the selection, the settings."""
+    from tests.e2e import snapshot
+    proc, facts = _start(DEBIAN, "locks.py", "abba", lines=3, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            gdb.cmd("thread 2")
+            gdb.cmd("frame 1")
+            before = snapshot.take(gdb, proc.pid)
+            for command in ("py-stacks", "py-stacks --native", "py-stacks --locks --json",
+                            "py-stacks --native 3", "py-stacks 77", "py-stacks --bogus"):
+                assert_no_traceback(gdb.cmd(command))
+                diff = before.differences(snapshot.take(gdb, proc.pid))
+                assert not diff, (command, diff)
+    finally:
+        _stop(proc)
+
+
+def _core_offset(core: Path, address: int) -> int:
+    from tests.host import core_file_offset
+    return core_file_offset(core, address)
+
+
+def test_corrupt_frame_chain_in_a_core(tmp_path):
+    """A gcore whose frame chain was damaged on disk -- a frame pointing back
+    at itself, a code pointer to garbage -- gives warnings, never a
+    traceback, and the intact threads still show."""
+    proc, facts = _start(DEBIAN, "threads.py", "2", lines=3, cwd=tmp_path)
+    core = tmp_path / "py.core"
+    try:
+        run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+             "-ex", f"attach {proc.pid}", "-ex", f"gcore {core}", "-ex", "detach"])
+    finally:
+        _stop(proc)
+    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+        before = gdb.json("py-stacks --json")
+    w0, w1 = facts["w0"]["lwp"], facts["w1"]["lwp"]
+    by_lwp = {t["lwp"]: t for t in before["threads"]}
+    loop_frame = by_lwp[w0]["python"][1]["address"]       # worker(): point it at itself
+    bad_frame = by_lwp[w1]["python"][0]["address"]        # leaf(): f_code to garbage
+    data = bytearray(core.read_bytes())
+    # _PyInterpreterFrame of 3.11 (Include/internal/pycore_frame.h): previous @48, f_code @32
+    off = _core_offset(core, loop_frame + 48)
+    data[off:off + 8] = loop_frame.to_bytes(8, "little")
+    off = _core_offset(core, bad_frame + 32)
+    data[off:off + 8] = (0x4141414141414140).to_bytes(8, "little")
+    core.write_bytes(bytes(data))
+    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+        out = gdb.cmd("py-stacks")
+        assert_no_traceback(out)
+        assert "loops at" in out and "no code object" in out
+        after = gdb.json("py-stacks --json")
+        by_lwp = {t["lwp"]: t for t in after["threads"]}
+        assert len(by_lwp[w0]["python"]) == 2                   # leaf, worker, then the loop
+        assert by_lwp[w1]["python"] == []
+        main = by_lwp[facts["main"]["lwp"]]["python"][0]
+        assert main["line"] == facts["main"]["line"]
+        assert_no_traceback(gdb.cmd("py-stacks --native --locks"))
+
+
+def test_with_glibc_debug_info(tmp_path):
+    """With whatever debug info the host has (libc6-dbg, a debug build of
+    libpython), the answer is the same: it never came from debug info."""
+    proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=True) as gdb:
+            result = gdb.json("py-stacks --json --native")
+            assert result["gil"]["owner"] == facts["holder"]["lwp"]
+            top = next(t for t in result["threads"]
+                       if t["lwp"] == facts["holder"]["lwp"])["python"][0]
+            assert (top["function"], top["line"]) == ("holder", facts["holder"]["line"])
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.parametrize("python", _pythons()[:2])
+def test_kernel_core(python, tmp_path):
+    """A core the kernel wrote (SIGQUIT's default action) reads like a live
+    process: every thread's Python stack and line."""
+    from tests.host import kernel_cores_land_in_cwd
+    if not kernel_cores_land_in_cwd():
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([str(python), str(SCRIPTS / "threads.py"), "2"], stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=tmp_path, preexec_fn=unlimited_core)
+    deadline = time.monotonic() + 30
+    while "thread=main" not in out.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, out.read_text()
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(timeout=60) == -signal.SIGQUIT
+    core = find_kernel_core(tmp_path, proc.pid)
+    assert core is not None
+    facts = {m["thread"]: {"lwp": int(m["lwp"]), "line": int(m["line"])}
+             for m in re.finditer(r"thread=(?P<thread>\w+) lwp=(?P<lwp>\d+) line=(?P<line>\d+)",
+                                  out.read_text())}
+    with GdbSession(str(python), str(core), debuginfo=False) as gdb:
+        result = gdb.json("py-stacks --json")
+        _check_threads(result, facts, "threads.py")
