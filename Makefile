@@ -19,8 +19,11 @@ setup: packages venv fixtures
 # System tools the project cannot work without; installed only when missing.
 # libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime.
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
+# rustc for the Rust fixtures: the one on PATH or in ~/.cargo/bin, else Debian's.
+RUSTC ?= $(shell command -v rustc 2>/dev/null || ls $(HOME)/.cargo/bin/rustc 2>/dev/null)
 packages:
-	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
+	@scripts/ensure-packages gdb:gdb gcc:gcc g++:g++ as:binutils objdump:binutils \
+	  $(if $(RUSTC),,rustc:rustc) /usr/bin/python3.11:python3.11 \
 	  $(LLVM_OMP_LIB):libomp5-14 \
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
 
@@ -30,6 +33,7 @@ venv: packages
 
 fixtures: packages
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
+	  RUSTC="$(or $(RUSTC),$(shell command -v rustc 2>/dev/null))" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 
 demo: setup

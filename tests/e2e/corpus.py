@@ -61,9 +61,10 @@ def make(directory: Path) -> list[CorpusCore]:
             continue
         core, _, signo = kernel_core([str(isa), mode], directory / f"isa-{mode}")
         fault = m.signal == "SIGSEGV"
-        verdict = "not-alignment" if fault else m.expected_verdict
-        # SEGV_MAPERR of a null load is an unmapped address; ud2 is a trap.
-        key = ("unmapped-address" if fault else "trap-ud2" if mode == "trap"
+        # baseline_fault is `movq (%rdi),%rax` called with NULL (isa_kernels.S): a read
+        # near NULL, the fault rules' null-read; ud2 is a trap.
+        verdict = "null-read" if fault else m.expected_verdict
+        key = ("null-read" if fault else "trap-ud2" if mode == "trap"
                else "undecodable" if verdict == "undecodable" else "+".join(m.expected_missing))
         out.append(CorpusCore(f"isa:{mode}", core, isa, m.signal, verdict, key,
                               containing_function(isa, f"{mode}_fault"),
