@@ -122,15 +122,15 @@ def find_location(read, stack: int, words: int, points_to_static) -> Location | 
     """The innermost Location referenced from the ``words`` stack slots at
     ``stack``; ``points_to_static(value)`` keeps the scan to pointers into
     the program's loaded files."""
-    try:
-        raw = read(stack, 8 * words)
-    except Exception:  # noqa: BLE001 - scan what can be read, page by page
-        raw = b""
-        for page in range(0, 8 * words, 4096):
-            try:
-                raw += read(stack + page, min(4096, 8 * words - page))
-            except Exception:  # noqa: BLE001
-                break
+    raw = b""
+    address, end = stack, stack + 8 * words
+    while address < end:                # page by page: the stack's mapping may end sooner
+        n = min(4096 - address % 4096, end - address)
+        try:
+            raw += read(address, n)
+        except Exception:  # noqa: BLE001 - the end of the stack
+            break
+        address += n
     for i in range(len(raw) // 8):
         value, = struct.unpack_from("<Q", raw, 8 * i)
         if value < 0x1000 or not points_to_static(value):

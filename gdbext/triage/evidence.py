@@ -265,8 +265,13 @@ def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
     from .fault_class import FaultFacts
     readable = target.accessible_probe()
     if stack_overflow is None and addr is not None:
+        # gcore writes a PROT_NONE guard page as a readable segment; the kernel's
+        # SEGV_ACCERR already says the faulting page allows no such access.
+        page = addr & ~0xFFF
+        probe = (lambda a: a & ~0xFFF != page and readable(a)) if signo == 11 and code == 2 \
+            else readable
         try:
-            stack_overflow = overflowed(addr, regs.get("rsp"), readable)
+            stack_overflow = overflowed(addr, regs.get("rsp"), probe)
         except Exception:  # noqa: BLE001
             stack_overflow = False
     return FaultFacts(signo, code, addr, pc, _access(pc, addr), _region(addr),
