@@ -28,8 +28,12 @@ packages:
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
 
 # gdb embeds its own Python; the venv must be built for that version.
+# gdb's Python never writes bytecode (sys.dont_write_bytecode): compile the
+# package once with the venv's interpreter (gdb's version), or every gdb
+# compiles every module it imports from source.
 venv: packages
 	@scripts/make-venv "$(GDB)" "$(VENV)"
+	@$(VENV)/bin/python -m compileall -q gdbext
 
 fixtures: packages
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \

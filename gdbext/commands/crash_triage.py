@@ -65,7 +65,9 @@ def analyse(args):
     from ..triage.report import TriageReport
     from ..triage.stop import classify
 
+    from ..triage import evidence
     kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
+    evidence.reset()
     info = target.stop_signal()
     if info is None and kind == "core":
         info = target.core_signal()         # qemu-user cores: pr_cursig, no NT_SIGINFO

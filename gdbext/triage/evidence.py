@@ -46,12 +46,52 @@ def _short(value) -> str:
     return str(value)
 
 
+_SECTIONS: dict = {}
+_DYNSYM: dict = {}
+# Every symbol a reader looks up in one library, read in one pass of its .dynsym.
+WANTED = {r"/libc\.so": ("__abort_msg",),
+          r"/libstdc\+\+\.so": ("__cxa_get_globals",
+                                "_ZTVN10__cxxabiv120__si_class_type_infoE",
+                                "_ZTVN10__cxxabiv121__vmi_class_type_infoE",
+                                "_ZTVN10__cxxabiv117__class_type_infoE")}
+
+
+def reset() -> None:
+    """Forget what one triage read: the next may be another target."""
+    _SECTIONS.clear()
+    _DYNSYM.clear()
+
+
+def sections() -> dict:
+    if "all" not in _SECTIONS:
+        _SECTIONS["all"] = target.object_sections()
+    return _SECTIONS["all"]
+
+
 def _exported(object_pattern: str, name: str) -> int | None:
-    from ..commands.exported_symbols import find
-    try:
-        return find(object_pattern, (name,)).address
-    except GdbextError:
+    """The run-time address of ``name`` in the loaded object matching the
+    pattern, from that object's own .dynsym and its load bias."""
+    from .. import elf_file
+    loaded = sections()
+    path = next((p for p in loaded if re.search(object_pattern, p)), None)
+    if path is None:
         return None
+    if path not in _DYNSYM:
+        names = WANTED.get(object_pattern, ()) + (name,)
+        try:
+            symbols = elf_file.dynamic_symbols(path, names)
+        except GdbextError:
+            symbols = {}
+        _DYNSYM[path] = (symbols, target.load_bias(path, loaded))
+    symbols, bias = _DYNSYM[path]
+    if name not in symbols:
+        try:
+            symbols.update(elf_file.dynamic_symbols(path, (name,)))
+        except GdbextError:
+            pass
+    if name not in symbols or bias is None:
+        return None
+    return symbols[name][0] + bias
 
 
 # --- glibc: __abort_msg ----------------------------------------------------------
@@ -168,8 +208,7 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
     location = None
     try:
         rsp = target.selected_registers().get("rsp")
-        sections = target.object_sections()
-        spans = [span for secs in sections.values() for span in secs.values()]
+        spans = [span for secs in sections().values() for span in secs.values()]
         location = rust.find_location(target.memory_reader(), rsp, 4096,
                                       lambda v: any(lo <= v < hi for lo, hi in spans))
     except GdbextError as exc:
@@ -209,7 +248,7 @@ def python_process(objects: list[str | None]) -> str | None:
     if re.search(r"/python3?(\.\d+)?[^/]*$", exe) and _exported(re.escape(exe) + "$",
                                                                 "_PyRuntime") is not None:
         return os.path.basename(exe)
-    for path in target.object_sections():
+    for path in sections():
         if re.search(r"/libpython3\.\d+", path):
             return os.path.basename(path)
     if re.search(r"/python3?(\.\d+)?[^/]*$", exe):
@@ -306,8 +345,8 @@ def _region(addr: int | None):
     from .fault_class import Region
     if addr is None:
         return None
-    for path, sections in target.object_sections().items():
-        for name, (lo, hi) in sections.items():
+    for path, named in sections().items():
+        for name, (lo, hi) in named.items():
             if lo <= addr < hi:
                 readonly = bool(READ_ONLY_SECTIONS.match(name))
                 return Region(os.path.basename(path), name, path, lo, 0, readonly)
