@@ -79,6 +79,7 @@ def analyse(args):
     context = _interrupted(report, bound) if stop.origin in ("self", "external") \
         and stop.signo is not None else None
     if context is not None:             # a handler aborted on a fault: sign the fault
+        report.handler = _handler(context.level)
         stop = report.stop = _fault_stop(context)
         start_level = context.level + 1
         report.interrupted = context
@@ -109,6 +110,28 @@ def _interrupted(report, bound: int):
     except GdbextError as exc:
         report.warnings.append(f"signal frames: {exc}")
         return None
+
+
+def _handler(level: int) -> dict | None:
+    """The signal handler that ran on the fault: the outermost named frame
+    below the <signal handler called> frame, and whose handler it is."""
+    from ..runtimes import rust
+    from ..triage.signature import normalise_function
+    try:
+        frames, _ = target.stack_frames(level)
+    except GdbextError:
+        return None
+    named = [normalise_function(f.function, f.objfile) for f in frames
+             if f.level < level and f.function]
+    if not named:
+        return None
+    function = named[-1]
+    for name in reversed(named):
+        if rust.OVERFLOW_HANDLER.match(name):
+            return {"function": name, "runtime": "rust-std",
+                    "what": "Rust std's stack-overflow handler: it printed \"thread '...' "
+                            "has overflowed its stack\" and aborted"}
+    return {"function": function, "runtime": None, "what": "a signal handler"}
 
 
 def _fault_stop(ctx):
@@ -154,6 +177,8 @@ def _explain(report, raw, context) -> None:
         report.interpreter = evidence.python_process(objects)
     except GdbextError:
         report.interpreter = None
+    if report.interpreter:
+        report.python_stack = evidence.python_stack(report.thread, report.warnings)
     try:
         if stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS"):
             spill = report.reports.get("spill-audit")

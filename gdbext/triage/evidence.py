@@ -256,13 +256,29 @@ def python_process(objects: list[str | None]) -> str | None:
     return None
 
 
+# The hook for the Python stack (issue 15's runtimes/cpython.py): a callable
+# ``(thread: dict) -> list[str]`` of "file:line function" lines, innermost
+# first.  While it is None, reports say only that this is a Python process.
+PYTHON_STACK_READER = None
+
+
+def python_stack(thread: dict | None, warnings: list[str]) -> list[str] | None:
+    if PYTHON_STACK_READER is None:
+        return None
+    try:
+        return PYTHON_STACK_READER(thread)
+    except Exception as exc:  # noqa: BLE001 - a broken reader is a warning
+        warnings.append(f"the Python stack: {type(exc).__name__}: {exc}")
+        return None
+
+
 def python_fatal(names: list[str], interpreter: str | None) -> Reason | None:
     if interpreter is None or not any(FATAL_FRAMES.match(n) for n in names):
         return None
     return Reason("python-fatal-error", "cpython", f"Py_FatalError in {interpreter}",
                   "fatal-error", "Py_FatalError frame", "exact",
                   {"message": "unknown (Py_FatalError's argument is not kept in memory)",
-                   "python stack": "not read yet (issue 15's reader: python_stack hook)"})
+                   })
 
 
 # --- the interrupted context of a signal handler ------------------------------------

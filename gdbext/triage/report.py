@@ -28,8 +28,10 @@ class TriageReport:
     fault_class: object | None = None       # the rule table's class (triage/fault_class.py)
     fault_facts: object | None = None
     interrupted: object | None = None       # the fault a signal handler was handling
+    handler: dict | None = None             # the handler that ran on that fault
     smashed: dict | None = None             # the caller frame whose return address is garbage
     interpreter: str | None = None          # a Python process: its interpreter
+    python_stack: list[str] | None = None   # evidence.PYTHON_STACK_READER's frames
     metadata: dict | None = None            # coredumpctl-like facts (triage/metadata.py)
     _json: dict = field(default_factory=dict, repr=False)
 
@@ -99,12 +101,11 @@ class TriageReport:
             "access": self.fault_facts.access if self.fault_facts is not None else None,
             "region": (self.fault_facts.region.to_json() if self.fault_facts is not None
                        and self.fault_facts.region is not None else None),
-            "interrupted": self.interrupted.to_json() if self.interrupted is not None
-            else None,
+            "interrupted": dict(self.interrupted.to_json(), handler=self.handler)
+            if self.interrupted is not None else None,
             "stack_smashed": self.smashed,
-            "python": {"interpreter": self.interpreter, "stack": None,
-                       "note": "the Python stack comes from runtimes/cpython.py "
-                               "(issue 15)"} if self.interpreter else None,
+            "python": {"interpreter": self.interpreter, "stack": self.python_stack}
+            if self.interpreter else None,
             "metadata": self.metadata,
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
@@ -120,6 +121,8 @@ class TriageReport:
             rows.append((label, joiner.join(f.function for f in self.frames)))
         rows.append(("ran", ", ".join(self.reports) or (
             "its own analysis of the jump (no instruction to audit)" if self.finding
+            else f"the {self.reason.runtime} reader" if self.reason is not None
+            else "the fault rules" if self.fault_class is not None
             else "nothing (no analysis applies)")))
         if self.reason is not None:
             rows += self.reason.rows()
@@ -133,16 +136,19 @@ class TriageReport:
                 f" at {self.fault_facts.addr:#x}" if self.fault_facts.addr is not None else "")))
         if self.interrupted is not None:
             i = self.interrupted
-            rows.append(("handler", f"a signal handler was handling this fault when the "
-                                    f"process stopped (signal frame #{i.level}, "
-                                    f"{i.to_json()['certainty']})"))
+            who = (self.handler or {}).get("what") or "a signal handler"
+            at = f" ({self.handler['function']})" if self.handler else ""
+            rows.append(("handler", f"{who}{at}; the fault is read from the kernel's signal "
+                                    f"frame #{i.level} ({i.to_json()['certainty']})"))
         if self.smashed is not None:
             rows.append(("stack", f"stack smashed: frame #{self.smashed['frame']} returns to "
                                   f"{self.smashed['return_address']:#x}, which maps to "
                                   "nothing; the frames past it are garbage"))
-        if self.interpreter:
-            rows.append(("python", f"a Python process ({self.interpreter}); the Python "
-                                   "stack is not read yet"))
+        if self.interpreter and self.python_stack:
+            rows.append(("python", f"{self.interpreter}:\n" + "\n".join(self.python_stack)))
+        elif self.interpreter:
+            rows.append(("python", f"a Python process ({self.interpreter}); its Python "
+                                   "stack is not read (no reader installed)"))
         if self.metadata:
             from .metadata import rows as metadata_rows
             rows += metadata_rows(self.metadata)

@@ -200,6 +200,7 @@ def test_rust_stack_overflow_from_the_signal_frame(records):
     assert t["stop"]["signal"] == "SIGSEGV" and t["stop"]["source"] == "signal-frame"
     assert t["verdict"] == "stack-overflow"
     assert t["interrupted"]["certainty"] == "exact"
+    assert t["interrupted"]["handler"]["runtime"] == "rust-std"      # std's guard-page handler
     assert t["signature"]["frames"] == ["overflow::descend"]
 
 
