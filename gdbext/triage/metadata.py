@@ -14,6 +14,7 @@ from ..errors import GdbextError
 
 PT_LOAD, PT_NOTE = 1, 4
 MAX_MODULES = 512
+MAX_THREADS = 64
 
 
 def build_id_in_memory(read, base: int) -> str | None:
@@ -75,7 +76,9 @@ def collect(warnings: list[str]) -> dict:
             warnings.append(f"/proc/{pid}: {exc.strerror}")
         mappings = [(s, off, p) for s, _e, _perm, off, p in (target.live_maps() or [])
                     if p.startswith("/")]
-    meta["threads"] = target.thread_names()
+    threads = target.thread_names()
+    meta["thread_count"] = len(threads)
+    meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
     read = target.memory_reader()
     seen = set()
     for start, offset, path in mappings:
@@ -109,10 +112,11 @@ def rows(meta: dict) -> list[tuple[str, str]]:
         out.append(("executable", meta["executable"]))
     threads = meta.get("threads") or []
     if threads:
+        count = meta.get("thread_count", len(threads))
         names = ", ".join(f"{t['lwp']}" + (f" {t['name']}" if t.get("name") else "")
                           for t in threads[:8])
-        more = f" (+{len(threads) - 8} more)" if len(threads) > 8 else ""
-        out.append(("threads", f"{len(threads)}: {names}{more}"))
+        more = f" (+{count - 8} more)" if count > 8 else ""
+        out.append(("threads", f"{count}: {names}{more}"))
     mods = meta.get("modules") or []
     if mods:
         lines = [f"{os.path.basename(m['path'])} {m['build_id'] or '-'}"
