@@ -69,6 +69,7 @@ bench: setup
 	$(VENV)/bin/python bench/scale_threads.py
 	$(VENV)/bin/python bench/spill_audit_speed.py
 	$(VENV)/bin/python bench/triage_throughput.py
+	$(VENV)/bin/python bench/everyday_triage.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)
