@@ -197,7 +197,7 @@ def _explain(report, raw, context) -> None:
             reason = (evidence.glibc_abort(report.warnings)
                       or evidence.cxx_exception(names, objects, report.warnings)
                       or evidence.rust_panic(names, report.thread, report.warnings)
-                      or evidence.python_fatal(names, report.interpreter))
+                      or evidence.python_fatal(names, report.interpreter, raw))
             report.reason = reason
             if reason is not None:
                 report.fault_class = for_abort(reason.verdict)

@@ -272,13 +272,50 @@ def python_stack(thread: dict | None, warnings: list[str]) -> list[str] | None:
         return None
 
 
-def python_fatal(names: list[str], interpreter: str | None) -> Reason | None:
+def python_fatal(names: list[str], interpreter: str | None, raw=()) -> Reason | None:
     if interpreter is None or not any(FATAL_FRAMES.match(n) for n in names):
         return None
-    return Reason("python-fatal-error", "cpython", f"Py_FatalError in {interpreter}",
-                  "fatal-error", "Py_FatalError frame", "exact",
-                  {"message": "unknown (Py_FatalError's argument is not kept in memory)",
-                   })
+    message, how = _fatal_message(raw)
+    return Reason("python-fatal-error", "cpython",
+                  f"Fatal Python error: {message}" if message else
+                  f"Py_FatalError in {interpreter}", "fatal-error",
+                  "Py_FatalError frame" + (f"; the message: {how}" if message else ""),
+                  "exact" if not message else "inferred",
+                  {"message": message or f"unknown ({how})"})
+
+
+def _fatal_message(raw) -> tuple[str | None, str]:
+    """Py_FatalError(msg)'s argument is never stored, but the frames between
+    abort and Py_FatalError keep it in their stack slots: the one pointer there
+    to a printable C string outside the interpreter's own files (whose
+    constants are CPython's format strings)."""
+    from ..runtimes.cstring import printable_c_string
+    fatal = next((f for f in raw if f.function and FATAL_FRAMES.match(f.function)
+                  and "Py_FatalError" in f.function), None)
+    if fatal is None or fatal.cfa is None or not raw or raw[0].rsp is None:
+        return None, "no Py_FatalError frame with a known stack"
+    low, high = raw[0].rsp, fatal.cfa
+    if not 0 < high - low <= 1 << 16:
+        return None, "the stack between abort and Py_FatalError is not plausible"
+    try:
+        words = target.read_bytes(low, high - low)
+    except GdbextError:
+        return None, "that stack is unreadable"
+    own = [span for path, secs in sections().items()
+           if re.search(r"/(?:python3?(?:\.\d+)?[^/]*|libpython3\.\d+[^/]*|libc\.so[^/]*)$",
+                        path) for span in secs.values()]
+    found = []
+    for i in range(0, len(words) - 7, 8):
+        value = int.from_bytes(words[i:i + 8], "little")
+        if value < 0x10000 or any(lo <= value < hi for lo, hi in own):
+            continue
+        text = printable_c_string(target.memory_reader(), value)
+        if text and len(text) >= 4 and text not in found:
+            found.append(text)
+    if len(found) == 1:
+        return found[0], "the one C string the frames under Py_FatalError point to (inferred)"
+    return None, f"{len(found)} candidate strings on the stack" if found else \
+        "Py_FatalError's argument is not kept in memory"
 
 
 # --- the interrupted context of a signal handler ------------------------------------

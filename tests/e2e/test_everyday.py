@@ -209,6 +209,8 @@ def test_python_processes(records):
         crash, t = triaged(records, name)
         assert t["verdict"] == verdict
         assert t["python"]["interpreter"] == "python3.11"
+    crash, t = triaged(records, "py-fatal")
+    assert t["reason"]["details"]["message"] == crash.facts["message"]   # CPython's words
 
 
 def test_metadata_like_coredumpctl(records):
