@@ -22,20 +22,27 @@ setup: packages venv fixtures
 # python3-numpy on libopenblas0-pthread: the real numpy/OpenBLAS SIGILL of py-stacks' tests
 # (its family-15h kernels; numpy's wheel leaves them out).
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
+# rustc for the Rust fixtures: the one on PATH or in ~/.cargo/bin, else Debian's.
+RUSTC ?= $(shell command -v rustc 2>/dev/null || ls $(HOME)/.cargo/bin/rustc 2>/dev/null)
 packages:
-	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
+	@scripts/ensure-packages gdb:gdb gcc:gcc g++:g++ as:binutils objdump:binutils \
+	  $(if $(RUSTC),,rustc:rustc) /usr/bin/python3.11:python3.11 \
 	  $(LLVM_OMP_LIB):libomp5-14 dot:graphviz \
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu \
-	  /usr/bin/python3.11:python3.11 \
 	  /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy \
 	  /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0:libopenblas0-pthread
 
 # gdb embeds its own Python; the venv must be built for that version.
+# gdb's Python never writes bytecode (sys.dont_write_bytecode): compile the
+# package once with the venv's interpreter (gdb's version), or every gdb
+# compiles every module it imports from source.
 venv: packages
 	@scripts/make-venv "$(GDB)" "$(VENV)"
+	@$(VENV)/bin/python -m compileall -q gdbext
 
 fixtures: packages
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
+	  RUSTC="$(or $(RUSTC),$(shell command -v rustc 2>/dev/null))" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 
 demo: setup
@@ -68,6 +75,7 @@ bench: setup
 	$(VENV)/bin/python bench/spill_audit_speed.py
 	$(VENV)/bin/python bench/triage_throughput.py
 	$(VENV)/bin/python bench/py_stacks_speed.py
+	$(VENV)/bin/python bench/everyday_triage.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)

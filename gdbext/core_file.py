@@ -3,8 +3,10 @@ name (NT_PRPSINFO), the mapped files (NT_FILE), the aux vector (NT_AUXV),
 the signal (NT_SIGINFO) and XCR0 (NT_X86_XSTATE).  Pure functions of bytes: a truncated or hostile
 core gives fewer facts, never an exception other than CoreFileError.
 
-Layouts (Linux x86-64): include/uapi/linux/elfcore.h (elf_prpsinfo: fname at
-40, psargs at 56), fs/binfmt_elf.c fill_files_note (count, page size, then
+Layouts (Linux x86-64): include/uapi/linux/elfcore.h (elf_prpsinfo: pr_uid
+at 16, pr_gid 20, pr_pid 24, pr_ppid 28, fname at 40, psargs at 56;
+elf_prstatus: pr_info.si_signo 0, pr_cursig (short) at 12, pr_pid at 32 --
+qemu-user writes the same layout and no NT_SIGINFO), fs/binfmt_elf.c fill_files_note (count, page size, then
 (start, end, file page) triples, then NUL-terminated names), the ELF gABI
 note header (namesz, descsz, type, name and desc padded to 4).
 """
@@ -19,7 +21,7 @@ from .errors import GdbextError
 
 ET_CORE = 4
 PT_NOTE = 4
-NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO = 3, 6, 0x46494C45, 0x53494749
+NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO = 1, 3, 6, 0x46494C45, 0x53494749
 NT_X86_XSTATE = 0x202               # name "LINUX": the XSAVE area of a thread
 XCR0_OFFSET = 464                   # XCR0 in its software-reserved bytes (gdb's
                                     # I386_LINUX_XSAVE_XCR0_OFFSET)
@@ -49,6 +51,11 @@ class CoreFacts:
     auxv: dict[int, int] = field(default_factory=dict)
     mappings: list[Mapping] = field(default_factory=list)
     xcr0: int | None = None             # the process's XCR0, from NT_X86_XSTATE
+    uid: int | None = None
+    gid: int | None = None
+    ppid: int | None = None
+    cursig: dict[int, int] = field(default_factory=dict)   # LWP -> pr_cursig (NT_PRSTATUS)
+    first_lwp: int | None = None        # the first NT_PRSTATUS: the thread that dumped
 
     def executable(self) -> str | None:
         """The file mapped at AT_PHDR (the program's own headers), else the
@@ -113,8 +120,14 @@ def parse_notes(data: bytes, facts: CoreFacts) -> None:
             facts.xcr0, = struct.unpack_from("<Q", desc, XCR0_OFFSET)
         if name != b"CORE":
             continue
-        if n_type == NT_PRPSINFO and len(desc) >= 136 and facts.command is None:
-            facts.pid, = struct.unpack_from("<i", desc, 24)
+        if n_type == NT_PRSTATUS and len(desc) >= 36:
+            cursig, = struct.unpack_from("<h", desc, 12)
+            lwp, = struct.unpack_from("<i", desc, 32)
+            facts.cursig.setdefault(lwp, cursig)
+            if facts.first_lwp is None:
+                facts.first_lwp = lwp
+        elif n_type == NT_PRPSINFO and len(desc) >= 136 and facts.command is None:
+            facts.uid, facts.gid, facts.pid, facts.ppid = struct.unpack_from("<IIii", desc, 16)
             facts.command = _c_string(desc[40:56])
             facts.arguments = _c_string(desc[56:136])
         elif n_type == NT_AUXV and not facts.auxv:
@@ -152,3 +165,23 @@ def parse_file_note(desc: bytes) -> list[Mapping]:
 
 def _c_string(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+
+
+NT_GNU_BUILD_ID = 3
+
+
+def build_id(path: str) -> str | None:
+    """The hex build-id of the ELF file at ``path`` (its PT_NOTE
+    ``.note.gnu.build-id``, name "GNU"), None when it has none or is not here."""
+    try:
+        segments = elf_file.program_headers(path)
+        with open(path, "rb") as fh:
+            for seg in segments:
+                if seg.type == PT_NOTE and 0 < seg.file_size <= 1 << 20:
+                    elf_file.seek(fh, seg.offset)
+                    for name, n_type, desc in notes(fh.read(seg.file_size)):
+                        if name == b"GNU" and n_type == NT_GNU_BUILD_ID and desc:
+                            return desc.hex()
+    except (GdbextError, OSError):
+        return None
+    return None

@@ -215,6 +215,38 @@ def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
     raise GdbextError(f"{path} exports none of {', '.join(names)}")
 
 
+def dynamic_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """{name: (link-time value, size)} of those of ``names`` defined in
+    ``.dynsym``, in one pass that decodes no other name: each wanted name is
+    found in .dynstr first, and only symbols pointing there are looked at."""
+    table = sections(path)
+    dynsym = next((s for s in table if s.type == SHT_DYNSYM), None)
+    if dynsym is None or dynsym.link >= len(table) or dynsym.entsize != SYM64.size:
+        raise GdbextError(f"{path} has no .dynsym")
+    try:
+        with open(path, "rb") as fh:
+            symbols = _read(fh, dynsym.offset, dynsym.size)
+            strings = _read(fh, table[dynsym.link].offset, table[dynsym.link].size)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    offsets = {}
+    for name in names:
+        key = name.encode() + b"\0"
+        at = strings.find(b"\0" + key)
+        while at >= 0:
+            offsets[at + 1] = name
+            at = strings.find(b"\0" + key, at + 1)
+        if strings.startswith(key):
+            offsets[0] = name
+    found: dict[str, tuple[int, int]] = {}
+    for st_name, _info, _other, shndx, value, size in SYM64.iter_unpack(
+            symbols[:len(symbols) // SYM64.size * SYM64.size]):
+        name = offsets.get(st_name)
+        if name is not None and shndx and name not in found:
+            found[name] = (value, size)
+    return found
+
+
 def code_sections(path: str) -> list[CodeSection]:
     """Executable sections with their link-time addresses and bytes."""
     from elftools.common.exceptions import ELFError

@@ -21,7 +21,7 @@ SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
 @dataclass
 class SignalInfo:
     signo: int
-    code: int
+    code: int | None                # None: from pr_cursig, which has no si_code
     addr: int | None
     sender_pid: int | None = None   # si_pid, for a signal a process sent (si_code <= 0)
 
@@ -565,8 +565,8 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
     while frame is not None and len(out) < max_frames:
         try:
             older = frame.older()
-            if frame.type() == gdb.INLINE_FRAME:
-                inlined += 1
+            if frame.type() in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
+                inlined += 1            # no stack of its own: named by the frame holding its pc
                 frame = older
                 continue
             pc = int(frame.pc())
@@ -739,3 +739,107 @@ def mapping_end(address: int) -> int | None:
             except GdbextError:
                 spans = []
     return next((hi for lo, hi in spans if lo <= address < hi), None)
+
+
+# --- crash-triage's reason readers (runtimes/, unwind/signal_frame.py) --------
+def memory_reader():
+    """``read(address, length) -> bytes`` over the selected inferior, for the
+    pure runtime readers; raises GdbextError on unreadable memory."""
+    return read_bytes
+
+
+def thread_pointer() -> int | None:
+    """The selected thread's fs_base: its glibc ``struct pthread`` and TCB."""
+    with contextlib.suppress(gdb.error, RuntimeError, ValueError):
+        return int(gdb.newest_frame().read_register("fs_base")) & 0xFFFFFFFFFFFFFFFF
+    return None
+
+
+def demangle_type(mangled: str) -> str | None:
+    """A mangled C++ type name (``St13runtime_error``) as source text, by
+    gdb's demangler on a one-parameter function ``f(TYPE)``."""
+    if not re.fullmatch(r"[A-Za-z0-9_$.]+", mangled or ""):
+        return None
+    try:
+        out = gdb.execute(f"demangle -l c++ -- _Z1f{mangled}", to_string=True).strip()
+    except gdb.error:
+        return None
+    return out[2:-1] if out.startswith("f(") and out.endswith(")") else None
+
+
+@dataclass
+class SigtrampFrame:
+    level: int
+    sp: int                     # the sigtramp frame's rsp: &ucontext (signal_frame.py)
+    older_pc: int | None        # the pc gdb unwound the interrupted frame to
+
+
+def sigtramp_frames(max_frames: int) -> list[SigtrampFrame]:
+    """The selected thread's ``<signal handler called>`` frames, innermost first."""
+    out = []
+    with contextlib.suppress(gdb.error, RuntimeError):
+        frame = gdb.newest_frame()
+        for _ in range(max_frames):
+            if frame is None:
+                break
+            if frame.type() == gdb.SIGTRAMP_FRAME:
+                older = frame.older()
+                sp = int(frame.read_register("rsp")) & 0xFFFFFFFFFFFFFFFF
+                out.append(SigtrampFrame(frame.level(), sp,
+                                         int(older.pc()) if older is not None else None))
+            frame = frame.older()
+    return out
+
+
+def select_frame_level(level: int) -> bool:
+    """Select frame ``level`` of the selected thread (the caller restores)."""
+    try:
+        gdb.execute(f"frame {level}", to_string=True)
+        return True
+    except gdb.error:
+        return False
+
+
+def thread_names() -> list[dict]:
+    """num, lwp and name of every thread (names: live only; None on cores)."""
+    return [{"num": t.num, "lwp": t.ptid[1], "name": t.name}
+            for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num)
+            if t.is_valid()]
+
+
+def live_maps() -> list[tuple[int, int, str, int, str]] | None:
+    """(start, end, perms, offset, path) of /proc/PID/maps for a live process."""
+    pid_ = gdb.selected_inferior().pid
+    if kind() != "live" or not pid_:
+        return None
+    try:
+        with open(f"/proc/{pid_}/maps") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    out = []
+    for m in re.finditer(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \d+\s*(.*)$",
+                         text, re.M):
+        out.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3),
+                    int(m.group(4), 16), m.group(5)))
+    return out
+
+
+def core_signal() -> SignalInfo | None:
+    """The signal of the selected thread from the core's NT_PRSTATUS
+    ``pr_cursig``, for cores without NT_SIGINFO (qemu-user's, old kernels'):
+    no si_code, no address.  None on other targets or without a signal."""
+    path = core_file_path() if kind() == "core" else None
+    thread = gdb.selected_thread()
+    if not path or thread is None:
+        return None
+    from . import core_file
+    try:
+        facts = core_file.read(path)
+    except core_file.CoreFileError:
+        return None
+    lwp = thread.ptid[1] or thread.ptid[0]
+    signo = facts.cursig.get(lwp)
+    if signo is None and len(facts.cursig) == 1:
+        signo = next(iter(facts.cursig.values()))
+    return SignalInfo(signo, None, None) if signo else None

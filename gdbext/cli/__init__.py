@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
                    help="write the JSON Lines here instead of stdout (the summary then goes "
                    "to stdout)")
     t.add_argument("--no-summary", action="store_true", help="records only")
+    t.add_argument("--group", choices=("signature", "crash-point"), default="signature",
+                   help="the summary's grouping: by full signature (default), or by the "
+                   "top frame of the program's own code only")
     t.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="progress bar on stderr (default: when stderr is a terminal)")
     t.add_argument("--gdb", default=os.environ.get("GDB", "gdb"), metavar="PATH",

@@ -20,7 +20,37 @@ def group(records: list[dict]) -> list[dict]:
     return sorted(out, key=lambda g: (-g["count"], g["id"] is None, g["id"] or ""))
 
 
-def table(records: list[dict], width: int = 60) -> str:
+def crash_point(record: dict) -> str | None:
+    """The top frame of the program's own code: the signature's first frame."""
+    sig = record.get("signature")
+    if not sig:
+        return None
+    if sig["class"] == "hang":
+        return "hang: " + (", ".join(sig["frames"]) or "-")
+    return sig["frames"][0] if sig["frames"] else "-"
+
+
+def by_crash_point(records: list[dict]) -> list[dict]:
+    """One entry per crash point (and one per distinct error), largest first:
+    the bugs of one function together, whatever the reason."""
+    groups: dict[str, dict] = {}
+    for r in records:
+        point = crash_point(r)
+        key = point if point is not None else f"error:{r.get('error')}"
+        g = groups.setdefault(key, {"point": point, "status": r["status"],
+                                    "error": r.get("error"), "signatures": {},
+                                    "cores": []})
+        if r.get("signature"):
+            sig = r["signature"]
+            g["signatures"].setdefault(sig["id"], f"{sig['class']}|{sig['verdict']}")
+        g["cores"].append(r["core"])
+    out = [dict(g, count=len(g["cores"])) for g in groups.values()]
+    return sorted(out, key=lambda g: (-g["count"], g["point"] is None, g["point"] or ""))
+
+
+def table(records: list[dict], width: int = 60, group_by: str = "signature") -> str:
+    if group_by == "crash-point":
+        return _crash_point_table(records, width)
     rows = []
     for g in group(records):
         sig = g["signature"]
@@ -43,3 +73,22 @@ def table(records: list[dict], width: int = 60) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+def _crash_point_table(records: list[dict], width: int) -> str:
+    rows = []
+    for g in by_crash_point(records):
+        if g["point"] is not None:
+            kinds = sorted(set(g["signatures"].values()))
+            rows.append([g["count"], _cut(g["point"], width), len(g["signatures"]),
+                         _cut(", ".join(kinds), width), _cut(g["cores"][0], width)])
+        else:
+            rows.append([g["count"], "-", 0, _cut(g["error"] or g["status"], width),
+                         _cut(g["cores"][0], width)])
+    statuses = Counter(r["status"] for r in records)
+    points = len({crash_point(r) for r in records if r.get("signature")})
+    foot = (f"{len(records)} core(s): {statuses.get('ok', 0)} triaged at {points} crash "
+            f"point(s), {statuses.get('error', 0)} error(s), "
+            f"{statuses.get('timeout', 0)} timeout(s)")
+    return render.table(rows, ["cores", "crash point", "signatures", "class|verdict",
+                               "example"]) + "\n" + foot

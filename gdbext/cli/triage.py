@@ -40,7 +40,7 @@ def run(args) -> int:
                                                          "never": False}[args.progress]))
     if not args.no_summary:
         stream = sys.stdout if args.out and args.out != "-" else sys.stderr
-        print(summary.table(records), file=stream)
+        print(summary.table(records, group_by=args.group), file=stream)
     return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_SOME_FAILED
 
 

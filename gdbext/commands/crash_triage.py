@@ -12,6 +12,8 @@ from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_re
 PARSER = parser("crash-triage")
 PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
                     help="frames followed per thread (default: set gdbext max-frames)")
+PARSER.add_argument("--no-metadata", action="store_true",
+                    help="leave out the process facts (command, uid, modules, build-ids)")
 
 # command -> (module with PARSER and analyse(), takes --max-frames)
 STEPS = {"isa-check": (isa_check, False), "spill-audit": (spill_audit, True),
@@ -63,10 +65,24 @@ def analyse(args):
     from ..triage.report import TriageReport
     from ..triage.stop import classify
 
+    from ..triage import evidence
     kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
-    stop = classify(target.stop_signal(), target.pid() if kind != "remote" else None)
+    evidence.reset()
+    info = target.stop_signal()
+    if info is None and kind == "core":
+        info = target.core_signal()         # qemu-user cores: pr_cursig, no NT_SIGINFO
+    stop = classify(info, target.pid() if kind != "remote" else None)
     report = TriageReport(kind, stop, target.selected_thread_identity())
     target.select_newest_frame()        # analyse the stop, not the frame the user chose
+    bound = max_frames(args)
+    start_level = 0
+    context = _interrupted(report, bound) if stop.origin in ("self", "external") \
+        and stop.signo is not None else None
+    if context is not None:             # a handler aborted on a fault: sign the fault
+        report.handler = _handler(context.level)
+        stop = report.stop = _fault_stop(context)
+        start_level = context.level + 1
+        report.interrupted = context
     failures = {name: _run_step(report, name, args) for name in stop.commands}
     if isinstance(failures.get("spill-audit"), UndecodableError):
         _run_step(report, "isa-check", args)
@@ -77,9 +93,142 @@ def analyse(args):
         report.frames = _hang_frames(report.reports["deadlock-graph"], report.thread,
                                      SIGNATURE_HANG_FRAMES)
     else:
-        report.frames = _fault_frames(max_frames(args), SIGNATURE_FRAMES, report.warnings)
+        raw = _raw_frames(bound, start_level, report.warnings)
+        _explain(report, raw, context)
+        report.frames = _signature_frames(report, raw, SIGNATURE_FRAMES)
     report.signature = _signature(report)
+    if not args.no_metadata:
+        from ..triage.metadata import safe_collect
+        report.metadata = safe_collect(report.warnings)
     return report
+
+
+def _interrupted(report, bound: int):
+    from ..triage import evidence
+    try:
+        return evidence.interrupted_fault(bound, report.warnings)
+    except GdbextError as exc:
+        report.warnings.append(f"signal frames: {exc}")
+        return None
+
+
+def _handler(level: int) -> dict | None:
+    """The signal handler that ran on the fault: the outermost named frame
+    below the <signal handler called> frame, and whose handler it is."""
+    from ..runtimes import rust
+    from ..triage.signature import normalise_function
+    try:
+        frames, _ = target.stack_frames(level)
+    except GdbextError:
+        return None
+    named = [normalise_function(f.function, f.objfile) for f in frames
+             if f.level < level and f.function]
+    if not named:
+        return None
+    function = named[-1]
+    for name in reversed(named):
+        if rust.OVERFLOW_HANDLER.match(name):
+            return {"function": name, "runtime": "rust-std",
+                    "what": "Rust std's stack-overflow handler: it printed \"thread '...' "
+                            "has overflowed its stack\" and aborted"}
+    return {"function": function, "runtime": None, "what": "a signal handler"}
+
+
+def _fault_stop(ctx):
+    from ..knowledge import signals
+    from ..knowledge.triage import FAULT_PLANS
+    from ..triage.stop import Stop
+    name = signals.signal_name(ctx.signo)
+    klass = FAULT_PLANS.get(name, (name, ()))[0]
+    return Stop(ctx.signo, ctx.code, ctx.addr, None, "fault", klass, (), "signal-frame")
+
+
+def _raw_frames(bound: int, start_level: int, warnings: list[str]):
+    """The selected thread's real frames from ``start_level`` (the frame a
+    signal handler interrupted), innermost first."""
+    try:
+        if start_level:
+            target.select_frame_level(start_level)
+        frames, cut = target.stack_frames(bound)
+    except GdbextError as exc:
+        warnings.append(f"no frames for the signature: {exc}")
+        return []
+    finally:
+        if start_level:
+            target.select_newest_frame()
+    if cut:
+        warnings.append(f"the stack walk {hit('max-frames', bound)}")
+    return frames
+
+
+def _explain(report, raw, context) -> None:
+    """The reason (a runtime's own words) or the fault's class, each reader
+    guarded: one that breaks is a warning."""
+    from ..triage import evidence
+    from ..triage.fault_class import classify as classify_fault, for_abort
+    from ..triage.signature import normalise_function, smashed_at
+    stop = report.stop
+    names = [normalise_function(f.function, f.objfile) for f in raw]
+    objects = [f.objfile for f in raw]
+    smashed = smashed_at([(f.pc, f.function, f.objfile) for f in raw], _maps_something())
+    if smashed is not None:
+        report.smashed = {"frame": raw[smashed].level, "return_address": raw[smashed].pc}
+    try:
+        report.interpreter = evidence.python_process(objects)
+    except GdbextError:
+        report.interpreter = None
+    if report.interpreter:
+        report.python_stack = evidence.python_stack(report.thread, report.warnings)
+    try:
+        if stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS"):
+            spill = report.reports.get("spill-audit")
+            spill_verdict = spill.verdict if spill is not None else None
+            if spill_verdict in (None, "not-alignment", "stack-overflow") \
+                    and report.finding is None:
+                regs = context.regs if context is not None else _frame0_registers()
+                facts = evidence.fault_facts(stop.signo, stop.code, stop.addr,
+                                             regs.get("rip"), regs,
+                                             True if spill_verdict == "stack-overflow"
+                                             else None)
+                report.fault_facts = facts
+                report.fault_class = classify_fault(facts)
+                report.warnings.extend(report.fault_class.warnings)
+        elif stop.origin in ("self", "external") and stop.name == "SIGABRT":
+            reason = (evidence.glibc_abort(report.warnings)
+                      or evidence.cxx_exception(names, objects, report.warnings)
+                      or evidence.rust_panic(names, report.thread, report.warnings)
+                      or evidence.python_fatal(names, report.interpreter, raw))
+            report.reason = reason
+            if reason is not None:
+                report.fault_class = for_abort(reason.verdict)
+    except Exception as exc:  # noqa: BLE001 - a broken reader must not hide the frames
+        if target.is_debug_enabled():
+            report.warnings.append(traceback.format_exc())
+        report.warnings.append(f"explaining the crash failed: {type(exc).__name__}: {exc}")
+
+
+def _maps_something():
+    """``maps(pc)``: a loaded file or a readable mapping holds ``pc``."""
+    probe = target.accessible_probe()
+    return lambda pc: target.objfile_for(pc) is not None or probe(pc)
+
+
+def _frame0_registers() -> dict:
+    try:
+        return target.selected_registers()
+    except GdbextError:
+        return {}
+
+
+def _signature_frames(report, raw, limit: int):
+    from ..triage.signature import meaningful_frames
+    if report.smashed is not None:      # the frames past the overwritten return are garbage
+        raw = [f for f in raw if f.level < report.smashed["frame"]]
+    skip = r"/(?:python3?(?:\.\d+)?[^/]*|libpython3\.\d+[^/]*)$" if report.interpreter \
+        else None
+    named = ((f.function, f.objfile or (None if f.function else target.objfile_for(f.pc)))
+             for f in raw)               # an unnamed frame is named by its file
+    return meaningful_frames(named, limit, skip)
 
 
 def _run_step(report, name: str, args) -> Exception | None:
@@ -127,18 +276,6 @@ def _bad_jump(address: int):
     return explain(address, rsp, ret, caller, code)
 
 
-def _fault_frames(bound: int, limit: int, warnings: list[str]):
-    from ..triage.signature import meaningful_frames
-    try:
-        frames, cut = target.stack_frames(bound)
-    except GdbextError as exc:
-        warnings.append(f"no frames for the signature: {exc}")
-        return []
-    if cut:
-        warnings.append(f"the stack walk {hit('max-frames', bound)}")
-    return meaningful_frames(((f.function, f.objfile) for f in frames), limit)
-
-
 def _hang_frames(deadlock, me: dict | None, limit: int):
     """One wait site per thread that matters: the cycles' members, else the
     chains that end at a stalled holder, else the thread that got the stop
@@ -161,7 +298,12 @@ def _signature(report):
     from ..triage.signature import Signature, deadlock_key, isa_key, spill_key
     keys = {"isa-check": isa_key, "spill-audit": spill_key, "deadlock-graph": deadlock_key}
     name = next(iter(report.reports), None)
-    if name:
+    if report.reason is not None:
+        key = report.reason.key
+    elif report.fault_class is not None and report.stop.origin == "fault" and \
+            report.verdict == report.fault_class.name:
+        key = report.fault_class.name
+    elif name:
         key = keys[name](report.report_json(name))
     elif report.finding is not None:
         key = report.finding.key

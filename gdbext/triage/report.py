@@ -24,6 +24,15 @@ class TriageReport:
     signature: Signature | None = None
     warnings: list[str] = field(default_factory=list)
     finding: object | None = None           # crash-triage's own explanation (triage/jump.py)
+    reason: object | None = None            # a runtime's own words (triage/evidence.py)
+    fault_class: object | None = None       # the rule table's class (triage/fault_class.py)
+    fault_facts: object | None = None
+    interrupted: object | None = None       # the fault a signal handler was handling
+    handler: dict | None = None             # the handler that ran on that fault
+    smashed: dict | None = None             # the caller frame whose return address is garbage
+    interpreter: str | None = None          # a Python process: its interpreter
+    python_stack: list[str] | None = None   # evidence.PYTHON_STACK_READER's frames
+    metadata: dict | None = None            # coredumpctl-like facts (triage/metadata.py)
     _json: dict = field(default_factory=dict, repr=False)
 
     def report_json(self, name: str) -> dict:
@@ -39,6 +48,11 @@ class TriageReport:
 
     @property
     def verdict(self) -> str:
+        if self.reason is not None:
+            return self.reason.verdict
+        if self.fault_class is not None and (self.primary is None or self.primary.verdict
+                                             in ("not-alignment", "stack-overflow")):
+            return self.fault_class.name
         if self.primary is not None:
             return self.primary.verdict
         if self.finding is not None:
@@ -54,7 +68,12 @@ class TriageReport:
             what = f"hang ({self.stop.name or 'no signal'})"
         else:
             what = self.stop.name + (f" in {self.frames[0].function}" if self.frames else "")
-        if self.primary is not None:
+        if self.reason is not None:
+            detail = f"{self.verdict.upper()} - {self.reason.summary}"
+        elif self.fault_class is not None and self.verdict == self.fault_class.name:
+            detail = (f"{self.verdict.upper()} - {self.fault_class.explanation} "
+                      f"[{self.fault_class.rating}]")
+        elif self.primary is not None:
             detail = self.primary.headline().split(": ", 1)[-1]
         elif self.finding is not None:
             detail = f"{self.verdict} - {self.finding.explanation[0]}"
@@ -77,6 +96,17 @@ class TriageReport:
             "frames": [f.to_json() for f in self.frames],
             "reports": {name: self.report_json(name) for name in self.reports},
             "finding": self.finding.to_json() if self.finding is not None else None,
+            "reason": self.reason.to_json() if self.reason is not None else None,
+            "class": self.fault_class.to_json() if self.fault_class is not None else None,
+            "access": self.fault_facts.access if self.fault_facts is not None else None,
+            "region": (self.fault_facts.region.to_json() if self.fault_facts is not None
+                       and self.fault_facts.region is not None else None),
+            "interrupted": dict(self.interrupted.to_json(), handler=self.handler)
+            if self.interrupted is not None else None,
+            "stack_smashed": self.smashed,
+            "python": {"interpreter": self.interpreter, "stack": self.python_stack}
+            if self.interpreter else None,
+            "metadata": self.metadata,
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
         }
@@ -91,7 +121,37 @@ class TriageReport:
             rows.append((label, joiner.join(f.function for f in self.frames)))
         rows.append(("ran", ", ".join(self.reports) or (
             "its own analysis of the jump (no instruction to audit)" if self.finding
+            else f"the {self.reason.runtime} reader" if self.reason is not None
+            else "the fault rules" if self.fault_class is not None
             else "nothing (no analysis applies)")))
+        if self.reason is not None:
+            rows += self.reason.rows()
+        if self.fault_class is not None:
+            rows.append(("class", f"{self.fault_class.name} ({self.fault_class.rating}; "
+                                  f"rule {self.fault_class.rule})"))
+            if self.reason is not None:
+                rows.append(("why", self.fault_class.explanation))
+        if self.fault_facts is not None and self.fault_facts.access:
+            rows.append(("access", self.fault_facts.access + (
+                f" at {self.fault_facts.addr:#x}" if self.fault_facts.addr is not None else "")))
+        if self.interrupted is not None:
+            i = self.interrupted
+            who = (self.handler or {}).get("what") or "a signal handler"
+            at = f" ({self.handler['function']})" if self.handler else ""
+            rows.append(("handler", f"{who}{at}; the fault is read from the kernel's signal "
+                                    f"frame #{i.level} ({i.to_json()['certainty']})"))
+        if self.smashed is not None:
+            rows.append(("stack", f"stack smashed: frame #{self.smashed['frame']} returns to "
+                                  f"{self.smashed['return_address']:#x}, which maps to "
+                                  "nothing; the frames past it are garbage"))
+        if self.interpreter and self.python_stack:
+            rows.append(("python", f"{self.interpreter}:\n" + "\n".join(self.python_stack)))
+        elif self.interpreter:
+            rows.append(("python", f"a Python process ({self.interpreter}); its Python "
+                                   "stack is not read (no reader installed)"))
+        if self.metadata:
+            from .metadata import rows as metadata_rows
+            rows += metadata_rows(self.metadata)
         if self.signature:
             rows.append(("signature", f"{self.signature.id}  {self.signature.text}"))
         if self.finding is not None:

@@ -14,9 +14,11 @@ import os
 import re
 from dataclasses import dataclass
 
+from ..knowledge.skip_frames import SKIP_OBJECT_PATTERNS, is_machinery
 from ..knowledge.triage import SIGNATURE_SKIP_FUNCTIONS, SIGNATURE_SKIP_OBJECTS
 
-_SKIP_OBJECT = re.compile("|".join(SIGNATURE_SKIP_OBJECTS))
+_SKIP_OBJECT = re.compile("|".join(SIGNATURE_SKIP_OBJECTS + SKIP_OBJECT_PATTERNS))
+_SYSTEM_OBJECT = re.compile("|".join(SIGNATURE_SKIP_OBJECTS))
 # GCC/LLVM clones and local copies: foo.cold, foo.isra.0, foo.constprop.0.isra.0,
 # foo.part.1, foo.lto_priv.0, foo.llvm.1234; gdb's "foo [clone .cold]".
 _CLONE = re.compile(r"(?:\.(?:cold|hot|isra|constprop|part|lto_priv|localalias|clone|"
@@ -85,26 +87,43 @@ class NamedFrame:
         return {"function": self.function, "object": self.object}
 
 
-def meaningful_frames(frames, limit: int) -> list[NamedFrame]:
-    """The first ``limit`` frames outside libc and the runtimes, named
-    stably, recursion collapsed; ``frames`` are (function, objfile) pairs
-    from the innermost.  When every frame is a runtime's, the innermost one
-    stands for them."""
+def meaningful_frames(frames, limit: int, skip_objects=None) -> list[NamedFrame]:
+    """The first ``limit`` frames outside libc and the runtimes and their
+    machinery (knowledge/skip_frames.py), named stably, recursion collapsed;
+    ``frames`` are (function, objfile) pairs from the innermost;
+    ``skip_objects`` a regex of more objects to skip (the interpreter of a
+    Python process).  When every frame is a runtime's, the innermost named
+    one outside the C library stands for them."""
     out: list[NamedFrame] = []
-    first = None
+    first = fallback = None
     for function, objfile in frames:
         frame = NamedFrame(normalise_function(function, objfile),
                            os.path.basename(objfile) if objfile else None)
         first = first or frame
-        if (objfile and _SKIP_OBJECT.search(objfile)) or frame.function in \
-                SIGNATURE_SKIP_FUNCTIONS:
+        if fallback is None and function and function != "??" and not (
+                objfile and _SYSTEM_OBJECT.search(objfile)):
+            fallback = frame
+        if (objfile and (_SKIP_OBJECT.search(objfile) or (
+                skip_objects and re.search(skip_objects, objfile)))) \
+                or frame.function in SIGNATURE_SKIP_FUNCTIONS or is_machinery(frame.function):
             continue
         if out and out[-1] == frame:
             continue
         out.append(frame)
         if len(out) == limit:
             break
-    return out or ([first] if first else [])
+    return out or ([fallback or first] if first else [])
+
+
+def smashed_at(frames, maps) -> int | None:
+    """The index of the first caller frame whose return address maps to
+    nothing (no function, no object, and ``maps(pc)`` false): the stack was
+    overwritten there, and every frame from it on is garbage.  ``frames``:
+    (pc, function, objfile), innermost first."""
+    for i, (pc, function, objfile) in enumerate(frames):
+        if i and not objfile and (not function or function == "??") and not maps(pc):
+            return i
+    return None
 
 
 @dataclass(frozen=True)

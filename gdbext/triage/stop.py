@@ -16,6 +16,7 @@ class Stop:
     origin: str                 # fault, self, external, none
     klass: str                  # the signature's signal class
     commands: tuple[str, ...]   # what crash-triage runs, in order
+    source: str = "siginfo"     # siginfo, pr_cursig (no code, no address), signal-frame
 
     @property
     def name(self) -> str | None:
@@ -30,7 +31,7 @@ class Stop:
     def to_json(self) -> dict:
         return {"signal": self.name, "signo": self.signo, "code": self.code,
                 "code_name": self.code_name, "addr": self.addr,
-                "sender_pid": self.sender_pid, "origin": self.origin}
+                "sender_pid": self.sender_pid, "origin": self.origin, "source": self.source}
 
     def describe(self) -> str:
         if self.signo is None:
@@ -39,7 +40,11 @@ class Stop:
                "self": "sent by the process to itself",
                "external": "sent from outside" + (f" (pid {self.sender_pid})"
                                                   if self.sender_pid else "")}[self.origin]
-        return f"{self.name} ({self.code_name}), {who}"
+        if self.code is None:
+            return f"{self.name} (from NT_PRSTATUS pr_cursig: no si_code, sender or address)"
+        via = " (the fault a signal handler was handling)" if self.source == "signal-frame" \
+            else ""
+        return f"{self.name} ({self.code_name}), {who}{via}"
 
 
 def classify(info, pid: int | None) -> Stop:
@@ -53,6 +58,12 @@ def classify(info, pid: int | None) -> Stop:
         return Stop(None, None, None, None, "none", *HANG_PLAN)
     signo, code, addr, sender_pid = info.signo, info.code, info.addr, info.sender_pid
     name = signals.signal_name(signo)
+    if code is None:                    # pr_cursig: a fatal signal is never a hang
+        if name in FAULT_PLANS:
+            return Stop(signo, None, None, None, "fault", *FAULT_PLANS[name],
+                        source="pr_cursig")
+        origin = "self" if name == "SIGABRT" else "external"
+        return Stop(signo, None, None, None, origin, name, (), source="pr_cursig")
     if name in FAULT_PLANS and code is not None and code > 0:
         return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name])
     if code is not None and code <= 0 and pid and sender_pid == pid:

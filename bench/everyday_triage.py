@@ -1,0 +1,79 @@
+"""crash-triage on the everyday corpus (tests/e2e/everyday.py: glibc's
+checks, libstdc++ terminate, Rust panics and overflow, CPython, SIGBUS).
+
+1. Batch throughput: `gdbext triage --jobs 2` over the corpus, against the
+   baseline a script around gdb runs today -- one `gdb -batch -ex bt` per
+   core, one at a time.  Goal: >= 2x the baseline's cores/s.
+2. One crash-triage against `bt` in the same gdb on the same core: the
+   extra time of `crash-triage --json` over `bt` alone.  Goal: <= 1.5x.
+Wall time, best of REPEAT.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+GDB = os.environ.get("GDB", "gdb")
+REPEAT = int(os.environ.get("REPEAT", "3"))
+BASE = [GDB, "-nx", "-nh", "-q", "-batch", "-iex", "set debuginfod enabled off",
+        "-iex", "set auto-load python-scripts off"]
+
+
+def best(fn) -> float:
+    times = []
+    for _ in range(REPEAT):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    from tests.e2e import everyday
+    with tempfile.TemporaryDirectory(prefix="gdbext-bench-") as tmp:
+        made = everyday.make(Path(tmp))
+        cores = [str(c.core) for c in made]
+
+        def batch() -> None:
+            proc = subprocess.run([sys.executable, "-m", "gdbext", "triage", "--jobs", "2",
+                                   "--no-summary", *cores], capture_output=True, text=True,
+                                  cwd=REPO)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+
+        def plain_bt() -> None:
+            for c in made:
+                subprocess.run(BASE + ["-ex", "bt", str(c.case.exe), str(c.core)],
+                               capture_output=True)
+
+        tb, bt = best(batch), best(plain_bt)
+        print(f"{len(cores)} everyday cores, best of {REPEAT}, "
+              f"{len(os.sched_getaffinity(0))} CPUs")
+        print(f"  gdbext triage --jobs 2            {tb:6.2f} s  {len(cores) / tb:5.1f} cores/s")
+        print(f"  baseline gdb -batch -ex bt, 1x1   {bt:6.2f} s  {len(cores) / bt:5.1f} cores/s")
+        print(f"  throughput ratio {bt / tb:.2f}x (goal >= 2x)")
+        print("one core: crash-triage --json + bt versus bt alone, same gdb")
+        worst = 0.0
+        for c in made:
+            if c.case.name not in ("c-double-free", "cxx-runtime", "rust-index",
+                                   "rust-overflow", "c-sigbus", "py-fatal"):
+                continue
+            argv = [str(c.case.exe), str(c.core)]
+            alone = best(lambda: subprocess.run(BASE + ["-ex", "bt"] + argv,
+                                                capture_output=True))
+            both = best(lambda: subprocess.run(
+                BASE + ["-ex", "bt", "-ex", f"source {REPO / 'gdbinit.py'}",
+                        "-ex", "crash-triage --json"] + argv, capture_output=True))
+            worst = max(worst, both / alone)
+            print(f"  {c.case.name:16} bt {alone:5.2f} s   bt + crash-triage {both:5.2f} s "
+                  f"  {both / alone:.2f}x")
+        print(f"  worst {worst:.2f}x (goal <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Frames a crash signature skips: the machinery every crash of a kind goes
+through on its way to abort, whatever the bug.  Like Socorro's "irrelevant"
+and "prefix" lists (socorro/signature/siglists/), matched against the
+normalised function name (no parameters, no Rust hash).  Objects (libc,
+ld.so, libstdc++, libgcc_s...) are skipped whole in knowledge/triage.py.
+
+A runtime statically linked into the program (Rust std, a static libstdc++)
+is only recognisable by name, hence most of these.
+"""
+from __future__ import annotations
+
+import re
+
+SKIP_FUNCTION_PATTERNS = (
+    # glibc: abort and raise, the malloc checks, assert, fortify, the stack protector
+    r"abort", r"raise", r"__GI_raise", r"__GI_abort", r"pthread_kill", r"__pthread_kill.*",
+    r"__libc_message", r"malloc_printerr", r"_int_(?:free|malloc|realloc|memalign)",
+    r"__libc_(?:free|malloc|realloc|calloc)", r"free", r"malloc", r"realloc", r"calloc",
+    r"tcache_.*", r"__assert_fail(?:_base)?", r"__assert_perror_fail", r"__fortify_fail",
+    r"__chk_fail", r"__stack_chk_fail(?:_local)?", r"__\w+_chk",
+    # libstdc++ / libsupc++: terminate and the throw path
+    r"std::terminate", r"__cxxabiv1::__terminate", r"__cxa_\w+",
+    r"__gnu_cxx::__verbose_terminate_handler", r"_Unwind_\w+",
+    # Rust std and core: the panic path, abort, the stack-overflow handler
+    r"core::panicking::.*", r"std::panicking::.*", r"std::rt::.*", r"panic_abort::.*",
+    r"__rust_\w+", r"__rustc::.*", r"rust_panic", r"rust_begin_unwind",
+    r"std::sys::.*", r"std::process::abort", r"core::option::(?:unwrap|expect)_failed",
+    r"core::result::unwrap_failed", r"core::ops::function::.*", r"core::slice::index::.*",
+    r"std::thread::.*", r"core::intrinsics::.*",
+    # CPython's fatal-error helpers and faulthandler
+    r"Py_FatalError", r"_Py_FatalError\w*", r"fatal_error(?:_exit)?", r"faulthandler_\w+",
+    # signal-handler machinery
+    r"__restore_rt", r"<signal handler called>",
+    # sanitizers' reporting
+    r"__sanitizer::.*", r"__asan::.*", r"__ubsan::.*",
+)
+SKIP_FUNCTIONS = re.compile("|".join(f"(?:{p})" for p in SKIP_FUNCTION_PATTERNS) + r"\Z")
+
+# Objects of language runtimes a signature skips, besides knowledge/triage.py's.
+SKIP_OBJECT_PATTERNS = (r"/libffi\.so", r"/_ctypes[^/]*\.so", r"/libpython3\.\d+",
+                        r"/libasan\.so", r"/libubsan\.so")
+
+
+def is_machinery(function: str) -> bool:
+    return bool(SKIP_FUNCTIONS.match(function))

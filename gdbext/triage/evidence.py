@@ -1,0 +1,429 @@
+"""What crash-triage reads from the target to explain a crash: the runtime
+readers' inputs (runtimes/), the interrupted context of a signal handler
+(unwind/signal_frame.py), and the facts the fault rules see.  Every reader
+here is wrapped: a garbage structure becomes a warning, never a traceback.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from .. import target
+from ..errors import GdbextError
+
+
+@dataclass
+class Reason:
+    """Why the process aborted, in the runtime's own words."""
+    verdict: str                # heap-corruption, assertion-failed, uncaught-exception...
+    runtime: str                # glibc, libstdc++, rust-std, cpython
+    summary: str                # one line for the headline
+    key: str                    # the signature's key
+    source: str                 # where it was read
+    certainty: str              # exact / inferred
+    details: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"verdict": self.verdict, "runtime": self.runtime, "summary": self.summary,
+                "key": self.key, "source": self.source, "certainty": self.certainty,
+                "details": self.details}
+
+    def rows(self) -> list[tuple[str, str]]:
+        rows = [("reason", f"{self.summary}  [{self.runtime}; {self.source}; "
+                           f"{self.certainty}]")]
+        for k, v in self.details.items():
+            if v not in (None, "", [], {}) and k not in ("text",):
+                rows.append((f"  {k}", v if isinstance(v, str) else _short(v)))
+        return rows
+
+
+def _short(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+_SECTIONS: dict = {}
+_DYNSYM: dict = {}
+# Every symbol a reader looks up in one library, read in one pass of its .dynsym.
+WANTED = {r"/libc\.so": ("__abort_msg",),
+          r"/libstdc\+\+\.so": ("__cxa_get_globals",
+                                "_ZTVN10__cxxabiv120__si_class_type_infoE",
+                                "_ZTVN10__cxxabiv121__vmi_class_type_infoE",
+                                "_ZTVN10__cxxabiv117__class_type_infoE")}
+
+
+def reset() -> None:
+    """Forget what one triage read: the next may be another target."""
+    _SECTIONS.clear()
+    _DYNSYM.clear()
+
+
+def sections() -> dict:
+    if "all" not in _SECTIONS:
+        _SECTIONS["all"] = target.object_sections()
+    return _SECTIONS["all"]
+
+
+def _exported(object_pattern: str, name: str) -> int | None:
+    """The run-time address of ``name`` in the loaded object matching the
+    pattern, from that object's own .dynsym and its load bias."""
+    from .. import elf_file
+    loaded = sections()
+    path = next((p for p in loaded if re.search(object_pattern, p)), None)
+    if path is None:
+        return None
+    if path not in _DYNSYM:
+        names = WANTED.get(object_pattern, ()) + (name,)
+        try:
+            symbols = elf_file.dynamic_symbols(path, names)
+        except GdbextError:
+            symbols = {}
+        _DYNSYM[path] = (symbols, target.load_bias(path, loaded))
+    symbols, bias = _DYNSYM[path]
+    if name not in symbols:
+        try:
+            symbols.update(elf_file.dynamic_symbols(path, (name,)))
+        except GdbextError:
+            pass
+    if name not in symbols or bias is None:
+        return None
+    return symbols[name][0] + bias
+
+
+# --- glibc: __abort_msg ----------------------------------------------------------
+def glibc_abort(warnings: list[str]) -> Reason | None:
+    from ..runtimes import glibc_abort as ga
+    where = _exported(r"/libc\.so", "__abort_msg")
+    if where is None:
+        return None
+    read = target.memory_reader()
+    try:
+        pointer = target.read_pointer(where)
+        msg = ga.read_message(read, pointer)
+    except ga.AbortMessageError as exc:
+        warnings.append(f"glibc's abort message: {exc}")
+        return None
+    except GdbextError as exc:
+        warnings.append(f"glibc's __abort_msg is unreadable: {exc}")
+        return None
+    if msg is None:
+        return None
+    summary = msg.text.splitlines()[0] if msg.text else msg.kind
+    if msg.kind == "assertion":
+        f = msg.fields
+        summary = (f"assertion `{f['expression']}' failed in {f.get('function', '?')} "
+                   f"at {f['file']}:{f['line']}")
+    elif msg.kind in ("stack-protector", "fortify", "fortify-other"):
+        summary = msg.fields["check"]
+    details = dict(msg.fields, kind=msg.kind, text=msg.text)
+    return Reason(msg.verdict, "glibc", summary, msg.key,
+                  "__abort_msg (libc .dynsym)", "exact", details)
+
+
+# --- libstdc++: the in-flight exception -------------------------------------------
+TERMINATE_FRAMES = re.compile(r"std::terminate|__cxxabiv1::__terminate|__cxa_throw|"
+                              r"__cxa_rethrow|__gnu_cxx::__verbose_terminate_handler|"
+                              r"__cxa_call_terminate|__cxa_call_unexpected")
+TYPEINFO_VTABLES = {"_ZTVN10__cxxabiv120__si_class_type_infoE": "si",
+                    "_ZTVN10__cxxabiv121__vmi_class_type_infoE": "vmi",
+                    "_ZTVN10__cxxabiv117__class_type_infoE": "class"}
+
+
+def cxx_exception(names: list[str], objects: list[str | None], warnings: list[str]
+                  ) -> Reason | None:
+    from ..runtimes import cxx
+    if not any(TERMINATE_FRAMES.match(n) for n in names) and not any(
+            o and "libstdc++" in o for o in objects[:8]):
+        return None
+    try:
+        found = _in_flight()
+    except (cxx.ExceptionError, GdbextError) as exc:
+        warnings.append(f"the in-flight C++ exception: {exc}")
+        return Reason("uncaught-exception", "libstdc++", "std::terminate (the exception is "
+                      "unreadable)", "unknown", "std::terminate frames", "inferred", {})
+    if found is None:
+        return Reason("terminate", "libstdc++", "std::terminate without an active exception",
+                      "no-exception", "__cxa_eh_globals (libstdc++ TLS)", "exact", {})
+    warnings.extend(found.warnings)
+    summary = f"uncaught {found.type}" + (f": {found.what}" if found.what is not None else "")
+    derived = found.type == "std::exception" or "std::exception" in found.bases
+    details = {"type": found.type, "what": found.what if found.what is not None
+               else "unknown (what() is computed by code)" if derived
+               else "none (not a std::exception)", "bases": found.bases}
+    return Reason("uncaught-exception", "libstdc++", summary, found.type or "unknown",
+                  "__cxa_eh_globals.caughtExceptions (libstdc++ TLS)", "exact", details)
+
+
+def _in_flight():
+    from iced_x86 import Decoder, Mnemonic, OpKind, Register
+
+    from ..runtimes import cxx
+    start = _exported(r"/libstdc\+\+\.so", "__cxa_get_globals")
+    if start is None:
+        raise cxx.ExceptionError("libstdc++'s __cxa_get_globals is not exported here")
+    code = target.read_bytes(start, 48)
+    steps = []
+    for ins in Decoder(64, code, ip=start):
+        ops = {}
+        if ins.op_count and ins.op0_kind == OpKind.REGISTER:
+            ops["register"] = {Register.RDI: "rdi", Register.RAX: "rax"}.get(ins.op0_register)
+        if ins.mnemonic == Mnemonic.LEA and ins.memory_base == Register.RIP:
+            ops["rip_target"] = ins.memory_displacement
+        if ins.mnemonic == Mnemonic.ADD and ins.op_count == 2 and ins.op1_kind in (
+                OpKind.IMMEDIATE8TO64, OpKind.IMMEDIATE32TO64, OpKind.IMMEDIATE32):
+            ops["immediate"] = ins.immediate(1)
+        name = {Mnemonic.LEA: "lea", Mnemonic.CALL: "call", Mnemonic.ADD: "add",
+                Mnemonic.RET: "ret"}.get(ins.mnemonic, "other")
+        steps.append((name, ops))
+        if name == "ret":
+            break
+    found = cxx.tls_index_address(steps)
+    if found is None:
+        raise cxx.ExceptionError("__cxa_get_globals does not reach its TLS through "
+                                 "__tls_get_addr as expected")
+    tp = target.thread_pointer()
+    if not tp:
+        raise cxx.ExceptionError("the thread pointer (fs_base) is unknown")
+    read = target.memory_reader()
+    globals_address = cxx.eh_globals(read, found[0], found[1], tp)
+    vtables = {}
+    for symbol, kind in TYPEINFO_VTABLES.items():
+        address = _exported(r"/libstdc\+\+\.so", symbol)
+        if address is not None:
+            vtables[address + 16] = kind    # the address point: past offset-to-top and RTTI
+    return cxx.in_flight(read, globals_address, target.demangle_type, vtables)
+
+
+# --- Rust std: the panic -----------------------------------------------------------
+def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Reason | None:
+    from ..runtimes import rust
+    if not rust.is_panic(names):
+        return None
+    entry = rust.panic_entry(names)
+    kind, message = (entry[0], entry[1]) if entry else ("panic", None)
+    location = None
+    try:
+        rsp = target.selected_registers().get("rsp")
+        spans = [span for secs in sections().values() for span in secs.values()]
+        location = rust.find_location(target.memory_reader(), rsp, 4096,
+                                      lambda v: any(lo <= v < hi for lo, hi in spans))
+    except GdbextError as exc:
+        warnings.append(f"the panic's location: {exc}")
+    name = _rust_thread_name(thread)
+    details = {"kind": kind, "message": message or "unknown (formatted into stderr, not "
+               "kept)", "location": str(location) if location else "unknown",
+               "thread": name or "unknown"}
+    if entry:
+        details["entry"] = entry[2]
+    summary = f"panicked at {location if location else 'an unknown location'}" + (
+        f": {message}" if message else f" ({kind})")
+    return Reason("rust-panic", "rust-std", f"thread '{name or '?'}' {summary}", kind,
+                  "core::panic::Location on the stack (scan) and the panic entry frame",
+                  "inferred", details)
+
+
+def _rust_thread_name(thread: dict | None) -> str | None:
+    if thread is None:
+        return None
+    if thread.get("name") and target.kind() == "live":
+        return thread["name"]
+    if thread.get("lwp") and thread["lwp"] == target.pid():
+        return "main"                   # std names the main thread "main"
+    return None
+
+
+# --- CPython -------------------------------------------------------------------------
+FATAL_FRAMES = re.compile(r"Py_FatalError|_Py_FatalErrorFunc|_Py_FatalErrorFormat|"
+                          r"_Py_FatalError_\w+|fatal_error")
+
+
+def python_process(objects: list[str | None]) -> str | None:
+    """The interpreter, when this is a Python process: the executable or a
+    loaded libpython exports _PyRuntime (FORENSICS-NOTES)."""
+    exe = target.executable() or ""
+    if re.search(r"/python3?(\.\d+)?[^/]*$", exe) and _exported(re.escape(exe) + "$",
+                                                                "_PyRuntime") is not None:
+        return os.path.basename(exe)
+    for path in sections():
+        if re.search(r"/libpython3\.\d+", path):
+            return os.path.basename(path)
+    if re.search(r"/python3?(\.\d+)?[^/]*$", exe):
+        return os.path.basename(exe)
+    return None
+
+
+# The hook for the Python stack (issue 15's runtimes/cpython.py): a callable
+# ``(thread: dict) -> list[str]`` of "file:line function" lines, innermost
+# first.  While it is None, reports say only that this is a Python process.
+PYTHON_STACK_READER = None
+
+
+def python_stack(thread: dict | None, warnings: list[str]) -> list[str] | None:
+    if PYTHON_STACK_READER is None:
+        return None
+    try:
+        return PYTHON_STACK_READER(thread)
+    except Exception as exc:  # noqa: BLE001 - a broken reader is a warning
+        warnings.append(f"the Python stack: {type(exc).__name__}: {exc}")
+        return None
+
+
+def python_fatal(names: list[str], interpreter: str | None, raw=()) -> Reason | None:
+    if interpreter is None or not any(FATAL_FRAMES.match(n) for n in names):
+        return None
+    message, how = _fatal_message(raw)
+    return Reason("python-fatal-error", "cpython",
+                  f"Fatal Python error: {message}" if message else
+                  f"Py_FatalError in {interpreter}", "fatal-error",
+                  "Py_FatalError frame" + (f"; the message: {how}" if message else ""),
+                  "exact" if not message else "inferred",
+                  {"message": message or f"unknown ({how})"})
+
+
+def _fatal_message(raw) -> tuple[str | None, str]:
+    """Py_FatalError(msg)'s argument is never stored, but the frames between
+    abort and Py_FatalError keep it in their stack slots: the one pointer there
+    to a printable C string outside the interpreter's own files (whose
+    constants are CPython's format strings)."""
+    from ..runtimes.cstring import printable_c_string
+    fatal = next((f for f in raw if f.function and FATAL_FRAMES.match(f.function)
+                  and "Py_FatalError" in f.function), None)
+    if fatal is None or fatal.cfa is None or not raw or raw[0].rsp is None:
+        return None, "no Py_FatalError frame with a known stack"
+    low, high = raw[0].rsp, fatal.cfa
+    if not 0 < high - low <= 1 << 16:
+        return None, "the stack between abort and Py_FatalError is not plausible"
+    try:
+        words = target.read_bytes(low, high - low)
+    except GdbextError:
+        return None, "that stack is unreadable"
+    own = [span for path, secs in sections().items()
+           if re.search(r"/(?:python3?(?:\.\d+)?[^/]*|libpython3\.\d+[^/]*|libc\.so[^/]*)$",
+                        path) for span in secs.values()]
+    found = []
+    for i in range(0, len(words) - 7, 8):
+        value = int.from_bytes(words[i:i + 8], "little")
+        if value < 0x10000 or any(lo <= value < hi for lo, hi in own):
+            continue
+        text = printable_c_string(target.memory_reader(), value)
+        if text and len(text) >= 4 and text not in found:
+            found.append(text)
+    if len(found) == 1:
+        return found[0], "the one C string the frames under Py_FatalError point to (inferred)"
+    return None, f"{len(found)} candidate strings on the stack" if found else \
+        "Py_FatalError's argument is not kept in memory"
+
+
+# --- the interrupted context of a signal handler ------------------------------------
+def interrupted_fault(max_frames: int, warnings: list[str]):
+    """The innermost <signal handler called> frame whose siginfo is a fault the
+    kernel raised (si_code > 0): the crash a handler (Rust std's guard page,
+    faulthandler, a crash reporter) was handling when it aborted."""
+    from ..unwind import signal_frame
+    frames = target.sigtramp_frames(max_frames)
+    for frame in frames[:8]:            # a handler inside a handler: 8 is plenty
+        try:
+            ctx = signal_frame.read(target.memory_reader(), frame.level, frame.sp,
+                                    frame.older_pc)
+        except signal_frame.SignalFrameError as exc:
+            warnings.append(f"signal frame #{frame.level}: {exc}")
+            continue
+        if ctx.signo in signal_frame.FAULT_SIGNALS and ctx.code > 0:
+            if not ctx.confirmed:
+                warnings.append(f"signal frame #{frame.level}: the saved pc "
+                                f"{ctx.regs.get('rip', 0):#x} is not where gdb unwound "
+                                "to; used anyway (inferred)")
+            return ctx
+    if len(frames) > 8:
+        warnings.append(f"{len(frames)} nested signal frames: a looping handler chain; "
+                        "the first 8 were read")
+    return None
+
+
+# --- facts for the fault rules --------------------------------------------------------
+READ_ONLY_SECTIONS = re.compile(r"\.(?:text|rodata|eh_frame|eh_frame_hdr|gcc_except_table|"
+                                r"init|fini|plt|plt\.got|plt\.sec|interp|dynsym|dynstr|"
+                                r"gnu\.hash|hash|rela\.\w+|gnu\.version\w*|note\.[\w.-]+)"
+                                r"(?:\.\w+)*$")
+
+
+def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
+                regs: dict, stack_overflow: bool | None):
+    from ..spill.audit import stack_overflow as overflowed
+    from .fault_class import FaultFacts
+    readable = target.accessible_probe()
+    if stack_overflow is None and addr is not None:
+        # gcore writes a PROT_NONE guard page as a readable segment; the kernel's
+        # SEGV_ACCERR already says the faulting page allows no such access.
+        page = addr & ~0xFFF
+        probe = (lambda a: a & ~0xFFF != page and readable(a)) if signo == 11 and code == 2 \
+            else readable
+        try:
+            stack_overflow = overflowed(addr, regs.get("rsp"), probe)
+        except Exception:  # noqa: BLE001
+            stack_overflow = False
+    return FaultFacts(signo, code, addr, pc, _access(pc, addr), _region(addr),
+                      bool(stack_overflow))
+
+
+def _access(pc: int | None, addr: int | None) -> str | None:
+    """read / write / execute, from the faulting instruction's memory operands
+    (iced's InstructionInfoFactory)."""
+    if pc is None:
+        return None
+    if addr is not None and addr == pc:
+        return "execute"
+    try:
+        code = target.read_code(pc, 15)
+    except GdbextError:
+        return "execute" if addr is None else None
+    from iced_x86 import Decoder, InstructionInfoFactory, OpAccess
+    ins = Decoder(64, code, ip=pc).decode()
+    if ins.is_invalid:
+        return None
+    accesses = [m.access for m in InstructionInfoFactory().info(ins).used_memory()]
+    if any(a in (OpAccess.WRITE, OpAccess.READ_WRITE, OpAccess.COND_WRITE,
+                 OpAccess.READ_COND_WRITE) for a in accesses):
+        return "write"
+    if accesses:
+        return "read"
+    return None
+
+
+def _region(addr: int | None):
+    from .fault_class import Region
+    if addr is None:
+        return None
+    for path, named in sections().items():
+        for name, (lo, hi) in named.items():
+            if lo <= addr < hi:
+                readonly = bool(READ_ONLY_SECTIONS.match(name))
+                return Region(os.path.basename(path), name, path, lo, 0, readonly)
+    for start, end, offset, path in _file_mappings():
+        if start <= addr < end:
+            size = None
+            try:
+                size = os.path.getsize(path)
+            except OSError:
+                pass
+            return Region(os.path.basename(path), None, path, start, offset, False, size)
+    return None
+
+
+def _file_mappings() -> list[tuple[int, int, int, str]]:
+    maps = target.live_maps()
+    if maps is not None:
+        return [(s, e, off, p) for s, e, _perm, off, p in maps if p.startswith("/")]
+    core = target.core_file_path() if target.kind() == "core" else None
+    if not core:
+        return []
+    from .. import core_file
+    try:
+        facts = core_file.read(core)
+    except core_file.CoreFileError:
+        return []
+    return [(m.start, m.end, m.page_offset, m.path) for m in facts.mappings]

@@ -1,0 +1,133 @@
+"""What `coredumpctl info` shows about a crashed process: its command line,
+pid, uid, executable, threads, and the modules it had loaded with their
+build-ids -- from the core's notes (NT_PRPSINFO, NT_FILE), or /proc for a
+live process.  A build-id is read from the ELF headers the kernel dumps
+with each mapped file (coredump_filter bit 4), else from the file here.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+from .. import core_file, target
+from ..errors import GdbextError
+
+PT_LOAD, PT_NOTE = 1, 4
+MAX_MODULES = 512
+MAX_THREADS = 64
+
+
+def build_id_in_memory(read, base: int) -> str | None:
+    """The build-id of the ELF image mapped at ``base`` (its file offset 0):
+    ELF header -> program headers -> PT_NOTE -> NT_GNU_BUILD_ID "GNU"."""
+    try:
+        ehdr = read(base, 64)
+        if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2:
+            return None
+        phoff, = struct.unpack_from("<Q", ehdr, 32)
+        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
+        if phentsize != 56 or not 0 < phnum <= 64 or phoff > 4096:
+            return None
+        table = read(base + phoff, 56 * phnum)
+        phdrs = [struct.unpack_from("<IIQQQQQQ", table, 56 * i) for i in range(phnum)]
+        first_load = min((p[3] - p[2] for p in phdrs if p[0] == PT_LOAD), default=0)
+        for p_type, _flags, _off, vaddr, _pa, _filesz, memsz, _align in phdrs:
+            if p_type == PT_NOTE and 0 < memsz <= 4096:
+                data = read(base + vaddr - first_load, memsz)
+                for name, n_type, desc in core_file.notes(data):
+                    if name == b"GNU" and n_type == core_file.NT_GNU_BUILD_ID and desc:
+                        return desc.hex()
+    except Exception:  # noqa: BLE001 - not dumped, not an ELF: no build-id
+        return None
+    return None
+
+
+def collect(warnings: list[str]) -> dict:
+    kind = target.kind()
+    meta = {"source": None, "command": None, "pid": target.pid() or None, "uid": None,
+            "executable": target.executable(), "threads": [], "modules": []}
+    mappings: list[tuple[int, int, str]] = []       # (start, file offset, path)
+    if kind == "core":
+        path = target.core_file_path()
+        try:
+            facts = core_file.read(path) if path else None
+        except core_file.CoreFileError as exc:
+            warnings.append(f"core notes: {exc}")
+            facts = None
+        if facts is not None:
+            meta.update(source="core notes (NT_PRPSINFO, NT_FILE)", command=facts.arguments,
+                        pid=facts.pid, uid=facts.uid, gid=facts.gid, ppid=facts.ppid,
+                        executable=facts.executable() or meta["executable"],
+                        core=path)
+            mappings = [(m.start, m.page_offset, m.path) for m in facts.mappings]
+    elif kind == "live":
+        pid = target.pid()
+        meta["source"] = "/proc"
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                meta["command"] = " ".join(a.decode("utf-8", "replace")
+                                           for a in fh.read().split(b"\0") if a)
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        meta["uid"] = int(line.split()[1])
+            meta["executable"] = os.readlink(f"/proc/{pid}/exe")
+        except OSError as exc:
+            warnings.append(f"/proc/{pid}: {exc.strerror}")
+        mappings = [(s, off, p) for s, _e, _perm, off, p in (target.live_maps() or [])
+                    if p.startswith("/")]
+    threads = target.thread_names()
+    meta["thread_count"] = len(threads)
+    meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
+    read = target.memory_reader()
+    seen = set()
+    for start, offset, path in mappings:
+        if offset != 0 or path in seen or len(seen) >= MAX_MODULES:
+            continue
+        seen.add(path)
+        bid = build_id_in_memory(read, start)
+        source = "memory" if bid else None
+        on_disk = core_file.build_id(path) if os.path.exists(path) else None
+        if bid is None and on_disk:
+            bid, source = on_disk, "file"
+        entry = {"path": path, "base": start, "build_id": bid, "build_id_source": source}
+        if bid and on_disk and on_disk != bid:
+            entry["mismatch"] = f"the file here has build-id {on_disk}: a different build"
+            warnings.append(f"{path}: the file here is not the build that crashed")
+        if bid is None:
+            entry["build_id_source"] = "none"
+        meta["modules"].append(entry)
+    return meta
+
+
+def rows(meta: dict) -> list[tuple[str, str]]:
+    out = []
+    if meta.get("command"):
+        out.append(("command", meta["command"]))
+    ids = [f"pid {meta['pid']}" if meta.get("pid") else None,
+           f"uid {meta['uid']}" if meta.get("uid") is not None else None]
+    if any(ids):
+        out.append(("process", ", ".join(i for i in ids if i)))
+    if meta.get("executable"):
+        out.append(("executable", meta["executable"]))
+    threads = meta.get("threads") or []
+    if threads:
+        count = meta.get("thread_count", len(threads))
+        names = ", ".join(f"{t['lwp']}" + (f" {t['name']}" if t.get("name") else "")
+                          for t in threads[:8])
+        more = f" (+{count - 8} more)" if count > 8 else ""
+        out.append(("threads", f"{count}: {names}{more}"))
+    mods = meta.get("modules") or []
+    if mods:
+        lines = [f"{os.path.basename(m['path'])} {m['build_id'] or '-'}"
+                 + (" (MISMATCH)" if m.get("mismatch") else "") for m in mods]
+        out.append(("modules", "\n".join(lines)))
+    return out
+
+
+def safe_collect(warnings: list[str]) -> dict | None:
+    try:
+        return collect(warnings)
+    except GdbextError as exc:
+        warnings.append(f"metadata: {exc}")
+        return None

@@ -1,0 +1,307 @@
+"""crash-triage on the everyday corpus (tests/e2e/everyday.py): real runtimes
+crashing as users meet them.  Every expectation comes from what the runtime
+printed on stderr, what the program printed about itself, nm/objdump/readelf
+and the file system -- never from gdbext.  Kernel cores with and without
+glibc debug info, a second run of every program, and live + gcore for a
+representative subset must sign alike."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e import everyday
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback
+from tests.host import GDB, REPO, core_file_offset, run, unlimited_core
+
+pytestmark = pytest.mark.xdist_group("everyday-corpus")
+
+
+def triage(*args, timeout=900) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-m", "gdbext", "triage", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert_no_traceback(proc.stderr)
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    first = everyday.make(tmp_path_factory.mktemp("everyday-1"))
+    second = everyday.make(tmp_path_factory.mktemp("everyday-2"))
+    if not first:
+        pytest.skip("no everyday fixture was built")
+    return first, second
+
+
+@pytest.fixture(scope="session")
+def records(corpus):
+    first, second = corpus
+    one = triage(*[c.core for c in first], "--jobs", "2", "--no-summary")
+    two = triage(*[c.core for c in second], "--jobs", "2", "--no-summary")
+    bare = triage(*[c.core for c in first], "--jobs", "2", "--no-summary",
+                  "--debug-file-directory", "/nonexistent")
+    return ({c.case.name: (c, r) for c, r in zip(first, one)},
+            {c.case.name: r for c, r in zip(second, two)},
+            {c.case.name: r for c, r in zip(first, bare)})
+
+
+def defined(binary) -> set[str]:
+    """Function names the program defines, demangled by nm (Rust hashes kept)."""
+    out = run(["nm", "-C", "--defined-only", str(binary)]).stdout
+    return {m.group(1) for m in re.finditer(r"^[0-9a-f]+ [tTW] (.+)$", out, re.M)}
+
+
+def triaged(records, name):
+    one = records[0]
+    if name not in one:
+        pytest.skip(f"{name} was not built here")
+    crash, r = one[name]
+    assert r["status"] == "ok", (name, r["error"])
+    return crash, r["triage"]
+
+
+@pytest.mark.parametrize("name", [c.name for c in everyday.CASES])
+def test_same_signature_across_runs_and_debug_info(records, name):
+    crash, t = triaged(records, name)
+    assert records[1][name]["signature"] == t["signature"], name
+    assert records[2][name]["signature"] == t["signature"], name     # no glibc debug info
+    assert t["stop"]["signo"] == crash.case.signal or t["interrupted"], name
+    sig = t["signature"]
+    # the top frame is the program's own code (nm), never the runtime's machinery
+    if crash.case.needs != "python":
+        top = sig["frames"][0]
+        assert any(d == top or d.startswith(top + "::h") or d.startswith(top + "(")
+                   for d in defined(crash.case.exe)), (name, sig)
+        assert not re.match(r"(abort|raise|core::panicking|std::|__cxa|std::terminate)",
+                            top), sig
+
+
+def test_every_bug_signs_apart_and_rust_panics_differ(records):
+    one = records[0]
+    by_bug: dict[str, set[str]] = {}
+    for name, (crash, r) in one.items():
+        by_bug.setdefault(crash.case.bug, set()).add(r["signature"]["id"])
+    ids = [next(iter(s)) for s in by_bug.values()]
+    assert all(len(s) == 1 for s in by_bug.values())
+    assert len(set(ids)) == len(ids), by_bug            # two bugs never share one
+    rust = [r["signature"]["id"] for n, (_, r) in one.items() if n.startswith("rust-")]
+    assert len(set(rust)) == len(rust)
+
+
+def test_glibc_malloc_checks_read_from_abort_msg(records):
+    for name in ("c-double-free", "c-corrupt-top", "c-twin-free"):
+        crash, t = triaged(records, name)
+        assert crash.facts["kind"] == "malloc-check"
+        assert t["verdict"] == "heap-corruption"
+        assert t["reason"]["details"]["check"] == crash.facts["message"]   # glibc's words
+        assert t["reason"]["certainty"] == "exact"
+        assert t["signature"]["key"] == crash.facts["message"]
+        assert t["class"]["rating"] == "probably-exploitable"
+
+
+def test_assertion_fields(records):
+    for name in ("c-assert", "c-twin-assert"):
+        crash, t = triaged(records, name)
+        d, f = t["reason"]["details"], crash.facts
+        assert t["verdict"] == "assertion-failed"
+        assert (d["file"], d["line"], d["function"], d["expression"]) == (
+            f["file"], f["line"], f["function"], f["expression"])
+        assert t["signature"]["frames"][0] == f["function"]
+
+
+def test_assert_and_double_free_in_one_function_are_two_bugs(records):
+    _, a = triaged(records, "c-twin-assert")
+    _, b = triaged(records, "c-twin-free")
+    assert "validate_entry" in a["signature"]["frames"]
+    assert "validate_entry" in b["signature"]["frames"]
+    assert a["signature"]["id"] != b["signature"]["id"]
+    assert a["signature"]["verdict"] != b["signature"]["verdict"]
+
+
+def test_stack_smash_stops_at_the_garbage_return(records):
+    crash, t = triaged(records, "c-stack-smash")
+    assert crash.facts["kind"] == "stack-protector"
+    assert t["verdict"] == "stack-smashing"
+    assert t["signature"]["frames"] == ["read_header"]
+    # the fixture fills the buffer with 'A': the return address read back is 0x41...
+    assert t["stack_smashed"]["return_address"] == 0x4141414141414141
+
+
+def test_fortify_names_the_caller(records):
+    crash, t = triaged(records, "c-fortify")
+    assert crash.facts["kind"] == "fortify"
+    assert t["verdict"] == "buffer-overflow"
+    assert t["signature"]["frames"][0] == "set_tag"
+    assert "strcpy" not in t["signature"]["frames"]
+
+
+def test_write_to_string_literal_names_rodata(records):
+    crash, t = triaged(records, "c-strlit")
+    assert t["verdict"] == "write-to-read-only" and t["access"] == "write"
+    assert t["region"]["section"] == ".rodata"
+    dump = run(["objdump", "-s", "-j", ".rodata", str(crash.case.exe)]).stdout
+    assert "read-only" in dump            # the literal does live in .rodata
+
+
+def test_sigbus_names_the_truncated_file(records):
+    crash, t = triaged(records, "c-sigbus")
+    facts = dict(re.findall(r"^(\w+)=(.*)$", crash.stdout, re.M))
+    assert t["verdict"] == "mapping-past-eof"
+    assert t["region"]["path"] == facts["mapped_file"]
+    assert t["region"]["file_size"] == os.path.getsize(facts["mapped_file"])
+    assert t["stop"]["addr"] == int(facts["mapped_at"], 16) + 4096
+
+
+def test_null_read(records):
+    _, t = triaged(records, "c-null-read")
+    assert t["verdict"] == "null-read" and t["stop"]["addr"] == 0
+    assert t["class"]["rating"] == "probably-not-exploitable"
+
+
+@pytest.mark.parametrize("name", ["cxx-runtime", "cxx-custom", "cxx-int", "cxx-thread"])
+def test_uncaught_exception_type_and_what(records, name):
+    crash, t = triaged(records, name)
+    d = t["reason"]["details"]
+    assert t["verdict"] == "uncaught-exception"
+    assert d["type"] == crash.facts["type"]           # libstdc++'s own words
+    if crash.facts["what"] is not None:
+        assert d["what"] == crash.facts["what"]
+    else:
+        assert d["what"].startswith("none")
+    assert t["signature"]["key"] == crash.facts["type"]
+
+
+@pytest.mark.parametrize("name", ["rust-index", "rust-unwrap", "rust-expect", "rust-thread",
+                                  "rust-v0-ffi"])
+def test_rust_panic_location_and_thread(records, name):
+    crash, t = triaged(records, name)
+    d, f = t["reason"]["details"], crash.facts
+    assert t["verdict"] == "rust-panic"
+    assert d["location"] == f"{f['file']}:{f['line']}:{f['column']}"
+    if f["thread"] == "main":
+        assert d["thread"] == "main"
+    std = defined(crash.case.exe)         # the panic entries this std has (nm)
+    if "index out of bounds" in f["message"] and name != "rust-v0-ffi":
+        assert d["kind"] == "index-out-of-bounds"
+    if "Option::unwrap()" in f["message"] and any(
+            n.startswith("core::option::unwrap_failed") for n in std):
+        assert d["kind"] == "unwrap-none" and d["message"] == f["message"]
+    if "cannot unwind" in f["message"]:
+        assert d["kind"] == "cannot-unwind"
+
+
+def test_rust_stack_overflow_from_the_signal_frame(records):
+    crash, t = triaged(records, "rust-overflow")
+    assert crash.facts["kind"] == "stack-overflow"
+    assert t["stop"]["signal"] == "SIGSEGV" and t["stop"]["source"] == "signal-frame"
+    assert t["verdict"] == "stack-overflow"
+    assert t["interrupted"]["certainty"] == "exact"
+    assert t["interrupted"]["handler"]["runtime"] == "rust-std"      # std's guard-page handler
+    assert t["signature"]["frames"] == ["overflow::descend"]
+
+
+def test_python_processes(records):
+    for name, verdict in (("py-string-at", "null-read"), ("py-fatal", "python-fatal-error")):
+        crash, t = triaged(records, name)
+        assert t["verdict"] == verdict
+        assert t["python"]["interpreter"] == "python3.11"
+    crash, t = triaged(records, "py-fatal")
+    assert t["reason"]["details"]["message"] == crash.facts["message"]   # CPython's words
+
+
+def test_metadata_like_coredumpctl(records):
+    crash, t = triaged(records, "c-double-free")
+    m = t["metadata"]
+    assert m["pid"] == crash.pid and m["uid"] == os.getuid()
+    assert m["command"].endswith("everyday double_free")
+    assert m["executable"] == str(crash.case.exe)
+    libc = next(x for x in m["modules"] if "/libc.so" in x["path"])
+    notes = run(["readelf", "-n", libc["path"]]).stdout
+    assert re.search(r"Build ID: ([0-9a-f]+)", notes).group(1) == libc["build_id"]
+    assert libc["build_id_source"] == "memory"
+
+
+def test_group_by_crash_point(corpus):
+    first, _ = corpus
+    cores = [c.core for c in first]
+    proc = subprocess.run([sys.executable, "-m", "gdbext", "triage", *map(str, cores),
+                           "--jobs", "2", "--group", "crash-point", "--out", os.devnull],
+                          capture_output=True, text=True, timeout=900, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert_no_traceback(proc.stderr)
+    assert "crash point" in proc.stdout
+    lines = {l.split()[1]: l for l in proc.stdout.splitlines()[1:] if l.strip()}
+    if "c-twin-free" in {c.case.name for c in first}:
+        # twin_free's and double_free's top frame is release(): one crash point, two bugs
+        assert lines["release"].split()[0] == "2" and lines["release"].split()[2] == "2"
+
+
+# --- live, gcore and bad input ----------------------------------------------------------
+LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-overflow", "c-strlit"]
+
+
+@pytest.mark.parametrize("debuginfo", [True, False])
+@pytest.mark.parametrize("name", LIVE)
+def test_live_and_gcore_sign_like_the_kernel_core(records, name, debuginfo, tmp_path):
+    crash, t = triaged(records, name)
+    argv = crash.case.command(tmp_path)
+    with GdbSession(argv[0], debuginfo=debuginfo, cwd=tmp_path, timeout=120) as gdb:
+        out = gdb.cmd(f"run {' '.join(argv[1:])} >out.txt 2>err.txt </dev/null", timeout=120)
+        assert "received signal SIG" in out, out
+        live = gdb.json("crash-triage --json")
+        gdb.cmd(f"gcore {tmp_path / 'gcore.core'}", timeout=120)
+    with GdbSession(argv[0], "-ex", f"core-file {tmp_path / 'gcore.core'}",
+                    debuginfo=debuginfo, cwd=tmp_path) as gdb:
+        gcore = gdb.json("crash-triage --json")
+    assert live["target"] == "live" and gcore["target"] == "core"
+    assert live["signature"] == t["signature"], (live["headline"], t["headline"])
+    assert gcore["signature"] == t["signature"], (gcore["headline"], t["headline"])
+    if name == "rust-overflow":                    # live: gdb stops at the fault itself
+        assert live["stop"]["signal"] == "SIGSEGV" and live["interrupted"] is None
+
+
+def test_qemu_user_core_is_a_sigill_not_a_hang(tmp_path):
+    if shutil.which("qemu-x86_64") is None:
+        pytest.skip("qemu-user is not installed")
+    isa = everyday.FIXTURES / "isa_crash"
+    proc = subprocess.run(["qemu-x86_64", str(isa), "trap"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, preexec_fn=unlimited_core,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    cores = sorted(tmp_path.glob("qemu_isa_crash_*.core"))
+    if not cores:
+        pytest.skip("qemu wrote no guest core")
+    notes = run(["readelf", "-n", str(cores[0])]).stdout
+    assert "NT_SIGINFO" not in notes and "NT_PRSTATUS" in notes
+    with GdbSession(str(isa), "-ex", f"core-file {cores[0]}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        r = gdb.json("crash-triage --json")
+    assert r["stop"]["signal"] == "SIGILL" and r["stop"]["source"] == "pr_cursig"
+    assert r["signature"]["class"] == "SIGILL"
+    assert r["ran"] == ["isa-check"]
+
+
+def test_garbage_abort_msg_is_a_warning(records, tmp_path):
+    crash, _ = triaged(records, "c-double-free")
+    out = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+               "-iex", "set debug-file-directory /nonexistent",
+               "-ex", "x/gx &__abort_msg", str(crash.case.exe), str(crash.core)]).stdout
+    pointer = int(re.search(r":\s+(0x[0-9a-f]+)", out).group(1), 16)
+    bad = tmp_path / "bad.core"
+    shutil.copy(crash.core, bad)
+    with open(bad, "r+b") as fh:                   # an absurd size field
+        fh.seek(core_file_offset(bad, pointer))
+        fh.write((0xFFFFFFF0).to_bytes(4, "little"))
+    with GdbSession(str(crash.case.exe), "-ex", f"core-file {bad}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        text = gdb.cmd("crash-triage")
+        r = gdb.json("crash-triage --json")
+    assert_no_traceback(text)
+    assert r["verdict"] == "abort" and r["reason"] is None
+    assert any("absurd size" in w for w in r["warnings"]), r["warnings"]

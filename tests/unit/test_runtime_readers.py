@@ -1,0 +1,225 @@
+"""The pure runtime readers on bytes: glibc's __abort_msg formats, libstdc++'s
+exception header, Rust's Location, the kernel's signal frame, the fault
+rules -- and garbage in each: a warning (an exception the caller turns into
+one), never a crash of the reader.  Message texts are glibc's own format
+strings (assert/assert.c, debug/fortify_fail.c, malloc/malloc.c)."""
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from gdbext.knowledge.fault_rules import FAULT_RULES, Rule
+from gdbext.runtimes import cxx, glibc_abort, rust
+from gdbext.triage import fault_class
+from gdbext.triage.signature import meaningful_frames, smashed_at
+from gdbext.unwind import signal_frame
+
+
+class Memory:
+    """A sparse address space of pages: read raises outside the pages put."""
+
+    def __init__(self):
+        self.chunks: dict[int, bytes] = {}
+
+    def put(self, address: int, data: bytes) -> int:
+        end = -(-(address + len(data)) // 4096) * 4096      # memory comes in pages
+        self.chunks[address] = data + b"\0" * (end - address - len(data))
+        return address
+
+    def read(self, address: int, length: int) -> bytes:
+        for base, data in self.chunks.items():
+            if base <= address and address + length <= base + len(data):
+                return data[address - base:address - base + length]
+        raise OSError(f"unmapped {address:#x}+{length}")
+
+
+def abort_msg(mem: Memory, text: bytes, size: int | None = None) -> int:
+    body = text + b"\0"
+    return mem.put(0x10000, struct.pack("<I", size or 4096) + body + b"\0" * 64)
+
+
+@pytest.mark.parametrize("text, kind, verdict", [
+    (b"free(): double free detected in tcache 2\n", "malloc-check", "heap-corruption"),
+    (b"malloc(): corrupted top size\n", "malloc-check", "heap-corruption"),
+    (b"double free or corruption (!prev)\n", "malloc-check", "heap-corruption"),
+    (b"corrupted size vs. prev_size\n", "malloc-check", "heap-corruption"),
+    (b"*** stack smashing detected ***: terminated\n", "stack-protector", "stack-smashing"),
+    (b"*** buffer overflow detected ***: terminated\n", "fortify", "buffer-overflow"),
+    (b"*** longjmp causes uninitialized stack frame ***: terminated\n", "fortify-other",
+     "fortify-check"),
+    (b"something else\n", "other", "abort-message"),
+])
+def test_abort_message_kinds(text, kind, verdict):
+    mem = Memory()
+    msg = glibc_abort.read_message(mem.read, abort_msg(mem, text))
+    assert (msg.kind, msg.verdict) == (kind, verdict)
+    assert msg.text == text.decode().rstrip("\n")
+
+
+def test_assertion_fields():
+    text = b"prog: src/a.c:42: int check(int): Assertion `x > 0 && \"positive\"' failed.\n"
+    mem = Memory()
+    msg = glibc_abort.read_message(mem.read, abort_msg(mem, text))
+    assert msg.kind == "assertion"
+    assert msg.fields == {"program": "prog", "file": "src/a.c", "line": 42,
+                          "function": "int check(int)", "expression": 'x > 0 && "positive"'}
+    assert msg.key == 'x > 0 && "positive"'
+
+
+def test_null_abort_msg_is_no_message():
+    assert glibc_abort.read_message(Memory().read, 0) is None
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda m: 0xDEAD0000, "unreadable"),
+    (lambda m: abort_msg(m, b"x", size=0xFFFFFFF0), "absurd size"),
+    (lambda m: abort_msg(m, b"x", size=3), "absurd size"),
+    (lambda m: m.put(0x10000, struct.pack("<I", 4096) + b"A" * 5000), "not NUL-terminated"),
+    (lambda m: m.put(0x10000, struct.pack("<I", 4096) + bytes(range(1, 32)) * 8 + b"\0"),
+     "binary"),
+    (lambda m: m.put(0x10000, struct.pack("<I", 4096) + b"\0"), "no text"),
+])
+def test_garbage_abort_msg_is_an_error_not_a_crash(make, needle):
+    mem = Memory()
+    with pytest.raises(glibc_abort.AbortMessageError, match=needle):
+        glibc_abort.read_message(mem.read, make(mem))
+
+
+# --- libstdc++ ---------------------------------------------------------------------------
+def exception(mem: Memory, cls: bytes = cxx.GNU_CXX, base_loop: bool = False):
+    """A __cxa_exception for a class derived (si) from std::runtime_error."""
+    si_vptr, cls_vptr = 0x7000, 0x7100
+    mem.put(0x50000, b"N3app5errorE\0St13runtime_error\0St9exception\0")
+    exc_ti, rt_ti, e_ti = 0x51000, 0x51100, 0x51200
+    mem.put(e_ti, struct.pack("<QQ", cls_vptr, 0x50000 + 31))
+    mem.put(rt_ti, struct.pack("<QQQ", si_vptr, 0x50000 + 13, e_ti))
+    mem.put(exc_ti, struct.pack("<QQQ", si_vptr, 0x50000, exc_ti if base_loop else rt_ti))
+    header = 0x60000
+    hdr = bytearray(112)
+    struct.pack_into("<Q", hdr, 0, exc_ti)
+    hdr[80:88] = cls
+    obj = struct.pack("<QQ", 0x7200, 0x61000)       # vptr, __cow_string's character pointer
+    mem.put(header, bytes(hdr) + obj)
+    mem.put(0x61000, b"bad config\0")
+    globals_ = mem.put(0x62000, struct.pack("<QI", header, 1))
+    return globals_, {si_vptr: "si", cls_vptr: "class"}
+
+
+def demangle(name):
+    return {"N3app5errorE": "app::error", "St13runtime_error": "std::runtime_error",
+            "St9exception": "std::exception"}.get(name)
+
+
+def test_in_flight_exception_type_bases_and_what():
+    mem = Memory()
+    g, vt = exception(mem)
+    found = cxx.in_flight(mem.read, g, demangle, vt)
+    assert (found.type, found.what) == ("app::error", "bad config")
+    assert found.bases == ["std::runtime_error", "std::exception"]
+
+
+def test_corrupt_exception_header_is_an_error():
+    mem = Memory()
+    g, vt = exception(mem, cls=b"garbage!")
+    with pytest.raises(cxx.ExceptionError, match="exception class"):
+        cxx.in_flight(mem.read, g, demangle, vt)
+
+
+def test_looping_base_chain_is_a_warning():
+    mem = Memory()
+    g, vt = exception(mem, base_loop=True)
+    found = cxx.in_flight(mem.read, g, demangle, vt)
+    assert any("loop" in w for w in found.warnings)
+
+
+def test_no_exception_in_flight():
+    mem = Memory()
+    g = mem.put(0x62000, struct.pack("<QI", 0, 0))
+    assert cxx.in_flight(mem.read, g, demangle, {}) is None
+
+
+def test_tls_index_from_decoded_get_globals():
+    steps = [("other", {}), ("lea", {"register": "rdi", "rip_target": 0x212E60}),
+             ("call", {}), ("other", {}), ("add", {"register": "rax", "immediate": 8}),
+             ("ret", {})]
+    assert cxx.tls_index_address(steps) == (0x212E60, 8)
+    assert cxx.tls_index_address([("call", {}), ("ret", {})]) is None
+
+
+def test_eh_globals_rejects_a_garbage_module_id():
+    mem = Memory()
+    mem.put(0x1000, struct.pack("<QQ", 1 << 40, 0))
+    with pytest.raises(cxx.ExceptionError, match="module"):
+        cxx.eh_globals(mem.read, 0x1000, 0, 0x2000)
+
+
+# --- Rust ----------------------------------------------------------------------------------
+def test_rust_location_scan_skips_garbage():
+    mem = Memory()
+    mem.put(0x40000, b"src/main.rs")
+    mem.put(0x41000, struct.pack("<QQII", 0x40000, 11, 12, 5))          # a Location
+    mem.put(0x41100, struct.pack("<QQII", 0x40000, 11, 0, 5))           # line 0: not one
+    stack = mem.put(0x90000, struct.pack("<5Q", 7, 0x41100, 0xDEAD0000, 0x41000, 0))
+    loc = rust.find_location(mem.read, stack, 64, lambda v: True)
+    assert str(loc) == "src/main.rs:12:5" and loc.slot == stack + 24
+
+
+def test_rust_panic_entry_is_the_outermost_below_the_program():
+    frames = ["abort", "std::process::abort", "core::panicking::panic_fmt",
+              "core::option::unwrap_failed", "app::run", "core::panicking::panic_fmt"]
+    assert rust.panic_entry(frames)[0] == "unwrap-none"
+
+
+# --- the kernel's signal frame -------------------------------------------------------------
+def test_signal_frame_parse_and_garbage():
+    raw = bytearray(signal_frame.SIGINFO + 24)
+    regs = dict(zip(signal_frame.SIGCONTEXT_REGS, range(100, 118)))
+    struct.pack_into("<18Q", raw, signal_frame.MCONTEXT, *regs.values())
+    struct.pack_into("<iii", raw, signal_frame.SIGINFO, 11, 0, 2)
+    struct.pack_into("<Q", raw, signal_frame.SIGINFO + 16, 0x7FF0)
+    ctx = signal_frame.parse(bytes(raw), 7, regs["rip"])
+    assert (ctx.signo, ctx.code, ctx.addr, ctx.confirmed) == (11, 2, 0x7FF0, True)
+    assert ctx.regs["rsp"] == regs["rsp"]
+    struct.pack_into("<i", raw, signal_frame.SIGINFO, 999)
+    with pytest.raises(signal_frame.SignalFrameError):
+        signal_frame.parse(bytes(raw), 7, None)
+    with pytest.raises(signal_frame.SignalFrameError):
+        signal_frame.read(Memory().read, 7, 0x1000, None)
+
+
+# --- fault rules and signatures ---------------------------------------------------------
+def facts(**kw):
+    base = dict(signo=11, code=1, addr=0x8, pc=0x401000, access="read", region=None)
+    base.update(kw)
+    return fault_class.FaultFacts(**base)
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(addr=0x8), "null-read"),
+    (dict(addr=0x8, access="write"), "null-write"),
+    (dict(addr=0x401000, access="execute"), "execute-violation"),
+    (dict(addr=0xDEADBEEFDEADBEEF), "use-after-free"),
+    (dict(addr=0x7F0000001000, access="write"), "write-violation"),
+    (dict(addr=0x7F0000001000, stack_overflow=True), "stack-overflow"),
+    (dict(signo=7, code=1, addr=0x7F0000001001), "bus-error"),
+])
+def test_fault_rules(kw, name):
+    assert fault_class.classify(facts(**kw)).name == name
+
+
+def test_a_broken_rule_is_a_warning():
+    broken = Rule("broken", lambda f: 1 / 0, "unknown", lambda f: "")
+    got = fault_class.classify(facts(), (broken,) + FAULT_RULES)
+    assert got.name == "null-read" and "broken" in got.warnings[0]
+
+
+def test_signature_skips_runtime_machinery():
+    frames = [("raise", "/lib/libc.so.6"), ("std::panicking::rust_panic", "/x/app"),
+              ("core::panicking::panic_bounds_check", "/x/app"),
+              ("app::pick::h0123456789abcdef", "/x/app"), ("app::main", "/x/app"),
+              ("std::rt::lang_start_internal", "/x/app")]
+    assert [f.function for f in meaningful_frames(frames, 3)] == ["app::pick", "app::main"]
+    assert smashed_at([(1, "f", "/x"), (0x4141414141414141, None, None)],
+                      lambda pc: False) == 1
+    assert smashed_at([(1, "f", "/x"), (0x401000, None, None)], lambda pc: True) is None
