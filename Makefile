@@ -17,11 +17,13 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 setup: packages venv fixtures
 
 # System tools the project cannot work without; installed only when missing.
-# libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime.
+# libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime;
+# libopenblas0-pthread is the real OpenBLAS the dispatch tests drive.
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
 packages:
 	@scripts/ensure-packages gdb:gdb gcc:gcc as:binutils objdump:binutils \
 	  $(LLVM_OMP_LIB):libomp5-14 \
+	  /usr/lib/x86_64-linux-gnu/libopenblas.so.0:libopenblas0-pthread \
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
 
 # gdb embeds its own Python; the venv must be built for that version.

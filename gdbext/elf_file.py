@@ -215,6 +215,28 @@ def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
     raise GdbextError(f"{path} exports none of {', '.join(names)}")
 
 
+def dynamic_symbols_with_prefix(path: str, prefix: str) -> dict[str, int]:
+    """Every defined ``.dynsym`` symbol whose name starts with ``prefix``:
+    name -> link-time value."""
+    table = sections(path)
+    dynsym = next((s for s in table if s.type == SHT_DYNSYM), None)
+    if dynsym is None or dynsym.link >= len(table) or dynsym.entsize != SYM64.size:
+        raise GdbextError(f"{path} has no .dynsym")
+    try:
+        with open(path, "rb") as fh:
+            symbols = _read(fh, dynsym.offset, dynsym.size)
+            strings = _read(fh, table[dynsym.link].offset, table[dynsym.link].size)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    want = prefix.encode()
+    found = {}
+    for offset in range(0, len(symbols) - SYM64.size + 1, SYM64.size):
+        st_name, _info, _other, shndx, value, _size = SYM64.unpack_from(symbols, offset)
+        if shndx and strings.startswith(want, st_name):
+            found[_cstr(strings, st_name)] = value
+    return found
+
+
 def code_sections(path: str) -> list[CodeSection]:
     """Executable sections with their link-time addresses and bytes."""
     from elftools.common.exceptions import ELFError

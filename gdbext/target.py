@@ -281,7 +281,9 @@ def object_sections() -> dict[str, dict[str, tuple[int, int]]]:
         out = gdb.execute("info files", to_string=True)
     except gdb.error:
         return {}
-    block = re.search(r"Local exec file:\n(.*?)(?:\n\S|\Z)", out, re.S)
+    # gdb may interleave "warning: ..." lines (a shared library opened as the
+    # program has no entry point section): they do not end the block.
+    block = re.search(r"Local exec file:\n(.*?)(?:\n(?!warning: )\S|\Z)", out, re.S)
     exe = gdb.current_progspace().filename or ""
     objects: dict[str, dict[str, tuple[int, int]]] = {}
     for lo, hi, section, path in re.findall(

@@ -1,6 +1,8 @@
 """isa-check: which CPUID features the faulting instruction needs, and does this CPU have them."""
 from __future__ import annotations
 
+import os
+
 from .. import elf_file, target
 from ..errors import GdbextError
 from .base import GdbextCommand, parser
@@ -119,18 +121,68 @@ def _add_context(report, kind: str, where) -> None:
         report.warnings.extend(env.warnings)
     if found is not None:
         lib, _ = found
-        available = None
-        if where.objfile and lib.symbol_pattern:
+        available = uses = chosen = None
+        path = where.objfile if where.objfile and os.path.isfile(where.objfile) else None
+        if path and lib.symbol_pattern:
             try:
-                available = variants_in(elf_file.function_names(where.objfile), lib) or None
+                available = variants_in(elf_file.function_names(path), lib) or None
+                uses = _variant_uses(path, lib, report.warnings)
             except GdbextError as exc:
                 report.warnings.append(f"cannot list {lib.name} variants: {exc}")
-        report.dispatch = diagnose(name, where.objfile, cpu, env.variables if env else None,
-                                   available, report.model)
+        if path and lib.name == "OpenBLAS" and kind in ("live", "core", "remote"):
+            chosen = _openblas_choice(path, report.warnings)
+        report.dispatch = diagnose(name, where.objfile, cpu,
+                                   env.variables if env and env.source != "none" else None,
+                                   available, report.model, uses, chosen)
+        if report.dispatch is not None and path:
+            from ..isa.library_facts import python_package, version_string
+            facts = report.dispatch.library_facts
+            facts["version"] = version_string(path, lib.name)
+            facts["python_package"] = python_package(path)
         report.hints.extend(report.dispatch.hints)
     if report.signal:
         report.hints.extend(amx_signal_hint(report.judgement, report.signal["signo"],
                                             report.signal["code"]))
+
+
+def _variant_uses(path: str, lib, warnings: list[str]):
+    """variant -> VariantUse, decoded from the library on first use; a failure
+    becomes one warning and the table's expectation."""
+    from ..isa.variants import variant_use
+
+    def uses(variant: str):
+        try:
+            return variant_use(path, lib.symbol_pattern, variant)
+        except (GdbextError, ValueError) as exc:
+            if not any("cannot decode" in w for w in warnings):
+                warnings.append(f"cannot decode {lib.name}'s {variant} functions: {exc}")
+            return None
+    return uses
+
+
+def _openblas_choice(path: str, warnings: list[str]) -> dict | None:
+    """The core OpenBLAS's ``gotoblas`` pointer names: it points at one of the
+    exported ``gotoblas_<CORE>`` tables (driver/others/dynamic.c)."""
+    import re
+
+    from . import exported_symbols
+    try:
+        var = exported_symbols.find("^" + re.escape(path) + "$", ("gotoblas",))
+        pointer = target.read_pointer(var.address)
+        bias = var.address - elf_file.dynamic_symbol(path, ("gotoblas",))[1]
+        tables = elf_file.dynamic_symbols_with_prefix(path, "gotoblas_")
+    except GdbextError as exc:
+        warnings.append(f"cannot read OpenBLAS's gotoblas: {exc}")
+        return None
+    if pointer == 0:
+        return {"core": None, "pointer": 0,
+                "source": "gotoblas is NULL: the library has not initialised its dispatch"}
+    for name, value in tables.items():
+        if value + bias == pointer and name[len("gotoblas_"):].isupper():
+            return {"core": name[len("gotoblas_"):], "pointer": pointer, "symbol": name,
+                    "source": f"gotoblas = &{name}, read from the process"}
+    return {"core": None, "pointer": pointer,
+            "source": f"gotoblas = {pointer:#x}, which is no gotoblas_<CORE> table"}
 
 
 def _add_kernel_view(cpu, kind: str) -> None:

@@ -18,6 +18,8 @@ HEADLINES = {
     "supported": "this CPU runs this instruction",
     "unsupported": "this CPU lacks {missing}",
     "os-disabled": "the CPU has the feature but the OS did not enable its register state",
+    "runs-differently": "this CPU lacks {soft}: it runs an older instruction instead, "
+                        "without a fault",
     "undecodable": "the bytes at this address are not a known instruction",
     "unknown": "cannot tell whether this CPU runs this instruction",
 }
@@ -78,13 +80,36 @@ class IsaCheckReport:
             "reasons": j.reasons,
             "cpu": self.cpu.to_json() if self.cpu else None,
             "signal": self.signal_json(),
-            "microarchitecture": self.model.to_json() if self.model else None,
+            "microarchitecture": ({**self.model.to_json(), "relevant": self.model_relevant()}
+                                  if self.model else None),
             "dispatch": self.dispatch.to_json() if self.dispatch else None,
             "environment": self.environment,
             "hints": self.hints,
             "target": self.target,
             "warnings": self.warnings,
         }
+
+    def model_relevant(self) -> bool:
+        """The family/model line bears on this report only when the library
+        chose its kernel by model, or the model explains a missing feature."""
+        if self.model is None:
+            return False
+        if self.dispatch is not None and self.dispatch.cause == "model":
+            return True
+        return bool(set(self.judgement.missing) & set(self.model.expected_absent))
+
+    def _library_line(self) -> str | None:
+        facts = self.dispatch.library_facts if self.dispatch else {}
+        parts = []
+        version = facts.get("version")
+        if version:
+            parts.append(f"{self.dispatch.library} {version['version']}, from "
+                         f"{version['source']}")
+        package = facts.get("python_package")
+        if package:
+            parts.append(f"installed by the Python package {package['name']} "
+                         f"{package['version']} ({package['metadata']})")
+        return "; ".join(parts) or None
 
     # --- text -------------------------------------------------------------
     def headline(self) -> str:
@@ -94,7 +119,8 @@ class IsaCheckReport:
         if self.instruction.privileged and j.verdict == "supported":
             return ("isa-check: supported - but privileged: in user mode it raises #GP "
                     "(SIGSEGV, SI_KERNEL)")
-        text = HEADLINES[j.verdict].format(missing=", ".join(j.missing))
+        soft = ", ".join(f.name for f in j.features if f.present is False and f.runs_as)
+        text = HEADLINES[j.verdict].format(missing=", ".join(j.missing), soft=soft)
         return f"isa-check: {j.verdict} - {text}"
 
     def _where(self) -> str:
@@ -139,12 +165,15 @@ class IsaCheckReport:
             rows.append(("encoding", enc))
             rows.append(("requires", self._requirements()))
         rows.append(("cpu", self.cpu.describe() if self.cpu else "none: no CPU facts"))
-        if self.model:
+        if self.model and self.model_relevant():
             rows.append(("model", render.prose([self.model.describe()])))
         for note in self.cpu.notes if self.cpu else ():
             rows.append(("cpu note", render.prose([note])))
         if self.dispatch:
             rows.append(("kernel", render.prose(self.dispatch.explanation)))
+            library = self._library_line()
+            if library:
+                rows.append(("library", render.prose([library])))
         if self.environment is not None:
             knobs = self.environment["knobs"]
             rows.append(("environment", render.prose(
