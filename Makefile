@@ -12,7 +12,7 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages venv fixtures demo test unit e2e fuzz bench clean
+.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean
 
 setup: packages venv fixtures
 
@@ -26,12 +26,20 @@ packages:
 	  /usr/lib/x86_64-linux-gnu/libopenblas.so.0:libopenblas0-pthread \
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu
 
+# rustc: the one on PATH, else rustup's, else Debian's (installed when none is found).
+RUSTC ?= $(shell command -v rustc || ls $(HOME)/.cargo/bin/rustc 2>/dev/null)
+ifeq ($(strip $(RUSTC)),)
+RUSTC := /usr/bin/rustc
+endif
+rustc:
+	@[ -x "$(RUSTC)" ] || scripts/ensure-packages /usr/bin/rustc:rustc
+
 # gdb embeds its own Python; the venv must be built for that version.
 venv: packages
 	@scripts/make-venv "$(GDB)" "$(VENV)"
 
-fixtures: packages
-	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
+fixtures: packages rustc
+	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" RUSTC="$(RUSTC)" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 
 demo: setup

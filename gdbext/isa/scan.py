@@ -30,6 +30,12 @@ class FeatureUse:
     instructions: int = 0
     present: bool | None = None
     nop_when_absent: bool = False        # endbr64, cldemote...: harmless if absent
+    runs_as: str | None = None           # tzcnt -> bsf: without the feature it runs this
+    mnemonic: str | None = None          # the instruction that runs differently
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.mnemonic})" if self.runs_as else self.name
 
 
 @dataclass
@@ -49,23 +55,31 @@ class ScanResult:
     undecodable: int = 0                 # invalid byte sequences (data, padding)
     features: dict[str, FeatureUse] = field(default_factory=dict)
     gaps: list[FunctionGap] = field(default_factory=list)
+    # functions whose instructions run as older ones here (tzcnt as bsf, lzcnt as bsr)
+    differs: list[FunctionGap] = field(default_factory=list)
     unattributed: int = 0                # lacking instructions outside any symbol
 
 
 @dataclass
 class _CodeVerdict:
-    features: list[tuple[str, bool | None, bool]]
+    # (name, present, nop when absent, runs as, mnemonic)
+    features: list[tuple[str, bool | None, bool, str | None, str | None]]
     missing: frozenset[str]
+    differs: frozenset[str] = frozenset()    # "tzcnt runs as bsf"
 
 
 def _judge_code(data: bytes, offset: int, ip: int, length: int,
                 cpu: CpuFacts | None) -> _CodeVerdict:
-    j = judge(decode(data[offset:offset + length], ip), cpu)
-    features = [(f.name, f.present, bool(f.nop_when_absent)) for f in j.features]
+    ins = decode(data[offset:offset + length], ip)
+    j = judge(ins, cpu)
+    features = [(f.name, f.present, bool(f.nop_when_absent), f.runs_as,
+                 ins.mnemonic if f.runs_as else None) for f in j.features]
     missing = set(j.missing)
     if j.xcr0_missing:
         missing.add("XCR0 " + "+".join(xcr0_names(j.xcr0_missing)))
-    return _CodeVerdict(features, frozenset(missing))
+    differs = {f"{ins.mnemonic} runs as {f.runs_as}" for f in j.features
+               if f.runs_as and f.present is False}
+    return _CodeVerdict(features, frozenset(missing), frozenset(differs))
 
 
 def scan(path: str, sections: list[CodeSection], functions: list[Function],
@@ -90,7 +104,7 @@ def scan(path: str, sections: list[CodeSection], functions: list[Function],
             if seen is None:
                 if code != invalid:
                     verdicts[code] = v = _judge_code(data, ins.ip - base, ins.ip, ins.len, cpu)
-                    if v.missing:
+                    if v.missing or v.differs:
                         lacking.add(code)
                 counts[code] = 1
             else:
@@ -101,8 +115,10 @@ def scan(path: str, sections: list[CodeSection], functions: list[Function],
     result.undecodable = counts.pop(invalid, 0)
     result.instructions = sum(counts.values())
     for code, n in counts.items():
-        for name, present, nop in verdicts[code].features:
-            use = result.features.setdefault(name, FeatureUse(name, 0, present, nop))
+        for name, present, nop, runs_as, mnemonic in verdicts[code].features:
+            key = f"{name}:{mnemonic}" if runs_as else name
+            use = result.features.setdefault(key, FeatureUse(name, 0, present, nop, runs_as,
+                                                             mnemonic))
             use.instructions += n
     _attribute(result, bad_ips, bad_codes, verdicts, functions)
     return result
@@ -111,15 +127,20 @@ def scan(path: str, sections: list[CodeSection], functions: list[Function],
 def _attribute(result: ScanResult, ips, codes, verdicts, functions: list[Function]) -> None:
     starts = [f.start for f in functions]
     gaps: dict[int, FunctionGap] = {}
+    differs: dict[int, FunctionGap] = {}
     for ip, code in zip(ips, codes):
+        v = verdicts[code]
         i = bisect.bisect_right(starts, ip) - 1
         if i < 0 or ip >= functions[i].end:
-            result.unattributed += 1
+            if v.missing:
+                result.unattributed += 1
             continue
-        gap = gaps.get(i)
+        table, what = (gaps, v.missing) if v.missing else (differs, v.differs)
+        gap = table.get(i)
         if gap is None:
             f = functions[i]
-            gap = gaps[i] = FunctionGap(f.name, f.start, f.end, 0)
+            gap = table[i] = FunctionGap(f.name, f.start, f.end, 0)
         gap.instructions += 1
-        gap.missing |= verdicts[code].missing
+        gap.missing |= what
     result.gaps = sorted(gaps.values(), key=lambda g: (-g.instructions, g.start))
+    result.differs = sorted(differs.values(), key=lambda g: (-g.instructions, g.start))

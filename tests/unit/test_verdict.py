@@ -162,3 +162,25 @@ def test_amx_sigill_code_tells_permission_from_hardware(code, says):
     assert says in hint
     assert amx_signal_hint(check(VPADDD_XMM, cpu_with(AVX)), 4, code) == []
     assert amx_signal_hint(check(TILEZERO, cpu_with()), 11, code) == []
+
+
+# F3 0F BC / F3 0F BD (Intel SDM vol. 2: TZCNT, LZCNT); ANDN is VEX (#UD without bmi1)
+TZCNT = "f3480fbcc7"                    # tzcnt %rdi,%rax
+LZCNT = "f3480fbdc7"                    # lzcnt %rdi,%rax
+ANDN = "c4e2f0f2c2"                     # andn %rdx,%rcx,%rax
+LZCNT_BIT = (0x80000001, 0, "ecx", 5)
+
+
+@pytest.mark.parametrize("hexbytes, runs_as", [(TZCNT, "bsf"), (LZCNT, "bsr")])
+def test_bit_scans_run_as_the_old_instruction_without_the_feature(hexbytes, runs_as):
+    ins = decode(bytes.fromhex(hexbytes), 0x1000)
+    j = judge(ins, cpu_with())
+    assert j.verdict == "runs-differently" and j.missing == []
+    (f,) = j.features
+    assert f.present is False and f.runs_as == runs_as
+    assert judge(ins, cpu_with(BMI1, LZCNT_BIT)).verdict == "supported"
+
+
+def test_a_vex_bmi1_instruction_still_faults():
+    j = judge(decode(bytes.fromhex(ANDN), 0x1000), cpu_with())
+    assert j.verdict == "unsupported" and j.missing == ["bmi1"]
