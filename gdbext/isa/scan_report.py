@@ -57,8 +57,11 @@ class IsaScanReport:
                                       "instructions": g.instructions,
                                       "what": sorted(g.missing)} for g in r.differs],
                 "unattributed": r.unattributed,
+                "processes": r.processes,
             } for r in self.results],
-            "warnings": self.warnings,
+            "warnings": self.warnings + [
+                f"{r.worker_failures} worker share(s) of {r.path} were decoded in gdb instead"
+                for r in self.results if r.worker_failures],
         }
 
     def to_text(self) -> str:
@@ -102,9 +105,13 @@ class IsaScanReport:
                 rows.append(("no symbol", f"{r.unattributed:,} instructions this CPU lacks "
                                           "lie outside any function symbol"))
             out.append(render.block(rows))
+        failed = sum(r.worker_failures for r in self.results)
+        warnings = self.warnings + ([f"{failed} worker share(s) could not run in a worker "
+                                     "process and were decoded in gdb instead"]
+                                    if failed else [])
         out.append(render.block([("cpu", self.cpu.describe() if self.cpu
                                   else "none: no CPU facts")]
-                                + [("warning", render.prose([w])) for w in self.warnings]))
+                                + [("warning", render.prose([w])) for w in warnings]))
         return "\n".join(out)
 
 

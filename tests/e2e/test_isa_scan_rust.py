@@ -68,3 +68,16 @@ def test_bit_scans_run_as_bsf_and_bsr(build, tmp_path):
     assert not any(n and n.startswith(("_ZN", "_R")) for n in names)
     assert max(len(line) for line in text.splitlines()) < 200
     assert "tzcnt runs as bsf" in text
+
+
+def test_workers_find_what_one_process_finds(tmp_path):
+    """--jobs 2 splits the code at function starts between gdb's Python and a
+    worker of the venv's Python: the report must not change (libc, the
+    x86-64 baseline profile, so that many functions have gaps)."""
+    libc = run(["gcc", "-print-file-name=libc.so.6"]).stdout.strip()
+    with GdbSession(cwd=tmp_path) as gdb:
+        one = gdb.json(f"isa-scan --json --limit 0 --jobs 1 --cpu x86_64 {libc}")
+        two = gdb.json(f"isa-scan --json --limit 0 --jobs 2 --cpu x86_64 {libc}")
+    assert one["objects"][0]["functions"], "libc uses no extension: nothing to compare"
+    assert (one["objects"][0].pop("processes"), two["objects"][0].pop("processes")) == (1, 2)
+    assert one == two
