@@ -102,16 +102,27 @@ def _add_context(report, kind: str, where) -> None:
     """Model versus features, the kernel a library dispatched to, the process's
     dispatch knobs, AMX permission, the kernel's view of the CPU, and hints.
     Each step that fails becomes a warning, never a failed command."""
-    from ..isa.dispatch import diagnose, recognise, variants_in
+    from ..isa.dispatch import recognise
+
+    cpu = report.cpu
+    name = report.function or report.symbol
+    found = recognise(name, where.objfile)
+    failing = report.judgement.verdict in ("unsupported", "os-disabled") or (
+        report.signal is not None and report.signal["signo"] == SIGILL)
+    if not failing:
+        # The instruction runs here: name the kernel variant, and read nothing
+        # more -- the first call stays cheap in a large library.
+        if found is not None:
+            lib, kernel = found
+            report.variant_note = f"{name} is {lib.name}'s {kernel.variant} variant"
+        return
+    from ..isa.dispatch import diagnose, variants_in
     from ..isa.model import implied_microarch
     from ..isa.verdict import amx_signal_hint
     from ..knowledge.dispatch import KNOBS
     from .process_env import read_environment
 
-    cpu = report.cpu
     report.model = implied_microarch(cpu)
-    name = report.function or report.symbol
-    found = recognise(name, where.objfile)
     if found is None and report.judgement.verdict not in ("unsupported", "os-disabled"):
         return
     env = read_environment(kind)

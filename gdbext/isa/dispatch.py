@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..knowledge.cpuid_features import BY_NAME
 from ..knowledge.dispatch import LIBRARIES, Kernel, Library
 from .cpu import CpuFacts
-from .model import ModelFinding
+
+if TYPE_CHECKING:
+    from .model import ModelFinding
 
 
 @dataclass

@@ -8,9 +8,10 @@ from ..knowledge.cpuid_features import xcr0_names
 from ..knowledge.signals import code_name, signal_name
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
-from .dispatch import DispatchFinding
-from .model import ModelFinding
 from .verdict import IsaJudgement
+
+# Only for annotations: the dispatch and model modules load when a report needs them.
+DispatchFinding = ModelFinding = object
 
 SCHEMA = "gdbext/isa-check/1"
 
@@ -41,6 +42,7 @@ class IsaCheckReport:
     dispatch: DispatchFinding | None = None
     environment: dict | None = None        # {source, knobs: {name: value}}
     hints: list[str] = field(default_factory=list)
+    variant_note: str | None = None        # a kernel variant that runs fine here
 
     @property
     def verdict(self) -> str:
@@ -83,6 +85,7 @@ class IsaCheckReport:
             "microarchitecture": ({**self.model.to_json(), "relevant": self.model_relevant()}
                                   if self.model else None),
             "dispatch": self.dispatch.to_json() if self.dispatch else None,
+            "kernel_variant": self.variant_note,
             "environment": self.environment,
             "hints": self.hints,
             "target": self.target,
@@ -169,6 +172,8 @@ class IsaCheckReport:
             rows.append(("model", render.prose([self.model.describe()])))
         for note in self.cpu.notes if self.cpu else ():
             rows.append(("cpu note", render.prose([note])))
+        if self.variant_note and not self.dispatch:
+            rows.append(("kernel", render.prose([self.variant_note])))
         if self.dispatch:
             rows.append(("kernel", render.prose(self.dispatch.explanation)))
             library = self._library_line()
