@@ -197,28 +197,13 @@ def _openblas_choice(path: str, warnings: list[str]) -> dict | None:
 
 
 def _add_kernel_view(cpu, kind: str) -> None:
-    """AT_HWCAP/AT_HWCAP2 from auxv; /proc/cpuinfo flags when the process runs here."""
-    from ..isa.native_cpu import host_is_x86_64
-
+    """AT_HWCAP/AT_HWCAP2 from auxv (/proc/cpuinfo's flags: cpu_source)."""
     vector = target.auxv()
     cpu.hwcap, cpu.hwcap2 = vector.get("AT_HWCAP"), vector.get("AT_HWCAP2")
     leaf1 = cpu.leaves.get((1, 0))
     if cpu.hwcap is not None and leaf1 is not None and cpu.hwcap != leaf1[3]:
         cpu.notes.append(f"AT_HWCAP {cpu.hwcap:#x} differs from raw CPUID.1:EDX "
                          f"{leaf1[3]:#x}: the kernel masked features")
-    if kind == "live" and host_is_x86_64():
-        cpu.kernel_flags = _proc_cpuinfo_flags()
-
-
-def _proc_cpuinfo_flags() -> frozenset[str] | None:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return None
 
 
 def _signal_warnings(report) -> list[str]:

@@ -75,6 +75,7 @@ class IsaCheckReport:
             "features": [f.name for f in j.features],
             "feature_details": [f.to_json() for f in j.features],
             "missing": j.missing,
+            "kernel_hidden": j.kernel_hidden,
             "xcr0_required": j.xcr0_required,
             "xcr0_missing": j.xcr0_missing,
             "trap": ins.trap,
@@ -117,6 +118,10 @@ class IsaCheckReport:
     # --- text -------------------------------------------------------------
     def headline(self) -> str:
         j = self.judgement
+        if j.kernel_hidden and j.verdict == "supported":
+            names = ", ".join(h["feature"] for h in j.kernel_hidden)
+            return (f"isa-check: supported - the CPU runs it, but the kernel hides {names} "
+                    "(marked do-not-use)")
         if self.instruction.trap and j.verdict == "supported":
             return f"isa-check: deliberate trap ({self.instruction.mnemonic}), not an ISA problem"
         if self.instruction.privileged and j.verdict == "supported":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..knowledge import cpuid_features as cf
-from ..knowledge.traps import FEATURE_NOTES, RUNS_AS
+from ..knowledge.traps import FEATURE_NOTES, KERNEL_HIDDEN, RUNS_AS
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
 
@@ -46,6 +46,33 @@ class IsaJudgement:
     xcr0_required: int
     xcr0_missing: int
     reasons: list[str]
+    kernel_hidden: list[dict] = field(default_factory=list)   # CPUID yes, kernel no
+
+
+def kernel_hidden(ins: DecodedInstruction, features: list[FeatureStatus],
+                  cpu: CpuFacts | None) -> list[dict]:
+    """Features CPUID reports and the kernel's /proc/cpuinfo does not: the
+    instruction executes, but the kernel marks it do-not-use."""
+    out = []
+    for f in features:
+        if f.present is not True or f.kernel is not False:
+            continue
+        known = KERNEL_HIDDEN.get((f.name, cpu.vendor or "", cpu.family or -1)) if cpu else None
+        text = (f"CPUID reports {f.name} but the kernel's /proc/cpuinfo does not: the "
+                "instruction executes (the kernel cannot stop it), yet the kernel marks the "
+                "feature do-not-use -- an erratum workaround, clearcpuid= on the kernel "
+                "command line, or a hypervisor's CPU model")
+        affected = None
+        if known:
+            text += f". Known for this CPU: {known['what']}"
+            bits = known.get("affected_operand_bits")
+            if bits and ins.operand_bits:
+                affected = ins.operand_bits in bits
+                text += (f"; this is the {ins.operand_bits}-bit form: "
+                         + ("affected" if affected else "not affected"))
+        out.append({"feature": f.name, "explanation": text, "known": bool(known),
+                    "affected_form": affected})
+    return out
 
 
 def _bit_json(b: cf.CpuidBit) -> dict:
@@ -139,7 +166,10 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
         verdict = "supported"
         if not features and not ins.trap and not ins.privileged:
             reasons.append("baseline x86-64 instruction: every x86-64 CPU runs it")
-    return IsaJudgement(verdict, features, missing, ins.xcr0_required, xcr0_missing, reasons)
+    hidden = kernel_hidden(ins, features, cpu)
+    reasons.extend(h["explanation"] for h in hidden)
+    return IsaJudgement(verdict, features, missing, ins.xcr0_required, xcr0_missing, reasons,
+                        hidden)
 
 
 SIGILL = 4

@@ -51,3 +51,17 @@ FEATURE_NOTES: dict[str, str] = {
                 "arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) before its "
                 "first tile instruction, or the kernel raises SIGILL.",
 }
+
+
+# Features Linux clears from /proc/cpuinfo on CPUs where they misbehave, while
+# CPUID (and glibc) still report them.  (feature, vendor, family) -> what is
+# known; the instruction still executes -- the kernel cannot stop it.
+# Source: Linux arch/x86/kernel/cpu/amd.c ("RDSEED32 is broken. Disabling the
+# corresponding CPUID bit"), AMD-SB-7055.
+KERNEL_HIDDEN: dict[tuple[str, str, int], dict] = {
+    ("rdseed", "AuthenticAMD", 0x1A): {
+        "what": "Zen 5: the 16- and 32-bit RDSEED forms may return 0 with CF=1 (reported "
+                "as a good random value); the 64-bit form is unaffected",
+        "affected_operand_bits": (16, 32),
+    },
+}
