@@ -90,6 +90,14 @@ def test_debian_openblas_forced_piledriver(debian_piledriver, debuginfo):
     assert not (truth["xop"] and not host_has("xop"))
     assert "XOP" not in text.upper() or truth["xop"] or variant_isa(lib, "PILEDRIVER")["xop"]
     assert f"OpenBLAS {embedded_version(lib)}" in text
+    # the family/model line only when it bears on the crash: here the override chose the
+    # kernel, so it shows only if the model is expected to have a feature the CPU lacks
+    import archspec.cpu
+    model = r["microarchitecture"]
+    expected = set(archspec.cpu.TARGETS[model["name"]].features) if model else set()
+    relevant = bool(set(r["missing"]) & expected - {f for f in expected if host_has(f)})
+    assert (model is not None and model["relevant"]) == relevant
+    assert ("\n  model " in text) == relevant
 
 
 def test_numpy_wheel_forced_skylakex(tmp_path):
