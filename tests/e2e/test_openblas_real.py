@@ -17,7 +17,8 @@ from tests.e2e.gdb_session import GdbSession
 from tests.host import FIXTURES, find_kernel_core, host_has, kernel_cores_land_in_cwd, \
     unlimited_core
 from tests.real_libs import (cores_in, debian_openblas, dynamic_functions, embedded_version,
-                             numpy_wheel_openblas, variant_isa)
+                             numpy_wheel_openblas, objdump_instructions, sized_functions,
+                             variant_isa)
 
 DRIVER = FIXTURES / "blas_driver"
 
@@ -121,10 +122,14 @@ def test_no_process_judges_against_the_cores_the_library_has():
     """--cpu with a file and no process: the hint names only cores this build
     contains (numpy's wheel has no Zen or family-15h tables)."""
     lib, _ = numpy_wheel_openblas()
-    funcs = dynamic_functions(lib)
+    funcs = sized_functions(lib)
     kernel = next(n for n in funcs if n.startswith("dgemm_kernel_") and n.endswith("SKYLAKEX"))
+    start, end = funcs[kernel]
+    # the first AVX-512 instruction of the kernel, by objdump
+    address = next(a for a, _m, ops in objdump_instructions(lib, start, end) if "%zmm" in ops)
     with GdbSession(str(lib), debuginfo=False) as gdb:
-        r = gdb.json(f"isa-check --json --cpu zen3 '{kernel}'")
+        r = gdb.json(f"isa-check --json --cpu zen3 '{kernel}'+{address - start}")
+    assert r["verdict"] == "unsupported" and "avx512f" in r["missing"]
     d = r["dispatch"]
     assert d["cause"] == "unknown" and d["chosen"] is None
     assert d["suggested_value"].upper() in cores_in(lib)
