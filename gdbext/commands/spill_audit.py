@@ -93,9 +93,20 @@ def analyse(args):
     build_info = _build_info(where.objfile, warnings)
     audit = build(address, code, regs, signal, frames, function, function_code,
                   cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
-                  stack=stack, language=build_info.language if build_info else None)
+                  stack=stack, language=_language(function.name, build_info))
     return SpillAuditReport(audit, kind, _stack_view(audit, regs, probe, maps), warnings,
                             build_info)
+
+
+def _language(name: str | None, build_info) -> str | None:
+    """Who built the function: its mangling first (a Rust symbol in a C
+    program, or C++ in Rust's), then what the object records."""
+    import re
+    if name and (name.startswith("_R") or re.search(r"17h[0-9a-f]{16}E$", name)):
+        return "rust"
+    if name and name.startswith("_Z"):
+        return "c++"
+    return build_info.language if build_info else None
 
 
 def _stack_bounds(frames, maps):

@@ -281,9 +281,16 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
             f"0): the misalignment began at {since or '?'}, entered misaligned by "
             f"{caller}.  The compiler assumed a 16-aligned frame and placed "
             f"{op.required_alignment}-byte slots on that assumption.")
-        fix(f"make {caller} leave rsp 16-byte aligned at its call instruction (so the callee "
-            "starts with rsp ≡ 8 mod 16), or build the callee with -mstackrealign or "
-            "__attribute__((force_align_arg_pointer))")
+        if a.language == "rust":
+            fix(f"fix {caller} (the trampoline or context switch) so that rsp is 16-byte "
+                "aligned at its call instruction: rustc has no -mstackrealign or "
+                "force_align_arg_pointer that repairs a misaligned entry (a build with "
+                "-C llvm-args=-stackrealign still faulted), so the callee cannot be made "
+                "immune")
+        else:
+            fix(f"make {caller} leave rsp 16-byte aligned at its call instruction (so the "
+                "callee starts with rsp ≡ 8 mod 16), or build the callee with -mstackrealign "
+                "or __attribute__((force_align_arg_pointer))")
     elif a.stack_diagnosis == "missing-realignment":
         say(f"The frame was entered aligned to 16, but the access needs "
             f"{op.required_alignment} and the prologue does not realign rsp "
@@ -321,8 +328,16 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
             "and could fault on a misaligned stack: "
             + "; ".join(f"{x.pc:#x} {x.text}" for x in a.aligned_in_block[:6]) + ".")
     if a.verdict == "other" and a.fault_kind == "misaligned-access":
-        fix("the data pointer is misaligned: allocate with aligned_alloc/posix_memalign, or "
-            "use the unaligned form (movups/vmovups)")
+        if a.language == "rust":
+            fix("the data pointer is misaligned: a cast to a more-aligned type (a Vec<u32> "
+                "or &[f32] viewed as packed vector lanes, then an aligned load); a build with "
+                "debug assertions (-C debug-assertions, the dev profile) stops at "
+                "slice::from_raw_parts or the dereference that made it; use "
+                "read_unaligned or the loadu intrinsics, or allocate with the vector's "
+                "alignment (#[repr(align(32))], Layout::from_size_align)")
+        else:
+            fix("the data pointer is misaligned: allocate with aligned_alloc/posix_memalign, "
+                "or use the unaligned form (movups/vmovups)")
 
 
 def _kib(n: int) -> str:

@@ -70,9 +70,9 @@ def thread_stack(anchor: int | None, mappings) -> StackBounds | None:
             if guard is not None and guard.end == lo and not guard.readable:
                 return StackBounds(lo, m.end, guard.start, guard.end,
                                    "the mapping holding the frame's CFA, and the no-access "
-                                   "mapping right below it", "inferred", m.name)
+                                   "mapping right below it", "inferred", getattr(m, "name", ""))
             return StackBounds(lo, m.end, None, None, "the mapping holding the frame's CFA",
-                               "inferred", m.name)
+                               "inferred", getattr(m, "name", ""))
     return None
 
 
