@@ -37,6 +37,11 @@ def _key(path: str) -> tuple[str, int, int]:
     return path, st.st_size, st.st_mtime_ns
 
 
+def file_key(path: str) -> tuple[str, int, int]:
+    """(path, size, mtime): what a per-file cache is keyed on."""
+    return _key(path)
+
+
 def _open(path: str):
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile

@@ -66,7 +66,7 @@ def scan_parallel(path, sections, functions, cpu, chunks, jobs: int):
         alone = scan_chunks(path, sections, functions, cpu, chunks)
         alone.worker_failures = 1
         return [alone]
-    key = elf_file._key(path)
+    key = elf_file.file_key(path)
     root = str(Path(__file__).resolve().parent.parent.parent)
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     procs = []
@@ -144,7 +144,7 @@ def _sections_from_file(path: str, wanted) -> list:
 def main() -> int:
     from .scan import scan_chunks
     job = pickle.load(sys.stdin.buffer)
-    if elf_file._key(job["path"]) != tuple(job["key"]):
+    if elf_file.file_key(job["path"]) != tuple(job["key"]):
         print("the file changed", file=sys.stderr)
         return 1
     sections = _sections_from_file(job["path"], job["sections"])

@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from iced_x86 import Decoder, Instruction
+from iced_x86 import Decoder
 
 from .. import elf_file
 
@@ -41,7 +41,7 @@ class VariantUse:
 
 def variant_functions(path: str, symbol_pattern: str) -> dict[str, list[elf_file.Function]]:
     """Function symbols grouped by the variant their name carries."""
-    return _grouped(*elf_file._key(path), symbol_pattern)
+    return _grouped(*elf_file.file_key(path), symbol_pattern)
 
 
 @functools.lru_cache(maxsize=8)
@@ -58,7 +58,7 @@ def _grouped(path, _size, _mtime, symbol_pattern):
 def variant_use(path: str, symbol_pattern: str, variant: str) -> VariantUse | None:
     """The features ``variant``'s functions in ``path`` use, or None when the
     library has no function of that variant."""
-    return _variant_use(*elf_file._key(path), symbol_pattern, variant)
+    return _variant_use(*elf_file.file_key(path), symbol_pattern, variant)
 
 
 @functools.lru_cache(maxsize=64)
@@ -70,7 +70,6 @@ def _variant_use(path, size, mtime, symbol_pattern, variant):
     starts = [s.address for s in sections]
     use = VariantUse(variant, len(funcs))
     per_code: dict[int, int] = {}
-    ins = Instruction()
     first: dict[int, tuple[bytes, int]] = {}
     for f in funcs:
         i = bisect.bisect_right(starts, f.start) - 1
@@ -81,9 +80,7 @@ def _variant_use(path, size, mtime, symbol_pattern, variant):
         if lo >= len(sec.data):
             continue
         data = sec.data[lo:f.end - sec.address]
-        decoder = Decoder(64, data, ip=f.start)
-        while decoder.can_decode:
-            decoder.decode_out(ins)
+        for ins in Decoder(64, data, ip=f.start):
             code = ins.code
             n = per_code.get(code)
             if n is None:

@@ -81,7 +81,7 @@ def _units(numbers: list[int]) -> str:
 
 
 def read_build_info(path: str) -> BuildInfo:
-    return _read(*elf_file._key(path))
+    return _read(*elf_file.file_key(path))
 
 
 @functools.lru_cache(maxsize=8)
