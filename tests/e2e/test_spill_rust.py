@@ -11,6 +11,7 @@ from tests.e2e.gdb_session import GdbSession
 from tests.host import FIXTURES, kernel_core, run
 
 RUST_CAST = FIXTURES / "rust" / "rust_cast"
+RUST_GREEN = FIXTURES / "rust" / "rust_green"
 
 
 def rustc_version() -> str:
@@ -49,3 +50,28 @@ def test_misaligned_cast_in_rust(tmp_path):
     assert build["rust_codegen_units"]["rust_cast"] == [0]     # -Ccodegen-units=1
     assert "opt-level" in build["not_recorded"]
     assert any("slice::from_raw_parts" in a for a in r["advice"])
+
+
+def test_green_thread_trampoline_misaligns_the_task(tmp_path):
+    """green_switch (global_asm!) calls the task with rsp 8 bytes off; the
+    task's movaps spill faults.  The fix is the trampoline: rustc cannot
+    realign the callee."""
+    assert RUST_GREEN.exists(), "run 'make setup' first"
+    core, stdout, signo = kernel_core([str(RUST_GREEN)], tmp_path)
+    lo, hi = (int(x, 16) for x in re.search(r"stack_lo=(0x[0-9a-f]+) stack_hi=(0x[0-9a-f]+)",
+                                            stdout).groups())
+    assert signo == 11
+    with GdbSession(str(RUST_GREEN), "-ex", f"core-file {core}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        r = gdb.json("spill-audit --json")
+    op = r["instruction"]
+    assert r["fault"]["kind"] == "misaligned-access" and op["mnemonic"] == "movaps"
+    assert lo <= r["fault"]["effective_address"] < hi            # on the green stack
+    assert r["fault"]["effective_address"] % 16 == 8
+    assert r["stack"]["diagnosis"] == "entered-misaligned"
+    assert r["stack"]["misaligned_by_caller"] == "green_switch"
+    assert r["verdict"] == "stack-spill-fault"
+    assert r["function"]["demangled"] == "rust_green::task"
+    advice = " ".join(r["advice"])
+    assert "trampoline" in advice and "-mstackrealign" in advice
+    assert "force_align_arg_pointer))" not in advice            # the C advice is not given
