@@ -12,7 +12,7 @@ import bisect
 from array import array
 from dataclasses import dataclass, field
 
-from iced_x86 import Code, Decoder, Instruction
+from iced_x86 import Code, Decoder
 
 from ..elf_file import CodeSection, Function
 from ..knowledge.cpuid_features import xcr0_names

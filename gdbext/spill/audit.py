@@ -350,7 +350,7 @@ def _explain_overflow(a: Audit) -> None:
     rsp = a.frames[0].rsp if a.frames else None
     where = ""
     if st is not None:
-        where = (f" This thread's stack is [{st.lo:#x}, {st.hi:#x}), {_kib(st.size)} "
+        where = (f" The stack it runs on is [{st.lo:#x}, {st.hi:#x}), {_kib(st.size)} "
                  f"({st.source}, {st.sure})"
                  + (f", its guard [{st.guard_lo:#x}, {st.guard_hi:#x})"
                     if st.guard_lo is not None else ", no guard mapping below it") + ".")

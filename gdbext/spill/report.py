@@ -175,8 +175,8 @@ class SpillAuditReport:
             guard = (f", guard [{st.guard_lo:#x}, {st.guard_hi:#x})"
                      if st.guard_lo is not None else ", no guard mapping below")
             frame = f"; frame 0 is {a.frame_bytes:#x} bytes" if a.frame_bytes is not None else ""
-            parts.append(f"  thread stack [{st.lo:#x}, {st.hi:#x}) {st.size:#x} bytes{guard} "
-                         f"({st.sure}){frame}")
+            parts.append(f"  stack mapping [{st.lo:#x}, {st.hi:#x}) {st.size:#x} bytes{guard} "
+                         f"({st.source}; {st.sure}){frame}")
         if a.misaligned.since is not None:
             caller = a.misaligned.caller
             parts.append(f"  misaligned since: {self._show(a.misaligned.since.function) or '?'} "
