@@ -8,10 +8,12 @@ site-packages folder there so the library sits next to its dist-info).
 from __future__ import annotations
 
 import bisect
+import fcntl
 import functools
 import glob
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,10 +41,18 @@ def debian_openblas() -> Path:
 @functools.lru_cache(maxsize=1)
 def _numpy_wheel() -> Path | None:
     WHEELS.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers may all get here first: one downloads and installs
+    with open(WHEELS / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _download_and_install()
+
+
+def _download_and_install() -> Path | None:
     wheels = sorted(WHEELS.glob("numpy-*.whl"))
     if not wheels:
         proc = subprocess.run([str(REPO / ".venv" / "bin" / "pip"), "download", "--quiet",
-                               "--no-deps", "--only-binary=:all:", "--python-version", "3.11",
+                               "--no-deps", "--only-binary=:all:", "--python-version",
+                               "%d.%d" % sys.version_info[:2],
                                "--platform", "manylinux_2_28_x86_64", "-d", str(WHEELS),
                                "numpy"], capture_output=True, text=True)
         wheels = sorted(WHEELS.glob("numpy-*.whl"))
