@@ -12,7 +12,7 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages venv fixtures demo test unit e2e fuzz bench clean
+.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean
 
 setup: packages venv fixtures
 
@@ -20,17 +20,23 @@ setup: packages venv fixtures
 # libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime;
 # graphviz's dot draws deadlock-graph's --dot picture in `make demo`;
 # python3-numpy on libopenblas0-pthread: the real numpy/OpenBLAS SIGILL of py-stacks' tests
-# (its family-15h kernels; numpy's wheel leaves them out).
+# (its family-15h kernels; numpy's wheel leaves them out), and the dispatch tests' real OpenBLAS.
 LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
-# rustc for the Rust fixtures: the one on PATH or in ~/.cargo/bin, else Debian's.
-RUSTC ?= $(shell command -v rustc 2>/dev/null || ls $(HOME)/.cargo/bin/rustc 2>/dev/null)
 packages:
 	@scripts/ensure-packages gdb:gdb gcc:gcc g++:g++ as:binutils objdump:binutils \
-	  $(if $(RUSTC),,rustc:rustc) /usr/bin/python3.11:python3.11 \
+	  /usr/bin/python3.11:python3.11 \
 	  $(LLVM_OMP_LIB):libomp5-14 dot:graphviz \
 	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu \
 	  /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy \
 	  /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0:libopenblas0-pthread
+
+# rustc: the one on PATH, else rustup's, else Debian's (installed when none is found).
+RUSTC ?= $(shell command -v rustc 2>/dev/null || ls $(HOME)/.cargo/bin/rustc 2>/dev/null)
+ifeq ($(strip $(RUSTC)),)
+RUSTC := /usr/bin/rustc
+endif
+rustc:
+	@[ -x "$(RUSTC)" ] || scripts/ensure-packages /usr/bin/rustc:rustc
 
 # gdb embeds its own Python; the venv must be built for that version.
 # gdb's Python never writes bytecode (sys.dont_write_bytecode): compile the
@@ -40,9 +46,8 @@ venv: packages
 	@scripts/make-venv "$(GDB)" "$(VENV)"
 	@$(VENV)/bin/python -m compileall -q gdbext
 
-fixtures: packages
-	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
-	  RUSTC="$(or $(RUSTC),$(shell command -v rustc 2>/dev/null))" \
+fixtures: packages rustc
+	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" RUSTC="$(RUSTC)" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 
 demo: setup

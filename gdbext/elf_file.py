@@ -37,6 +37,11 @@ def _key(path: str) -> tuple[str, int, int]:
     return path, st.st_size, st.st_mtime_ns
 
 
+def file_key(path: str) -> tuple[str, int, int]:
+    """(path, size, mtime): what a per-file cache is keyed on."""
+    return _key(path)
+
+
 def _open(path: str):
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
@@ -189,9 +194,8 @@ def section_addresses(path: str) -> dict[str, int]:
     return {sec.name: sec.address for sec in sections(path) if sec.address}
 
 
-def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
-    """(name, link-time value, size) of the first of ``names`` defined in
-    ``.dynsym``."""
+def _dynsym(path: str) -> tuple[bytes, bytes]:
+    """The raw ``.dynsym`` table (whole entries only) and its string table."""
     table = sections(path)
     dynsym = next((s for s in table if s.type == SHT_DYNSYM), None)
     if dynsym is None or dynsym.link >= len(table) or dynsym.entsize != SYM64.size:
@@ -202,13 +206,13 @@ def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
             strings = _read(fh, table[dynsym.link].offset, table[dynsym.link].size)
     except OSError as exc:
         raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
-    wanted = set(names)
-    found = {}
-    for offset in range(0, len(symbols) - SYM64.size + 1, SYM64.size):
-        st_name, _info, _other, shndx, value, size = SYM64.unpack_from(symbols, offset)
-        name = _cstr(strings, st_name)
-        if name in wanted and shndx:
-            found[name] = (value, size)
+    return symbols[:len(symbols) // SYM64.size * SYM64.size], strings
+
+
+def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
+    """(name, link-time value, size) of the first of ``names`` defined in
+    ``.dynsym``."""
+    found = dynamic_symbols(path, names)
     for name in names:
         if name in found:
             return (name, *found[name])
@@ -219,16 +223,7 @@ def dynamic_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, i
     """{name: (link-time value, size)} of those of ``names`` defined in
     ``.dynsym``, in one pass that decodes no other name: each wanted name is
     found in .dynstr first, and only symbols pointing there are looked at."""
-    table = sections(path)
-    dynsym = next((s for s in table if s.type == SHT_DYNSYM), None)
-    if dynsym is None or dynsym.link >= len(table) or dynsym.entsize != SYM64.size:
-        raise GdbextError(f"{path} has no .dynsym")
-    try:
-        with open(path, "rb") as fh:
-            symbols = _read(fh, dynsym.offset, dynsym.size)
-            strings = _read(fh, table[dynsym.link].offset, table[dynsym.link].size)
-    except OSError as exc:
-        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    symbols, strings = _dynsym(path)
     offsets = {}
     for name in names:
         key = name.encode() + b"\0"
@@ -239,11 +234,22 @@ def dynamic_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, i
         if strings.startswith(key):
             offsets[0] = name
     found: dict[str, tuple[int, int]] = {}
-    for st_name, _info, _other, shndx, value, size in SYM64.iter_unpack(
-            symbols[:len(symbols) // SYM64.size * SYM64.size]):
+    for st_name, _info, _other, shndx, value, size in SYM64.iter_unpack(symbols):
         name = offsets.get(st_name)
         if name is not None and shndx and name not in found:
             found[name] = (value, size)
+    return found
+
+
+def dynamic_symbols_with_prefix(path: str, prefix: str) -> dict[str, int]:
+    """Every defined ``.dynsym`` symbol whose name starts with ``prefix``:
+    name -> link-time value."""
+    symbols, strings = _dynsym(path)
+    want = prefix.encode()
+    found = {}
+    for st_name, _info, _other, shndx, value, _size in SYM64.iter_unpack(symbols):
+        if shndx and strings.startswith(want, st_name):
+            found[_cstr(strings, st_name)] = value
     return found
 
 

@@ -281,7 +281,9 @@ def object_sections() -> dict[str, dict[str, tuple[int, int]]]:
         out = gdb.execute("info files", to_string=True)
     except gdb.error:
         return {}
-    block = re.search(r"Local exec file:\n(.*?)(?:\n\S|\Z)", out, re.S)
+    # gdb may interleave "warning: ..." lines (a shared library opened as the
+    # program has no entry point section): they do not end the block.
+    block = re.search(r"Local exec file:\n(.*?)(?:\n(?!warning: )\S|\Z)", out, re.S)
     exe = gdb.current_progspace().filename or ""
     objects: dict[str, dict[str, tuple[int, int]]] = {}
     for lo, hi, section, path in re.findall(
@@ -597,6 +599,45 @@ def load_bias(path: str, loaded=None) -> int | None:
     for name, (start, _end) in runtime.items():
         if name in link:
             return start - link[name]
+    return None
+
+
+@dataclass
+class Mapping:
+    start: int
+    end: int
+    perms: str                  # "rw-p" (live) or "rw-" (core segment flags)
+    name: str = ""              # the file or [stack] (live only)
+
+    @property
+    def readable(self) -> bool:
+        return self.perms[:1] == "r"
+
+
+def mappings() -> list[Mapping] | None:
+    """The target's memory mappings with permissions: /proc/PID/maps live, the
+    core's PT_LOAD segments (every mapping, PROT_NONE guards included);
+    None when neither is available."""
+    pid_ = gdb.selected_inferior().pid
+    if kind() == "live" and pid_:
+        try:
+            with open(f"/proc/{pid_}/maps") as fh:
+                text = fh.read()
+        except OSError:
+            return None
+        return [Mapping(int(lo, 16), int(hi, 16), perms, name.strip())
+                for lo, hi, perms, name in re.findall(
+                    r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+[ \t]*(.*)$", text, re.M)]
+    core = core_file_path() if kind() == "core" else None
+    if core:
+        from . import elf_file
+        try:
+            segments = elf_file.load_segments(core)
+        except GdbextError:
+            return None
+        return [Mapping(seg.address, seg.address + seg.size,
+                        ("r" if seg.flags & 4 else "-") + ("w" if seg.flags & 2 else "-")
+                        + ("x" if seg.flags & 1 else "-")) for seg in segments]
     return None
 
 

@@ -42,6 +42,58 @@ def process_cpu(kind: str):
 
 def cpu_for(kind: str):
     """(CpuFacts or None, warnings)."""
+    cpu, warnings = _cpu_for(kind)
+    if cpu is not None:
+        attach_kernel_view(cpu, kind)
+    return cpu, warnings
+
+
+def same_cpu(a, b) -> bool:
+    """The two records describe the same CPU model with the same feature bits
+    (leaf 1's EBX holds the APIC ID of whichever core ran CPUID: skipped)."""
+    def key(cpu):
+        l1 = cpu.leaves.get((1, 0))
+        return (cpu.vendor, l1 and (l1[0], l1[2] & ~(1 << 27), l1[3]), cpu.leaves.get((7, 0)),
+                cpu.leaves.get((0x80000001, 0)))
+    ka, kb = key(a), key(b)
+    return None not in ka and ka == kb
+
+
+def attach_kernel_view(cpu, kind: str) -> None:
+    """/proc/cpuinfo's flags -- the kernel's view, which can hide what CPUID
+    reports -- whenever the CPU record describes this host: native CPUID, a
+    live process here, or a core whose CPUID matches this host's."""
+    from ..isa.native_cpu import host_is_x86_64, read_native_cpu
+
+    if not host_is_x86_64() or cpu.source == "profile" or kind == "remote":
+        return
+    if cpu.source == "native" or kind == "live":
+        why = "this host's /proc/cpuinfo"
+    else:
+        try:
+            native = read_native_cpu()
+        except GdbextError:
+            return
+        if not same_cpu(cpu, native):
+            return
+        why = "this host's /proc/cpuinfo (the core's CPUID matches this host)"
+    flags = proc_cpuinfo_flags()
+    if flags is not None:
+        cpu.kernel_flags, cpu.kernel_flags_source = flags, why
+
+
+def proc_cpuinfo_flags() -> frozenset[str] | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return None
+
+
+def _cpu_for(kind: str):
     from ..isa.native_cpu import host_is_x86_64, read_native_cpu
 
     warnings: list[str] = []

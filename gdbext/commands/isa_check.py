@@ -1,6 +1,8 @@
 """isa-check: which CPUID features the faulting instruction needs, and does this CPU have them."""
 from __future__ import annotations
 
+import os
+
 from .. import elf_file, target
 from ..errors import GdbextError
 from .base import GdbextCommand, parser
@@ -100,16 +102,27 @@ def _add_context(report, kind: str, where) -> None:
     """Model versus features, the kernel a library dispatched to, the process's
     dispatch knobs, AMX permission, the kernel's view of the CPU, and hints.
     Each step that fails becomes a warning, never a failed command."""
-    from ..isa.dispatch import diagnose, recognise, variants_in
+    from ..isa.dispatch import recognise
+
+    cpu = report.cpu
+    name = report.function or report.symbol
+    found = recognise(name, where.objfile)
+    failing = report.judgement.verdict in ("unsupported", "os-disabled") or (
+        report.signal is not None and report.signal["signo"] == SIGILL)
+    if not failing:
+        # The instruction runs here: name the kernel variant, and read nothing
+        # more -- the first call stays cheap in a large library.
+        if found is not None:
+            lib, kernel = found
+            report.variant_note = f"{name} is {lib.name}'s {kernel.variant} variant"
+        return
+    from ..isa.dispatch import diagnose, variants_in
     from ..isa.model import implied_microarch
     from ..isa.verdict import amx_signal_hint
     from ..knowledge.dispatch import KNOBS
     from .process_env import read_environment
 
-    cpu = report.cpu
     report.model = implied_microarch(cpu)
-    name = report.function or report.symbol
-    found = recognise(name, where.objfile)
     if found is None and report.judgement.verdict not in ("unsupported", "os-disabled"):
         return
     env = read_environment(kind)
@@ -119,43 +132,78 @@ def _add_context(report, kind: str, where) -> None:
         report.warnings.extend(env.warnings)
     if found is not None:
         lib, _ = found
-        available = None
-        if where.objfile and lib.symbol_pattern:
+        available = uses = chosen = None
+        path = where.objfile if where.objfile and os.path.isfile(where.objfile) else None
+        if path and lib.symbol_pattern:
             try:
-                available = variants_in(elf_file.function_names(where.objfile), lib) or None
+                available = variants_in(elf_file.function_names(path), lib) or None
+                uses = _variant_uses(path, lib, report.warnings)
             except GdbextError as exc:
                 report.warnings.append(f"cannot list {lib.name} variants: {exc}")
-        report.dispatch = diagnose(name, where.objfile, cpu, env.variables if env else None,
-                                   available, report.model)
+        if path and lib.name == "OpenBLAS" and kind in ("live", "core", "remote"):
+            chosen = _openblas_choice(path, report.warnings)
+        report.dispatch = diagnose(name, where.objfile, cpu,
+                                   env.variables if env and env.source != "none" else None,
+                                   available, report.model, uses, chosen)
+        if report.dispatch is not None and path:
+            from ..isa.library_facts import python_package, version_string
+            facts = report.dispatch.library_facts
+            facts["version"] = version_string(path, lib.name)
+            facts["python_package"] = python_package(path)
         report.hints.extend(report.dispatch.hints)
     if report.signal:
         report.hints.extend(amx_signal_hint(report.judgement, report.signal["signo"],
                                             report.signal["code"]))
 
 
-def _add_kernel_view(cpu, kind: str) -> None:
-    """AT_HWCAP/AT_HWCAP2 from auxv; /proc/cpuinfo flags when the process runs here."""
-    from ..isa.native_cpu import host_is_x86_64
+def _variant_uses(path: str, lib, warnings: list[str]):
+    """variant -> VariantUse, decoded from the library on first use; a failure
+    becomes one warning and the table's expectation."""
+    from ..isa.variants import variant_use
 
+    def uses(variant: str):
+        try:
+            return variant_use(path, lib.symbol_pattern, variant)
+        except (GdbextError, ValueError) as exc:
+            if not any("cannot decode" in w for w in warnings):
+                warnings.append(f"cannot decode {lib.name}'s {variant} functions: {exc}")
+            return None
+    return uses
+
+
+def _openblas_choice(path: str, warnings: list[str]) -> dict | None:
+    """The core OpenBLAS's ``gotoblas`` pointer names: it points at one of the
+    exported ``gotoblas_<CORE>`` tables (driver/others/dynamic.c)."""
+    import re
+
+    from . import exported_symbols
+    try:
+        var = exported_symbols.find("^" + re.escape(path) + "$", ("gotoblas",))
+        pointer = target.read_pointer(var.address)
+        bias = var.address - elf_file.dynamic_symbol(path, ("gotoblas",))[1]
+        tables = elf_file.dynamic_symbols_with_prefix(path, "gotoblas_")
+    except GdbextError as exc:
+        warnings.append(f"cannot read OpenBLAS's gotoblas: {exc}")
+        return None
+    if pointer == 0:
+        return {"core": None, "pointer": 0,
+                "source": "gotoblas is NULL: the library has not initialised its dispatch"}
+    for name, value in tables.items():
+        if value + bias == pointer and name[len("gotoblas_"):].isupper():
+            return {"core": name[len("gotoblas_"):], "pointer": pointer, "symbol": name,
+                    "source": f"gotoblas = &{name}, read from the process"}
+    return {"core": None, "pointer": pointer,
+            "source": f"gotoblas = {pointer:#x}, which is no gotoblas_<CORE> table"}
+
+
+def _add_kernel_view(cpu, kind: str) -> None:
+    """AT_HWCAP/AT_HWCAP2 from auxv (/proc/cpuinfo's flags: cpu_source)."""
     vector = target.auxv()
     cpu.hwcap, cpu.hwcap2 = vector.get("AT_HWCAP"), vector.get("AT_HWCAP2")
     leaf1 = cpu.leaves.get((1, 0))
     if cpu.hwcap is not None and leaf1 is not None and cpu.hwcap != leaf1[3]:
         cpu.notes.append(f"AT_HWCAP {cpu.hwcap:#x} differs from raw CPUID.1:EDX "
                          f"{leaf1[3]:#x}: the kernel masked features")
-    if kind == "live" and host_is_x86_64():
-        cpu.kernel_flags = _proc_cpuinfo_flags()
-
-
-def _proc_cpuinfo_flags() -> frozenset[str] | None:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return None
 
 
 def _signal_warnings(report) -> list[str]:

@@ -13,16 +13,20 @@ PARSER.add_argument("--cpu", metavar="NAME",
                     help="check against a named microarchitecture or level (archspec)")
 PARSER.add_argument("--limit", type=int, default=30, metavar="N",
                     help="functions listed per object in text output (default 30)")
+PARSER.add_argument("--jobs", type=int, default=None, metavar="N",
+                    help="processes decoding in parallel (default: one per usable core "
+                         "for objects over 4 MB of code)")
 PARSER.add_argument("object", nargs="*", metavar="OBJFILE|all",
                     help="a file, a loaded object's name, or all; default: the program")
 
 EM_X86_64 = "EM_X86_64"
+PARALLEL_BYTES = 4 << 20        # below this, starting workers costs more than it saves
 
 
 class IsaScanCommand(GdbextCommand):
     """Sweep an object's code for the CPU features it uses.
 
-Usage: isa-scan [--json] [--cpu NAME] [--limit N] [OBJFILE|all]
+Usage: isa-scan [--json] [--cpu NAME] [--limit N] [--jobs N] [OBJFILE|all]
 
 Decodes every instruction in the executable sections of OBJFILE (a path, or
 the name of a loaded library such as libopenblas), counts the instructions
@@ -35,6 +39,9 @@ Options:
   --json        print one JSON object (schema "gdbext/isa-scan/1")
   --cpu NAME    judge against a named CPU: x86-64-v2/v3/v4, haswell, zen3 ...
   --limit N     list at most N functions per object in text (default 30)
+  --jobs N      decode with N processes: gdb's Python and N-1 workers of the
+                venv's Python (default: one per usable core, for objects with
+                more than 4 MB of code)
 
 Examples:
   isa-scan                          the program itself
@@ -50,8 +57,12 @@ Examples:
         from ..isa.scan import scan
         from ..isa.scan_report import IsaScanReport
 
+        from ..isa.scan_workers import usable_cores
+
         if args.limit < 0:
             raise GdbextError("--limit must be 0 or more")
+        if args.jobs is not None and not 1 <= args.jobs <= 256:
+            raise GdbextError("--jobs must be between 1 and 256")
         paths = self._paths(" ".join(args.object).strip())
         if args.cpu:
             from ..isa.profiles import profile_cpu
@@ -67,8 +78,10 @@ Examples:
                                       "isa-scan reads x86-64 code only")
                 warnings.append(f"skipped {path}: {machine}")
                 continue
-            results.append(scan(path, elf_file.code_sections(path),
-                                elf_file.functions(path), cpu))
+            sections = elf_file.code_sections(path)
+            size = sum(len(sec.data) for sec in sections)
+            jobs = args.jobs or (usable_cores() if size > PARALLEL_BYTES else 1)
+            results.append(scan(path, sections, elf_file.functions(path), cpu, jobs))
         return IsaScanReport(results, cpu, args.limit, warnings)
 
     @staticmethod

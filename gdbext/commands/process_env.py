@@ -9,6 +9,7 @@ resolves to ld.so's stale private copy instead.  A live process falls back to
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from .. import target
@@ -28,8 +29,22 @@ class Environment:
     warnings: list[str] = field(default_factory=list)
 
 
+def _environ_symbol() -> exported_symbols.Exported:
+    """An executable that names ``environ`` gets a copy relocation: the
+    variable lives in the executable's .bss and libc's own copy stays unused
+    (NULL) -- CPython's ``python3`` is one.  So the executable's definition
+    wins when it exports one."""
+    exe = target.executable()
+    if exe:
+        try:
+            return exported_symbols.find("^" + re.escape(exe) + "$", ENVIRON_SYMBOLS)
+        except GdbextError:
+            pass
+    return exported_symbols.find(LIBC, ENVIRON_SYMBOLS)
+
+
 def _from_libc() -> Environment:
-    libc = exported_symbols.find(LIBC, ENVIRON_SYMBOLS)
+    libc = _environ_symbol()
     envp = target.read_pointer(libc.address)
     variables: dict[str, str] = {}
     warnings = []
@@ -43,7 +58,7 @@ def _from_libc() -> Environment:
         variables.setdefault(name, val)
     else:
         warnings.append(f"environment: {hit('max-nodes', bound)}")
-    return Environment(variables, f"libc's environ in {libc.path}", warnings)
+    return Environment(variables, f"environ in {libc.path}", warnings)
 
 
 def _from_proc() -> Environment:

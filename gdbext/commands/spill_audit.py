@@ -87,9 +87,51 @@ def analyse(args):
         warnings.append(f"the CFA chain {hit('max-frames', bound)}")
     function, function_code, cfa_from_cfi = _function(address, regs, warnings)
     probe = target.accessible_probe()
+    maps = target.mappings()
+    stack = _stack_bounds(frames, maps)
+    where = target.locate(address)
+    build_info = _build_info(where.objfile, warnings)
     audit = build(address, code, regs, signal, frames, function, function_code,
-                  cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc)
-    return SpillAuditReport(audit, kind, _stack_view(audit, regs, probe), warnings)
+                  cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
+                  stack=stack, language=_language(function.name, build_info))
+    return SpillAuditReport(audit, kind, _stack_view(audit, regs, probe, maps), warnings,
+                            build_info)
+
+
+def _language(name: str | None, build_info) -> str | None:
+    """Who built the function: its mangling first (a Rust symbol in a C
+    program, or C++ in Rust's), then what the object records."""
+    import re
+    if name and (name.startswith("_R") or re.search(r"17h[0-9a-f]{16}E$", name)):
+        return "rust"
+    if name and name.startswith("_Z"):
+        return "c++"
+    return build_info.language if build_info else None
+
+
+def _stack_bounds(frames, maps):
+    """The stack the selected thread runs on: anchored at frame 0's CFA (the
+    caller's rsp), else the first outer frame's rsp."""
+    from ..spill.stack_bounds import thread_stack
+    anchors = [f.cfa for f in frames[:1]] + [f.rsp for f in frames[1:3]]
+    for anchor in anchors:
+        found = thread_stack(anchor, maps)
+        if found is not None:
+            return found
+    return None
+
+
+def _build_info(path, warnings):
+    """What the object records about how it was built (``.comment``,
+    DW_AT_producer, Rust codegen-unit names); None without a file."""
+    from ..spill.provenance import read_build_info
+    if not path:
+        return None
+    try:
+        return read_build_info(path)
+    except GdbextError as exc:
+        warnings.append(f"build provenance unreadable: {exc}")
+        return None
 
 
 def _function(address: int, regs: dict[str, int], warnings: list[str]):
@@ -142,7 +184,19 @@ def _function(address: int, regs: dict[str, int], warnings: list[str]):
     return FunctionInfo(name, start, end, source), code, cfa
 
 
-def _stack_view(audit, regs, readable):
+def _no_access(addr: int, stack, maps) -> str:
+    """What an unreadable stack row is: the thread's guard, no mapping, or a
+    mapping without read permission."""
+    from ..spill.stack_bounds import mapping_at
+    if stack is not None and stack.guard_lo is not None and \
+            stack.guard_lo <= addr < stack.guard_hi:
+        return "guard page"
+    if maps is None:
+        return "no access"
+    return "no access" if mapping_at(addr, maps) is not None else "no mapping"
+
+
+def _stack_view(audit, regs, readable, maps=None):
     """Quadwords around the faulting slot (or rsp), each with what lies there."""
     from ..spill.report import StackRow
 
@@ -170,8 +224,11 @@ def _stack_view(audit, regs, readable):
                          f"spill slot CFA{slot.offset:+#x}"
                          + (f", stored at {stores[0]:#x}" if stores else ""))
     if op.effective_address is not None and op.size:
+        # With ADDRESS the instruction is not the one that faulted.
+        first_label, rest = (("operand", "  (operand)") if audit.audited_other
+                             else ("FAULT", "  (fault operand)"))
         for a in range(op.effective_address & ~7, op.effective_address + min(op.size, 64), 8):
-            mark(a, "FAULT" if a <= op.effective_address < a + 8 else "  (fault operand)")
+            mark(a, first_label if a <= op.effective_address < a + 8 else rest)
     rows = []
     for k in range(STACK_VIEW_ROWS):
         addr = first + 8 * k
@@ -181,6 +238,6 @@ def _stack_view(audit, regs, readable):
             value = None
         notes = marks.get(addr, [])
         if not readable(addr):          # gdb may still read it (ptrace, a core's zeros)
-            value, notes = None, ["no access (guard)"] + notes
+            value, notes = None, [_no_access(addr, audit.stack, maps)] + notes
         rows.append(StackRow(addr, value, notes))
     return rows

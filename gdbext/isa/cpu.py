@@ -37,7 +37,8 @@ class CpuFacts:
     active: dict[tuple[int, int], Regs] = field(default_factory=dict)
     hwcap: int | None = None                     # auxv AT_HWCAP (CPUID.1:EDX as the kernel saw it)
     hwcap2: int | None = None                    # auxv AT_HWCAP2 (bit 1: FSGSBASE enabled)
-    kernel_flags: frozenset[str] | None = None   # /proc/cpuinfo flags, live native only
+    kernel_flags: frozenset[str] | None = None   # /proc/cpuinfo flags, when this host's CPU
+    kernel_flags_source: str | None = None
 
     def bit(self, b: CpuidBit) -> bool | None:
         """The bit's value; False for a leaf the CPU does not have; None when
@@ -139,6 +140,7 @@ class CpuFacts:
             "model": self.model, "stepping": self.stepping, "model_name": self.model_name,
             "hypervisor": self.hypervisor, "profile": self.profile, "xcr0": self.xcr0,
             "xcr0_source": self.xcr0_source, "hwcap": self.hwcap, "hwcap2": self.hwcap2,
+            "kernel_flags_source": self.kernel_flags_source,
             "notes": list(self.notes),
         }
 

@@ -52,6 +52,7 @@ class DecodedInstruction:
     xcr0_required: int = 0
     privileged: bool = False
     trap: str | None = None         # why this instruction stops on purpose
+    operand_bits: int | None = None # the first operand's size when it is a register
     undecodable: str | None = None  # why it did not decode
 
     @property
@@ -90,6 +91,8 @@ def decode(code: bytes, address: int, syntax: str = "att") -> DecodedInstruction
         xcr0_required=_xcr0_required(ins.encoding, regs, features),
         privileged=bool(ins.is_privileged),
         trap=DELIBERATE_TRAPS.get(mnemonic),
+        operand_bits=(RegisterExt.size(ins.op0_register) * 8
+                      if ins.op_count and ins.op0_kind == OpKind.REGISTER else None),
     )
 
 

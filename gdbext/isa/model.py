@@ -25,9 +25,9 @@ class ModelFinding:
         return {"name": self.microarch, "label": self.label,
                 "expected_absent": list(self.expected_absent)}
 
-    def describe(self) -> str:
+    def describe(self, short: bool = False) -> str:
         text = f"family/model say {self.label} (archspec {self.microarch})"
-        if self.expected_absent:
+        if self.expected_absent and not short:
             text += ("; such a CPU has " + ", ".join(self.expected_absent)
                      + " but this CPUID reports them absent: a virtual CPU model with "
                      "features masked, or a CPU the table does not know")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-import platform
+import os
 from functools import lru_cache
 
 from ..errors import GdbextError
@@ -40,7 +40,7 @@ XGETBV_STUB = bytes.fromhex(
 
 
 def host_is_x86_64() -> bool:
-    return platform.machine().lower() in ("x86_64", "amd64")
+    return os.uname().machine.lower() in ("x86_64", "amd64")
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +75,7 @@ def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
 def read_native_cpu() -> CpuFacts:
     """This host's CPU: raw CPUID leaves and XCR0."""
     if not host_is_x86_64():
-        raise GdbextError(f"this host is {platform.machine()}, not x86-64: no native CPUID")
+        raise GdbextError(f"this host is {os.uname().machine}, not x86-64: no native CPUID")
     facts = CpuFacts(source="native")
     max_basic = cpuid(0)[0]
     max_ext = cpuid(0x80000000)[0]

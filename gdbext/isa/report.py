@@ -8,9 +8,10 @@ from ..knowledge.cpuid_features import xcr0_names
 from ..knowledge.signals import code_name, signal_name
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
-from .dispatch import DispatchFinding
-from .model import ModelFinding
 from .verdict import IsaJudgement
+
+# Only for annotations: the dispatch and model modules load when a report needs them.
+DispatchFinding = ModelFinding = object
 
 SCHEMA = "gdbext/isa-check/1"
 
@@ -18,6 +19,8 @@ HEADLINES = {
     "supported": "this CPU runs this instruction",
     "unsupported": "this CPU lacks {missing}",
     "os-disabled": "the CPU has the feature but the OS did not enable its register state",
+    "runs-differently": "this CPU lacks {soft}: it runs an older instruction instead, "
+                        "without a fault",
     "undecodable": "the bytes at this address are not a known instruction",
     "unknown": "cannot tell whether this CPU runs this instruction",
 }
@@ -39,6 +42,7 @@ class IsaCheckReport:
     dispatch: DispatchFinding | None = None
     environment: dict | None = None        # {source, knobs: {name: value}}
     hints: list[str] = field(default_factory=list)
+    variant_note: str | None = None        # a kernel variant that runs fine here
 
     @property
     def verdict(self) -> str:
@@ -71,6 +75,7 @@ class IsaCheckReport:
             "features": [f.name for f in j.features],
             "feature_details": [f.to_json() for f in j.features],
             "missing": j.missing,
+            "kernel_hidden": j.kernel_hidden,
             "xcr0_required": j.xcr0_required,
             "xcr0_missing": j.xcr0_missing,
             "trap": ins.trap,
@@ -78,23 +83,52 @@ class IsaCheckReport:
             "reasons": j.reasons,
             "cpu": self.cpu.to_json() if self.cpu else None,
             "signal": self.signal_json(),
-            "microarchitecture": self.model.to_json() if self.model else None,
+            "microarchitecture": ({**self.model.to_json(), "relevant": self.model_relevant()}
+                                  if self.model else None),
             "dispatch": self.dispatch.to_json() if self.dispatch else None,
+            "kernel_variant": self.variant_note,
             "environment": self.environment,
             "hints": self.hints,
             "target": self.target,
             "warnings": self.warnings,
         }
 
+    def model_relevant(self) -> bool:
+        """The family/model line bears on this report only when the library
+        chose its kernel by model, or the model explains a missing feature."""
+        if self.model is None:
+            return False
+        if self.dispatch is not None and self.dispatch.cause == "model":
+            return True
+        return bool(set(self.judgement.missing) & set(self.model.expected_absent))
+
+    def _library_line(self) -> str | None:
+        facts = self.dispatch.library_facts if self.dispatch else {}
+        parts = []
+        version = facts.get("version")
+        if version:
+            parts.append(f"{self.dispatch.library} {version['version']}, from "
+                         f"{version['source']}")
+        package = facts.get("python_package")
+        if package:
+            parts.append(f"installed by the Python package {package['name']} "
+                         f"{package['version']} ({package['metadata']})")
+        return "; ".join(parts) or None
+
     # --- text -------------------------------------------------------------
     def headline(self) -> str:
         j = self.judgement
+        if j.kernel_hidden and j.verdict == "supported":
+            names = ", ".join(h["feature"] for h in j.kernel_hidden)
+            return (f"isa-check: supported - the CPU runs it, but the kernel hides {names} "
+                    "(marked do-not-use)")
         if self.instruction.trap and j.verdict == "supported":
             return f"isa-check: deliberate trap ({self.instruction.mnemonic}), not an ISA problem"
         if self.instruction.privileged and j.verdict == "supported":
             return ("isa-check: supported - but privileged: in user mode it raises #GP "
                     "(SIGSEGV, SI_KERNEL)")
-        text = HEADLINES[j.verdict].format(missing=", ".join(j.missing))
+        soft = ", ".join(f.name for f in j.features if f.present is False and f.runs_as)
+        text = HEADLINES[j.verdict].format(missing=", ".join(j.missing), soft=soft)
         return f"isa-check: {j.verdict} - {text}"
 
     def _where(self) -> str:
@@ -139,12 +173,17 @@ class IsaCheckReport:
             rows.append(("encoding", enc))
             rows.append(("requires", self._requirements()))
         rows.append(("cpu", self.cpu.describe() if self.cpu else "none: no CPU facts"))
-        if self.model:
+        if self.model and self.model_relevant():
             rows.append(("model", render.prose([self.model.describe()])))
         for note in self.cpu.notes if self.cpu else ():
             rows.append(("cpu note", render.prose([note])))
+        if self.variant_note and not self.dispatch:
+            rows.append(("kernel", render.prose([self.variant_note])))
         if self.dispatch:
             rows.append(("kernel", render.prose(self.dispatch.explanation)))
+            library = self._library_line()
+            if library:
+                rows.append(("library", render.prose([library])))
         if self.environment is not None:
             knobs = self.environment["knobs"]
             rows.append(("environment", render.prose(

@@ -1,8 +1,8 @@
 """Static sweep of an object's code: which CPU features it uses, how often,
 and which functions hold instructions a given CPU cannot run.
 
-Every instruction is decoded (iced-x86, ~4 M instructions/s with one reused
-``Instruction``); what an instruction needs depends only on its iced ``Code``
+Every instruction is decoded (iced-x86, iterating its Decoder: ~10 M
+instructions/s per core); what an instruction needs depends only on its iced ``Code``
 plus its registers, so each distinct code is judged once, on its first
 occurrence, with the same ``decode``/``judge`` as isa-check.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections import Counter
 from dataclasses import dataclass, field
 
-from iced_x86 import Code, Decoder, Instruction
+from iced_x86 import Code, Decoder
 
 from ..elf_file import CodeSection, Function
 from ..knowledge.cpuid_features import xcr0_names
@@ -30,6 +29,12 @@ class FeatureUse:
     instructions: int = 0
     present: bool | None = None
     nop_when_absent: bool = False        # endbr64, cldemote...: harmless if absent
+    runs_as: str | None = None           # tzcnt -> bsf: without the feature it runs this
+    mnemonic: str | None = None          # the instruction that runs differently
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.mnemonic})" if self.runs_as else self.name
 
 
 @dataclass
@@ -49,77 +54,169 @@ class ScanResult:
     undecodable: int = 0                 # invalid byte sequences (data, padding)
     features: dict[str, FeatureUse] = field(default_factory=dict)
     gaps: list[FunctionGap] = field(default_factory=list)
+    # functions whose instructions run as older ones here (tzcnt as bsf, lzcnt as bsr)
+    differs: list[FunctionGap] = field(default_factory=list)
     unattributed: int = 0                # lacking instructions outside any symbol
+    processes: int = 1                   # processes whose decoding is in this result
+    worker_failures: int = 0             # shares a worker failed and this process redid
 
 
 @dataclass
 class _CodeVerdict:
-    features: list[tuple[str, bool | None, bool]]
+    # (name, present, nop when absent, runs as, mnemonic)
+    features: list[tuple[str, bool | None, bool, str | None, str | None]]
     missing: frozenset[str]
+    differs: frozenset[str] = frozenset()    # "tzcnt runs as bsf"
 
 
 def _judge_code(data: bytes, offset: int, ip: int, length: int,
                 cpu: CpuFacts | None) -> _CodeVerdict:
-    j = judge(decode(data[offset:offset + length], ip), cpu)
-    features = [(f.name, f.present, bool(f.nop_when_absent)) for f in j.features]
+    ins = decode(data[offset:offset + length], ip)
+    j = judge(ins, cpu)
+    features = [(f.name, f.present, bool(f.nop_when_absent), f.runs_as,
+                 ins.mnemonic if f.runs_as else None) for f in j.features]
     missing = set(j.missing)
     if j.xcr0_missing:
         missing.add("XCR0 " + "+".join(xcr0_names(j.xcr0_missing)))
-    return _CodeVerdict(features, frozenset(missing))
+    differs = {f"{ins.mnemonic} runs as {f.runs_as}" for f in j.features
+               if f.runs_as and f.present is False}
+    return _CodeVerdict(features, frozenset(missing), frozenset(differs))
+
+
+N_CODES = 4936 + 64                      # iced-x86 1.21 has 4936 Code values
+
+
+@dataclass
+class Chunk:
+    """[start, end) of one section's bytes (offsets into ``data``), cut at
+    function starts so that decoding from ``start`` is in step with objdump,
+    which restarts at every symbol."""
+    section: int
+    start: int
+    end: int
 
 
 def scan(path: str, sections: list[CodeSection], functions: list[Function],
-         cpu: CpuFacts | None) -> ScanResult:
+         cpu: CpuFacts | None, jobs: int = 1) -> ScanResult:
+    """Decode every instruction of ``sections``; with ``jobs`` > 1 the work is
+    split at function boundaries and shared with jobs - 1 worker processes
+    (see scan_workers.py)."""
+    chunks = plan_chunks(sections, functions, max(1, jobs) * 2 if jobs > 1 else 1)
+    if jobs > 1 and len(chunks) > 1:
+        from .scan_workers import scan_parallel
+        partials = scan_parallel(path, sections, functions, cpu, chunks, jobs)
+    else:
+        partials = [scan_chunks(path, sections, functions, cpu, chunks)]
+    return merge(path, partials, sum(len(sec.data) for sec in sections))
+
+
+def plan_chunks(sections: list[CodeSection], functions: list[Function],
+                pieces: int) -> list[Chunk]:
+    total = sum(len(sec.data) for sec in sections)
+    target = max(1, total // max(1, pieces))
+    starts = sorted(f.start for f in functions)
+    chunks = []
+    for i, sec in enumerate(sections):
+        lo, hi = sec.address, sec.address + len(sec.data)
+        cut = lo
+        while hi - cut > target * 3 // 2:
+            want = cut + target
+            j = bisect.bisect_left(starts, want)
+            if j >= len(starts) or starts[j] >= hi - target // 2:
+                break
+            chunks.append(Chunk(i, cut - lo, starts[j] - lo))
+            cut = starts[j]
+        chunks.append(Chunk(i, cut - lo, hi - lo))
+    return chunks
+
+
+def scan_chunks(path: str, sections: list[CodeSection], functions: list[Function],
+                cpu: CpuFacts | None, chunks: list[Chunk]) -> ScanResult:
+    """The partial result for some chunks (run here or in a worker)."""
     result = ScanResult(path)
-    counts: Counter[int] = Counter()
+    counts = [0] * N_CODES
+    attention = bytearray(b"\1") * N_CODES      # 1: not judged yet, or lacking
     verdicts: dict[int, _CodeVerdict] = {}
-    lacking: set[int] = set()
     bad_ips = array("Q")
     bad_codes = array("H")
     invalid = Code.INVALID
-    ins = Instruction()
-    for section in sections:
-        data, base = section.data, section.address
-        result.bytes_scanned += len(data)
-        decoder = Decoder(64, data, ip=base)
-        get = counts.get
-        while decoder.can_decode:
-            decoder.decode_out(ins)
+    for chunk in chunks:
+        section = sections[chunk.section]
+        data = section.data
+        base = section.address
+        part = data if (chunk.start, chunk.end) == (0, len(data)) else \
+            data[chunk.start:chunk.end]
+        # Iterating the decoder is the fastest loop iced offers from Python.
+        for ins in Decoder(64, part, ip=base + chunk.start):
             code = ins.code
-            seen = get(code)
-            if seen is None:
-                if code != invalid:
-                    verdicts[code] = v = _judge_code(data, ins.ip - base, ins.ip, ins.len, cpu)
-                    if v.missing:
-                        lacking.add(code)
-                counts[code] = 1
-            else:
-                counts[code] = seen + 1
-            if code in lacking:
+            counts[code] += 1
+            if attention[code]:
+                v = verdicts.get(code)
+                if v is None:
+                    if code == invalid:
+                        v = _CodeVerdict([], frozenset())
+                    else:
+                        v = _judge_code(data, ins.ip - base, ins.ip, ins.len, cpu)
+                    verdicts[code] = v
+                    if not (v.missing or v.differs):
+                        attention[code] = 0
+                        continue
                 bad_ips.append(ins.ip)
                 bad_codes.append(code)
-    result.undecodable = counts.pop(invalid, 0)
-    result.instructions = sum(counts.values())
-    for code, n in counts.items():
-        for name, present, nop in verdicts[code].features:
-            use = result.features.setdefault(name, FeatureUse(name, 0, present, nop))
+    result.undecodable = counts[invalid]
+    counts[invalid] = 0
+    for code, v in verdicts.items():
+        n = counts[code]
+        result.instructions += n
+        for name, present, nop, runs_as, mnemonic in v.features:
+            key = f"{name}:{mnemonic}" if runs_as else name
+            use = result.features.setdefault(key, FeatureUse(name, 0, present, nop, runs_as,
+                                                             mnemonic))
             use.instructions += n
     _attribute(result, bad_ips, bad_codes, verdicts, functions)
     return result
 
 
+def merge(path: str, partials: list[ScanResult], scanned: int) -> ScanResult:
+    """One result from the chunks' results (a function lies in one chunk)."""
+    out = ScanResult(path, bytes_scanned=scanned, processes=0)
+    for part in partials:
+        out.processes += part.processes
+        out.worker_failures += part.worker_failures
+        out.instructions += part.instructions
+        out.undecodable += part.undecodable
+        out.unattributed += part.unattributed
+        out.gaps.extend(part.gaps)
+        out.differs.extend(part.differs)
+        for key, use in part.features.items():
+            mine = out.features.get(key)
+            if mine is None:
+                out.features[key] = FeatureUse(use.name, use.instructions, use.present,
+                                               use.nop_when_absent, use.runs_as, use.mnemonic)
+            else:
+                mine.instructions += use.instructions
+    out.gaps.sort(key=lambda g: (-g.instructions, g.start))
+    out.differs.sort(key=lambda g: (-g.instructions, g.start))
+    return out
+
+
 def _attribute(result: ScanResult, ips, codes, verdicts, functions: list[Function]) -> None:
     starts = [f.start for f in functions]
     gaps: dict[int, FunctionGap] = {}
+    differs: dict[int, FunctionGap] = {}
     for ip, code in zip(ips, codes):
+        v = verdicts[code]
         i = bisect.bisect_right(starts, ip) - 1
         if i < 0 or ip >= functions[i].end:
-            result.unattributed += 1
+            if v.missing:
+                result.unattributed += 1
             continue
-        gap = gaps.get(i)
+        table, what = (gaps, v.missing) if v.missing else (differs, v.differs)
+        gap = table.get(i)
         if gap is None:
             f = functions[i]
-            gap = gaps[i] = FunctionGap(f.name, f.start, f.end, 0)
+            gap = table[i] = FunctionGap(f.name, f.start, f.end, 0)
         gap.instructions += 1
-        gap.missing |= verdicts[code].missing
+        gap.missing |= what
     result.gaps = sorted(gaps.values(), key=lambda g: (-g.instructions, g.start))
+    result.differs = sorted(differs.values(), key=lambda g: (-g.instructions, g.start))

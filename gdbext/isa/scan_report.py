@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import render
+from ..demangle import demangle_many, shorten
 from .cpu import CpuFacts
 from .scan import SCHEMA, ScanResult
 
@@ -17,10 +18,19 @@ class IsaScanReport:
     limit: int = 30                       # functions listed per object in text
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        self.names = demangle_many(g.name for r in self.results
+                                   for g in r.gaps[:max(self.limit, 1000)] + r.differs)
+
+    def _name(self, mangled: str) -> str:
+        return self.names.get(mangled, mangled)
+
     @property
     def verdict(self) -> str:
         if any(r.gaps or r.unattributed for r in self.results):
             return "unsupported"
+        if any(r.differs for r in self.results):
+            return "runs-differently"
         if self.cpu is None or any(u.present is None for r in self.results
                                    for u in r.features.values()):
             return "unknown"
@@ -35,14 +45,23 @@ class IsaScanReport:
                 "path": r.path, "bytes": r.bytes_scanned, "instructions": r.instructions,
                 "undecodable": r.undecodable,
                 "features": [{"name": u.name, "instructions": u.instructions,
-                              "present": u.present, "nop_when_absent": u.nop_when_absent}
+                              "present": u.present, "nop_when_absent": u.nop_when_absent,
+                              "mnemonic": u.mnemonic, "runs_as_when_absent": u.runs_as}
                              for u in _features(r)],
-                "functions": [{"name": g.name, "start": g.start, "end": g.end,
+                "functions": [{"name": g.name, "demangled": self.names.get(g.name),
+                               "start": g.start, "end": g.end,
                                "instructions": g.instructions, "missing": _missing(g)}
                               for g in r.gaps],
+                "runs_differently": [{"name": g.name, "demangled": self.names.get(g.name),
+                                      "start": g.start, "end": g.end,
+                                      "instructions": g.instructions,
+                                      "what": sorted(g.missing)} for g in r.differs],
                 "unattributed": r.unattributed,
+                "processes": r.processes,
             } for r in self.results],
-            "warnings": self.warnings,
+            "warnings": self.warnings + [
+                f"{r.worker_failures} worker share(s) of {r.path} were decoded in gdb instead"
+                for r in self.results if r.worker_failures],
         }
 
     def to_text(self) -> str:
@@ -50,6 +69,8 @@ class IsaScanReport:
         head = {"unsupported": f"isa-scan: unsupported - {n_gaps} function(s) use features "
                                "this CPU lacks",
                 "supported": "isa-scan: supported - this CPU runs every instruction found",
+                "runs-differently": "isa-scan: runs differently - no instruction faults, but "
+                                    "some run as older instructions on this CPU",
                 "unknown": "isa-scan: unknown - some features cannot be checked"}[self.verdict]
         out = [head]
         for r in self.results:
@@ -58,24 +79,39 @@ class IsaScanReport:
                      + (f", {r.undecodable:,} undecodable bytes" if r.undecodable else ""))]
             feats = _features(r)
             rows.append(("features", render.table(
-                [[u.name, f"{u.instructions:,}", _state(u)] for u in feats],
+                [[u.label, f"{u.instructions:,}", _state(u)] for u in feats],
                 ["feature", "instructions", "this CPU"]) if feats
                 else "nothing beyond baseline x86-64"))
             if r.gaps:
                 shown = r.gaps[:self.limit]
-                text = render.table([[g.name, render.hexaddr(g.start), g.instructions,
-                                      ", ".join(_missing(g))] for g in shown],
+                text = render.table([[shorten(self._name(g.name)), render.hexaddr(g.start),
+                                      g.instructions, ", ".join(_missing(g))] for g in shown],
                                     ["function", "address", "instructions", "missing"])
                 if len(r.gaps) > len(shown):
                     text += f"\n... and {len(r.gaps) - len(shown)} more (--limit N, --json)"
                 rows.append(("cannot run", text))
+            if r.differs:
+                shown = r.differs[:self.limit]
+                text = render.table([[shorten(self._name(g.name)), render.hexaddr(g.start),
+                                      g.instructions, ", ".join(sorted(g.missing))]
+                                     for g in shown],
+                                    ["function", "address", "instructions", "on this CPU"])
+                if len(r.differs) > len(shown):
+                    text += f"\n... and {len(r.differs) - len(shown)} more (--limit N, --json)"
+                rows.append(("runs as", text))
+                for note in _differ_notes(r):
+                    rows.append(("note", render.prose([note])))
             if r.unattributed:
                 rows.append(("no symbol", f"{r.unattributed:,} instructions this CPU lacks "
                                           "lie outside any function symbol"))
             out.append(render.block(rows))
+        failed = sum(r.worker_failures for r in self.results)
+        warnings = self.warnings + ([f"{failed} worker share(s) could not run in a worker "
+                                     "process and were decoded in gdb instead"]
+                                    if failed else [])
         out.append(render.block([("cpu", self.cpu.describe() if self.cpu
                                   else "none: no CPU facts")]
-                                + [("warning", render.prose([w])) for w in self.warnings]))
+                                + [("warning", render.prose([w])) for w in warnings]))
         return "\n".join(out)
 
 
@@ -86,9 +122,18 @@ def _missing(gap) -> list[str]:
 def _state(u) -> str:
     if u.present is False and u.nop_when_absent:
         return "absent (runs as a NOP)"
+    if u.present is False and u.runs_as:
+        return f"absent (runs as {u.runs_as})"
     return STATE[u.present]
+
+
+def _differ_notes(r: ScanResult) -> list[str]:
+    from ..knowledge.traps import RUNS_AS
+    seen = {what.split()[0] for g in r.differs for what in g.missing}
+    return [RUNS_AS[m.upper()][1] for m in sorted(seen, reverse=True) if m.upper() in RUNS_AS]
 
 
 def _features(r: ScanResult):
     return sorted(r.features.values(),
-                  key=lambda u: (u.present is not False or u.nop_when_absent, -u.instructions))
+                  key=lambda u: (u.present is not False or u.nop_when_absent or bool(u.runs_as),
+                                 -u.instructions))

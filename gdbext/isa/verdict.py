@@ -1,14 +1,16 @@
 """Judge one decoded instruction against one CPU record.
 
 Verdicts: supported, unsupported (CPU lacks a feature), os-disabled (CPU has
-it, XCR0 does not enable its state), undecodable, unknown.
+it, XCR0 does not enable its state), runs-differently (the CPU lacks the
+feature and runs an older instruction instead: tzcnt as bsf, lzcnt as bsr),
+undecodable, unknown.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..knowledge import cpuid_features as cf
-from ..knowledge.traps import FEATURE_NOTES
+from ..knowledge.traps import FEATURE_NOTES, KERNEL_HIDDEN, RUNS_AS
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
 
@@ -21,11 +23,19 @@ class FeatureStatus:
     cpuid: list[dict] = field(default_factory=list)
     nop_when_absent: str | None = None
     active: bool | None = None     # glibc's "usable" bit, when the record has them
-    kernel: bool | None = None     # in /proc/cpuinfo flags, live native targets only
+    kernel: bool | None = None     # in /proc/cpuinfo flags, when the CPU is this host's
+    runs_as: str | None = None     # without the feature the CPU runs this instead (bsf)
+    runs_as_note: str | None = None
+
+    @property
+    def soft(self) -> bool:
+        """Absent, the instruction still runs (as a NOP or an older instruction)."""
+        return bool(self.nop_when_absent or self.runs_as)
 
     def to_json(self) -> dict:
         return {"name": self.name, "cpuid": self.cpuid, "present": self.present,
-                "glibc_active": self.active, "kernel": self.kernel}
+                "glibc_active": self.active, "kernel": self.kernel,
+                "runs_as_when_absent": self.runs_as}
 
 
 @dataclass
@@ -36,14 +46,43 @@ class IsaJudgement:
     xcr0_required: int
     xcr0_missing: int
     reasons: list[str]
+    kernel_hidden: list[dict] = field(default_factory=list)   # CPUID yes, kernel no
+
+
+def kernel_hidden(ins: DecodedInstruction, features: list[FeatureStatus],
+                  cpu: CpuFacts | None) -> list[dict]:
+    """Features CPUID reports and the kernel's /proc/cpuinfo does not: the
+    instruction executes, but the kernel marks it do-not-use."""
+    out = []
+    for f in features:
+        if f.present is not True or f.kernel is not False:
+            continue
+        known = KERNEL_HIDDEN.get((f.name, cpu.vendor or "", cpu.family or -1)) if cpu else None
+        text = (f"CPUID reports {f.name} but the kernel's /proc/cpuinfo does not: the "
+                "instruction executes (the kernel cannot stop it), yet the kernel marks the "
+                "feature do-not-use -- an erratum workaround, clearcpuid= on the kernel "
+                "command line, or a hypervisor's CPU model")
+        affected = None
+        if known:
+            text += f". Known for this CPU: {known['what']}"
+            bits = known.get("affected_operand_bits")
+            if bits and ins.operand_bits:
+                affected = ins.operand_bits in bits
+                text += (f"; this is the {ins.operand_bits}-bit form: "
+                         + ("affected" if affected else "not affected"))
+        out.append({"feature": f.name, "explanation": text, "known": bool(known),
+                    "affected_form": affected})
+    return out
 
 
 def _bit_json(b: cf.CpuidBit) -> dict:
     return {"leaf": b.leaf, "subleaf": b.subleaf, "register": b.register, "bit": b.bit}
 
 
-def feature_statuses(iced_features: list[str], cpu: CpuFacts | None) -> list[FeatureStatus]:
+def feature_statuses(iced_features: list[str], cpu: CpuFacts | None,
+                     mnemonic: str = "") -> list[FeatureStatus]:
     """Non-baseline features, each with where it lives and whether ``cpu`` has it."""
+    fallback = RUNS_AS.get(mnemonic.upper())
     out: list[FeatureStatus] = []
     for f in iced_features:
         if f in cf.BASELINE:
@@ -60,7 +99,8 @@ def feature_statuses(iced_features: list[str], cpu: CpuFacts | None) -> list[Fea
                                  _any([cpu.active_bit(b) for b in bits]) if cpu and cpu.active
                                  else None,
                                  any(b.name in cpu.kernel_flags for b in bits)
-                                 if cpu and cpu.kernel_flags is not None else None))
+                                 if cpu and cpu.kernel_flags is not None else None,
+                                 *(fallback or (None, None))))
     return sorted(out, key=lambda f: f.name)
 
 
@@ -71,8 +111,9 @@ def _any(values: list[bool | None]) -> bool | None:
 def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
     if ins.undecodable:
         return IsaJudgement("undecodable", [], [], 0, 0, [ins.undecodable])
-    features = feature_statuses(ins.iced_features, cpu)
-    missing = [f.name for f in features if f.present is False and not f.nop_when_absent]
+    features = feature_statuses(ins.iced_features, cpu, ins.mnemonic)
+    missing = [f.name for f in features if f.present is False and not f.soft]
+    differs = [f for f in features if f.present is False and f.runs_as]
     xcr0 = cpu.effective_xcr0() if cpu else None
     xcr0_missing = ins.xcr0_required & ~xcr0 if xcr0 is not None else 0
     reasons: list[str] = []
@@ -87,7 +128,7 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
     if missing:
         verdict = "unsupported"
         for f in features:
-            if f.present is False and not f.nop_when_absent:
+            if f.present is False and not f.soft:
                 reasons.append(f"this CPU lacks {f.name} ({f.where} = 0): the instruction "
                                "raises #UD, delivered as SIGILL (ILL_ILLOPN)")
                 note = FEATURE_NOTES.get(f.name.split("|")[0])
@@ -100,15 +141,20 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
             f"{xcr0:#x} does not enable {'+'.join(cf.xcr0_names(xcr0_missing))} state "
             f"(needs {ins.xcr0_required:#x}): the OS disabled it (noxsave, clearcpuid, a "
             "hypervisor's XCR0 mask), so the instruction raises #UD")
+    elif differs:
+        verdict = "runs-differently"
+        for f in differs:
+            reasons.append(f"this CPU lacks {f.name} ({f.where} = 0): no fault - "
+                           f"{f.runs_as_note}")
     elif cpu is None:
         verdict = "supported" if not features else "unknown"
         if features:
             reasons.append("no CPU facts for this target: cannot tell whether it has "
                            + ", ".join(f.name for f in features))
-    elif any(f.present is None and not f.nop_when_absent for f in features):
+    elif any(f.present is None and not f.soft for f in features):
         verdict = "unknown"
         for f in features:
-            if f.present is None and not f.nop_when_absent:
+            if f.present is None and not f.soft:
                 reasons.append(f"{f.name}: " + ("not a CPUID-described feature"
                                                 if f.where is None else
                                                 f"the CPU record has no {f.where} leaf"))
@@ -120,7 +166,10 @@ def judge(ins: DecodedInstruction, cpu: CpuFacts | None) -> IsaJudgement:
         verdict = "supported"
         if not features and not ins.trap and not ins.privileged:
             reasons.append("baseline x86-64 instruction: every x86-64 CPU runs it")
-    return IsaJudgement(verdict, features, missing, ins.xcr0_required, xcr0_missing, reasons)
+    hidden = kernel_hidden(ins, features, cpu)
+    reasons.extend(h["explanation"] for h in hidden)
+    return IsaJudgement(verdict, features, missing, ins.xcr0_required, xcr0_missing, reasons,
+                        hidden)
 
 
 SIGILL = 4

@@ -185,6 +185,8 @@ NOP_WHEN_ABSENT: dict[str, str] = {
     "CLDEMOTE": "cldemote executes as a NOP on CPUs without it",
     "PREFETCHITI": "prefetchit0/1 execute as NOPs on CPUs without them",
     "HLE": "xacquire/xrelease prefixes are ignored on CPUs without HLE",
+    # 0F 0D is a hint-NOP opcode on Intel CPUs that predate PREFETCHW (SDM vol. 2)
+    "PREFETCHW": "prefetchw executes as a NOP on CPUs without it",
 }
 
 # Leaf 1 ECX[27]: the OS has set CR4.OSXSAVE, so XGETBV may be executed.

@@ -27,8 +27,13 @@ class Kernel(NamedTuple):
     variant: str           # as it appears in the symbol or file name
     knob_value: str        # the knob's value in a hint (see Library.hint_from)
     rank: int              # higher = newer/faster; the hint picks the highest usable
-    features: tuple[str, ...]
+    features: tuple[str, ...]  # what the variant is expected to use; for OpenBLAS the
+                               # report computes it from the library's code instead
     vendor: str = ""       # "AuthenticAMD"/"GenuineIntel": preferred on ties
+    # OpenBLAS: the features get_coretype() tests before it returns this core
+    # (support_avx() and friends); a core with none is chosen by model alone.
+    checks: tuple[str, ...] = ()
+    check_function: str = ""
 
 
 class Library(NamedTuple):
@@ -45,8 +50,21 @@ class Library(NamedTuple):
 
 AMD, INTEL = "AuthenticAMD", "GenuineIntel"
 
+# get_coretype() in OpenBLAS driver/others/dynamic.c (0.3.21 .. 0.3.28 read):
+# support_avx() tests CPUID.1:ECX AVX+OSXSAVE and XCR0 ymm state; support_avx2()
+# adds CPUID.7:EBX[5]; support_avx512() tests AVX512VL (7:EBX[31]) and XCR0 zmm
+# state; support_avx512_bf16() adds 7.1:EAX[5]; support_amx_bf16() tests
+# AMX-BF16.  The family-15h cores and Zen are returned for their family/model
+# after support_avx() alone.
+_AVX = (("avx",), "support_avx()")
+_AVX2 = (("avx", "avx2"), "support_avx2()")
+_AVX512 = (("avx", "avx512vl"), "support_avx512()")
+_BF16 = (("avx", "avx512vl", "avx512_bf16"), "support_avx512_bf16()")
+_AMX = (("amx_bf16",), "support_amx_bf16()")
+
 OPENBLAS = Library(
-    "OpenBLAS", r"^[a-z0-9_]+?_(?P<variant>[A-Z][A-Z0-9]+(?:_SSE3)?)$",
+    # ctrmm_kernel_LC_PILEDRIVER, chemv_U_PILEDRIVER: upper-case parts before the core
+    "OpenBLAS", r"^[a-z][A-Za-z0-9_]*?_(?P<variant>[A-Z][A-Z0-9]+(?:_SSE3)?)$",
     "", "OPENBLAS_CORETYPE", "model", "best",
     (
         Kernel("OPTERON", "Opteron", 5, ("sse2",), AMD),
@@ -60,17 +78,18 @@ OPENBLAS = Library(
         Kernel("DUNNINGTON", "Dunnington", 25, ("sse4_1",), INTEL),
         Kernel("BARCELONA", "Barcelona", 26, ("pni", "sse4a"), AMD),
         Kernel("NEHALEM", "Nehalem", 30, ("sse4_2", "popcnt"), INTEL),
-        Kernel("SANDYBRIDGE", "Sandybridge", 40, ("avx",), INTEL),
-        Kernel("BULLDOZER", "Bulldozer", 41, ("avx", "fma4", "xop"), AMD),
-        Kernel("PILEDRIVER", "Piledriver", 42, ("avx", "fma", "fma4", "xop"), AMD),
-        Kernel("STEAMROLLER", "Steamroller", 43, ("avx", "fma", "fma4", "xop"), AMD),
-        Kernel("EXCAVATOR", "Excavator", 44, ("avx", "avx2", "fma", "fma4", "xop"), AMD),
-        Kernel("HASWELL", "Haswell", 50, ("avx", "avx2", "fma"), INTEL),
-        Kernel("ZEN", "Zen", 50, ("avx", "avx2", "fma"), AMD),
-        Kernel("SKYLAKEX", "SkylakeX", 60, ("avx2", "fma") + _SKX),
-        Kernel("COOPERLAKE", "Cooperlake", 62, ("avx2", "fma") + _SKX + ("avx512_bf16",)),
+        Kernel("SANDYBRIDGE", "Sandybridge", 40, ("avx",), INTEL, *_AVX),
+        Kernel("BULLDOZER", "Bulldozer", 41, ("avx", "fma4"), AMD, *_AVX),
+        Kernel("PILEDRIVER", "Piledriver", 42, ("avx", "fma", "fma4"), AMD, *_AVX),
+        Kernel("STEAMROLLER", "Steamroller", 43, ("avx", "fma", "fma4"), AMD, *_AVX),
+        Kernel("EXCAVATOR", "Excavator", 44, ("avx", "avx2", "fma", "fma4"), AMD, *_AVX),
+        Kernel("HASWELL", "Haswell", 50, ("avx", "avx2", "fma"), INTEL, *_AVX2),
+        Kernel("ZEN", "Zen", 50, ("avx", "avx2", "fma"), AMD, *_AVX),
+        Kernel("SKYLAKEX", "SkylakeX", 60, ("avx2", "fma") + _SKX, "", *_AVX512),
+        Kernel("COOPERLAKE", "Cooperlake", 62, ("avx2", "fma") + _SKX + ("avx512_bf16",),
+               "", *_BF16),
         Kernel("SAPPHIRERAPIDS", "SapphireRapids", 64,
-               ("avx2", "fma") + _SKX + ("avx512_bf16", "amx_tile", "amx_bf16")),
+               ("avx2", "fma") + _SKX + ("avx512_bf16", "amx_tile", "amx_bf16"), "", *_AMX),
     ),
     "set {knob}={value} in its environment",
 )

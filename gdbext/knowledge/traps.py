@@ -18,6 +18,19 @@ DELIBERATE_TRAPS: dict[str, str] = {
            "syscall gate) and int3 are usable from user mode",
 }
 
+# Instructions that carry a legacy prefix on an older opcode: a CPU without the
+# feature ignores the F3 prefix and runs the old instruction -- no fault
+# (Intel SDM vol. 2, TZCNT/LZCNT "operation on processors not supporting").
+# Mnemonic -> (what runs instead, what that means for the result).
+RUNS_AS: dict[str, tuple[str, str]] = {
+    "TZCNT": ("bsf", "tzcnt executes as bsf: the same result for a nonzero input (compilers "
+                     "and Rust's std emit it behind a zero check); for zero, bsf leaves the "
+                     "destination unchanged where tzcnt returns the operand size"),
+    "LZCNT": ("bsr", "lzcnt executes as bsr, which returns the index of the highest set bit "
+                     "(31 - lzcnt for 32 bits), not the count of leading zeros: a silent wrong "
+                     "result, worse than a SIGILL"),
+}
+
 # Short facts a user needs next to a missing feature.
 FEATURE_NOTES: dict[str, str] = {
     "fma4": "FMA4 (4-operand FMA) exists only on AMD family 15h (Bulldozer, "
@@ -37,4 +50,18 @@ FEATURE_NOTES: dict[str, str] = {
     "amx_tile": "AMX also needs per-process permission: the process must call "
                 "arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) before its "
                 "first tile instruction, or the kernel raises SIGILL.",
+}
+
+
+# Features Linux clears from /proc/cpuinfo on CPUs where they misbehave, while
+# CPUID (and glibc) still report them.  (feature, vendor, family) -> what is
+# known; the instruction still executes -- the kernel cannot stop it.
+# Source: Linux arch/x86/kernel/cpu/amd.c ("RDSEED32 is broken. Disabling the
+# corresponding CPUID bit"), AMD-SB-7055.
+KERNEL_HIDDEN: dict[tuple[str, str, int], dict] = {
+    ("rdseed", "AuthenticAMD", 0x1A): {
+        "what": "Zen 5: the 16- and 32-bit RDSEED forms may return 0 with CF=1 (reported "
+                "as a good random value); the 64-bit form is unaffected",
+        "affected_operand_bits": (16, 32),
+    },
 }

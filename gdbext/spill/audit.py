@@ -12,6 +12,7 @@ from ..knowledge import signals as sig
 from .operand import Operand, analyse, canonical, decode_one
 from .pressure import Block, FunctionPressure, Slot
 from .stack import Frame, Misalignment, Realignment, misalignment
+from .stack_bounds import StackBounds, left_the_stack
 
 SIGSEGV, SIGBUS = 11, 7
 SI_KERNEL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRALN = 0x80, 1, 2, 1
@@ -75,12 +76,30 @@ class Audit:
     advice: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     audited_other: bool = False     # ADDRESS given: not the faulting instruction
+    stack: StackBounds | None = None
+    language: str | None = None     # "rust", "c++", "c": who built the function
+
+    @property
+    def frame_bytes(self) -> int | None:
+        """Frame 0's size: its CFA (the caller's rsp) minus its rsp."""
+        f = self.frames[0] if self.frames else None
+        if f is None or f.cfa is None or f.rsp is None or f.cfa < f.rsp:
+            return None
+        return f.cfa - f.rsp
 
 
 def fault_kind(signal: Signal | None, op: Operand, rsp: int | None,
-               readable: Callable[[int], bool], cfa: int | None = None) -> str:
+               readable: Callable[[int], bool], cfa: int | None = None,
+               stack: StackBounds | None = None) -> str:
     if signal is None or signal.signo not in (SIGSEGV, SIGBUS):
         return "none"
+    if signal.signo == SIGSEGV and signal.code in (SEGV_MAPERR, SEGV_ACCERR) \
+            and signal.addr is not None:
+        left = left_the_stack(signal.addr, rsp, stack)
+        if left == "guard":
+            return "stack-overflow"
+        if left == "clash":
+            return "stack-clash"
     if signal.signo == SIGBUS:
         return {SI_KERNEL: "stack-segment", BUS_ADRALN: "alignment-check"}.get(
             signal.code, "access-violation")
@@ -149,6 +168,8 @@ def verdict(kind: str, op: Operand, diagnosis: str | None, slot: Slot | None) ->
         return "non-canonical-address"
     if kind in ("stack-overflow", "bad-stack-pointer"):
         return kind
+    if kind == "stack-clash":
+        return "stack-overflow"
     if kind in ("misaligned-access", "alignment-check"):
         if not op.stack_relative:
             return "other"              # a misaligned data pointer, not the stack
@@ -181,7 +202,8 @@ def aligned_stack_accesses(code: bytes, start: int, block: Block,
 def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
           frames: list[Frame], function: FunctionInfo, function_code: bytes | None,
           cfa_from_cfi: int | None, readable: Callable[[int], bool],
-          audited_other: bool = False) -> Audit:
+          audited_other: bool = False, stack: StackBounds | None = None,
+          language: str | None = None) -> Audit:
     """Everything the report says, from the facts gdb gave."""
     from .pressure import analyse_function
     from .stack import realignment
@@ -191,7 +213,7 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
         raise UndecodableError(f"no instruction decodes at {pc:#x}")
     op = analyse(ins, code[:ins.len], regs)
     kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable,
-                      frames[0].cfa if frames else None)
+                      frames[0].cfa if frames else None, stack)
     warnings = []
     pressure = block = slot = None
     realigned = None
@@ -216,7 +238,8 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
         slot_address = frame0.cfa + slot.offset
     audit = Audit(pc, signal, op, kind, verdict(kind, op, diagnosis, slot), diagnosis, frames,
                   misalignment(frames), realigned, function, pressure, block, slot,
-                  slot_address, aligned, warnings=warnings, audited_other=audited_other)
+                  slot_address, aligned, warnings=warnings, audited_other=audited_other,
+                  stack=stack, language=language)
     _explain(audit, cfa_from_cfi)
     return audit
 
@@ -238,12 +261,8 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
     if a.fault_kind == "stack-segment":
         say("SIGBUS with SI_KERNEL is #SS: a stack access through rsp/rbp with a "
             "non-canonical address.  rsp or rbp itself is corrupt.")
-    if a.fault_kind == "stack-overflow":
-        say(f"The faulting address {a.signal.addr:#x} lies just past the usable stack "
-            f"(rsp {_hex(a.frames[0].rsp if a.frames else None)}): the thread ran out of "
-            "stack and touched its guard.")
-        fix("give the thread a bigger stack (pthread_attr_setstacksize, ulimit -s, the "
-            "runtime's stack-size knob) or move the large vector locals to the heap")
+    if a.fault_kind in ("stack-overflow", "stack-clash"):
+        _explain_overflow(a)
     if a.fault_kind == "bad-stack-pointer":
         say(f"rsp {_hex(a.frames[0].rsp if a.frames else None)} points at no memory, and "
             "neither does the frame's CFA: the stack pointer itself is wrong, not an "
@@ -262,9 +281,16 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
             f"0): the misalignment began at {since or '?'}, entered misaligned by "
             f"{caller}.  The compiler assumed a 16-aligned frame and placed "
             f"{op.required_alignment}-byte slots on that assumption.")
-        fix(f"make {caller} leave rsp 16-byte aligned at its call instruction (so the callee "
-            "starts with rsp ≡ 8 mod 16), or build the callee with -mstackrealign or "
-            "__attribute__((force_align_arg_pointer))")
+        if a.language == "rust":
+            fix(f"fix {caller} (the trampoline or context switch) so that rsp is 16-byte "
+                "aligned at its call instruction: rustc has no -mstackrealign or "
+                "force_align_arg_pointer that repairs a misaligned entry (a build with "
+                "-C llvm-args=-stackrealign still faulted), so the callee cannot be made "
+                "immune")
+        else:
+            fix(f"make {caller} leave rsp 16-byte aligned at its call instruction (so the "
+                "callee starts with rsp ≡ 8 mod 16), or build the callee with -mstackrealign "
+                "or __attribute__((force_align_arg_pointer))")
     elif a.stack_diagnosis == "missing-realignment":
         say(f"The frame was entered aligned to 16, but the access needs "
             f"{op.required_alignment} and the prologue does not realign rsp "
@@ -302,8 +328,60 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
             "and could fault on a misaligned stack: "
             + "; ".join(f"{x.pc:#x} {x.text}" for x in a.aligned_in_block[:6]) + ".")
     if a.verdict == "other" and a.fault_kind == "misaligned-access":
-        fix("the data pointer is misaligned: allocate with aligned_alloc/posix_memalign, or "
-            "use the unaligned form (movups/vmovups)")
+        if a.language == "rust":
+            fix("the data pointer is misaligned: a cast to a more-aligned type (a Vec<u32> "
+                "or &[f32] viewed as packed vector lanes, then an aligned load); a build with "
+                "debug assertions (-C debug-assertions, the dev profile) stops at "
+                "slice::from_raw_parts or the dereference that made it; use "
+                "read_unaligned or the loadu intrinsics, or allocate with the vector's "
+                "alignment (#[repr(align(32))], Layout::from_size_align)")
+        else:
+            fix("the data pointer is misaligned: allocate with aligned_alloc/posix_memalign, "
+                "or use the unaligned form (movups/vmovups)")
+
+
+def _kib(n: int) -> str:
+    return f"{n // 1024} KiB" if n % 1024 == 0 else f"{n:,} bytes"
+
+
+def _explain_overflow(a: Audit) -> None:
+    say, fix = a.explanation.append, a.advice.append
+    st, frame = a.stack, a.frame_bytes
+    rsp = a.frames[0].rsp if a.frames else None
+    where = ""
+    if st is not None:
+        where = (f" The stack it runs on is [{st.lo:#x}, {st.hi:#x}), {_kib(st.size)} "
+                 f"({st.source}, {st.sure})"
+                 + (f", its guard [{st.guard_lo:#x}, {st.guard_hi:#x})"
+                    if st.guard_lo is not None else ", no guard mapping below it") + ".")
+    size = (f" {a.function.name or 'This function'}'s frame is {_kib(frame)} (CFA - rsp)"
+            + (f", {frame * 100 // st.size}% of the whole stack" if st and st.size else "")
+            + "." if frame is not None else "")
+    if a.fault_kind == "stack-clash":
+        below = f"{st.lo - rsp:,} bytes below its lowest address" if st and rsp is not None \
+            and rsp < st.lo else "past its lowest address"
+        say(f"The faulting address {a.signal.addr:#x} is in no mapping: rsp {_hex(rsp)} is "
+            f"{below}, past the guard.{where}{size} The prologue moved rsp over the guard "
+            "in one step (no stack-clash probes), so the first store landed beyond it: a "
+            "stack overflow that never touched the guard page.")
+        if a.language != "rust":
+            fix("build with -fstack-clash-protection (GCC 8+, Clang 11+): the prologue then "
+                "probes every page of a large frame, so an overflow becomes a clean hit on "
+                "the guard page instead of a write into whatever lies below")
+    else:
+        say(f"The faulting address {a.signal.addr:#x} lies in the guard below the stack "
+            f"(rsp {_hex(rsp)}): the thread ran out of stack.{where}{size}")
+    if a.language == "rust":
+        fix("give the thread a bigger stack: std::thread::Builder::new().stack_size(N), or "
+            "RUST_MIN_STACK=N for threads spawned without a size (the main thread: ulimit -s)")
+        fix("move the large locals to the heap (Box, Vec) or make the recursion iterative")
+    else:
+        used = (frame + st.hi - a.frames[0].cfa if frame is not None and st is not None
+                and a.frames[0].cfa is not None and a.frames[0].cfa <= st.hi else None)
+        fix("give the thread a bigger stack (pthread_attr_setstacksize"
+            + (f" above {_kib(used)}, this frame plus what its callers use" if used else "")
+            + "; ulimit -s for the main thread; the runtime's stack-size knob)")
+        fix("or move the large vector locals to the heap (malloc, std::vector)")
 
 
 def _hex(value: int | None) -> str:

@@ -25,6 +25,16 @@ class SpillAuditReport:
     target: str
     stack_view: list[StackRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    build: object | None = None     # provenance.BuildInfo
+
+    def __post_init__(self):
+        from ..demangle import demangle
+        a = self.audit
+        self.function_name = demangle(a.function.name)
+        self.frame_names = {f.function: demangle(f.function) for f in a.frames}
+        for name in (a.misaligned.since, a.misaligned.caller):
+            if name is not None:
+                self.frame_names[name.function] = demangle(name.function)
 
     @property
     def verdict(self) -> str:
@@ -68,12 +78,17 @@ class SpillAuditReport:
                 "misaligned_by_caller": (a.misaligned.caller.function
                                          if a.misaligned.caller else None),
                 "realigned_to": a.realigned.alignment if a.realigned else None,
+                "frame_bytes": a.frame_bytes,
+                "bounds": a.stack.to_json() if a.stack else None,
                 "frames": [{"level": f.level, "pc": f.pc, "function": f.function,
+                            "demangled": self._demangled(f.function),
                             "rsp": f.rsp, "cfa": f.cfa, "cfa_residue": f.residue}
                            for f in a.frames],
             },
+            "build": self.build.to_json() if self.build else None,
             "function": {
-                "name": a.function.name, "start": a.function.start, "end": a.function.end,
+                "name": a.function.name, "demangled": self._demangled(a.function.name),
+                "start": a.function.start, "end": a.function.end,
                 "bounds_from": a.function.bounds_from,
                 "instructions": p.instructions if p else None,
                 "spill_stores": p.spill_stores if p else None,
@@ -104,6 +119,14 @@ class SpillAuditReport:
             "warnings": a.warnings + self.warnings,
         }
 
+    def _demangled(self, name):
+        readable = self.frame_names.get(name) if name != self.audit.function.name \
+            else self.function_name
+        return readable if readable != name else None
+
+    def _show(self, name):
+        return (self._demangled(name) or name) if name else name
+
     # --- text ---------------------------------------------------------------
     def headline(self) -> str:
         a = self.audit
@@ -111,7 +134,8 @@ class SpillAuditReport:
             "stack-spill-fault": "an aligned spill slot on a stack entered misaligned",
             "misaligned-stack": "a misaligned stack slot",
             "non-canonical-address": "a non-canonical address",
-            "stack-overflow": "stack overflow",
+            "stack-overflow": ("stack overflow: the frame jumped past the guard"
+                               if a.fault_kind == "stack-clash" else "stack overflow"),
             "bad-stack-pointer": "the stack pointer points at no memory",
             "not-alignment": "not an alignment fault",
             "other": "no stack alignment problem found",
@@ -126,7 +150,7 @@ class SpillAuditReport:
             addr = "" if s.addr is None else f", si_addr {s.addr:#x}"
             rows.append(("signal", f"{s.name} {s.code_name} ({s.code:#x}){addr}"))
         rows.append(("fault", a.fault_kind))
-        where = a.function.name or "?"
+        where = self._show(a.function.name) or "?"
         if a.function.start is not None:
             where += f"+{a.pc - a.function.start:#x}"
         rows.append(("instruction", f"{a.pc:#x} <{where}>: {op.text}"))
@@ -146,15 +170,22 @@ class SpillAuditReport:
             parts.append(f"  prologue realigns rsp to {a.realigned.alignment} at "
                          f"{a.realigned.pc:#x}" + (f" (DRAP {a.realigned.drap})"
                                                     if a.realigned.drap else ""))
+        if a.stack is not None:
+            st = a.stack
+            guard = (f", guard [{st.guard_lo:#x}, {st.guard_hi:#x})"
+                     if st.guard_lo is not None else ", no guard mapping below")
+            frame = f"; frame 0 is {a.frame_bytes:#x} bytes" if a.frame_bytes is not None else ""
+            parts.append(f"  stack mapping [{st.lo:#x}, {st.hi:#x}) {st.size:#x} bytes{guard} "
+                         f"({st.source}; {st.sure}){frame}")
         if a.misaligned.since is not None:
             caller = a.misaligned.caller
-            parts.append(f"  misaligned since: {a.misaligned.since.function or '?'} (frame "
-                         f"{a.misaligned.since.level}), entered by "
-                         f"{(caller.function or '?') if caller else 'an unknown caller'}")
+            parts.append(f"  misaligned since: {self._show(a.misaligned.since.function) or '?'} "
+                         f"(frame {a.misaligned.since.level}), entered by "
+                         f"{(self._show(caller.function) or '?') if caller else 'an unknown caller'}")
         if a.block is not None and a.pressure is not None:
             b, p = a.block, a.pressure
             parts.append(render.block([
-                ("function", f"{a.function.name or '?'} [{a.function.start:#x}, "
+                ("function", f"{self._show(a.function.name) or '?'} [{a.function.start:#x}, "
                              f"{a.function.end:#x}) ({a.function.bounds_from}), "
                              f"{p.instructions} instructions, {p.spill_stores} spill stores, "
                              f"{p.spill_reloads} reloads"),
@@ -169,6 +200,9 @@ class SpillAuditReport:
                 f"{x.pc:#x}  {x.kind:<13} {x.text}" for x in a.slot.accesses[:12])))
         if self.stack_view:
             parts.append("stack slots:\n" + _indent(self._stack_view()))
+        if self.build is not None:
+            parts.append("built by:\n" + _indent(render.prose(self.build.describe(),
+                                                                 render.WIDTH - 4)))
         parts.append("why:\n" + _indent(render.prose(a.explanation, render.WIDTH - 4)))
         if a.advice:
             parts.append("fix:\n" + _indent(render.prose(a.advice, render.WIDTH - 4)))
@@ -189,12 +223,14 @@ class SpillAuditReport:
                 j += 1
             if j - i >= 2:
                 residues = sorted({str(x.residue) for x in frames[i:j + 1]})
-                rows.append([f"#{f.level}-#{frames[j].level}", f"{frames[i + 1].pc:#x}",
-                             f"{f.function} (x{j - i + 1}, recursive)", render.hexaddr(f.rsp),
+                rows.append([f"#{f.level}-#{frames[j].level}", f"{f.pc:#x}",
+                             f"{self._show(f.function)} (x{j - i + 1}, recursive)",
+                             render.hexaddr(f.rsp),
                              render.hexaddr(frames[j].cfa), ",".join(residues)])
                 i = j + 1
                 continue
-            rows.append([f"#{f.level}", f"{f.pc:#x}", f.function or "?", render.hexaddr(f.rsp),
+            rows.append([f"#{f.level}", f"{f.pc:#x}", self._show(f.function) or "?",
+                         render.hexaddr(f.rsp),
                          render.hexaddr(f.cfa), "?" if f.residue is None else str(f.residue)])
             i += 1
         return render.table(rows, ["frame", "pc", "function", "rsp", "cfa", "cfa%16"])

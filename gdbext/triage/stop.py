@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from ..knowledge import signals
 from ..knowledge.triage import FAULT_PLANS, HANG_PLAN
 
+SI_KERNEL, TRAP_MAX = 0x80, 6       # TRAP_BRKPT..TRAP_PERF (uapi/asm-generic/siginfo.h)
+
 
 @dataclass(frozen=True)
 class Stop:
@@ -38,6 +40,8 @@ class Stop:
             return "no signal (stopped from outside)"
         who = {"fault": "raised by the faulting instruction",
                "self": "sent by the process to itself",
+               "trap": "a debug trap raised in the process (a breakpoint, int3, single-step "
+                       "or watchpoint), not a signal sent from outside",
                "external": "sent from outside" + (f" (pid {self.sender_pid})"
                                                   if self.sender_pid else "")}[self.origin]
         if self.code is None:
@@ -51,8 +55,10 @@ def classify(info, pid: int | None) -> Stop:
     """A kernel-raised SIGILL/SIGSEGV/SIGBUS/SIGFPE (si_code > 0) is a fault;
     a signal the process sent itself (abort, raise) is its own verdict;
     anything else -- no signal, attach's SIGSTOP, Ctrl-C, a watchdog's
-    SIGABRT or SIGQUIT, a debugger's SIGTRAP -- means it was stopped from
-    outside, usually because it hung.  ``info``: the stop's siginfo (signo,
+    SIGABRT or SIGQUIT -- means it was stopped from outside, usually because
+    it hung.  A SIGTRAP the kernel raised (a breakpoint, int3, a single-step)
+    is a debug trap in the process: looked at like a hang, never called
+    "sent from outside".  ``info``: the stop's siginfo (signo,
     code, addr, sender_pid), None without a signal."""
     if info is None:
         return Stop(None, None, None, None, "none", *HANG_PLAN)
@@ -68,4 +74,8 @@ def classify(info, pid: int | None) -> Stop:
         return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name])
     if code is not None and code <= 0 and pid and sender_pid == pid:
         return Stop(signo, code, addr, sender_pid, "self", name, ())
+    if name == "SIGTRAP" and code is not None and (0 < code <= TRAP_MAX or code == SI_KERNEL):
+        # int3 arrives as SI_KERNEL on x86, hardware breakpoints and steps as
+        # TRAP_*: the thread stopped at a debug event; still look at every thread.
+        return Stop(signo, code, addr, sender_pid, "trap", *HANG_PLAN)
     return Stop(signo, code, addr, sender_pid, "external", *HANG_PLAN)

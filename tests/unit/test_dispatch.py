@@ -75,8 +75,11 @@ def test_the_seed_virtual_opteron_without_fma4():
     assert set(model.expected_absent) == {"fma4", "xop", "tbm"}
     f = diagnose("dgemm_kernel_PILEDRIVER", "/x/libopenblas.so", cpu, {}, None, model)
     assert f.library == "OpenBLAS" and f.variant == "PILEDRIVER"
-    assert f.missing == ["fma4", "xop"] and not f.forced_by_environment
+    # the table's expectation (no library code here): Piledriver's kernels use FMA4
+    # and FMA3, not XOP (decoded from Debian's libopenblas 0.3.21)
+    assert f.missing == ["fma4"] and not f.forced_by_environment and f.requires_source == "table"
     assert f.cause == "model"
+    assert "tested only avx (support_avx())" in f.explanation[-1]
     # avx (and nothing newer in the build) is what this CPU can run
     assert f.best == "Sandybridge"
     assert len(f.hints) == 1 and "OPENBLAS_CORETYPE=Sandybridge" in f.hints[0]
@@ -89,7 +92,8 @@ def test_override_in_environment_is_named_as_the_cause():
     assert f.forced_by_environment and f.knob_value == "piledriver"
     assert f.cause == "environment"
     assert f.best == "Zen"                       # same rank as Haswell: vendor decides
-    assert "OPENBLAS_CORETYPE=Zen" in f.hints[0]
+    assert f.hints[0].startswith("unset OPENBLAS_CORETYPE") and "portable" in f.hints[0]
+    assert "OPENBLAS_CORETYPE=Zen" in f.hints[1] and "specific to this CPU" in f.hints[1]
 
 
 def test_hint_only_names_cores_the_library_contains():
@@ -151,3 +155,49 @@ def test_no_unset_advice_when_the_model_picks_the_same_kernel():
     assert f.forced_by_environment
     assert not f.hints[0].startswith("unset")    # unsetting would pick Piledriver again
     assert "OPENBLAS_CORETYPE=Sandybridge" in f.hints[0]
+
+
+def _use(variant, **features):
+    from gdbext.isa.variants import VariantUse
+    return VariantUse(variant, 3, sum(features.values()), dict(features))
+
+
+def test_variant_features_come_from_the_decoded_code_not_the_table():
+    """A build whose Piledriver kernels use FMA4 and FMA3 only, on a Zen 3."""
+    cpu = cpu_like("zen3", vendor="AuthenticAMD")
+    uses = {"PILEDRIVER": _use("PILEDRIVER", avx=40, fma4=5, fma=1),
+            "ZEN": _use("ZEN", avx=9, avx2=3, fma=4)}.get
+    f = diagnose("dgemm_kernel_PILEDRIVER", "/x/libopenblas.so", cpu,
+                 {"OPENBLAS_CORETYPE": "Piledriver"}, {"PILEDRIVER", "ZEN"}, None, uses)
+    assert f.requires_source == "code" and f.requires == ["avx", "fma4", "fma"]
+    assert f.missing == ["fma4"]
+    assert f.best == "Zen" and "ZEN needs only avx, fma, avx2" in f.hints[1]
+
+
+def test_a_feature_gated_core_is_not_called_a_model_choice():
+    """SkylakeX is returned only after support_avx512(): a CPU without avx512vl
+    running it was not chosen by family/model."""
+    cpu = cpu_like("zen3", vendor="AuthenticAMD")
+    uses = {"SKYLAKEX": _use("SKYLAKEX", avx512f=10, avx512vl=2)}.get
+    f = diagnose("dgemm_itcopy_SKYLAKEX", "/x/libopenblas.so", cpu, {}, {"SKYLAKEX"},
+                 implied_microarch(cpu), uses, {"core": "SKYLAKEX", "source": "test"})
+    assert f.cause == "features" and "support_avx512()" in f.explanation[-1]
+    assert "different CPU" in f.explanation[-1]
+
+
+def test_a_family_15h_core_is_a_model_choice_with_avx_alone():
+    cpu = cpu_like("piledriver", signature=OPTERON_63XX, clear=("fma4", "xop"))
+    uses = {"PILEDRIVER": _use("PILEDRIVER", avx=40, fma4=5)}.get
+    f = diagnose("dgemm_kernel_PILEDRIVER", "/x/libopenblas.so", cpu, {}, {"PILEDRIVER"},
+                 implied_microarch(cpu), uses, {"core": "PILEDRIVER", "source": "test"})
+    assert f.cause == "model" and f.checks == ["avx"]
+    assert "never tests fma4" in f.explanation[-1]
+
+
+def test_no_process_says_what_would_happen():
+    cpu = profile_cpu("x86_64_v2")
+    uses = {"SKYLAKEX": _use("SKYLAKEX", avx512f=10, avx512vl=2, avx=4)}.get
+    f = diagnose("dgemm_itcopy_SKYLAKEX", "/x/libopenblas.so", cpu, None, {"SKYLAKEX"},
+                 None, uses, None)
+    assert f.cause == "unknown"
+    assert "only OPENBLAS_CORETYPE=SkylakeX would run it" in f.explanation[-1]

@@ -102,10 +102,17 @@ SignalInfo = namedtuple("SignalInfo", "signo code addr sender_pid")   # target.S
     (SIGSEGV, SI_USER, 555, "external", "hang", ("deadlock-graph",)),   # kill -SEGV
     (SIGSTOP, SI_KERNEL, None, "external", "hang", ("deadlock-graph",)),  # attach
     (SIGINT, SI_KERNEL, None, "external", "hang", ("deadlock-graph",)),   # Ctrl-C
-    (SIGTRAP, SI_KERNEL, None, "external", "hang", ("deadlock-graph",)),  # a breakpoint
+    (SIGTRAP, SI_KERNEL, None, "trap", "hang", ("deadlock-graph",)),  # a breakpoint (int3)
+    (SIGTRAP, 1, None, "trap", "hang", ("deadlock-graph",)),          # TRAP_BRKPT
+    (SIGTRAP, SI_USER, 555, "external", "hang", ("deadlock-graph",)),  # kill -TRAP
     (None, None, None, "none", "hang", ("deadlock-graph",)),
 ])
 def test_stop_classification(signo, code, sender, origin, klass, commands):
     info = None if signo is None else SignalInfo(signo, code, None, sender)
     stop = classify(info, 100)
     assert (stop.origin, stop.klass, stop.commands) == (origin, klass, commands)
+
+
+def test_a_breakpoint_is_not_sent_from_outside():
+    stop = classify(SignalInfo(SIGTRAP, SI_KERNEL, None, None), 100)
+    assert "not a signal sent from outside" in stop.describe()

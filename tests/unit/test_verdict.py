@@ -162,3 +162,60 @@ def test_amx_sigill_code_tells_permission_from_hardware(code, says):
     assert says in hint
     assert amx_signal_hint(check(VPADDD_XMM, cpu_with(AVX)), 4, code) == []
     assert amx_signal_hint(check(TILEZERO, cpu_with()), 11, code) == []
+
+
+# F3 0F BC / F3 0F BD (Intel SDM vol. 2: TZCNT, LZCNT); ANDN is VEX (#UD without bmi1)
+TZCNT = "f3480fbcc7"                    # tzcnt %rdi,%rax
+LZCNT = "f3480fbdc7"                    # lzcnt %rdi,%rax
+ANDN = "c4e2f0f2c2"                     # andn %rdx,%rcx,%rax
+LZCNT_BIT = (0x80000001, 0, "ecx", 5)
+
+
+@pytest.mark.parametrize("hexbytes, runs_as", [(TZCNT, "bsf"), (LZCNT, "bsr")])
+def test_bit_scans_run_as_the_old_instruction_without_the_feature(hexbytes, runs_as):
+    ins = decode(bytes.fromhex(hexbytes), 0x1000)
+    j = judge(ins, cpu_with())
+    assert j.verdict == "runs-differently" and j.missing == []
+    (f,) = j.features
+    assert f.present is False and f.runs_as == runs_as
+    assert judge(ins, cpu_with(BMI1, LZCNT_BIT)).verdict == "supported"
+
+
+def test_a_vex_bmi1_instruction_still_faults():
+    j = judge(decode(bytes.fromhex(ANDN), 0x1000), cpu_with())
+    assert j.verdict == "unsupported" and j.missing == ["bmi1"]
+
+
+RDSEED = (7, 0, "ebx", 18)
+RDSEED32 = "0fc7f8"                     # rdseed %eax
+RDSEED64 = "480fc7f8"                   # rdseed %rax
+
+
+def zen5_hiding_rdseed() -> CpuFacts:
+    cpu = cpu_with(RDSEED, leaves=((0, 0), (1, 0), (7, 0), (7, 1), (0x80000001, 0)))
+    leaves = dict(cpu.leaves)
+    vendor = [int.from_bytes(b"AuthenticAMD"[i:i + 4], "little") for i in (0, 4, 8)]
+    leaves[(0, 0)] = (0xD, vendor[0], vendor[2], vendor[1])
+    eax1 = 0x00B00F21                   # family 0x1a (0xf + 0xb), model 0x02
+    leaves[(1, 0)] = (eax1,) + leaves[(1, 0)][1:]
+    cpu.leaves = leaves
+    cpu.kernel_flags = frozenset({"sse2", "avx"})     # no rdseed: Linux cleared it
+    return cpu
+
+
+@pytest.mark.parametrize("hexbytes, affected", [(RDSEED32, True), (RDSEED64, False)])
+def test_a_feature_the_kernel_hides_is_explained(hexbytes, affected):
+    cpu = zen5_hiding_rdseed()
+    assert (cpu.vendor, cpu.family) == ("AuthenticAMD", 0x1A)
+    j = judge(decode(bytes.fromhex(hexbytes), 0x1000), cpu)
+    assert j.verdict == "supported"              # the instruction executes
+    (hidden,) = j.kernel_hidden
+    assert hidden["feature"] == "rdseed" and hidden["known"]
+    assert hidden["affected_form"] is affected
+    assert any("do-not-use" in r for r in j.reasons)
+
+
+def test_no_kernel_view_no_claim():
+    cpu = zen5_hiding_rdseed()
+    cpu.kernel_flags = None
+    assert judge(decode(bytes.fromhex(RDSEED32), 0x1000), cpu).kernel_hidden == []
