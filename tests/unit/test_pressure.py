@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import subprocess
 import textwrap
-import time
 
 import pytest
 
@@ -504,7 +503,7 @@ def test_gcc_spills_24_accumulators(tmp_path):
 # ---------------------------------------------------------------------------
 # size
 
-def test_twenty_thousand_instructions_in_well_under_a_second(tmp_path):
+def test_a_twenty_thousand_instruction_block(tmp_path):
     """One 20k-instruction AVX2 block: 16 live ymm, a spill and a folded reload per round."""
     unit = ("".join(f"    vpaddd %ymm{(k + 1) % 16}, %ymm{k}, %ymm{k}\n" for k in range(16))
             + "    vmovdqa %ymm3, 0x20(%rsp)\n    vpaddd 0x20(%rsp), %ymm4, %ymm4\n"
@@ -512,10 +511,7 @@ def test_twenty_thousand_instructions_in_well_under_a_second(tmp_path):
     rounds = 20_000 // 20
     code, _ = _assemble(tmp_path, "f:\n    sub $0x48, %rsp\n" + unit * rounds
                         + "    add $0x48, %rsp\n    vzeroupper\n    ret\nf_end:\n")
-    t0 = time.perf_counter()
-    fp = analyse_function(code, BASE)
-    elapsed = time.perf_counter() - t0
+    fp = analyse_function(code, BASE)      # its speed is bench/spill_audit_speed.py's, not a test's
     assert fp.instructions == 20 * rounds + 4
     assert fp.spill_stores == 2 * rounds and fp.spill_reloads == 2 * rounds
     assert fp.oversized_blocks() == [fp.blocks[0]]
-    assert elapsed < 2.0, f"{elapsed:.2f} s"     # ~0.1 s measured; generous for loaded CI
