@@ -3,8 +3,8 @@ name (NT_PRPSINFO), the mapped files (NT_FILE), the aux vector (NT_AUXV),
 the signal (NT_SIGINFO) and XCR0 (NT_X86_XSTATE).  Pure functions of bytes: a truncated or hostile
 core gives fewer facts, never an exception other than CoreFileError.
 
-Layouts (Linux x86-64): include/uapi/linux/elfcore.h (elf_prpsinfo: fname at
-40, psargs at 56), fs/binfmt_elf.c fill_files_note (count, page size, then
+Layouts (Linux x86-64): include/uapi/linux/elfcore.h (elf_prpsinfo: pid at 24,
+ppid at 28, fname at 40, psargs at 56), fs/binfmt_elf.c fill_files_note (count, page size, then
 (start, end, file page) triples, then NUL-terminated names), the ELF gABI
 note header (namesz, descsz, type, name and desc padded to 4).
 """
@@ -45,6 +45,7 @@ class CoreFacts:
     command: str | None = None          # pr_fname: at most 15 characters
     arguments: str | None = None        # pr_psargs: at most 79 characters
     pid: int | None = None
+    ppid: int | None = None             # pr_ppid: the parent, for locks inherited across fork
     signo: int | None = None
     auxv: dict[int, int] = field(default_factory=dict)
     mappings: list[Mapping] = field(default_factory=list)
@@ -114,7 +115,7 @@ def parse_notes(data: bytes, facts: CoreFacts) -> None:
         if name != b"CORE":
             continue
         if n_type == NT_PRPSINFO and len(desc) >= 136 and facts.command is None:
-            facts.pid, = struct.unpack_from("<i", desc, 24)
+            facts.pid, facts.ppid = struct.unpack_from("<ii", desc, 24)
             facts.command = _c_string(desc[40:56])
             facts.arguments = _c_string(desc[56:136])
         elif n_type == NT_AUXV and not facts.auxv:

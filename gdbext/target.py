@@ -383,6 +383,11 @@ def thread_count() -> int:
     return len(gdb.selected_inferior().threads())
 
 
+def thread_lwps() -> set[int]:
+    """The LWP of every thread gdb knows, without switching to any."""
+    return {t.ptid[1] for t in gdb.selected_inferior().threads()}
+
+
 def _read_registers(frame, names) -> dict[str, int]:
     regs = {}
     for name in names:

@@ -304,9 +304,9 @@ def test_classify_gives_a_state_for_every_thread(process):
             b = s.blocked_on
             assert b.to_json()["kind"] == b.kind and all(isinstance(e, str) for e in b.evidence)
             if b.kind in ("rwlock", "loader-lock", "join", "omp-barrier"):
-                assert set(b.owner_lwps) <= lwps        # (a PI word may name any TID)
-    past, whole = cl.more_frames_needed(states)
-    assert past | whole <= {t.num for t in threads}
+                assert set(b.owner_lwps) <= lwps | set(b.gone)  # (a PI word may name any TID)
+            assert set(b.gone) <= set(b.owner_lwps) and not set(b.gone) & lwps
+    assert cl.walks_needed(states) <= {t.num for t in threads}
     for t in threads:
         cl.registers_wanted(t.regs)
         cl.wait_site(t.frames)

@@ -1,0 +1,1 @@
+"""What a runtime leaves in memory: one pure reader each, over read(address, length)."""
