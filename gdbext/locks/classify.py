@@ -311,6 +311,10 @@ class Classifier:
             why = kb.OWNERLESS_UNKNOWN.get(kind, "no owner is recorded")
             return BlockedOn(kind, uaddr, f"{kind} (futex {uaddr:#x})", [], "inferred",
                              [f"frame {frames.index(fn)} is {fn}; {why}"])
+        if cmd == kb.FUTEX_WAIT_BITSET:
+            found = self.semaphore_by_fields(uaddr, val)
+            if found is not None:
+                return found
         return BlockedOn("futex", uaddr, f"futex {uaddr:#x} (op {op:#x}, expected {val})", [],
                          "inferred", ["no lock recognised at this address, and no frame "
                                       "names the call"])
@@ -482,6 +486,26 @@ class Classifier:
                       "next 32 bits)", kb.OWNERLESS_UNKNOWN["semaphore"]]
         return BlockedOn("semaphore", uaddr, f"semaphore {uaddr:#x} (value {shown})", [],
                          "inferred", evidence)
+
+    def semaphore_by_fields(self, uaddr: int, val: int) -> BlockedOn | None:
+        """A sem_t when no frame names the call (libc without symbols: sem_wait
+        tail-calls the unexported __new_sem_wait_slow64).  glibc's new_sem
+        (sysdeps/nptl/internaltypes.h, 64-bit atomics): the value in the low
+        32 bits of ``data`` -- the futex word, waited on while 0 -- the waiter
+        count in the high 32, which the waiter raised before waiting, then
+        ``private`` (0, or FUTEX_SHARED 128)."""
+        try:
+            value, waiters, private = struct.unpack("<III", self.read(uaddr, 12))
+        except (GdbextError, struct.error):
+            return None
+        if uaddr % 8 or value != 0 or val != 0 or not 1 <= waiters < 1 << 20 \
+                or private not in (0, kb.FUTEX_SHARED):
+            return None
+        return BlockedOn("semaphore", uaddr, f"semaphore {uaddr:#x} (value 0)?", [],
+                         "inferred",
+                         [f"no frame names the call; the words fit a sem_t: value 0 (the "
+                          f"expected value), {waiters} waiter(s) counted in the next 32 bits, "
+                          f"private flag {private}", kb.OWNERLESS_UNKNOWN["semaphore"]])
 
     def openmp(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
         runtime = _runtime_of(t.frames[:12])
