@@ -101,6 +101,9 @@ JOIN_FRAMES = frozenset({"pthread_join", "pthread_timedjoin", "pthread_clockjoin
 FRAME_KINDS: tuple[tuple[str, str], ...] = (
     ("pthread_cond_wait", "condvar"), ("pthread_cond_timedwait", "condvar"),
     ("pthread_cond_clockwait", "condvar"), ("pthread_barrier_wait", "barrier"),
+    # a signaller waiting for the old group's waiters to leave (glibc 2.25+
+    # __condvar_quiesce_and_switch_g1): brief, and owned by no one
+    ("pthread_cond_signal", "condvar"), ("pthread_cond_broadcast", "condvar"),
     ("lll_lock_wait_private", "lock"),
 ) + tuple((f, "join") for f in sorted(JOIN_FRAMES)) \
   + tuple((f, "mutex") for f in sorted(MUTEX_FRAMES)) \

@@ -61,11 +61,13 @@ class BlockedOn:
     timed: bool = False             # the futex call has a timeout: it returns by itself
     gone: dict[int, OwnerFate] = field(default_factory=dict)   # owners that are no thread
     runtime_count: int | None = None    # the runtime's own count of members not arrived
+    released: bool = False          # the lock is free already: the waiter is being woken
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "label": self.label,
                 "owner_lwps": list(self.owner_lwps), "confidence": self.confidence,
                 "evidence": list(self.evidence), "timed": self.timed,
+                "released": self.released,
                 "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()]}
 
 
@@ -266,6 +268,11 @@ class Classifier:
         if not t.in_syscall or nr is None or nr >= 1 << 63:
             return ThreadState(state="running", blocked_on=None, **base)
         if nr == kb.SYS_FUTEX:
+            cmd = t.regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
+            if "rsi" in t.regs and cmd not in kb.FUTEX_WAITS | kb.FUTEX_PI_LOCKS:
+                # FUTEX_WAKE, REQUEUE...: caught in the middle of waking others
+                return ThreadState(state="running", blocked_on=None,
+                                   detail=f"futex op {cmd} (not a wait)", **base)
             return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
         state, what = kb.SYSCALL_STATES.get(nr, ("syscall", f"syscall {nr}"))
         if nr == kb.SYS_RESTART_SYSCALL:
@@ -416,7 +423,11 @@ class Classifier:
         extra = [n for flag, n in ((kb.MUTEX_ROBUST, "robust"), (kb.MUTEX_PI, "PI"))
                  if kind & flag]
         what = " ".join(extra + [kind_name])
-        if owner <= 0 or lock == 0:
+        if lock == 0:
+            return BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x} (free)", [], "inferred",
+                             [f"a mutex ({how}); __lock = 0: released, the waiter is being "
+                              "woken"], released=True)
+        if owner <= 0:
             return BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x}", [], "inferred",
                              [f"a mutex ({how}); __owner = {owner}, __lock = {lock}: "
                               "no owner recorded"])

@@ -86,7 +86,8 @@ class DeadlockReport:
         g = self.graph
         return [(s.lwp, s.blocked_on.kind, OWNERLESS_UNKNOWN[s.blocked_on.kind])
                 for s in g.states if s.blocked_on and not s.blocked_on.owner_lwps
-                and not s.blocked_on.timed and s.blocked_on.kind in OWNERLESS_UNKNOWN]
+                and not s.blocked_on.timed and not s.blocked_on.released
+                and s.blocked_on.kind in OWNERLESS_UNKNOWN]
 
     def _fate(self, waiter: int, owner: int) -> str:
         return self.graph.by_lwp[waiter].blocked_on.gone[owner].fate
@@ -331,7 +332,8 @@ def _started(start) -> str:
         return ""
     if not start.address:
         return "-"
-    return start.symbol or start.runtime or f"{start.address:#x}"
+    where = f" in {start.objfile.rsplit('/', 1)[-1]}" if start.objfile else ""
+    return start.symbol or start.runtime or f"{start.address:#x}{where}"
 
 
 def _indent(text: str) -> str:
