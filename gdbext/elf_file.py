@@ -192,6 +192,16 @@ def section_addresses(path: str) -> dict[str, int]:
 def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
     """(name, link-time value, size) of the first of ``names`` defined in
     ``.dynsym``."""
+    found = dynamic_symbols(path, names)
+    for name in names:
+        if name in found:
+            return (name, *found[name])
+    raise GdbextError(f"{path} exports none of {', '.join(names)}")
+
+
+def dynamic_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """name -> (link-time value, size) of each of ``names`` defined in
+    ``.dynsym``, in one pass."""
     table = sections(path)
     dynsym = next((s for s in table if s.type == SHT_DYNSYM), None)
     if dynsym is None or dynsym.link >= len(table) or dynsym.entsize != SYM64.size:
@@ -209,10 +219,7 @@ def dynamic_symbol(path: str, names: tuple[str, ...]) -> tuple[str, int, int]:
         name = _cstr(strings, st_name)
         if name in wanted and shndx:
             found[name] = (value, size)
-    for name in names:
-        if name in found:
-            return (name, *found[name])
-    raise GdbextError(f"{path} exports none of {', '.join(names)}")
+    return found
 
 
 def code_sections(path: str) -> list[CodeSection]:

@@ -78,7 +78,8 @@ def analyse(args):
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
-                   fate=_owner_fate(kind))
+                   fate=_owner_fate(kind),
+                   pointers=target.thread_pointers() if layout is not None else {})
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
@@ -128,13 +129,18 @@ def _exported(loaded, pattern: str, names: tuple[str, ...]) -> exported_symbols.
 def _pthread_layout(loaded, warnings: list[str]):
     """glibc's struct pthread layout from libc's _thread_db_* descriptors, or
     None with a warning (then OpenMP teams come from frames)."""
+    from .. import elf_file
     from ..runtimes import glibc_threads
+    path = next((p for p in loaded if re.search(LIBC, p)), None)
+    bias = target.load_bias(path, loaded) if path else None
+    try:
+        found = elf_file.dynamic_symbols(path, glibc_threads.SYMBOLS) if bias is not None \
+            else {}
+    except GdbextError:
+        found = {}
 
     def address_of(name: str) -> int | None:
-        try:
-            return _exported(loaded, LIBC, (name,)).address
-        except GdbextError:
-            return None
+        return found[name][0] + bias if name in found else None
     try:
         return glibc_threads.PthreadLayout.read(target.read_bytes, address_of)
     except GdbextError as exc:

@@ -144,21 +144,31 @@ def _matches(patterns, path: str | None) -> str | None:
     return _match_cached(tuple(patterns), path) if path else None
 
 
-# What classification reads: frame 0's pc, rsp, syscall number and thread
-# pointer (struct pthread) always; the futex arguments and timeout in a futex
-# wait; the callee-saved registers only for a wait that looks like glibc's
-# parked PI locker.  Each register costs a gdb call.
-FRAME0_REGISTERS = ("rip", "rsp", "orig_rax", "fs_base")
-FUTEX_ARGUMENTS = ("rdi", "rsi", "rdx", "r10")
+# What classification reads: frame 0's syscall number and the futex
+# arguments always (the pc comes with the frame); the timeout of a wait unless
+# it is a contended glibc lock (__lll_lock_wait passes none); rsp and the
+# callee-saved registers only for a wait that looks like glibc's parked PI
+# locker.  Each register costs a gdb call, ten thousand threads ten thousand.
+FRAME0_REGISTERS = ("orig_rax", "rdi", "rsi", "rdx")   # the futex arguments: read at once
+FUTEX_ARGUMENTS = ("rdi", "rsi", "rdx")
+
+
 def registers_wanted(regs: dict[str, int]) -> tuple[str, ...]:
     if regs.get("orig_rax") != kb.SYS_FUTEX:
         return ()
     if "rdi" not in regs:
         return FUTEX_ARGUMENTS
-    if regs.get("rdx") == 0 and "rsp" in regs \
-            and 0 <= regs["rdi"] - regs["rsp"] < kb.PARKED_WORD_NEAR_RSP:
-        return kb.PARKED_REGISTERS
-    return ()
+    cmd = regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
+    want = []
+    if cmd in kb.FUTEX_WAITS | kb.FUTEX_PI_LOCKS and "r10" not in regs \
+            and not (cmd == kb.FUTEX_WAIT and regs.get("rdx") == 2):
+        want.append("r10")
+    if regs.get("rdx") == 0:
+        if "rsp" not in regs:
+            want.append("rsp")
+        elif 0 <= regs["rdi"] - regs["rsp"] < kb.PARKED_WORD_NEAR_RSP:
+            want += kb.PARKED_REGISTERS
+    return tuple(want)
 
 
 def walks_needed(states) -> set[int]:
@@ -218,14 +228,16 @@ class Classifier:
     read); ``symbolize``: a start routine's exact symbol and object;
     ``all_lwps``: every thread of the process (the snapshots may be bounded);
     ``fate``: what an owner TID that is none of them is; ``providers``:
-    runtime readers tried first."""
+    runtime readers tried first; ``pointers``: LWP -> thread pointer (else
+    each snapshot's fs_base register)."""
 
     def __init__(self, threads, read: Reader, rtld_global: tuple[int, int] | None, *,
                  layout: glibc_threads.PthreadLayout | None = None,
                  symbolize: Symbolizer | None = None,
                  all_lwps: set[int] | None = None,
                  fate: Callable[[int], OwnerFate] = unknown_fate,
-                 providers: Sequence[Provider] = ()):
+                 providers: Sequence[Provider] = (),
+                 pointers: dict[int, int | None] | None = None):
         self.threads = threads
         self.read = _memoized(read)     # a thousand waiters often share one lock
         self.rtld = rtld_global
@@ -234,12 +246,17 @@ class Classifier:
         self.symbolize = functools.lru_cache(maxsize=256)(symbolize) if symbolize else None
         self.fate = functools.lru_cache(maxsize=256)(fate)
         self.providers = tuple(providers)
-        self.pointers = {t.lwp: t.regs.get("fs_base") for t in threads}
+        # each thread's struct pthread: its pthread_t (= fs_base on x86-64)
+        self.pointers = pointers if pointers is not None else \
+            {t.lwp: t.regs.get("fs_base") for t in threads}
         self.warnings: list[str] = []
 
     def run(self) -> list[ThreadState]:
         states = [self.one(t) for t in self.threads]
-        if self.layout is not None:
+        # Start routines decide OpenMP teams; elsewhere they are one more read
+        # per thread that ten thousand lock waiters do not need.
+        if self.layout is not None and any(
+                s.blocked_on and s.blocked_on.kind == "omp-barrier" for s in states):
             for s in states:
                 s.start = self.start_of(s.lwp)
         _infer_teams(states, self.warnings)
