@@ -21,13 +21,25 @@ class DeadlockGraphCommand(GdbextCommand):
 
 Usage: deadlock-graph [--json] [--dot FILE] [--max-frames N]
 
-Reads each thread's frame-0 registers (the futex syscall's word, op and
-expected value) and the lock it points at: the owner TID of a mutex, the
-writer of an rwlock, the thread a pthread_join waits for, the glibc loader
-lock inside _rtld_global, an OpenMP barrier and the team members that have
-not arrived (GNU libgomp, LLVM libomp, Intel libiomp5).  Then it finds every
-cycle of waits, the threads stuck behind them, and suggests a fix.  Names
-from debug info are a bonus; it never resumes or changes the process.
+Reads each thread's frame-0 registers (the futex syscall's word, op, expected
+value and timeout) and the lock it points at: the owner TID of a mutex, the
+writer of an rwlock, the value of a semaphore, the thread a pthread_join waits
+for, the glibc loader lock inside _rtld_global, an OpenMP barrier and the team
+members that have not arrived (GNU libgomp, LLVM libomp, Intel libiomp5; the
+team is the threads whose start routine, read from glibc's thread
+descriptors, lies in the runtime).  A lock is named only when a frame of the
+lock call, its own fields or its address confirm it; "exact" marks an owner
+read from such a lock's owner field.
+
+The verdict is one of:
+  deadlock     a cycle of waits, or a lock whose owner is no thread of the
+               process (held across fork() by a thread of the parent, or
+               held by a thread that exited): never released
+  unknown      no cycle among the owners found, but threads wait without a
+               timeout on locks whose owners cannot be known (semaphores,
+               unrecognised futexes)
+  no-deadlock  neither
+Names from debug info are a bonus; it never resumes or changes the process.
 
 Options:
   --json          print one JSON object (schema "gdbext/deadlock-graph/1")
