@@ -323,6 +323,10 @@ class DeadlockReport:
                 red = o in knot and s.lwp in knot
                 lines.append(f'  {rid} -> t{o} [label="{verb}"'
                              + (", color=red, penwidth=2" if red else "") + "];")
+        for waiter, owner in g.orphaned:      # an owner that is no thread: a dashed box
+            fate = g.by_lwp[waiter].blocked_on.gone[owner].fate
+            lines.append(f'  t{owner} [shape=box, style=dashed, color=red, '
+                         f'label="LWP {owner}\\nno thread of this process\\n({fate})"];')
         lines.append("}")
         return "\n".join(lines) + "\n"
 

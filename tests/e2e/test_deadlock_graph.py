@@ -343,9 +343,13 @@ def test_lock_held_by_an_exited_thread(source, debuginfo, hang, tmp_path):
 def test_fork_inherited_text(hang, tmp_path):
     h = hang("orphan", "fork")
     holder, child = h.tid("holder"), h.tid("child")
+    dot = tmp_path / "g.dot"
     with GdbSession(str(DEADLOCK / "orphan"), "-ex", f"attach {child}", debuginfo=False,
                     cwd=tmp_path) as gdb:
-        text = gdb.cmd("deadlock-graph")
+        text = gdb.cmd(f"deadlock-graph --dot {dot}")
+        gdb.cmd("detach")
+    graph = dot.read_text()
+    assert f"t{holder} [shape=box, style=dashed" in graph and "fork-parent" in graph
     assert_no_traceback(text)
     assert text.startswith("deadlock-graph: DEADLOCK")
     assert f"held by LWP {holder}, no thread of this process" in text

@@ -92,7 +92,7 @@ def graph(h: Hung, source: str, debuginfo: bool, tmp_path: Path) -> dict:
 
 
 @pytest.mark.parametrize("source, debuginfo", [
-    ("attach", False), ("attach", True), ("gcore", False), ("kcore", False)])
+    ("attach", False), ("attach", True), ("gcore", False), ("gcore", True), ("kcore", False)])
 def test_real_mkl_loader_lock_deadlock(source, debuginfo, mkl_hang, tmp_path):
     h = mkl_hang
     master, loader, others = truth(h)
