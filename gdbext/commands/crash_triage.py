@@ -164,13 +164,25 @@ def _raw_frames(bound: int, start_level: int, warnings: list[str]):
             target.select_newest_frame()
     if cut:
         warnings.append(f"the stack walk {hit('max-frames', bound)}")
-    elif frames and any(f.pc == 0 or (f.objfile is None and target.objfile_for(f.pc) is None)
-                        for f in frames):
+    elif _unwinder_gave_up(frames):
         try:
             frames = _scanned(frames, bound)
         except GdbextError as exc:
             warnings.append(f"stack scanning: {exc}")
     return frames
+
+
+def _unwinder_gave_up(frames) -> bool:
+    """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
+    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is a
+    smashed return address instead: the frames past it are garbage, and a
+    scan would dress up stale ones (triage/signature.py: smashed_at)."""
+    for f in frames[1:]:
+        if f.pc == 0:
+            return True
+        if f.objfile is None and not f.function and target.objfile_for(f.pc) is None:
+            return False
+    return False
 
 
 def _scanned(frames, bound: int):
