@@ -123,7 +123,8 @@ class TriageReport:
         py = self.python
         if py is None:
             return [("python", f"a Python process ({self.interpreter}); its Python stack "
-                               "is not read")]
+                               "is not read" + (" (see the warnings)" if self.warnings
+                                                else ""))]
         version = f"CPython {py.version}" if py.version else self.interpreter
         rows = []
         if py.frames:

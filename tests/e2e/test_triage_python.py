@@ -199,3 +199,17 @@ def test_not_python_no_python_section(tmp_path):
     [t] = _json(_gdb("-ex", "crash-triage --json", str(exe), str(core)))
     assert t["python"] is None
     assert not [w for w in t["warnings"] if "ython" in w]
+
+
+def test_unknown_version_warns_and_keeps_native_frames(tmp_path):
+    """CPython 3.10 (no Py_Version): one warning naming the problem, the
+    native signature, no traceback."""
+    found = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.10.*/bin/python3.10"))
+    if not found:
+        pytest.skip("no pyenv 3.10")
+    core, _ = _core([str(found[-1]), str(PYCRASH), "string_at"], tmp_path, signal.SIGSEGV)
+    [t] = _json(_gdb("-ex", "crash-triage --json", str(found[-1]), str(core)))
+    assert t["python"]["interpreter"].startswith("libpython3.10")
+    assert t["python"]["stack"] is None
+    assert [w for w in t["warnings"] if "Py_Version" in w and "3.11" in w]
+    assert not any(":" in f for f in t["signature"]["frames"])     # no Python frame signs
