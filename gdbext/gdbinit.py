@@ -28,7 +28,8 @@ import sys
 
 # The gdb commands, for the stand-ins that answer when the package cannot load
 # (tests/unit/test_gdbinit.py checks this against gdbext.commands).
-COMMANDS = ("isa-check", "isa-scan", "deadlock-graph", "spill-audit", "crash-triage")
+COMMANDS = ("isa-check", "isa-scan", "deadlock-graph", "spill-audit", "crash-triage",
+            "py-stacks")
 # Dependencies with compiled modules: their file names carry the ABI they were built for.
 COMPILED = ("iced_x86",)
 
