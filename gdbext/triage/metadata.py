@@ -74,8 +74,8 @@ def collect(warnings: list[str]) -> dict:
             meta["executable"] = os.readlink(f"/proc/{pid}/exe")
         except OSError as exc:
             warnings.append(f"/proc/{pid}: {exc.strerror}")
-        mappings = [(s, off, p) for s, _e, _perm, off, p in (target.live_maps() or [])
-                    if p.startswith("/")]
+        mappings = [(m.start, m.offset, m.name) for m in target.live_maps() or ()
+                    if m.name.startswith("/")]
     threads = target.thread_names()
     meta["thread_count"] = len(threads)
     meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
