@@ -80,18 +80,28 @@ def analyse(args):
     layout = _pthread_layout(loaded, warnings)
     from ..knowledge.blocking import RUNTIME_OBJECTS
     system = "|".join(RUNTIME_OBJECTS)
+    runtime = _python_runtime(warnings)
+    if runtime is not None:
+        # a Python thread's native wait site lies past the interpreter's frames
+        from ..locks.python_waits import INTERPRETER
+        system += "|" + INTERPRETER.pattern
     read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
     # Unwinding is most of the cost: stop at each wait site, then walk whole
     # only the threads the first classification says matter.
     frames = max_frames(args)
     threads = target.bound("max-threads")
-    snapshots = target.thread_snapshots(frames, system, frames_past_site=0,
+    # (the interpreter's unnamed static functions have no objfile: a few
+    # frames more reach the C library a Python thread called into)
+    snapshots = target.thread_snapshots(frames, system,
+                                        frames_past_site=0 if runtime is None else 6,
                                         max_threads=threads, **read)
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
+    python = _python_waits(runtime, snapshots, frames, threads, warnings) if runtime else None
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind),
-                   pointers=target.thread_pointers() if layout is not None else {})
+                   pointers=target.thread_pointers() if layout is not None else {},
+                   providers=[python.provider] if python else [])
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
@@ -101,7 +111,10 @@ def analyse(args):
         snapshots = [again.get(s.num, s) for s in snapshots]
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
-    report = DeadlockReport(build(states), kind, warnings + classifier.warnings)
+    if python:
+        _python_sites(states, python)
+    report = DeadlockReport(build(states), kind, warnings + classifier.warnings,
+                            python=python.to_json() if python else None)
     truncated = sum(1 for s in states if s.frames_truncated)
     if truncated:
         report.warnings.append(f"the stack walk of {truncated} thread(s) "
@@ -123,6 +136,47 @@ def analyse(args):
 
 
 LIBC = r"/libc\.so|/libc-2\.[0-9.]+\.so"
+
+
+def _python_runtime(warnings: list[str]):
+    """The CPython reader, or None: a process without _PyRuntime costs one
+    .dynsym lookup and says nothing; a CPython it cannot read is a warning."""
+    from ..runtimes import cpython
+    from . import python_runtime
+    try:
+        return python_runtime.open_runtime()
+    except cpython.NotPython:
+        return None
+    except cpython.CPythonError as exc:
+        warnings.append(f"Python waits not read: {exc}")
+        return None
+
+
+def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[str]):
+    """The GIL, threading locks and joins the threads wait for, as a provider."""
+    from ..locks import python_waits
+    from . import python_runtime
+    pythreads = runtime.threads(frames, threads)
+    regs = {s.lwp: s.regs for s in snapshots if s.in_syscall}
+    found = python_waits.build(runtime, pythreads, regs, python_runtime.paged(target.read_bytes))
+    warnings += found.warnings
+    return found
+
+
+def _python_sites(states, python) -> None:
+    """A Python thread's wait site is its innermost Python frame, then the C
+    library it called into (not the interpreter's own frames); a thread with
+    no Python frames that waits for the GIL (PyGILState_Ensure from C) is
+    shown at its first frame outside the interpreter."""
+    from ..locks.python_waits import native_site
+    for s in states:
+        site = python.sites.get(s.lwp)
+        native = native_site(s.frames)
+        if site is not None:
+            s.wait_site = site + (f" [native: {native}]" if native else "")
+        elif native and (s.lwp in python.thread_lwps
+                         or (s.blocked_on and s.blocked_on.kind == "gil")):
+            s.wait_site = native
 
 
 def _exported(loaded, pattern: str, names: tuple[str, ...]) -> exported_symbols.Exported:
