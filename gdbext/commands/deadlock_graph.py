@@ -81,19 +81,12 @@ def analyse(args):
     from ..knowledge.blocking import RUNTIME_OBJECTS
     system = "|".join(RUNTIME_OBJECTS)
     runtime = _python_runtime(warnings)
-    if runtime is not None:
-        # a Python thread's native wait site lies past the interpreter's frames
-        from ..locks.python_waits import INTERPRETER
-        system += "|" + INTERPRETER.pattern
     read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
     # Unwinding is most of the cost: stop at each wait site, then walk whole
     # only the threads the first classification says matter.
     frames = max_frames(args)
     threads = target.bound("max-threads")
-    # (the interpreter's unnamed static functions have no objfile: a few
-    # frames more reach the C library a Python thread called into)
-    snapshots = target.thread_snapshots(frames, system,
-                                        frames_past_site=0 if runtime is None else 6,
+    snapshots = target.thread_snapshots(frames, system, frames_past_site=0,
                                         max_threads=threads, **read)
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
@@ -105,6 +98,11 @@ def analyse(args):
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
+    if python:
+        # a C thread waiting for the GIL (PyGILState_Ensure): its own code
+        # lies below the interpreter's frames
+        whole |= {s.num for s in states if s.blocked_on and s.blocked_on.kind == "gil"
+                  and s.lwp not in python.sites and not s.frames_truncated}
     if whole:
         again = {s.num: s for s in target.thread_snapshots(
             frames, system, frames_past_site=None, only=whole, **read)}

@@ -23,7 +23,7 @@ What keeps ``exact`` honest:
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import re
 import struct
 from dataclasses import dataclass, field
@@ -34,6 +34,8 @@ from .classify import BlockedOn
 
 # Objects whose frames are the interpreter's own (a native wait site there
 # adds nothing to the Python line).
+SYS_FUTEX = kb.SYS_FUTEX
+LAY_GIL_SPAN = 256          # covers _gil_runtime_state (3.11: 208 bytes, Include/internal/pycore_gil.h)
 INTERPRETER = re.compile(r"/(?:lib)?python3[.\d]*(?:[^/]*\.so[.\d]*)?$|/lib-dynload/|/libffi\.so")
 
 
@@ -50,7 +52,10 @@ class PythonWaits:
     def provider(self, t, names, read) -> BlockedOn | None:
         found = self.by_waiter.get(t.lwp)
         # a copy: the classifier appends evidence to what a provider returns
-        return copy.deepcopy(found) if found is not None else None
+        if found is None:
+            return None
+        return dataclasses.replace(found, owner_lwps=list(found.owner_lwps),
+                                   evidence=list(found.evidence), gone=dict(found.gone))
 
     def to_json(self) -> dict:
         return {"version": self.version,
@@ -71,6 +76,12 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read) -> P
     out.gil = gil
     if gil is not None:
         _gil_waits(out, runtime, gil, regs_by_lwp, read)
+    # Lock waiters sleep in futex(2) on a word that is not the GIL's: without
+    # one, the value stacks of every frame need not be read.
+    gil_words = range(gil.address, gil.address + LAY_GIL_SPAN) if gil is not None else ()
+    if not any(r.get("orig_rax") == SYS_FUTEX and r.get("rdi") not in gil_words
+               and lwp in out.thread_lwps for lwp, r in regs_by_lwp.items()):
+        return out
     try:
         out.locks = runtime.locks(pythreads, regs_by_lwp)
     except Exception as exc:        # a damaged heap: the GIL still stands

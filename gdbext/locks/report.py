@@ -135,9 +135,11 @@ class DeadlockReport:
         """LWP -> state of each thread that holds a lock (not a join or a
         barrier) at the end of a chain of waits."""
         by = self.graph.by_lwp
+        # (a running thread holding the GIL is how Python runs: no stall)
         return {c[-1]: by[c[-1]].state for c in self.graph.chains
                 if len(c) > 1 and c[-1] in by and by[c[-2]].blocked_on
-                and by[c[-2]].blocked_on.kind in HELD_KINDS}
+                and by[c[-2]].blocked_on.kind in HELD_KINDS
+                and not (by[c[-2]].blocked_on.kind == "gil" and by[c[-1]].state == "running")}
 
     # --- JSON ---------------------------------------------------------------
     def to_json(self) -> dict:

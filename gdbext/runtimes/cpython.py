@@ -507,6 +507,7 @@ class Runtime:
             return found[obj]
 
         sentinels = self._state_locks(threads)
+        listed: set[tuple[int, int]] = set()
         for t in threads:
             regs = regs_by_lwp.get(t.lwp or -1, {})
             word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
@@ -521,7 +522,8 @@ class Runtime:
                         continue
                     waiting = depth == 0 and word is not None and word == res.futex
                     if waiting:
-                        if all(w[0] != t.lwp for w in res.waiters):
+                        if (res.address, t.lwp) not in listed:     # a set: 1,000 waiters
+                            listed.add((res.address, t.lwp))
                             res.waiters.append((t.lwp, "exact",
                                                 f"futex wait on the lock's sem_t {word:#x} "
                                                 f"at {frame.where()}"))
