@@ -27,9 +27,14 @@ writer of an rwlock, the value of a semaphore, the thread a pthread_join waits
 for, the glibc loader lock inside _rtld_global, an OpenMP barrier and the team
 members that have not arrived (GNU libgomp, LLVM libomp, Intel libiomp5; the
 team is the threads whose start routine, read from glibc's thread
-descriptors, lies in the runtime).  A lock is named only when a frame of the
-lock call, its own fields or its address confirm it; "exact" marks an owner
-read from such a lock's owner field.
+descriptors, lies in the runtime).  In a CPython process (3.11+, read from
+_PyRuntime without debug info) also the GIL (its holder from
+_PyRuntime.ceval.gil, its waiters parked in take_gil), threading.Lock and
+RLock (the lock whose sem_t is the futex word; an RLock's owner exact, a
+Lock's holder inferred from an active 'with') and Thread.join; a Python
+thread's wait site is its innermost Python line.  A lock is named only when
+a frame of the lock call, its own fields or its address confirm it; "exact"
+marks an owner read from such a lock's owner field.
 
 The verdict is one of:
   deadlock     a cycle of waits, or a lock whose owner is no thread of the

@@ -91,19 +91,21 @@ def _gil_library(tmp_path: Path) -> Path:
     return lib
 
 
-@pytest.mark.parametrize("how", ["live", "gcore", "kernel-core"])
+@pytest.mark.parametrize("how", ["live", "live-debuginfo", "gcore", "kernel-core"])
 @pytest.mark.parametrize("python", _builds())
 def test_gil_mutex_is_a_deadlock(python, how, tmp_path):
     """T1 holds the GIL and, through ctypes.PyDLL, blocks on mutex M; a C
     thread holds M and waits in PyGILState_Ensure: a cycle through the GIL,
     with the fix that fits."""
     lib = _gil_library(tmp_path)
+    debuginfo = how == "live-debuginfo"         # glibc's debug info, where installed
+    how = how.replace("-debuginfo", "")
     proc, facts = _launch(python, "gil_mutex.py", str(lib), lines=2, tmp_path=tmp_path,
                           how=how)
     try:
         time.sleep(1.5)             # the C thread's sleep(1), then PyGILState_Ensure
         dot = tmp_path / "gil.dot"
-        with _session(how, python, proc, tmp_path) as gdb:
+        with _session(how, python, proc, tmp_path, debuginfo=debuginfo) as gdb:
             result = gdb.json(f"deadlock-graph --json --dot {dot}")
             text = gdb.cmd("deadlock-graph")
     finally:
