@@ -158,8 +158,13 @@ def _python_runtime(warnings: list[str]):
 def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[str]):
     """The GIL, threading locks and joins the threads wait for, as a provider."""
     from ..locks import python_waits
+    from ..runtimes import cpython
     from . import python_runtime
-    pythreads = runtime.threads(frames, threads)
+    try:
+        pythreads = runtime.threads(frames, threads)
+    except cpython.CPythonError as exc:
+        warnings.append(f"Python waits not read: {exc}")
+        return None
     regs = {s.lwp: s.regs for s in snapshots if s.in_syscall}
     found = python_waits.build(runtime, pythreads, regs, python_runtime.paged(target.read_bytes))
     warnings += found.warnings

@@ -322,6 +322,7 @@ class Classifier:
             except GdbextError:
                 found = None
             if found is not None:
+                self._gone(found)       # a runtime's lock held by a thread that is gone
                 return found
         if cmd in kb.FUTEX_PI_LOCKS:
             return self.pi_mutex(uaddr)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
+from ..runtimes.cpython import CPythonError
 from .classify import BlockedOn
 
 # Objects whose frames are the interpreter's own (a native wait site there
@@ -84,7 +85,7 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read) -> P
         return out
     try:
         out.locks = runtime.locks(pythreads, regs_by_lwp)
-    except Exception as exc:        # a damaged heap: the GIL still stands
+    except (CPythonError, GdbextError) as exc:    # a damaged heap: the GIL still stands
         out.warnings.append(f"threading locks not read: {exc}")
         out.locks = []
     for res in out.locks:
