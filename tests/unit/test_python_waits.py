@@ -184,3 +184,14 @@ def test_unknown_lock_owner_makes_the_verdict_unknown():
     report = DeadlockReport(build(states), "live")
     assert report.verdict == "unknown"
     assert report.unknown_waits()[0][1] == "py-lock"
+
+
+def test_gil_held_by_a_thread_that_is_gone_is_a_deadlock():
+    """A thread state whose thread exited holding the GIL (a C thread that
+    returned without PyGILState_Release): never released."""
+    w = waits(gil_memory(1), gil_resource(owner=4242))
+    threads = [snapshot(WAITER, GIL + LAY.gil_cond)]
+    states = Classifier(threads, gil_memory(1).read, None, providers=[w.provider]).run()
+    report = DeadlockReport(build(states), "core")
+    assert report.verdict == "deadlock"
+    assert report.graph.orphaned == [(WAITER, 4242)]
