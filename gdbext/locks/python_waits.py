@@ -33,10 +33,11 @@ from ..knowledge import blocking as kb
 from ..runtimes.cpython import CPythonError
 from .classify import BlockedOn
 
+SYS_FUTEX = kb.SYS_FUTEX
+# covers _gil_runtime_state (3.11 Include/internal/pycore_gil.h: 208 bytes)
+LAY_GIL_SPAN = 256
 # Objects whose frames are the interpreter's own (a native wait site there
 # adds nothing to the Python line).
-SYS_FUTEX = kb.SYS_FUTEX
-LAY_GIL_SPAN = 256          # covers _gil_runtime_state (3.11: 208 bytes, Include/internal/pycore_gil.h)
 INTERPRETER = re.compile(r"/(?:lib)?python3[.\d]*(?:[^/]*\.so[.\d]*)?$|/lib-dynload/|/libffi\.so")
 
 
