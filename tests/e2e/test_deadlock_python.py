@@ -66,7 +66,7 @@ def _launch(python: Path, script: str, *args: str, lines: int, tmp_path: Path, h
         with open(out, "w") as fh:
             proc = subprocess.Popen([str(python), str(SCRIPTS / script), *args], stdout=fh,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=tmp_path, preexec_fn=_dumps_core)
+                                    cwd=tmp_path, preexec_fn=unlimited_core)
         deadline = time.monotonic() + 30
         while out.read_text().count("\n") < lines:
             assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
@@ -78,14 +78,6 @@ def _launch(python: Path, script: str, *args: str, lines: int, tmp_path: Path, h
                                       r"(?: line=(?P<line>\d+))?", out.read_text())}
         return proc, facts
     return _start(python, script, *args, lines=lines, cwd=tmp_path)
-
-
-def _dumps_core() -> None:
-    """preexec_fn: a core on SIGQUIT even when the runner started the suite
-    in the background (a shell without job control ignores SIGQUIT there, and
-    an ignored signal stays ignored across exec)."""
-    unlimited_core()
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def _by_lwp(result: dict) -> dict[int, dict]:
