@@ -84,6 +84,8 @@ def collect(warnings: list[str]) -> dict:
     for start, offset, path in mappings:
         if offset != 0 or path in seen or len(seen) >= MAX_MODULES:
             continue
+        if not _maps_elf(read, start, path):     # locale archives, caches: not modules
+            continue
         seen.add(path)
         bid = build_id_in_memory(read, start)
         source = "memory" if bid else None
@@ -98,6 +100,20 @@ def collect(warnings: list[str]) -> dict:
             entry["build_id_source"] = "none"
         meta["modules"].append(entry)
     return meta
+
+
+def _maps_elf(read, start: int, path: str) -> bool:
+    """Whether the file mapped at ``start`` is an ELF object: its first bytes in
+    memory, else on disk; kept when neither can be read."""
+    try:
+        return read(start, 4) == b"\x7fELF"
+    except GdbextError:
+        pass
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"\x7fELF"
+    except OSError:
+        return True
 
 
 def rows(meta: dict) -> list[tuple[str, str]]:
