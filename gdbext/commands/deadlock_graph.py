@@ -77,7 +77,7 @@ def analyse(args):
     warnings = []
     loaded = target.object_sections()
     try:
-        rtld = _exported(loaded, r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"))
+        rtld = exported_symbols.find(r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"), loaded)
         rtld_range = (rtld.address, rtld.size)
     except GdbextError as exc:
         rtld_range = None
@@ -185,19 +185,6 @@ def _python_sites(states, python) -> None:
         elif native and (s.lwp in python.thread_lwps
                          or (s.blocked_on and s.blocked_on.kind == "gil")):
             s.wait_site = native
-
-
-def _exported(loaded, pattern: str, names: tuple[str, ...]) -> exported_symbols.Exported:
-    """A symbol a loaded object exports, from its .dynsym plus its load bias."""
-    from .. import elf_file
-    path = next((p for p in loaded if re.search(pattern, p)), None)
-    if path is None:
-        raise GdbextError(f"no object matching {pattern} in the target")
-    _, value, size = elf_file.dynamic_symbol(path, names)
-    bias = target.load_bias(path, loaded)
-    if bias is None:
-        raise GdbextError(f"no section of {path} is loaded")
-    return exported_symbols.Exported(path, value + bias, size)
 
 
 def _pthread_layout(loaded, warnings: list[str]):

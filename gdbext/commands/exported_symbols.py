@@ -17,9 +17,10 @@ class Exported(NamedTuple):
     size: int
 
 
-def find(object_pattern: str, names: tuple[str, ...]) -> Exported:
-    """The first of ``names`` exported by the loaded object matching the regex."""
-    loaded = target.object_sections()
+def find(object_pattern: str, names: tuple[str, ...], loaded=None) -> Exported:
+    """The first of ``names`` exported by the loaded object matching the regex
+    (``loaded``: target.object_sections(), when the caller has it already)."""
+    loaded = loaded if loaded is not None else target.object_sections()
     path = next((p for p in loaded if re.search(object_pattern, p)), None)
     if path is None:
         raise GdbextError(f"no object matching {object_pattern} in the target")

@@ -82,30 +82,41 @@ def executable_predicate():
     return executable
 
 
+def _object_of():
+    """``object_of(pc) -> (path, load bias) | None``, cached per object."""
+    loaded = target.object_sections()
+    biases: dict[str, int | None] = {}
+
+    def object_of(pc: int):
+        path = target.objfile_for(pc)
+        if not path:
+            return None
+        if path not in biases:
+            biases[path] = target.load_bias(path, loaded)
+        return None if biases[path] is None else (path, biases[path])
+    return object_of
+
+
 def function_start_reader():
     """``function_start(pc)``: the start of the function holding pc, from
     its FDE (.eh_frame, no debug info needed), else its ELF symbol."""
     from ..spill import cfi
-    loaded = target.object_sections()
-    biases: dict[str, int | None] = {}
+    object_of = _object_of()
     cache: dict[int, int | None] = {}
 
     def function_start(pc: int) -> int | None:
         if pc in cache:
             return cache[pc]
         start = None
-        path = target.objfile_for(pc)
-        if path:
-            if path not in biases:
-                biases[path] = target.load_bias(path, loaded)
-            bias = biases[path]
-            if bias is not None:
-                try:
-                    bounds = cfi.fde_bounds(path, pc - bias)
-                except GdbextError:
-                    bounds = None
-                if bounds:
-                    start = bounds[0] + bias
+        found = object_of(pc)
+        if found:
+            path, bias = found
+            try:
+                bounds = cfi.fde_bounds(path, pc - bias)
+            except GdbextError:
+                bounds = None
+            if bounds:
+                start = bounds[0] + bias
         if start is None:
             loc = target.locate(pc)
             if loc.symbol and loc.offset is not None:
@@ -120,25 +131,21 @@ def cfa_offset_reader():
     CFA = rsp + N at the call (None for rbp-based or missing rules): lets a
     stack scan step from one found frame to the next exactly."""
     from ..spill import cfi
+    object_of = _object_of()
     cache: dict[int, int | None] = {}
-    biases: dict[str, int | None] = {}
-    loaded = target.object_sections()
 
     def cfa_offset(pc: int) -> int | None:
         if pc not in cache:
             cache[pc] = None
-            path = target.objfile_for(pc)
-            if path:
-                if path not in biases:
-                    biases[path] = target.load_bias(path, loaded)
-                bias = biases[path]
-                if bias is not None:
-                    try:
-                        rule = cfi.cfa_rule_at(path, pc - bias - 1)
-                    except GdbextError:
-                        rule = None
-                    if rule and not rule.expression and rule.register == "rsp":
-                        cache[pc] = rule.offset
+            found = object_of(pc)
+            if found:
+                path, bias = found
+                try:
+                    rule = cfi.cfa_rule_at(path, pc - bias - 1)
+                except GdbextError:
+                    rule = None
+                if rule and not rule.expression and rule.register == "rsp":
+                    cache[pc] = rule.offset
         return cache[pc]
     return cfa_offset
 
