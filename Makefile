@@ -12,7 +12,7 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean
+.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean test-real real-fixtures
 
 setup: packages venv fixtures
 
@@ -54,7 +54,21 @@ demo: setup
 	@scripts/demo "$(GDB)" "$(FIXTURES)" "$(abspath $(VENV))"
 
 test: setup
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests --ignore=tests/real
+
+# Real runtimes too large or slow for `make test`: the mkl + intel-openmp
+# wheels (~270 MB download, 450 MB kept in build/mkl) and Debian's numpy with
+# threaded OpenBLAS (installed when missing).  tests/real.
+REAL_PACKAGES := /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy \
+  /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0:libopenblas0-pthread
+real-fixtures: setup
+	@scripts/ensure-packages $(REAL_PACKAGES)
+	@scripts/fetch-mkl "$(VENV)" "$(BUILD)/mkl"
+	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
+	  MKL_LIB="$(abspath $(BUILD)/mkl/lib)" deadlock-mkl-fixtures
+
+test-real: real-fixtures
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/real
 
 unit: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit

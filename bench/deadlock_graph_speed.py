@@ -4,7 +4,8 @@ The fixture `many N` has N threads blocked on one mutex held by a sleeping
 thread (64 KiB stacks).  Cold: a fresh gdb attaches and runs one command, the
 way a user meets a hang (gdb's frame cache empty).  Warm: the same command
 again in that session.  Best of REPEAT, timed inside gdb's Python, no debug
-info.  Goal: ratio <= 1.
+info; the two commands alternate run by run, so other load on the machine
+hits both alike.  Goal: ratio <= 1.
 """
 from __future__ import annotations
 
@@ -24,16 +25,19 @@ print(f"RESULT {len(gdb.selected_inferior().threads())} {cold} {warm}")
 """
 
 
-def measure(pid: int, command: str) -> tuple[int, float, float]:
-    runs = [(int(n), float(c), float(w))
-            for n, c, w in results(pid, SCRIPT.replace("CMD", repr(command)), REPEAT)]
-    return runs[0][0], min(r[1] for r in runs), min(r[2] for r in runs)
+def measure(pid: int, commands: tuple[str, ...]) -> list[tuple[int, float, float]]:
+    runs: dict[str, list] = {c: [] for c in commands}
+    for _ in range(REPEAT):
+        for command in commands:
+            runs[command] += [(int(n), float(c), float(w)) for n, c, w in
+                              results(pid, SCRIPT.replace("CMD", repr(command)), 1)]
+    return [(r[0][0], min(x[1] for x in r), min(x[2] for x in r)) for r in runs.values()]
 
 
 def main() -> int:
     with many(THREADS) as pid:
-        n, bt_cold, bt_warm = measure(pid, "thread apply all bt")
-        _, dg_cold, dg_warm = measure(pid, "deadlock-graph --json")
+        (n, bt_cold, bt_warm), (_, dg_cold, dg_warm) = measure(
+            pid, ("thread apply all bt", "deadlock-graph --json"))
     print(f"threads: {n}, best of {REPEAT}")
     print(f"cold: thread apply all bt {bt_cold:6.3f} s, deadlock-graph --json "
           f"{dg_cold:6.3f} s  ({dg_cold / bt_cold:.2f}x; goal <= 1x)")

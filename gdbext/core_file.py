@@ -47,13 +47,13 @@ class CoreFacts:
     command: str | None = None          # pr_fname: at most 15 characters
     arguments: str | None = None        # pr_psargs: at most 79 characters
     pid: int | None = None
+    ppid: int | None = None             # pr_ppid: the parent, for locks inherited across fork
     signo: int | None = None
     auxv: dict[int, int] = field(default_factory=dict)
     mappings: list[Mapping] = field(default_factory=list)
     xcr0: int | None = None             # the process's XCR0, from NT_X86_XSTATE
     uid: int | None = None
     gid: int | None = None
-    ppid: int | None = None
     cursig: dict[int, int] = field(default_factory=dict)   # LWP -> pr_cursig (NT_PRSTATUS)
     first_lwp: int | None = None        # the first NT_PRSTATUS: the thread that dumped
 

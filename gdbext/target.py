@@ -370,10 +370,13 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
                 break
             regs.update(_read_registers(frame, wanted))
         pc = regs.get("rip", frame.pc())
-        try:
-            in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-        except gdb.MemoryError:
-            in_syscall = False
+        in_syscall = seen.get(("syscall", pc))     # threads parked at one pc: one read
+        if in_syscall is None:
+            try:
+                in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
+            except gdb.MemoryError:
+                in_syscall = False
+            seen[("syscall", pc)] = in_syscall
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
                                   seen)
         out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
@@ -383,6 +386,38 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
 
 def thread_count() -> int:
     return len(gdb.selected_inferior().threads())
+
+
+def thread_pointers() -> dict[int, int | None]:
+    """LWP -> the thread's pthread_t (on x86-64 glibc its thread pointer,
+    fs_base, the address of its struct pthread): libthread_db's handle where
+    gdb has one, which needs no thread switch, else the fs_base register.
+    May switch threads: the caller restores the user's selection."""
+    out: dict[int, int | None] = {}
+    missing = []
+    for thread in gdb.selected_inferior().threads():
+        lwp = thread.ptid[1]
+        try:
+            handle = thread.handle()
+            out[lwp] = int.from_bytes(handle, "little") if handle and len(handle) == 8 \
+                else None
+        except (gdb.error, RuntimeError, AttributeError, TypeError):
+            out[lwp] = None
+        if not out[lwp] and thread.is_valid():
+            missing.append(thread)
+    for thread in missing:
+        thread.switch()
+        try:
+            out[thread.ptid[1]] = _read_registers(gdb.newest_frame(),
+                                                  ("fs_base",)).get("fs_base")
+        except gdb.error:
+            pass
+    return out
+
+
+def thread_lwps() -> set[int]:
+    """The LWP of every thread gdb knows, without switching to any."""
+    return {t.ptid[1] for t in gdb.selected_inferior().threads()}
 
 
 def _read_registers(frame, names) -> dict[str, int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from .. import target
 from ..errors import GdbextError
@@ -20,13 +21,25 @@ class DeadlockGraphCommand(GdbextCommand):
 
 Usage: deadlock-graph [--json] [--dot FILE] [--max-frames N]
 
-Reads each thread's frame-0 registers (the futex syscall's word, op and
-expected value) and the lock it points at: the owner TID of a mutex, the
-writer of an rwlock, the thread a pthread_join waits for, the glibc loader
-lock inside _rtld_global, an OpenMP barrier and the team members that have
-not arrived (GNU libgomp, LLVM libomp, Intel libiomp5).  Then it finds every
-cycle of waits, the threads stuck behind them, and suggests a fix.  Names
-from debug info are a bonus; it never resumes or changes the process.
+Reads each thread's frame-0 registers (the futex syscall's word, op, expected
+value and timeout) and the lock it points at: the owner TID of a mutex, the
+writer of an rwlock, the value of a semaphore, the thread a pthread_join waits
+for, the glibc loader lock inside _rtld_global, an OpenMP barrier and the team
+members that have not arrived (GNU libgomp, LLVM libomp, Intel libiomp5; the
+team is the threads whose start routine, read from glibc's thread
+descriptors, lies in the runtime).  A lock is named only when a frame of the
+lock call, its own fields or its address confirm it; "exact" marks an owner
+read from such a lock's owner field.
+
+The verdict is one of:
+  deadlock     a cycle of waits, or a lock whose owner is no thread of the
+               process (held across fork() by a thread of the parent, or
+               held by a thread that exited): never released
+  unknown      no cycle among the owners found, but threads wait without a
+               timeout on locks whose owners cannot be known (semaphores,
+               unrecognised futexes)
+  no-deadlock  neither
+Names from debug info are a bonus; it never resumes or changes the process.
 
 Options:
   --json          print one JSON object (schema "gdbext/deadlock-graph/1")
@@ -51,42 +64,44 @@ Examples:
 
 def analyse(args):
     """The deadlock-graph report for parsed ``args`` (also run by crash-triage)."""
-    from ..locks.classify import (FRAME0_REGISTERS, classify, more_frames_needed,
-                                  registers_wanted)
+    from ..locks.classify import FRAME0_REGISTERS, Classifier, registers_wanted, walks_needed
     from ..locks.graph import build
     from ..locks.report import DeadlockReport
 
     kind = threads_and_registers("attach PID, run the program, or core-file CORE first")
     warnings = []
+    loaded = target.object_sections()
     try:
-        rtld = exported_symbols.find(r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"))
+        rtld = _exported(loaded, r"/ld-linux[^/]*\.so", ("_rtld_global", "_rtld_local"))
         rtld_range = (rtld.address, rtld.size)
     except GdbextError as exc:
         rtld_range = None
         warnings.append(f"loader lock not identifiable: {exc}")
+    layout = _pthread_layout(loaded, warnings)
     from ..knowledge.blocking import RUNTIME_OBJECTS
     system = "|".join(RUNTIME_OBJECTS)
     read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
-    # Unwinding is most of the cost: stop at each wait site, then walk
-    # further only the threads the first classification says matter.
+    # Unwinding is most of the cost: stop at each wait site, then walk whole
+    # only the threads the first classification says matter.
     frames = max_frames(args)
     threads = target.bound("max-threads")
     snapshots = target.thread_snapshots(frames, system, frames_past_site=0,
                                         max_threads=threads, **read)
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
-    states = classify(snapshots, target.read_bytes, rtld_range)
-    past, whole = more_frames_needed(states)
-    if past or whole:
-        again = {}
-        for only, past_site in ((past, 1), (whole, None)):
-            if only:
-                again.update((s.num, s) for s in target.thread_snapshots(
-                    frames, system, frames_past_site=past_site, only=only,
-                    **read))
+    options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
+                   fate=_owner_fate(kind),
+                   pointers=target.thread_pointers() if layout is not None else {})
+    classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
+    states = classifier.run()
+    whole = walks_needed(states)
+    if whole:
+        again = {s.num: s for s in target.thread_snapshots(
+            frames, system, frames_past_site=None, only=whole, **read)}
         snapshots = [again.get(s.num, s) for s in snapshots]
-        states = classify(snapshots, target.read_bytes, rtld_range)
-    report = DeadlockReport(build(states), kind, warnings)
+        classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
+        states = classifier.run()
+    report = DeadlockReport(build(states), kind, warnings + classifier.warnings)
     truncated = sum(1 for s in states if s.frames_truncated)
     if truncated:
         report.warnings.append(f"the stack walk of {truncated} thread(s) "
@@ -105,3 +120,96 @@ def analyse(args):
             raise GdbextError(f"cannot write {path}: {exc.strerror}") from None
         report.warnings.append(f"graph written to {path}")
     return report
+
+
+LIBC = r"/libc\.so|/libc-2\.[0-9.]+\.so"
+
+
+def _exported(loaded, pattern: str, names: tuple[str, ...]) -> exported_symbols.Exported:
+    """A symbol a loaded object exports, from its .dynsym plus its load bias."""
+    from .. import elf_file
+    path = next((p for p in loaded if re.search(pattern, p)), None)
+    if path is None:
+        raise GdbextError(f"no object matching {pattern} in the target")
+    _, value, size = elf_file.dynamic_symbol(path, names)
+    bias = target.load_bias(path, loaded)
+    if bias is None:
+        raise GdbextError(f"no section of {path} is loaded")
+    return exported_symbols.Exported(path, value + bias, size)
+
+
+def _pthread_layout(loaded, warnings: list[str]):
+    """glibc's struct pthread layout from libc's _thread_db_* descriptors, or
+    None with a warning (then OpenMP teams come from frames)."""
+    from .. import elf_file
+    from ..runtimes import glibc_threads
+    path = next((p for p in loaded if re.search(LIBC, p)), None)
+    bias = target.load_bias(path, loaded) if path else None
+    try:
+        found = elf_file.dynamic_symbols(path, glibc_threads.SYMBOLS) if bias is not None \
+            else {}
+    except GdbextError:
+        found = {}
+
+    def address_of(name: str) -> int | None:
+        return found[name][0] + bias if name in found else None
+    try:
+        return glibc_threads.PthreadLayout.read(target.read_bytes, address_of)
+    except GdbextError as exc:
+        warnings.append(f"thread start routines not read ({exc}): OpenMP teams come "
+                        "from whole stack walks")
+        return None
+
+
+def _symbolize(address: int) -> tuple[str | None, str | None]:
+    """A start routine's symbol (only when the address is its start: a
+    stripped object's static function would otherwise borrow a neighbour's
+    name) and the object that holds it."""
+    where = target.locate(address)
+    if not where.symbol or where.offset != 0:
+        return None, where.objfile
+    name = (where.function or where.symbol).split("(")[0]
+    # a C++ local function's linkage name without debug info: _ZL19__kmp_launch_workerPv
+    m = re.match(r"_ZL?(\d+)", name)
+    if m:
+        name = name[m.end():m.end() + int(m.group(1))] or name
+    return name, where.objfile
+
+
+def _owner_fate(kind: str):
+    """What an owner TID that is no thread of the process is: a live thread
+    of the parent (the lock came through fork()), or gone.  Live: from /proc;
+    a core: from its NT_PRPSINFO parent."""
+    from ..locks.classify import OwnerFate
+    pid = target.pid() if kind == "live" else None
+    ppid = None
+    if pid:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
+        except (OSError, AttributeError, ValueError):
+            ppid = None
+    elif kind == "core":
+        from .. import core_file
+        try:
+            ppid = core_file.read(target.core_file_path() or "").ppid
+        except GdbextError:
+            ppid = None
+
+    def fate(tid: int) -> OwnerFate:
+        if pid and ppid and os.path.isdir(f"/proc/{ppid}/task/{tid}"):
+            return OwnerFate("fork-parent", f"it is a live thread of the parent process "
+                             f"{ppid} (/proc/{ppid}/task/{tid}): the lock was held there "
+                             "when fork() copied it into this process")
+        if ppid and tid == ppid:
+            return OwnerFate("fork-parent", f"its TID is the parent's PID {ppid}: the "
+                             "parent's main thread held the lock when fork() copied it")
+        if pid:
+            return OwnerFate("exited", f"no task {tid} in this process or in its parent "
+                             f"{ppid} (/proc): it exited holding the lock, here or in the "
+                             "parent before a fork() copied it")
+        return OwnerFate("gone", f"no thread {tid} in the "
+                         f"{'core' if kind == 'core' else 'target'}: it exited holding the "
+                         "lock, or was a thread of the parent"
+                         + (f" {ppid}" if ppid else "") + " when fork() copied it")
+    return fate

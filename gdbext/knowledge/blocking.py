@@ -41,12 +41,15 @@ FUTEX_CMD_MASK = 0x7F
 FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2 = 0, 6, 9, 11, 13
 FUTEX_WAITS = frozenset({FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI})
 FUTEX_PI_LOCKS = frozenset({FUTEX_LOCK_PI, FUTEX_LOCK_PI2})
+FUTEX_SHARED = 128                # new_sem.private of a process-shared semaphore
 FUTEX_TID_MASK = 0x3FFFFFFF       # PI futex word: owner TID | WAITERS | OWNER_DIED
 
 # pthread_mutex_t (40 bytes): __lock@0 __count@4 __owner@8 __nusers@12 __kind@16
 MUTEX_SIZE, MUTEX_OWNER, MUTEX_COUNT, MUTEX_KIND = 40, 8, 4, 16
 MUTEX_KINDS = {0: "normal", 1: "recursive", 2: "errorcheck", 3: "adaptive"}
 MUTEX_ROBUST, MUTEX_PI = 16, 32
+MUTEX_KIND_LIMIT = 1024        # type, robust, PI, PP, pshared, elision bits: all below
+FUTEX_WAITERS, FUTEX_OWNER_DIED = 1 << 31, 1 << 30
 # When FUTEX_LOCK_PI fails with EDEADLK (the kernel walked the PI chain and
 # found a cycle) or ESRCH, glibc parks the thread forever on a zero word on
 # its own stack (nptl/pthread_mutex_lock.c, "Delay the thread indefinitely",
@@ -61,8 +64,9 @@ PARKED_POINTER_OFFSETS = (0, MUTEX_KIND)
 # (__writers_futex); the writer's TID is __cur_writer@24; readers are not recorded.
 RWLOCK_WAIT_OFFSETS = {8: "reader", 12: "writer"}
 RWLOCK_CUR_WRITER = 24
-# pthread_join waits on &pd->tid with the joined thread's TID as the expected value.
-PTHREAD_TID_OFFSET = 720          # struct pthread.tid, glibc 2.36 (only used as a label)
+# pthread_join waits on &pd->tid with the joined thread's TID as the expected
+# value; where tid lies in struct pthread is read from libc's descriptors
+# (runtimes/glibc_threads.py).
 
 # ld.so's _rtld_global: the loader's recursive mutexes, by offset per glibc release
 # (elf/rtld.c struct rtld_global): offset -> (name, glibc releases)
@@ -77,21 +81,60 @@ RTLD_LOCKS: dict[int, str] = {
     2648: "_dl_load_tls_lock",
 }
 
-# Frame names (with or without debug info: these are exported) -> resource kind,
-# for waits the futex word alone does not identify.
+# Frame names, as classify._norm spells them (glibc's internal aliases and
+# symbol versions folded: __new_sem_wait_slow64 -> sem_wait,
+# __pthread_clockjoin_ex -> pthread_clockjoin, ___pthread_mutex_lock ->
+# pthread_mutex_lock).  The public ones are exported, so they name frames
+# without debug info too.  A wait is taken for a kind of lock only when a
+# frame says so or the lock's own fields are consistent with it.
+MUTEX_FRAMES = frozenset({"pthread_mutex_lock", "pthread_mutex_timedlock",
+                          "pthread_mutex_clocklock", "pthread_mutex_cond_lock",
+                          "lll_lock_wait", "lll_robust_lock_wait"})
+RWLOCK_READ_FRAMES = frozenset({"pthread_rwlock_rdlock", "pthread_rwlock_timedrdlock",
+                                "pthread_rwlock_clockrdlock"})
+RWLOCK_WRITE_FRAMES = frozenset({"pthread_rwlock_wrlock", "pthread_rwlock_timedwrlock",
+                                 "pthread_rwlock_clockwrlock"})
+RWLOCK_FRAMES = RWLOCK_READ_FRAMES | RWLOCK_WRITE_FRAMES
+SEMAPHORE_FRAMES = frozenset({"sem_wait", "sem_timedwait", "sem_clockwait"})
+JOIN_FRAMES = frozenset({"pthread_join", "pthread_timedjoin", "pthread_clockjoin"})
+# Waits with no owner to find, named by their frames: kind per frame name.
 FRAME_KINDS: tuple[tuple[str, str], ...] = (
     ("pthread_cond_wait", "condvar"), ("pthread_cond_timedwait", "condvar"),
-    ("pthread_cond_clockwait", "condvar"), ("sem_wait", "semaphore"),
-    ("sem_timedwait", "semaphore"), ("sem_clockwait", "semaphore"),
-    ("pthread_barrier_wait", "barrier"), ("pthread_join", "join"),
-    ("pthread_timedjoin_np", "join"), ("pthread_clockjoin_np", "join"),
-    ("pthread_mutex_lock", "mutex"), ("pthread_mutex_timedlock", "mutex"),
-    ("pthread_rwlock_rdlock", "rwlock"), ("pthread_rwlock_wrlock", "rwlock"),
-)
+    ("pthread_cond_clockwait", "condvar"), ("pthread_barrier_wait", "barrier"),
+    # a signaller waiting for the old group's waiters to leave (glibc 2.25+
+    # __condvar_quiesce_and_switch_g1): brief, and owned by no one
+    ("pthread_cond_signal", "condvar"), ("pthread_cond_broadcast", "condvar"),
+    ("lll_lock_wait_private", "lock"),
+) + tuple((f, "join") for f in sorted(JOIN_FRAMES)) \
+  + tuple((f, "mutex") for f in sorted(MUTEX_FRAMES)) \
+  + tuple((f, "rwlock") for f in sorted(RWLOCK_FRAMES))
+FRAMES_LOOKED_AT = 8            # the lock call is within the first frames of a wait
 
-# OpenMP runtimes: a team is the threads with frames in the same runtime object.
+# Waits that ought to have an owner, or whose owner cannot be ruled out:
+# blocked on one without a timeout and with no owner found, the verdict is
+# "unknown" rather than "no-deadlock".  Condition variables and barriers are
+# not here: they wait for an event any thread may bring, and idle pools wait
+# on them in every healthy process.
+OWNERLESS_UNKNOWN = {
+    "semaphore": "a semaphore has no owner: any thread may post it",
+    "futex": "a futex word no rule recognised: its owner is not recorded",
+    "lock": "a glibc-internal lock (stdio, malloc, the loader's private locks) records "
+            "no owner",
+    "mutex": "the mutex records no owner (__owner = 0)",
+    "rwlock": "readers hold the rwlock and glibc does not record readers",
+}
+# OpenMP runtimes: a team is the threads the runtime started (their start
+# routine lies in the runtime's object), else the threads with its frames.
 OPENMP_RUNTIMES = {r"/libgomp\.so": "GNU libgomp", r"/libomp\.so": "LLVM libomp",
                    r"/libiomp5\.so": "Intel libiomp5"}
+# Start routines that name the runtime that made a thread (names only where
+# the object has symbols: Debian's libgomp and libomp are stripped, and then
+# the object alone says it).
+THREAD_STARTS = {"gomp_thread_start": "GNU libgomp worker",
+                 "__kmp_launch_worker": "LLVM/Intel OpenMP worker",
+                 "__kmp_launch_monitor": "LLVM/Intel OpenMP monitor",
+                 "blas_thread_server": "OpenBLAS worker",
+                 "pythread_wrapper": "CPython thread"}
 # Objects whose frames are "the system", not the user's wait site.
 RUNTIME_OBJECTS = (r"/libc\.so", r"/libc-2\.", r"/ld-linux", r"/libpthread",
                    r"linux-vdso") + tuple(OPENMP_RUNTIMES)

@@ -3,6 +3,21 @@ frame names second -- so it works when libc and the OpenMP runtimes have no
 symbols at all.  Pure: threads are ``ThreadSnapshot``-shaped values and memory
 comes through a ``read(address, length) -> bytes`` callable that raises
 GdbextError on unreadable memory.
+
+A lock is named only when something confirms what it is: a frame of the lock
+call (pthread_mutex_lock, sem_wait...), or the lock's own fields agreeing with
+the futex call (a contended mutex waits for the value 2 in ``__lock``), or its
+address (the loader lock inside ld.so's ``_rtld_global``).  ``exact`` is kept
+for an owner read from an owner field of such a lock; everything else is
+``inferred`` and says why.
+
+Runtime readers plug in as *providers*: ``provider(thread, names, read) ->
+BlockedOn | None``, tried first for every futex wait (``names`` are the
+thread's first frame names, normalised).  A provider that knows a runtime's
+lock (the GIL, a Python lock) returns the resource with its owners (or none,
+and why); the graph and the verdict treat it like any other wait.  A thread's
+start routine (``ThreadState.start``, from glibc's descriptor) says which
+runtime made it.
 """
 from __future__ import annotations
 
@@ -10,29 +25,69 @@ import functools
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
+from ..runtimes import glibc_threads
 
 Reader = Callable[[int, int], bytes]
 MASK64 = (1 << 64) - 1
 
 
 @dataclass
+class OwnerFate:
+    """What an owner TID that is no thread of this process is."""
+    fate: str                       # fork-parent, exited, gone
+    evidence: str
+
+    def to_json(self) -> dict:
+        return {"fate": self.fate, "evidence": self.evidence}
+
+
+def unknown_fate(tid: int) -> OwnerFate:
+    return OwnerFate("gone", f"no thread of this process has TID {tid}")
+
+
+@dataclass
 class BlockedOn:
-    kind: str                       # mutex, loader-lock, rwlock, join, condvar, ...
+    kind: str                       # mutex, loader-lock, rwlock, join, condvar, semaphore, ...
     address: int | None
     label: str
     owner_lwps: list[int] = field(default_factory=list)
-    confidence: str = "exact"       # exact: read from an owner field or futex value
+    confidence: str = "inferred"    # exact: an owner read from a confirmed lock's owner field
     evidence: list[str] = field(default_factory=list)
     runtime: str | None = None      # OpenMP runtime object, for omp-barrier
+    timed: bool = False             # the futex call has a timeout: it returns by itself
+    gone: dict[int, OwnerFate] = field(default_factory=dict)   # owners that are no thread
+    runtime_count: int | None = None    # the runtime's own count of members not arrived
+    released: bool = False          # the lock is free already: the waiter is being woken
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "label": self.label,
                 "owner_lwps": list(self.owner_lwps), "confidence": self.confidence,
-                "evidence": list(self.evidence)}
+                "evidence": list(self.evidence), "timed": self.timed,
+                "released": self.released,
+                "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()]}
+
+
+@dataclass
+class StartRoutine:
+    """The function a thread was started with, from its struct pthread."""
+    address: int                    # 0: not started by pthread_create (the main thread)
+    symbol: str | None              # only when the address is that symbol's start
+    objfile: str | None
+    runtime: str | None             # "GNU libgomp worker"... when known
+
+    def to_json(self) -> dict:
+        return {"address": self.address, "symbol": self.symbol, "objfile": self.objfile,
+                "runtime": self.runtime}
+
+    def describe(self) -> str:
+        if not self.address:
+            return "no start routine (the main thread)"
+        what = self.symbol or f"{self.address:#x}"
+        return what + (f" in {self.objfile}" if self.objfile else "")
 
 
 @dataclass
@@ -46,16 +101,26 @@ class ThreadState:
     detail: str | None = None       # the syscall, for sleep/io
     frames: list = field(default_factory=list)
     frames_truncated: bool = False
+    start: StartRoutine | None = None
+
+
+_SUFFIXES = re.compile(r"(?:_common|_slow|_full|_cancelable|_ex|_np|64)$")
 
 
 @functools.lru_cache(maxsize=4096)     # a few names, repeated by every thread
 def _norm(name: str | None) -> str:
-    """glibc's internal spellings with debug info (___pthread_cond_wait,
-    __GI___pthread_mutex_lock, __pthread_cond_wait_common) -> the public name."""
+    """glibc's internal spellings -> the public name: ___pthread_cond_wait,
+    __GI___pthread_mutex_lock, __pthread_cond_wait_common, __new_sem_wait_slow64,
+    sem_wait@@GLIBC_2.34, __pthread_clockjoin_ex, C++ arguments."""
     if not name:
         return ""
-    name = re.sub(r"^(?:__GI_)?_*", "", name)
-    return re.sub(r"_common$", "", name)
+    name = re.sub(r"^(?:__GI_)?_*", "", name.split("@")[0].split("(")[0])
+    name = re.sub(r"^(?:new|old)_(?=sem_)", "", name)
+    while True:
+        shorter = _SUFFIXES.sub("", name)
+        if shorter == name or not shorter:
+            return name
+        name = shorter
 
 
 def _u32(read: Reader, address: int) -> int | None:
@@ -79,38 +144,46 @@ def _matches(patterns, path: str | None) -> str | None:
     return _match_cached(tuple(patterns), path) if path else None
 
 
-# What classification reads: frame 0's pc, rsp and syscall number always; the
-# futex arguments in a futex wait; the callee-saved registers only for a wait
-# that looks like glibc's parked PI locker.  Each register costs a gdb call.
-FRAME0_REGISTERS = ("rip", "rsp", "orig_rax")
+# What classification reads: frame 0's syscall number and the futex
+# arguments always (the pc comes with the frame); the timeout of a wait unless
+# it is a contended glibc lock (__lll_lock_wait passes none); rsp and the
+# callee-saved registers only for a wait that looks like glibc's parked PI
+# locker.  Each register costs a gdb call, ten thousand threads ten thousand.
+FRAME0_REGISTERS = ("orig_rax", "rdi", "rsi", "rdx")   # the futex arguments: read at once
 FUTEX_ARGUMENTS = ("rdi", "rsi", "rdx")
+
+
 def registers_wanted(regs: dict[str, int]) -> tuple[str, ...]:
     if regs.get("orig_rax") != kb.SYS_FUTEX:
         return ()
     if "rdi" not in regs:
         return FUTEX_ARGUMENTS
-    if regs.get("rdx") == 0 and "rsp" in regs \
-            and 0 <= regs["rdi"] - regs["rsp"] < kb.PARKED_WORD_NEAR_RSP:
-        return kb.PARKED_REGISTERS
-    return ()
+    cmd = regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
+    want = []
+    if cmd in kb.FUTEX_WAITS | kb.FUTEX_PI_LOCKS and "r10" not in regs \
+            and not (cmd == kb.FUTEX_WAIT and regs.get("rdx") == 2):
+        want.append("r10")
+    if regs.get("rdx") == 0:
+        if "rsp" not in regs:
+            want.append("rsp")
+        elif 0 <= regs["rdi"] - regs["rsp"] < kb.PARKED_WORD_NEAR_RSP:
+            want += kb.PARKED_REGISTERS
+    return tuple(want)
 
 
-def more_frames_needed(states) -> tuple[set[int], set[int]]:
-    """Thread numbers to walk again after a first walk that stopped at each
-    wait site: (one frame past the site, the whole stack).
-
-    One frame past: when a thread waits at an OpenMP barrier, every other
-    thread may be a team member, known by the runtime frame that starts a
-    worker (gomp_thread_start, __kmp_invoke_microtask) just below the user's
-    outlined function.  The whole stack: the loader lock's holders, whose
-    dlopen/constructor frames lie far below the wait site."""
+def walks_needed(states) -> set[int]:
+    """Thread numbers to walk whole after a first walk that stopped at each
+    wait site: the loader lock's holders, whose dlopen/constructor frames lie
+    far below the wait site; and, when a thread waits at an OpenMP barrier,
+    the threads whose start routine could not be read (their team is then
+    found by frames of the runtime anywhere in their stacks)."""
     holders = {o for s in states if s.blocked_on and s.blocked_on.kind == "loader-lock"
                for o in s.blocked_on.owner_lwps}
     whole = {s.num for s in states if s.lwp in holders and not s.frames_truncated}
-    barrier = any(s.blocked_on and s.blocked_on.kind == "omp-barrier" for s in states)
-    past = {s.num for s in states if barrier and s.num not in whole
-            and not (s.blocked_on and s.blocked_on.kind == "omp-barrier")}
-    return past, whole
+    if any(s.blocked_on and s.blocked_on.kind == "omp-barrier" for s in states):
+        whole |= {s.num for s in states if s.start is None and not s.frames_truncated
+                  and not (s.blocked_on and s.blocked_on.kind == "omp-barrier")}
+    return whole
 
 
 def wait_site(frames) -> str | None:
@@ -146,18 +219,63 @@ def _memoized(read: Reader) -> Reader:
     return cached
 
 
+Symbolizer = Callable[[int], "tuple[str | None, str | None]"]   # address -> (symbol, objfile)
+Provider = Callable[..., "BlockedOn | None"]
+
+
 class Classifier:
-    def __init__(self, threads, read: Reader, rtld_global: tuple[int, int] | None):
+    """``layout``: glibc's struct pthread layout (None: start routines are not
+    read); ``symbolize``: a start routine's exact symbol and object;
+    ``all_lwps``: every thread of the process (the snapshots may be bounded);
+    ``fate``: what an owner TID that is none of them is; ``providers``:
+    runtime readers tried first; ``pointers``: LWP -> thread pointer (else
+    each snapshot's fs_base register)."""
+
+    def __init__(self, threads, read: Reader, rtld_global: tuple[int, int] | None, *,
+                 layout: glibc_threads.PthreadLayout | None = None,
+                 symbolize: Symbolizer | None = None,
+                 all_lwps: set[int] | None = None,
+                 fate: Callable[[int], OwnerFate] = unknown_fate,
+                 providers: Sequence[Provider] = (),
+                 pointers: dict[int, int | None] | None = None):
         self.threads = threads
         self.read = _memoized(read)     # a thousand waiters often share one lock
         self.rtld = rtld_global
-        self.lwps = {t.lwp for t in threads}
+        self.lwps = {t.lwp for t in threads} | set(all_lwps or ())
+        self.layout = layout
+        self.symbolize = functools.lru_cache(maxsize=256)(symbolize) if symbolize else None
+        self.fate = functools.lru_cache(maxsize=256)(fate)
+        self.providers = tuple(providers)
+        # each thread's struct pthread: its pthread_t (= fs_base on x86-64)
+        self.pointers = pointers if pointers is not None else \
+            {t.lwp: t.regs.get("fs_base") for t in threads}
+        self.warnings: list[str] = []
 
     def run(self) -> list[ThreadState]:
         states = [self.one(t) for t in self.threads]
-        _infer_teams(states)
+        # Start routines decide OpenMP teams; elsewhere they are one more read
+        # per thread that ten thousand lock waiters do not need.
+        if self.layout is not None and any(
+                s.blocked_on and s.blocked_on.kind == "omp-barrier" for s in states):
+            for s in states:
+                s.start = self.start_of(s.lwp)
+        _infer_teams(states, self.warnings)
         _loader_holder_evidence(states)
         return states
+
+    def start_of(self, lwp: int) -> StartRoutine | None:
+        """The thread's start routine, when its descriptor is confirmed (its
+        tid field holds its LWP)."""
+        d = glibc_threads.descriptor(self.read, self.layout, self.pointers.get(lwp), lwp)
+        if d is None or not d.confirmed or d.start_routine is None:
+            return None
+        if d.start_routine == 0:
+            return StartRoutine(0, None, None, None)
+        symbol, objfile = self.symbolize(d.start_routine) if self.symbolize else (None, None)
+        runtime = kb.THREAD_STARTS.get(symbol or "")
+        if runtime is None and _matches(kb.OPENMP_RUNTIMES, objfile):
+            runtime = kb.OPENMP_RUNTIMES[_matches(kb.OPENMP_RUNTIMES, objfile)] + " thread"
+        return StartRoutine(d.start_routine, symbol, objfile, runtime)
 
     def one(self, t) -> ThreadState:
         site = wait_site(t.frames)
@@ -167,6 +285,11 @@ class Classifier:
         if not t.in_syscall or nr is None or nr >= 1 << 63:
             return ThreadState(state="running", blocked_on=None, **base)
         if nr == kb.SYS_FUTEX:
+            cmd = t.regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
+            if "rsi" in t.regs and cmd not in kb.FUTEX_WAITS | kb.FUTEX_PI_LOCKS:
+                # FUTEX_WAKE, REQUEUE...: caught in the middle of waking others
+                return ThreadState(state="running", blocked_on=None,
+                                   detail=f"futex op {cmd} (not a wait)", **base)
             return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
         state, what = kb.SYSCALL_STATES.get(nr, ("syscall", f"syscall {nr}"))
         if nr == kb.SYS_RESTART_SYSCALL:
@@ -178,34 +301,59 @@ class Classifier:
 
     # --- futex waits ---------------------------------------------------------
     def futex(self, t) -> BlockedOn:
+        found = self._futex(t)
+        cmd = t.regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
+        if t.regs.get("r10") and (cmd in kb.FUTEX_WAITS or cmd in kb.FUTEX_PI_LOCKS):
+            found.timed = True
+            found.evidence.append("the futex call has a timeout (r10 != 0): the wait "
+                                  "returns by itself")
+        return found
+
+    def _futex(self, t) -> BlockedOn:
         uaddr, op, val = t.regs.get("rdi", 0), t.regs.get("rsi", 0), t.regs.get("rdx", 0)
         cmd = op & kb.FUTEX_CMD_MASK
-        names = [_norm(f.function) for f in t.frames[:6]]
+        frames = [_norm(f.function) for f in t.frames[:kb.FRAMES_LOOKED_AT]]
+        names = frozenset(frames)
+        for provider in self.providers:
+            try:
+                found = provider(t, names, self.read)
+            except GdbextError:
+                found = None
+            if found is not None:
+                return found
         if cmd in kb.FUTEX_PI_LOCKS:
             return self.pi_mutex(uaddr)
         if cmd in kb.FUTEX_WAITS:
-            for rule in (self.parked_pi, self.join, self.mutex, self.rwlock, self.openmp):
-                found = rule(t, uaddr, val)
+            for rule in (self.parked_pi, self.join, self.mutex, self.rwlock, self.semaphore,
+                         self.openmp):
+                found = rule(t, uaddr, val, cmd, names)
                 if found is not None:
                     return found
         match = next(((fn, k) for fn, k in kb.FRAME_KINDS if fn in names), None)
         if match is not None:
             fn, kind = match
-            return BlockedOn(kind, uaddr, f"{kind} (futex {uaddr:#x})", [],
-                             "exact" if kind in ("condvar", "semaphore") else "inferred",
-                             [f"frame {names.index(fn)} is {fn}; no owner is recorded"])
+            why = kb.OWNERLESS_UNKNOWN.get(kind, "no owner is recorded")
+            return BlockedOn(kind, uaddr, f"{kind} (futex {uaddr:#x})", [], "inferred",
+                             [f"frame {frames.index(fn)} is {fn}; {why}"])
+        if cmd == kb.FUTEX_WAIT_BITSET:
+            found = self.semaphore_by_fields(uaddr, val)
+            if found is not None:
+                return found
         return BlockedOn("futex", uaddr, f"futex {uaddr:#x} (op {op:#x}, expected {val})", [],
-                         "inferred", ["no owner field recognised at this address"])
+                         "inferred", ["no lock recognised at this address, and no frame "
+                                      "names the call"])
 
     def pi_mutex(self, uaddr: int) -> BlockedOn:
         word = _u32(self.read, uaddr)
         owner = word & kb.FUTEX_TID_MASK if word is not None else 0
-        return BlockedOn("mutex", uaddr, f"priority-inheritance mutex {uaddr:#x}",
-                         [owner] if owner else [], "exact",
-                         [f"PI futex word {word:#x}: owner TID in the low 30 bits"
-                          if word is not None else "futex word unreadable"])
+        b = BlockedOn("mutex", uaddr, f"priority-inheritance mutex {uaddr:#x}",
+                      [owner] if owner else [], "exact",
+                      [f"PI futex word {word:#x}: owner TID in the low 30 bits"
+                       if word is not None else "futex word unreadable"])
+        self._gone(b)
+        return b
 
-    def parked_pi(self, t, uaddr: int, val: int) -> BlockedOn | None:
+    def parked_pi(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
         """A thread glibc parked forever after FUTEX_LOCK_PI said EDEADLK: it
         waits on a zero word on its own stack; the PI mutex it wanted is held
         in a callee-saved register or a stack slot, and its futex word names
@@ -226,14 +374,14 @@ class Classifier:
                 if found is None:
                     continue
                 pointer, holder = found
-                field = "the mutex" if offset == 0 else f"mutex+{offset} (__kind)"
+                place = "the mutex" if offset == 0 else f"mutex+{offset} (__kind)"
                 return BlockedOn(
                     "mutex", pointer, f"priority-inheritance mutex {pointer:#x}", [holder],
                     "inferred",
                     ["FUTEX_LOCK_PI failed (the kernel found the PI chain deadlocked);"
                      f" glibc parks the thread forever on the zero word {uaddr:#x} on its"
                      " own stack",
-                     f"{where} points at {field}; its futex word and __owner name"
+                     f"{where} points at {place}; its futex word and __owner name"
                      f" LWP {holder}"])
         return None
 
@@ -250,35 +398,79 @@ class Classifier:
             return pointer, holder
         return None
 
-    def join(self, t, uaddr: int, val: int) -> BlockedOn | None:
+    def join(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
         if val not in self.lwps or val == t.lwp or _u32(self.read, uaddr) != val:
             return None
+        pointer = self.pointers.get(val)
+        if self.layout is not None and pointer and \
+                uaddr == glibc_threads.tid_field_address(self.layout, pointer):
+            how = (f"the futex word is the tid field of LWP {val}'s struct pthread "
+                   f"({pointer:#x}, from its fs_base; layout from {self.layout.source})")
+        elif names & kb.JOIN_FRAMES:
+            how = f"a frame is {sorted(names & kb.JOIN_FRAMES)[0]}"
+        else:
+            return BlockedOn("join", uaddr, f"pthread_join of LWP {val}?", [val], "inferred",
+                             [f"the futex word and the expected value are LWP {val}'s TID, as "
+                              "in pthread_join; nothing else confirms it"])
         return BlockedOn("join", uaddr, f"pthread_join of LWP {val}", [val], "exact",
-                         [f"futex on &pd->tid (pthread_t {uaddr - kb.PTHREAD_TID_OFFSET:#x}"
-                          f" on glibc 2.36) holding the joined thread's TID {val}"])
+                         [f"futex on &pd->tid holding the joined thread's TID {val}: {how}"])
 
-    def mutex(self, t, uaddr: int, val: int) -> BlockedOn | None:
+    def mutex(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
         try:
-            raw = self.read(uaddr, kb.MUTEX_SIZE)
+            raw = self.read(uaddr, 20)
         except GdbextError:
             return None
-        lock, count, owner, _nusers, kind = struct.unpack_from("<iIiIi", raw)
-        if owner not in self.lwps or lock == 0:
+        lock, count, owner, _nusers, kind = struct.unpack_from("<IIiIi", raw)
+        by_frames = sorted(names & kb.MUTEX_FRAMES)
+        loader = self.loader_lock_name(uaddr)
+        if kind & kb.MUTEX_ROBUST:          # the futex word holds the owner's TID
+            consistent = owner > 0 and lock & kb.FUTEX_TID_MASK == owner \
+                and val & kb.FUTEX_TID_MASK == owner
+        else:                               # __lll_lock_wait: wait while __lock == 2
+            consistent = cmd == kb.FUTEX_WAIT and val == 2 and lock == 2
+        consistent = consistent and 0 <= kind < kb.MUTEX_KIND_LIMIT
+        if not (by_frames or consistent or loader):
             return None
+        if not by_frames and not consistent and not (lock and owner > 0):
+            return None
+        how = (f"frame {by_frames[0]}" if by_frames else
+               "its address" if loader and not consistent else
+               "__lock and the futex call agree")
         kind_name = kb.MUTEX_KINDS.get(kind & 3, "normal")
         extra = [n for flag, n in ((kb.MUTEX_ROBUST, "robust"), (kb.MUTEX_PI, "PI"))
                  if kind & flag]
-        evidence = [f"__owner = {owner} at +8, __kind = {kind} ({' '.join(extra + [kind_name])})"]
+        what = " ".join(extra + [kind_name])
+        if lock == 0:
+            return BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x} (free)", [], "inferred",
+                             [f"a mutex ({how}); __lock = 0: released, the waiter is being "
+                              "woken"], released=True)
+        if owner <= 0:
+            return BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x}", [], "inferred",
+                             [f"a mutex ({how}); __owner = {owner}, __lock = {lock}: "
+                              "no owner recorded"])
+        evidence = [f"__owner = {owner} at +8, __kind = {kind} ({what}); a mutex by {how}"]
         if count and kind & 3 == 1:
             evidence.append(f"held {count} time(s) recursively")
-        loader = self.loader_lock_name(uaddr)
+        if kind & kb.MUTEX_ROBUST and lock & kb.FUTEX_OWNER_DIED:
+            evidence.append("FUTEX_OWNER_DIED is set: the kernel saw the owner exit")
         if loader:
-            return BlockedOn("loader-lock", uaddr, f"glibc loader lock {loader}", [owner],
-                             "exact", evidence)
-        what = " ".join(extra + [kind_name])
-        if owner == t.lwp and kind & 3 != 1:
-            evidence.append("the waiter owns this non-recursive mutex: self-deadlock")
-        return BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x}", [owner], "exact", evidence)
+            b = BlockedOn("loader-lock", uaddr, f"glibc loader lock {loader}", [owner],
+                          "exact", evidence)
+        else:
+            if owner == t.lwp and kind & 3 != 1:
+                evidence.append("the waiter owns this non-recursive mutex: self-deadlock")
+            b = BlockedOn("mutex", uaddr, f"{what} mutex {uaddr:#x}", [owner], "exact",
+                          evidence)
+        self._gone(b)
+        return b
+
+    def _gone(self, b: BlockedOn) -> None:
+        """Owners that are no thread of this process: say what they are."""
+        for o in b.owner_lwps:
+            if o not in self.lwps:
+                fate = self.fate(o)
+                b.gone[o] = fate
+                b.evidence.append(f"LWP {o} is no thread of this process: {fate.evidence}")
 
     def loader_lock_name(self, uaddr: int) -> str | None:
         if not self.rtld:
@@ -290,55 +482,99 @@ class Classifier:
         name = kb.RTLD_LOCKS.get(offset)
         return f"_rtld_global.{name}" if name else f"_rtld_global+{offset}"
 
-    def rwlock(self, t, uaddr: int, val: int) -> BlockedOn | None:
-        for off, role in kb.RWLOCK_WAIT_OFFSETS.items():
+    def rwlock(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
+        """Only where a frame says pthread_rwlock_*: a condition variable's
+        futex word sits where an rwlock's would, and the word after it is
+        often another lock's __owner (CPython's GIL)."""
+        called = sorted(names & kb.RWLOCK_FRAMES)
+        if not called:
+            return None
+        role = "read" if names & kb.RWLOCK_READ_FRAMES else "write"
+        for off in kb.RWLOCK_WAIT_OFFSETS:
             base = (uaddr - off) & MASK64
             writer = _u32(self.read, base + kb.RWLOCK_CUR_WRITER)
-            if writer in self.lwps:
-                return BlockedOn("rwlock", base,
-                                 f"rwlock {base:#x} (waiting to {'read' if role == 'reader' else 'write'})",
+            if writer in self.lwps and writer:
+                return BlockedOn("rwlock", base, f"rwlock {base:#x} (waiting to {role})",
                                  [writer], "exact",
-                                 [f"__cur_writer = {writer} at +24; readers are not recorded"])
-        names = {_norm(f.function) for f in t.frames[:6]}
-        if names & {"pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
-                    "pthread_rwlock_timedrdlock", "pthread_rwlock_timedwrlock"}:
-            # the rwlock is 8-aligned: readers wait on +8, writers on +12
-            base = (uaddr - (8 if uaddr % 8 == 0 else 12)) & MASK64
-            return BlockedOn("rwlock", base, f"rwlock {base:#x} (held by readers)", [],
-                             "exact", ["no writer recorded: held by readers, which glibc "
-                                       "does not track"])
-        return None
+                                 [f"frame {called[0]}; __cur_writer = {writer} at +24"])
+        base = (uaddr - (8 if uaddr % 8 == 0 else 12)) & MASK64
+        return BlockedOn("rwlock", base, f"rwlock {base:#x} (waiting to {role})", [],
+                         "inferred", [f"frame {called[0]}; no writer recorded: held by "
+                                      "readers, which glibc does not track"])
 
-    def openmp(self, t, uaddr: int, val: int) -> BlockedOn | None:
+    def semaphore(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
+        called = sorted(names & kb.SEMAPHORE_FRAMES)
+        if not called:
+            return None
+        value, waiters = _u32(self.read, uaddr), _u32(self.read, uaddr + 4)
+        shown = "unreadable" if value is None else str(value)
+        evidence = [f"frame {called[0]}; sem_t value {shown}"
+                    + (f", {waiters} waiter(s)" if waiters is not None else "")
+                    + " (glibc's new_sem: the value in the futex word, the waiters in the "
+                      "next 32 bits)", kb.OWNERLESS_UNKNOWN["semaphore"]]
+        return BlockedOn("semaphore", uaddr, f"semaphore {uaddr:#x} (value {shown})", [],
+                         "inferred", evidence)
+
+    def semaphore_by_fields(self, uaddr: int, val: int) -> BlockedOn | None:
+        """A sem_t when no frame names the call (libc without symbols: sem_wait
+        tail-calls the unexported __new_sem_wait_slow64).  glibc's new_sem
+        (sysdeps/nptl/internaltypes.h, 64-bit atomics): the value in the low
+        32 bits of ``data`` -- the futex word, waited on while 0 -- the waiter
+        count in the high 32, which the waiter raised before waiting, then
+        ``private`` (0, or FUTEX_SHARED 128)."""
+        try:
+            value, waiters, private = struct.unpack("<III", self.read(uaddr, 12))
+        except (GdbextError, struct.error):
+            return None
+        if uaddr % 8 or value != 0 or val != 0 or not 1 <= waiters < 1 << 20 \
+                or private not in (0, kb.FUTEX_SHARED):
+            return None
+        return BlockedOn("semaphore", uaddr, f"semaphore {uaddr:#x} (value 0)?", [],
+                         "inferred",
+                         [f"no frame names the call; the words fit a sem_t: value 0 (the "
+                          f"expected value), {waiters} waiter(s) counted in the next 32 bits, "
+                          f"private flag {private}", kb.OWNERLESS_UNKNOWN["semaphore"]])
+
+    def openmp(self, t, uaddr: int, val: int, cmd: int, names) -> BlockedOn | None:
         runtime = _runtime_of(t.frames[:12])
         if runtime is None:
             return None
-        names = [_norm(f.function) for f in t.frames[:12]]
         if any(n.startswith("pthread_cond") for n in names) or _matches(
                 kb.OPENMP_RUNTIMES, t.frames[0].objfile if t.frames else None):
             evidence = [f"waits inside {kb.OPENMP_RUNTIMES[runtime[0]]} ({runtime[1]})"]
+            b = BlockedOn("omp-barrier", uaddr,
+                          f"OpenMP barrier ({kb.OPENMP_RUNTIMES[runtime[0]]})",
+                          [], "inferred", evidence, runtime=runtime[1])
             if runtime[0] == r"/libgomp\.so":
-                evidence += _gomp_barrier_counts(self.read, uaddr)
-            return BlockedOn("omp-barrier", uaddr, f"OpenMP barrier ({kb.OPENMP_RUNTIMES[runtime[0]]})",
-                             [], "inferred", evidence, runtime=runtime[1])
+                counted = _gomp_barrier(self.read, uaddr)
+                if counted:
+                    evidence.append(counted[0])
+                    b.runtime_count = counted[1]
+            return b
         return None
 
 
-def _gomp_barrier_counts(read: Reader, uaddr: int) -> list[str]:
-    """libgomp's own count of the threads that have not arrived (evidence
-    beside the team inferred from frames)."""
+def _gomp_barrier(read: Reader, uaddr: int) -> tuple[str, int | None] | None:
+    """libgomp's own count of the threads that have not arrived: (evidence,
+    count), the count None when the barrier is not in a counting phase."""
     base = (uaddr - kb.GOMP_BARRIER_FUTEX_FIELD) & MASK64
     total = _u32(read, base + kb.GOMP_BARRIER_TOTAL)
     awaited = _u32(read, base + kb.GOMP_BARRIER_AWAITED)
     final = _u32(read, base + kb.GOMP_BARRIER_AWAITED_FINAL)
     if not total or total > 1 << 16 or awaited is None or final is None:
-        return []
+        return None
     if 0 < awaited < total:
-        return [f"libgomp team barrier at {base:#x}: {awaited} of {total} threads not arrived"]
+        return (f"libgomp team barrier at {base:#x}: {awaited} of {total} threads not "
+                "arrived", awaited)
     if 0 < final < total:
-        return [f"libgomp barrier ending the parallel region at {base:#x}: {final} of "
-                f"{total} threads not arrived"]
-    return [f"libgomp barrier at {base:#x}: team of {total}"]
+        return (f"libgomp barrier ending the parallel region at {base:#x}: {final} of "
+                f"{total} threads not arrived", final)
+    return f"libgomp barrier at {base:#x}: team of {total}", None
+
+
+def _gomp_barrier_counts(read: Reader, uaddr: int) -> list[str]:
+    found = _gomp_barrier(read, uaddr)
+    return [found[0]] if found else []
 
 
 def _runtime_of(frames) -> tuple[str, str] | None:
@@ -349,20 +585,48 @@ def _runtime_of(frames) -> tuple[str, str] | None:
     return None
 
 
-def _infer_teams(states: list[ThreadState]) -> None:
-    """A barrier waits for the team members that have not arrived: threads with
-    frames in the same OpenMP runtime that are not waiting in it themselves."""
+def _infer_teams(states: list[ThreadState], warnings: list[str]) -> None:
+    """A barrier waits for the team members that have not arrived.  The team
+    is the threads the runtime started -- their start routine lies in the
+    runtime's object, read from glibc's thread descriptors -- or, where a
+    start routine could not be read, the threads with frames in the runtime.
+    A member is arrived when it waits inside the runtime itself.  A waiter
+    the runtime started is a worker idle at a barrier or in the pool: it
+    waits for its master, not for the team."""
     for s in states:
         b = s.blocked_on
         if b is None or b.kind != "omp-barrier":
             continue
-        team = [o for o in states if o is not s and any(f.objfile == b.runtime for f in o.frames)]
+        runtime = b.runtime
+
+        def started_here(o):
+            return o.start is not None and o.start.address and o.start.objfile == runtime
+        if started_here(s):
+            b.evidence.append(f"this thread was started by the runtime "
+                              f"({s.start.describe()}): a worker at a barrier or idle in the "
+                              "pool, waiting for its master")
+            continue
+        by_start = [o for o in states if o is not s and started_here(o)]
+        by_frames = [o for o in states if o is not s and o.start is None
+                     and any(f.objfile == runtime for f in o.frames)]
+        team = by_start + by_frames
         arrived = [o for o in team if o.blocked_on and o.blocked_on.kind == "omp-barrier"
-                   and o.blocked_on.runtime == b.runtime]
+                   and o.blocked_on.runtime == runtime]
         b.owner_lwps = [o.lwp for o in team if o not in arrived]
-        b.evidence.append(f"team: {len(team) + 1} threads with {b.runtime} frames; "
-                          f"{len(arrived) + 1} waiting in the runtime, "
-                          f"{len(b.owner_lwps)} not arrived")
+        where = []
+        if by_start:
+            routines = sorted({o.start.symbol or f"{o.start.address:#x}" for o in by_start})
+            where.append(f"{len(by_start)} started by the runtime (start routine "
+                         f"{', '.join(routines)})")
+        if by_frames:
+            where.append(f"{len(by_frames)} with {runtime} frames (no start routine read)")
+        b.evidence.append(f"team: this thread and {len(team)} other(s): "
+                          f"{'; '.join(where) or 'none found'}; {len(arrived)} waiting in "
+                          f"the runtime, {len(b.owner_lwps)} not arrived")
+        if b.runtime_count is not None and b.runtime_count != len(b.owner_lwps):
+            warnings.append(f"LWP {s.lwp}'s barrier: libgomp counts {b.runtime_count} thread(s) "
+                            f"not arrived, the team found has {len(b.owner_lwps)}; the "
+                            "edges follow the team found")
 
 
 def _loader_holder_evidence(states: list[ThreadState]) -> None:
@@ -384,5 +648,6 @@ def _loader_holder_evidence(states: list[ThreadState]) -> None:
                               f"{in_ldso} frame(s) in ld.so")
 
 
-def classify(threads, read: Reader, rtld_global: tuple[int, int] | None) -> list[ThreadState]:
-    return Classifier(threads, read, rtld_global).run()
+def classify(threads, read: Reader, rtld_global: tuple[int, int] | None,
+             **options) -> list[ThreadState]:
+    return Classifier(threads, read, rtld_global, **options).run()

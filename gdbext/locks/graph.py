@@ -1,5 +1,7 @@
-"""The wait-for graph over threads: cycles, threads stuck behind them, and
-chains that end at a thread that is not blocked (sleeping, in I/O, running)."""
+"""The wait-for graph over threads: cycles, waits on owners that are gone
+(no thread of the process: inherited locked across fork(), or exited holding
+the lock), threads stuck behind either, and chains that end at a thread that
+is not blocked (sleeping, in I/O, running)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ class WaitGraph:
     knots: list[list[int]] = field(default_factory=list)       # all LWPs of each cyclic SCC
     behind_cycle: dict[int, int] = field(default_factory=dict)  # lwp -> cycle index
     chains: list[list[int]] = field(default_factory=list)       # blocked -> ... -> not blocked
+    orphaned: list[tuple[int, int]] = field(default_factory=list)  # (waiter, owner gone)
+    behind_orphan: dict[int, int] = field(default_factory=dict)   # lwp -> orphaned waiter
 
     @cached_property        # built once: callers look up thousands of threads
     def by_lwp(self) -> dict[int, ThreadState]:
@@ -38,6 +42,15 @@ def build(states: list[ThreadState]) -> WaitGraph:
         hit = _reaches(lwp, g.edges, in_cycle)
         if hit is not None:
             g.behind_cycle[lwp] = hit
+    g.orphaned = [(s.lwp, o) for s in states if s.blocked_on
+                  for o in s.blocked_on.owner_lwps if o in s.blocked_on.gone]
+    stuck = {w: w for w, _ in g.orphaned}
+    for lwp in g.edges:
+        if lwp in in_cycle or lwp in g.behind_cycle or lwp in stuck:
+            continue
+        hit = _reaches(lwp, g.edges, stuck)
+        if hit is not None:
+            g.behind_orphan[lwp] = hit
     g.chains = _chains(g, in_cycle)
     return g
 
@@ -137,7 +150,7 @@ def _chains(g: WaitGraph, in_cycle) -> list[list[int]]:
     """Blocked threads whose wait ends at a thread that is not blocked."""
     out = []
     for lwp, owners in g.edges.items():
-        if lwp in in_cycle or lwp in g.behind_cycle or not owners:
+        if lwp in in_cycle or lwp in g.behind_cycle or lwp in g.behind_orphan or not owners:
             continue
         chain, node, seen = [lwp], lwp, {lwp}
         while g.edges.get(node):

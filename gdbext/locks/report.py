@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import render
-from ..knowledge.blocking import HELD_KINDS
+from ..knowledge.blocking import HELD_KINDS, OWNERLESS_UNKNOWN
 from .graph import WaitGraph
 
 SCHEMA = "gdbext/deadlock-graph/1"
@@ -33,6 +33,26 @@ FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
      "locks are taken in opposite orders: take them in one global order in every thread "
      "(or use pthread_mutex_trylock and back off)"),
 )
+# A lock whose owner is no thread of the process is never released: the
+# pattern and the fix follow what the owner was.
+GONE = {
+    "fork-parent": ("fork-inherited-lock",
+                    "the lock was held by another thread of the parent when fork() copied "
+                    "the process; in the child no thread owns it, so it is never released: "
+                    "fork only before starting threads, or exec at once after fork (only "
+                    "async-signal-safe calls between), or take and release the locks around "
+                    "fork with pthread_atfork"),
+    "exited": ("lock-owner-exited",
+               "the owner exited (or was cancelled) while holding the lock, so it is never "
+               "released: unlock on every exit path (cleanup handlers, RAII), or use a robust "
+               "mutex (PTHREAD_MUTEX_ROBUST: the next locker gets EOWNERDEAD and can repair "
+               "the state)"),
+    "gone": ("lock-owner-gone",
+             "the lock's owner is no thread of this process (inherited locked across fork(), "
+             "or exited holding it), so it is never released: fork only before starting "
+             "threads or exec at once, use pthread_atfork, unlock on every exit path, or use "
+             "robust mutexes"),
+}
 SELF = "self-deadlock"
 SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
             "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
@@ -56,10 +76,25 @@ class DeadlockReport:
 
     @property
     def verdict(self) -> str:
-        return "deadlock" if self.graph.cycles else "no-deadlock"
+        if self.graph.cycles or self.graph.orphaned:
+            return "deadlock"
+        return "unknown" if self.unknown_waits() else "no-deadlock"
+
+    def unknown_waits(self) -> list[tuple[int, str, str]]:
+        """(lwp, kind, why) of each thread blocked, without a timeout, on a
+        wait whose owner cannot be known: no cycle found does not mean none."""
+        g = self.graph
+        return [(s.lwp, s.blocked_on.kind, OWNERLESS_UNKNOWN[s.blocked_on.kind])
+                for s in g.states if s.blocked_on and not s.blocked_on.owner_lwps
+                and not s.blocked_on.timed and not s.blocked_on.released
+                and s.blocked_on.kind in OWNERLESS_UNKNOWN]
+
+    def _fate(self, waiter: int, owner: int) -> str:
+        return self.graph.by_lwp[waiter].blocked_on.gone[owner].fate
 
     def patterns(self) -> list[str | None]:
-        """The pattern of each cycle (None when no rule fits)."""
+        """The pattern of each cycle (None when no rule fits), then of each
+        wait on an owner that is gone."""
         by = self.graph.by_lwp
         out = []
         for cycle in self.graph.cycles:
@@ -68,12 +103,14 @@ class DeadlockReport:
                 continue
             kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
             out.append(next((name for name, needs, _ in FIXES if needs <= kinds), None))
+        out += [GONE[self._fate(w, o)][0] for w, o in self.graph.orphaned]
         return out
 
     def hints(self) -> list[str]:
-        advice = {name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
+        advice = ({name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
+                  | {name: text for name, text in GONE.values()})
         out = [advice[p] for p in self.patterns() if p]
-        if not self.graph.cycles:
+        if self.verdict != "deadlock":
             out += [STALLED_FIX[s] for s in self.stalled_holders().values() if s in STALLED_FIX]
         return list(dict.fromkeys(out))
 
@@ -96,11 +133,18 @@ class DeadlockReport:
                          "detail": s.detail,
                          "blocked_on": s.blocked_on.to_json() if s.blocked_on else None,
                          "wait_site": s.wait_site,
+                         "start_routine": s.start.to_json() if s.start else None,
                          "frames_truncated": s.frames_truncated} for s in g.states],
             "cycles": [list(c) for c in g.cycles],
             "patterns": self.patterns(),
             "deadlocked": [list(k) for k in g.knots],
             "behind_cycle": [{"lwp": l, "cycle": i} for l, i in sorted(g.behind_cycle.items())],
+            "orphaned": [{"lwp": w, "owner": o, **g.by_lwp[w].blocked_on.gone[o].to_json()}
+                         for w, o in g.orphaned],
+            "behind_orphan": [{"lwp": l, "waits_behind": w}
+                              for l, w in sorted(g.behind_orphan.items())],
+            "unknown": [{"lwp": l, "kind": k, "reason": why}
+                        for l, k, why in self.unknown_waits()],
             "chains": g.chains,
             "stalled_holders": [{"lwp": l, "state": st}
                                 for l, st in self.stalled_holders().items()],
@@ -119,6 +163,23 @@ class DeadlockReport:
     def headline(self) -> str:
         g = self.graph
         blocked = sum(1 for s in g.states if s.state == "blocked")
+        if g.orphaned and not g.cycles:
+            w, o = g.orphaned[0]
+            b = g.by_lwp[w].blocked_on
+            fate = b.gone[o]
+            more = f" (and {len(g.orphaned) - 1} more)" if len(g.orphaned) > 1 else ""
+            behind = (f", {len(g.behind_orphan)} more blocked behind it"
+                      if g.behind_orphan else "")
+            return (f"deadlock-graph: DEADLOCK - {self._who(w)} waits forever for {b.label} "
+                    f"held by LWP {o}, no thread of this process ({fate.evidence}){more}"
+                    f"{behind}")
+        if not g.cycles and self.verdict == "unknown":
+            unknown = self.unknown_waits()
+            kinds = ", ".join(f"{k} x{n}" for k, n in sorted(
+                {k: sum(1 for _, kk, _ in unknown if kk == k) for _, k, _ in unknown}.items()))
+            return (f"deadlock-graph: UNKNOWN - {len(g.states)} threads, {blocked} blocked, "
+                    f"no cycle among the known owners; {len(unknown)} blocked without a "
+                    f"timeout on waits whose owners cannot be known ({kinds})")
         if not g.cycles:
             ends = self.stalled_holders()
             stalled = ""
@@ -133,8 +194,19 @@ class DeadlockReport:
                     f"blocked, no cycle of waits{stalled}")
         members = sum(len(k) for k in g.knots)
         behind = f", {len(g.behind_cycle)} more blocked behind it" if g.behind_cycle else ""
+        gone = (f"; {len(g.orphaned)} wait(s) on owners that are gone" if g.orphaned else "")
         return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "
-                f"thread(s){behind}")
+                f"thread(s){behind}{gone}")
+
+    def _orphan_text(self, waiter: int, owner: int) -> str:
+        s = self.graph.by_lwp[waiter]
+        b = s.blocked_on
+        lines = [f"owner gone: {self._who(waiter)}",
+                 f"      waits for {b.label} [{b.confidence}]",
+                 f"      at {s.wait_site or '?'}",
+                 f"      held by LWP {owner}: {b.gone[owner].evidence}"]
+        lines += [f"      - {e}" for e in b.evidence]
+        return "\n".join(lines)
 
     def _cycle_text(self, i: int, cycle: list[int]) -> str:
         by = self.graph.by_lwp
@@ -175,10 +247,14 @@ class DeadlockReport:
         for s in self.graph.states:
             b = s.blocked_on
             what = b.label if b else (s.detail or "")
-            owners = ",".join(map(str, b.owner_lwps)) if b and b.owner_lwps else ""
-            rows.append([s.num, s.lwp, s.name or "", s.state, what, owners, s.wait_site or ""])
+            owners = ",".join(f"{o} (gone)" if o in b.gone else str(o)
+                              for o in b.owner_lwps) if b and b.owner_lwps else ""
+            if b and b.timed:
+                what += " (timed)"
+            rows.append([s.num, s.lwp, s.name or "", s.state, what, owners, s.wait_site or "",
+                         _started(s.start)])
         return render.table(rows, ["#", "lwp", "name", "state", "blocked on", "owner/awaits",
-                                   "wait site"])
+                                   "wait site", "started by"])
 
     def to_text(self) -> str:
         g = self.graph
@@ -190,6 +266,17 @@ class DeadlockReport:
         if g.behind_cycle:
             parts.append("blocked behind a cycle: " + ", ".join(
                 f"{self._who(l)} (cycle {i + 1})" for l, i in sorted(g.behind_cycle.items())))
+        for waiter, owner in g.orphaned:
+            parts.append(self._orphan_text(waiter, owner))
+        if g.behind_orphan:
+            parts.append("blocked behind a wait on a gone owner: " + ", ".join(
+                f"{self._who(l)} (behind LWP {w})" for l, w in sorted(g.behind_orphan.items())))
+        unknown = self.unknown_waits()
+        if unknown and self.verdict == "unknown":
+            parts.append("owners unknown:\n" + "\n".join(
+                f"  {self._who(l)}: {g.by_lwp[l].blocked_on.label} - {why}"
+                for l, _, why in unknown[:20])
+                + (f"\n  ... and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
         for chain in g.chains[:20]:
             end = g.by_lwp[chain[-1]]
             parts.append("chain: " + " -> ".join(f"LWP {l}" for l in chain)
@@ -236,8 +323,21 @@ class DeadlockReport:
                 red = o in knot and s.lwp in knot
                 lines.append(f'  {rid} -> t{o} [label="{verb}"'
                              + (", color=red, penwidth=2" if red else "") + "];")
+        for waiter, owner in g.orphaned:      # an owner that is no thread: a dashed box
+            fate = g.by_lwp[waiter].blocked_on.gone[owner].fate
+            lines.append(f'  t{owner} [shape=box, style=dashed, color=red, '
+                         f'label="LWP {owner}\\nno thread of this process\\n({fate})"];')
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+def _started(start) -> str:
+    if start is None:
+        return ""
+    if not start.address:
+        return "-"
+    where = f" in {start.objfile.rsplit('/', 1)[-1]}" if start.objfile else ""
+    return start.symbol or start.runtime or f"{start.address:#x}{where}"
 
 
 def _indent(text: str) -> str:

@@ -6,6 +6,7 @@ words -- `role=NAME tid=N`, `lock=NAME addr=0x...` and `wait tid=N futex=0x...`
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -141,10 +142,26 @@ def test_join_cycle(source, debuginfo, hang, tmp_path):
     assert r["patterns"] == ["join-cycle"]
 
 
+def runtime_mapping(pid: int, pattern: str) -> list[tuple[int, int]]:
+    """The address ranges /proc maps to the OpenMP runtime's file."""
+    out = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and re.search(pattern, fields[5]):
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            out.append((lo, hi))
+    return out
+
+
 @MODES
-@pytest.mark.parametrize("runtime", ["gomp", "llvm", "kmpc"])
+@pytest.mark.parametrize("runtime", ["gomp", "llvm", "kmpc", "gompdeep", "llvmdeep"])
 def test_loader_lock_and_openmp_barrier(runtime, source, debuginfo, hang, tmp_path):
+    """The workers are the team whatever their depth below the runtime: the
+    *deep variants reach dlsym two ordinary functions below the outlined
+    function, as MKL's workers do."""
     h = hang(f"loader_{runtime}")
+    runtime_file = r"/libgomp\.so" if runtime.startswith("gomp") else r"/libomp\.so"
+    maps = runtime_mapping(h.pid, runtime_file)
     r = report(h, source, debuginfo, tmp_path)
     master, workers = h.tid("master"), set(h.roles["worker"])
     assert r["verdict"] == "deadlock"
@@ -153,9 +170,14 @@ def test_loader_lock_and_openmp_barrier(runtime, source, debuginfo, hang, tmp_pa
     b = threads[master]["blocked_on"]
     assert b["kind"] == "omp-barrier" and set(b["owner_lwps"]) == workers
     assert b["confidence"] == "inferred"
-    if runtime == "gomp":      # libgomp's own count agrees with the fixture's team
+    assert not [w for w in r["warnings"] if "counts" in w]      # no contradicting counts
+    if runtime.startswith("gomp"):      # libgomp's own count agrees with the fixture's team
         assert f"{len(workers)} of {len(workers) + 1} threads not arrived" \
             in " ".join(b["evidence"])
+    assert threads[master]["start_routine"]["address"] == 0     # main: no pthread_create
+    for w in workers:               # started inside the runtime's file, says /proc/PID/maps
+        start = threads[w]["start_routine"]["address"]
+        assert any(lo <= start < hi for lo, hi in maps)
     for w in workers:
         wb = threads[w]["blocked_on"]
         assert wb["kind"] == "loader-lock" and wb["owner_lwps"] == [master]
@@ -256,3 +278,100 @@ def test_text_and_dot_for_the_loader_case(hang, tmp_path):
 def test_usage_errors(command, needle, tmp_path):
     with GdbSession(cwd=tmp_path) as gdb:
         assert_one_error_line(gdb.cmd(command), "deadlock-graph", needle)
+
+
+def child_hang(h: Hung) -> Hung:
+    """The fork child of `orphan fork`, as a Hung of its own."""
+    child = h.tid("child")
+    return Hung(h.proc, child, {"main": [child]}, h.locks, {t: a for t, a in h.waits.items()})
+
+
+@MODES
+def test_lock_inherited_across_fork(source, debuginfo, hang, tmp_path):
+    """The child waits for a mutex that a thread of the parent held when the
+    parent forked: its __owner names a TID that is no thread of the child
+    but a live thread of the parent (/proc/PPID/task)."""
+    h = hang("orphan", "fork")
+    holder, child = h.tid("holder"), h.tid("child")
+    assert os.path.isdir(f"/proc/{h.pid}/task/{holder}")
+    assert not os.path.isdir(f"/proc/{child}/task/{holder}")
+    c = child_hang(h)
+    if source == "kcore":
+        os.kill(child, signal.SIGABRT)      # the parent reaps it and says so
+        line = h.proc.stdout.readline()
+        assert line.startswith("child-exit"), line
+        core = find_kernel_core(tmp_path, child)
+        if not kernel_cores_land_in_cwd() or core is None:
+            pytest.skip("no kernel core in the cwd")
+        with GdbSession(str(DEADLOCK / "orphan"), "-ex", f"core-file {core}",
+                        debuginfo=debuginfo, cwd=tmp_path) as gdb:
+            r = gdb.json("deadlock-graph --json")
+    else:
+        r = report(c, source, debuginfo, tmp_path)
+    assert r["verdict"] == "deadlock" and r["cycles"] == []
+    b = by_lwp(r)[child]["blocked_on"]
+    assert (b["kind"], b["address"], b["owner_lwps"]) == ("mutex", h.locks["M"], [holder])
+    assert b["address"] == h.waits[child]
+    assert b["confidence"] == "exact"
+    (o,) = r["orphaned"]
+    assert (o["lwp"], o["owner"]) == (child, holder)
+    if source != "attach":          # a core names the parent but cannot tell fork from exit
+        assert o["fate"] == "gone" and f"parent {h.pid}" in o["evidence"]
+        assert r["patterns"] == ["lock-owner-gone"]
+    else:
+        assert o["fate"] == "fork-parent" and f"/proc/{h.pid}/task/{holder}" in o["evidence"]
+        assert r["patterns"] == ["fork-inherited-lock"]
+        assert any("pthread_atfork" in hint for hint in r["hints"])
+
+
+@MODES
+def test_lock_held_by_an_exited_thread(source, debuginfo, hang, tmp_path):
+    h = hang("orphan", "exit")
+    holder, main = h.tid("holder"), h.tid("main")
+    assert not os.path.isdir(f"/proc/{h.pid}/task/{holder}")     # it exited
+    r = report(h, source, debuginfo, tmp_path)
+    assert r["verdict"] == "deadlock" and r["cycles"] == []
+    b = by_lwp(r)[main]["blocked_on"]
+    assert (b["kind"], b["address"], b["owner_lwps"]) == ("mutex", h.locks["M"], [holder])
+    (o,) = r["orphaned"]
+    assert (o["lwp"], o["owner"]) == (main, holder)
+    assert o["fate"] == ("exited" if source == "attach" else "gone")
+    assert r["patterns"] == (["lock-owner-exited"] if source == "attach"
+                             else ["lock-owner-gone"])
+
+
+def test_fork_inherited_text(hang, tmp_path):
+    h = hang("orphan", "fork")
+    holder, child = h.tid("holder"), h.tid("child")
+    dot = tmp_path / "g.dot"
+    with GdbSession(str(DEADLOCK / "orphan"), "-ex", f"attach {child}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        text = gdb.cmd(f"deadlock-graph --dot {dot}")
+        gdb.cmd("detach")
+    graph = dot.read_text()
+    assert f"t{holder} [shape=box, style=dashed" in graph and "fork-parent" in graph
+    assert_no_traceback(text)
+    assert text.startswith("deadlock-graph: DEADLOCK")
+    assert f"held by LWP {holder}, no thread of this process" in text
+    assert f"live thread of the parent process {h.pid}" in text
+    assert "pthread_atfork" in text and "no owner is recorded" not in text
+
+
+@MODES
+def test_semaphores_make_the_verdict_unknown(source, debuginfo, hang, tmp_path):
+    """sem_wait, sem_timedwait and sem_clockwait: each a semaphore at the
+    fixture's sem_t, with its value; the untimed wait has no owner to find,
+    so the verdict is unknown, never no-deadlock."""
+    h = hang("semwait")
+    r = report(h, source, debuginfo, tmp_path)
+    threads = by_lwp(r)
+    for role, sem, timed in (("waiter", "S", False), ("timed", "T", True),
+                             ("clock", "T", True)):
+        tid = h.tid(role)
+        b = threads[tid]["blocked_on"]
+        assert (b["kind"], b["address"], b["timed"]) == ("semaphore", h.locks[sem], timed)
+        assert b["address"] == h.waits[tid]
+        assert "value 0" in b["label"] and b["owner_lwps"] == []
+        assert b["confidence"] == "inferred"
+    assert r["verdict"] == "unknown"
+    assert [u["lwp"] for u in r["unknown"]] == [h.tid("waiter")]

@@ -24,6 +24,7 @@ from gdbext.isa.glibc_snapshot import TableLocation, locate_table, read_snapshot
 from gdbext.knowledge import blocking as kb
 from gdbext.knowledge.glibc_cpu_features import BASIC_SIZE, INDEX_LEAVES
 from gdbext.locks import classify as cl
+from gdbext.runtimes import glibc_threads as gt
 from tests.fuzz.common import fuzz
 
 MASK64 = (1 << 64) - 1
@@ -304,9 +305,9 @@ def test_classify_gives_a_state_for_every_thread(process):
             b = s.blocked_on
             assert b.to_json()["kind"] == b.kind and all(isinstance(e, str) for e in b.evidence)
             if b.kind in ("rwlock", "loader-lock", "join", "omp-barrier"):
-                assert set(b.owner_lwps) <= lwps        # (a PI word may name any TID)
-    past, whole = cl.more_frames_needed(states)
-    assert past | whole <= {t.num for t in threads}
+                assert set(b.owner_lwps) <= lwps | set(b.gone)  # (a PI word may name any TID)
+            assert set(b.gone) <= set(b.owner_lwps) and not set(b.gone) & lwps
+    assert cl.walks_needed(states) <= {t.num for t in threads}
     for t in threads:
         cl.registers_wanted(t.regs)
         cl.wait_site(t.frames)
@@ -317,3 +318,20 @@ def test_gomp_barrier_counts_are_evidence_or_nothing(uaddr, words, short):
     read = Memory({uaddr - 4 if uaddr >= 4 else 0: words}, short)
     out = cl._gomp_barrier_counts(read, uaddr)
     assert isinstance(out, list) and all(isinstance(e, str) for e in out)
+
+
+# --- glibc's struct pthread descriptors ---------------------------------------
+
+@fuzz(st.dictionaries(st.sampled_from(gt.SYMBOLS), st.binary(max_size=16)),
+      st.integers(0, 2**48), st.binary(max_size=64), st.integers(0, 2**31), st.booleans())
+def test_pthread_layout_is_a_layout_or_a_layout_error(symbols, pointer, block, lwp, short):
+    places = {name: 0x1000 + 32 * i for i, name in enumerate(sorted(symbols))}
+    read = Memory({**{places[n]: symbols[n] for n in symbols}, pointer & MASK64: block},
+                  short)
+    try:
+        layout = gt.PthreadLayout.read(read, places.get)
+    except gt.LayoutError:
+        return
+    assert "tid" in layout.fields
+    d = gt.descriptor(read, layout, pointer, lwp)
+    assert d is None or (d.confirmed == (d.tid == lwp))
