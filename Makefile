@@ -95,6 +95,7 @@ bench: setup
 	$(VENV)/bin/python bench/triage_throughput.py
 	$(VENV)/bin/python bench/py_stacks_speed.py
 	$(VENV)/bin/python bench/everyday_triage.py
+	$(VENV)/bin/python bench/triage_python.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)

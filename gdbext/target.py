@@ -578,6 +578,7 @@ class StackFrame:
     function: str | None
     objfile: str | None
     inlined: int = 0            # inline frames folded into this one
+    evidence: str = "exact"     # "inferred": found by stack scanning (unwind/stack_scan.py)
 
 
 def selected_registers() -> dict[str, int]:
@@ -756,11 +757,18 @@ def executable_ranges() -> list[tuple[int, int]]:
                       if s.flags & 1]
         except GdbextError:
             ranges = []
-    if not ranges:
-        ranges = [span for sections in object_sections().values()
-                  for name, span in sections.items()
-                  if name in (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")]
-    return sorted(ranges)
+    # gdb's gcore marks only some segments PF_X (the vdso, not the libraries'
+    # code): the loaded objects' code sections are executable in any core.
+    ranges += [span for sections in object_sections().values()
+               for name, span in sections.items()
+               if name in (".text", ".plt", ".plt.got", ".plt.sec", ".init", ".fini")]
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def frames_with_sp(thread_num: int, max_frames: int

@@ -63,7 +63,7 @@ def new_record(core: str, error: str | None = None) -> dict:
     """A record with no report yet: status error until crash-triage answers."""
     return {"schema": RECORD_SCHEMA, "core": core, "executable": None, "status": "error",
             "seconds": None, "signature": None, "verdict": None, "headline": None,
-            "error": error, "warnings": [], "triage": None}
+            "python": None, "error": error, "warnings": [], "triage": None}
 
 
 def triage_one(job: Job, opts: GdbOptions) -> dict:
@@ -134,7 +134,18 @@ def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
         return
     triage = json.loads(line)
     record.update(status="ok", triage=triage, signature=triage["signature"],
-                  verdict=triage["verdict"], headline=triage["headline"])
+                  verdict=triage["verdict"], headline=triage["headline"],
+                  python=_python_of(triage))
+
+
+def _python_of(triage: dict) -> dict | None:
+    """The Python stack that explains the crash, for a Python process: the
+    interpreter, its version, whose stack and how sure, and the frames."""
+    py = triage.get("python")
+    if not py:
+        return None
+    keep = ("interpreter", "version", "lwp", "evidence", "source", "gil", "frames")
+    return {k: py.get(k) for k in keep}
 
 
 def _gdb_error(stderr: str, returncode: int) -> str:

@@ -61,6 +61,9 @@ Examples:
 
 def analyse(args):
     """The crash-triage report for parsed ``args``."""
+    from . import python_runtime
+    from ..triage import evidence as _evidence
+    _evidence.PYTHON_STACK_READER = python_runtime.triage_view
     from ..knowledge.triage import SIGNATURE_FRAMES, SIGNATURE_HANG_FRAMES
     from ..triage.report import TriageReport
     from ..triage.stop import classify
@@ -94,7 +97,8 @@ def analyse(args):
                                      SIGNATURE_HANG_FRAMES)
     else:
         raw = _raw_frames(bound, start_level, report.warnings)
-        _explain(report, raw, context)
+        report.scanned = sum(1 for f in raw if f.evidence == "inferred")
+        _explain(report, raw, context, bound)
         report.frames = _signature_frames(report, raw, SIGNATURE_FRAMES)
     report.signature = _signature(report)
     if not args.no_metadata:
@@ -145,7 +149,9 @@ def _fault_stop(ctx):
 
 def _raw_frames(bound: int, start_level: int, warnings: list[str]):
     """The selected thread's real frames from ``start_level`` (the frame a
-    signal handler interrupted), innermost first."""
+    signal handler interrupted), innermost first; where gdb's unwinder
+    stops (a pc of 0 or in no file: an asm kernel that reuses rsp), the
+    frames found by stack scanning, marked inferred."""
     try:
         if start_level:
             target.select_frame_level(start_level)
@@ -158,10 +164,48 @@ def _raw_frames(bound: int, start_level: int, warnings: list[str]):
             target.select_newest_frame()
     if cut:
         warnings.append(f"the stack walk {hit('max-frames', bound)}")
+    elif _unwinder_gave_up(frames):
+        try:
+            frames = _scanned(frames, bound)
+        except GdbextError as exc:
+            warnings.append(f"stack scanning: {exc}")
     return frames
 
 
-def _explain(report, raw, context) -> None:
+def _unwinder_gave_up(frames) -> bool:
+    """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
+    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is a
+    smashed return address instead: the frames past it are garbage, and a
+    scan would dress up stale ones (triage/signature.py: smashed_at)."""
+    for f in frames[1:]:
+        if f.pc == 0:
+            return True
+        if f.objfile is None and not f.function and target.objfile_for(f.pc) is None:
+            return False
+    return False
+
+
+def _scanned(frames, bound: int):
+    """gdb's frames up to where its unwinder failed, then those found by
+    scanning the stack above (unwind/stack_scan.py)."""
+    from ..unwind.stack_scan import recover
+    from . import python_runtime
+    keep, found = recover([f.pc for f in frames], [f.function for f in frames],
+                          [f.rsp for f in frames], target.read_bytes,
+                          python_runtime.executable_predicate(), bound,
+                          stack_end=target.mapping_end,
+                          cfa_offset=python_runtime.cfa_offset_reader(),
+                          function_start=python_runtime.function_start_reader())
+    out = list(frames[:keep])
+    level = out[-1].level if out else 0
+    for i, s in enumerate(found, 1):
+        loc = target.locate(s.pc)
+        out.append(target.StackFrame(level + i, s.pc, s.slot + 8, None, loc.symbol,
+                                     loc.objfile, evidence="inferred"))
+    return out
+
+
+def _explain(report, raw, context, bound: int) -> None:
     """The reason (a runtime's own words) or the fault's class, each reader
     guarded: one that breaks is a warning."""
     from ..triage import evidence
@@ -178,7 +222,10 @@ def _explain(report, raw, context) -> None:
     except GdbextError:
         report.interpreter = None
     if report.interpreter:
-        report.python_stack = evidence.python_stack(report.thread, report.warnings)
+        from ..triage.python import user_frames
+        mine = user_frames(_pairs(raw))
+        report.python = evidence.python_stack(report.thread, mine[0][1] if mine else None,
+                                              bound, report.warnings)
     try:
         if stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS"):
             spill = report.reports.get("spill-audit")
@@ -226,9 +273,19 @@ def _signature_frames(report, raw, limit: int):
         raw = [f for f in raw if f.level < report.smashed["frame"]]
     skip = r"/(?:python3?(?:\.\d+)?[^/]*|libpython3\.\d+[^/]*)$" if report.interpreter \
         else None
-    named = ((f.function, f.objfile or (None if f.function else target.objfile_for(f.pc)))
-             for f in raw)               # an unnamed frame is named by its file
+    named = _pairs(raw)
+    if report.python is not None:       # a Python process: its Python line signs too
+        from ..triage.python import signature_frames
+        frames = signature_frames(named, report.python, limit, skip)
+        if frames is not None:
+            return frames
     return meaningful_frames(named, limit, skip)
+
+
+def _pairs(raw) -> list[tuple[str | None, str | None]]:
+    """(function, objfile) of each frame; an unnamed frame is named by its file."""
+    return [(f.function, f.objfile or (None if f.function else target.objfile_for(f.pc)))
+            for f in raw]
 
 
 def _run_step(report, name: str, args) -> Exception | None:

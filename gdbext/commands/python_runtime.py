@@ -4,6 +4,7 @@ never from debug info.  Any command that shows threads asks here."""
 from __future__ import annotations
 
 import bisect
+import os
 import re
 
 from .. import elf_file, target
@@ -140,3 +141,90 @@ def cfa_offset_reader():
                         cache[pc] = rule.offset
         return cache[pc]
     return cfa_offset
+
+
+# --- crash-triage: the Python stack that explains a crash ---------------------------
+def native_walker(max_frames: int):
+    """``walk(thread_num) -> [(function, objfile, evidence)]``: gdb's frames
+    of a thread and, where its unwinder stops, the frames found by stack
+    scanning (evidence "inferred").  Switches threads: call it inside
+    target.preserved_selection()."""
+    from ..unwind.stack_scan import recover
+    tools = {}
+
+    def walk(num: int) -> list[tuple[str | None, str | None, str]]:
+        native, sps = target.frames_with_sp(num, max_frames)
+        out = [(f.function, f.objfile or (None if f.function else target.objfile_for(f.pc)),
+                "exact") for f in native]
+        if not any(f.pc == 0 or o is None for f, (_, o, _) in zip(native, out)):
+            return out              # every pc is in a file: nothing to scan
+        if not tools:
+            tools.update(executable=executable_predicate(), cfa=cfa_offset_reader(),
+                         start=function_start_reader())
+        keep, scanned = recover([f.pc for f in native], [f.function for f in native], sps,
+                                target.read_bytes, tools["executable"], max_frames,
+                                stack_end=target.mapping_end, cfa_offset=tools["cfa"],
+                                function_start=tools["start"])
+        out = out[:keep]
+        for s in scanned:
+            loc = target.locate(s.pc)
+            out.append((loc.symbol, loc.objfile, "inferred"))
+        return out
+    return walk
+
+
+def triage_view(thread: dict | None, crash_object: str | None, max_frames: int,
+                warnings: list[str]):
+    """The Python stack crash-triage shows: the crashing thread's; when that
+    thread runs no Python (a thread pool's worker), the one Python thread
+    whose native stack runs code of the object the crash is in (inferred).
+    None for a process without CPython (silently) or one that cannot be
+    read (a warning)."""
+    from ..knowledge.bounds import hit
+    from ..triage.python import PythonView, driver_of
+    try:
+        runtime = open_runtime()
+    except cpython.NotPython:
+        return None
+    except cpython.CPythonError as exc:
+        warnings.append(f"the Python stack: {exc}")
+        return None
+    most = target.bound("max-threads")
+    threads = runtime.threads(max_frames, most)
+    if len(threads) >= most:
+        warnings.append(f"read {len(threads)} Python thread states: {hit('max-threads', most)}")
+    gil = runtime.gil(threads, {})
+    lwp = thread and thread.get("lwp")
+    view = PythonView(runtime.version, lwp, threads=len(threads),
+                      gil=None if gil is None else {"owner": gil.owner_lwp,
+                                                    "evidence": gil.owner_evidence,
+                                                    "why": gil.owner_why})
+    mine = next((t for t in threads if t.lwp and t.lwp == lwp), None)
+    if mine is not None and mine.frames:
+        view.frames, view.truncated = mine.frames, mine.truncated
+        warnings.extend(f"the Python stack: {w}" for w in mine.warnings)
+        return view
+    view.source = "the crashing thread has no Python frames"
+    others = [t for t in threads if t.frames and t.lwp and t.lwp != lwp]
+    if not others or not crash_object:
+        return view
+    nums = dict((l, n) for n, l in target.thread_ids())
+    walk = native_walker(max_frames)
+    candidates = []
+    with target.preserved_selection():
+        for t in others[:64]:       # the driver of a pool: a handful of threads at most
+            if t.lwp in nums:
+                candidates.append((t.lwp, [(f, o) for f, o, _ in walk(nums[t.lwp])]))
+    found = driver_of(crash_object, candidates)
+    if found is None:
+        view.source += ("; no Python thread runs code of " if not any(
+            any(o == crash_object for _, o in c) for _, c in candidates)
+            else "; several Python threads run code of ") + os.path.basename(crash_object)
+        return view
+    chosen = next(t for t in others if t.lwp == found[0])
+    view.lwp, view.frames, view.truncated = chosen.lwp, chosen.frames, chosen.truncated
+    view.driver_frames = found[1]
+    view.evidence = "inferred"
+    view.source = (f"the one Python thread whose native stack runs code of "
+                   f"{os.path.basename(crash_object)}; the crashing thread runs no Python")
+    return view

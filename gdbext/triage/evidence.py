@@ -256,18 +256,24 @@ def python_process(objects: list[str | None]) -> str | None:
     return None
 
 
-# The hook for the Python stack (issue 15's runtimes/cpython.py): a callable
-# ``(thread: dict) -> list[str]`` of "file:line function" lines, innermost
-# first.  While it is None, reports say only that this is a Python process.
+# The hook for the Python stack: a callable ``(thread: dict, crash_object:
+# str | None, max_frames: int, warnings: list) -> triage.python.PythonView |
+# None``; crash-triage installs commands/python_runtime.triage_view (the
+# CPython reader of issue 15).  While it is None, reports say only that this
+# is a Python process.
 PYTHON_STACK_READER = None
 
 
-def python_stack(thread: dict | None, warnings: list[str]) -> list[str] | None:
+def python_stack(thread: dict | None, crash_object: str | None, max_frames: int,
+                 warnings: list[str]):
     if PYTHON_STACK_READER is None:
         return None
     try:
-        return PYTHON_STACK_READER(thread)
+        return PYTHON_STACK_READER(thread, crash_object, max_frames, warnings)
     except Exception as exc:  # noqa: BLE001 - a broken reader is a warning
+        if target.is_debug_enabled():
+            import traceback
+            warnings.append(traceback.format_exc())
         warnings.append(f"the Python stack: {type(exc).__name__}: {exc}")
         return None
 

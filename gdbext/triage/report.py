@@ -31,7 +31,8 @@ class TriageReport:
     handler: dict | None = None             # the handler that ran on that fault
     smashed: dict | None = None             # the caller frame whose return address is garbage
     interpreter: str | None = None          # a Python process: its interpreter
-    python_stack: list[str] | None = None   # evidence.PYTHON_STACK_READER's frames
+    python: object | None = None            # triage.python.PythonView (the CPython reader)
+    scanned: int = 0                        # frames found by stack scanning (inferred)
     metadata: dict | None = None            # coredumpctl-like facts (triage/metadata.py)
     _json: dict = field(default_factory=dict, repr=False)
 
@@ -41,6 +42,11 @@ class TriageReport:
         if name not in self._json:
             self._json[name] = self.reports[name].to_json()
         return self._json[name]
+
+    @property
+    def python_stack(self) -> list[str] | None:
+        """The Python stack that explains the crash, innermost first."""
+        return self.python.lines() if self.python is not None else None
 
     @property
     def primary(self):
@@ -104,12 +110,39 @@ class TriageReport:
             "interrupted": dict(self.interrupted.to_json(), handler=self.handler)
             if self.interrupted is not None else None,
             "stack_smashed": self.smashed,
-            "python": {"interpreter": self.interpreter, "stack": self.python_stack}
+            "python": dict({"interpreter": self.interpreter, "stack": self.python_stack},
+                           **(self.python.to_json() if self.python is not None else {}))
             if self.interpreter else None,
+            "scanned_frames": self.scanned,
             "metadata": self.metadata,
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
         }
+
+    def _python_rows(self) -> list[tuple[str, str]]:
+        py = self.python
+        if py is None:
+            return [("python", f"a Python process ({self.interpreter}); its Python stack "
+                               "is not read" + (" (see the warnings)" if self.warnings
+                                                else ""))]
+        version = f"CPython {py.version}" if py.version else self.interpreter
+        rows = []
+        if py.frames:
+            whose = "the crashing thread" if py.evidence == "exact" else py.source
+            head = f"{version}, LWP {py.lwp} ({whose}; {py.evidence})"
+            body = [f"  {f.where()}" for f in py.frames]
+            if py.truncated:
+                body.append("  ... (max-frames)")
+            rows.append(("python", head + "\n" + "\n".join(body)))
+        else:
+            rows.append(("python", f"{version}: {py.source}"))
+        if py.gil is not None:
+            owner = py.gil.get("owner")
+            rows.append(("gil", f"held by LWP {owner} ({py.gil.get('evidence')})"
+                                + (" - the crashing thread" if self.thread and owner ==
+                                   self.thread.get("lwp") else "") if owner
+                         else f"not held ({py.gil.get('why')})"))
+        return rows
 
     def to_text(self) -> str:
         t = self.thread
@@ -144,11 +177,11 @@ class TriageReport:
             rows.append(("stack", f"stack smashed: frame #{self.smashed['frame']} returns to "
                                   f"{self.smashed['return_address']:#x}, which maps to "
                                   "nothing; the frames past it are garbage"))
-        if self.interpreter and self.python_stack:
-            rows.append(("python", f"{self.interpreter}:\n" + "\n".join(self.python_stack)))
-        elif self.interpreter:
-            rows.append(("python", f"a Python process ({self.interpreter}); its Python "
-                                   "stack is not read (no reader installed)"))
+        if self.scanned:
+            rows.append(("unwind", f"gdb's unwinder stopped; {self.scanned} caller frame(s) "
+                                   "found by stack scanning (inferred)"))
+        if self.interpreter:
+            rows += self._python_rows()
         if self.metadata:
             from .metadata import rows as metadata_rows
             rows += metadata_rows(self.metadata)

@@ -167,6 +167,10 @@ def stderr_facts(text: str) -> dict:
     m = re.search(r"^Fatal Python error: (.*)$", text, re.M)
     if m:
         f.update(kind="python-fatal", message=m.group(1))
+        # CPython's own traceback of the thread that gave up (faulthandler's format)
+        block = text.split("(most recent call first):", 1)[-1]
+        f["python_stack"] = [(p, int(l), fn) for p, l, fn in re.findall(
+            r'^  File "(.+)", line (\d+) in (\S+)$', block, re.M)]
     return f
 
 

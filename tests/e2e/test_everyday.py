@@ -211,8 +211,27 @@ def test_python_processes(records):
         crash, t = triaged(records, name)
         assert t["verdict"] == verdict
         assert t["python"]["interpreter"] == "python3.11"
+        assert t["python"]["lwp"] == crash.pid and t["python"]["evidence"] == "exact"
     crash, t = triaged(records, "py-fatal")
     assert t["reason"]["details"]["message"] == crash.facts["message"]   # CPython's words
+    stack = [(f["file"], f["line"], f["function"]) for f in t["python"]["frames"]]
+    assert stack == crash.facts["python_stack"]         # CPython's own traceback, line for line
+    assert t["signature"]["frames"][0] == f"pycrash.py:{stack[0][2]}"
+
+
+def test_python_line_the_script_crashed_at(records):
+    """ctypes.string_at(0): the script prints the line it is about to crash
+    at; crash-triage shows it, and batch records carry the stack."""
+    crash, t = triaged(records, "py-string-at")
+    line = int(re.search(r"^line=(\d+)$", crash.stdout, re.M).group(1))
+    script = str(everyday.EVERYDAY / "pycrash.py")
+    mine = [(f["line"], f["function"]) for f in t["python"]["frames"] if f["file"] == script]
+    assert mine[0] == (line, "read_message")
+    assert f"{script}:{line} in read_message" in t["python"]["stack"]
+    assert t["signature"]["frames"][0] == "pycrash.py:read_message"
+    record = records[0]["py-string-at"][1]
+    assert record["python"]["frames"] == t["python"]["frames"]
+    assert records[0]["c-double-free"][1]["python"] is None
 
 
 def test_metadata_like_coredumpctl(records):
