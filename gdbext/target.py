@@ -644,26 +644,38 @@ class Mapping:
     end: int
     perms: str                  # "rw-p" (live) or "rw-" (core segment flags)
     name: str = ""              # the file or [stack] (live only)
+    offset: int = 0             # the file offset it maps (live only)
 
     @property
     def readable(self) -> bool:
         return self.perms[:1] == "r"
+
+    @property
+    def executable(self) -> bool:
+        return self.perms[2:3] == "x"
+
+
+def live_maps() -> list[Mapping] | None:
+    """/proc/PID/maps of a live process; None on other targets."""
+    pid_ = gdb.selected_inferior().pid
+    if kind() != "live" or not pid_:
+        return None
+    try:
+        with open(f"/proc/{pid_}/maps") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    return [Mapping(int(lo, 16), int(hi, 16), perms, name.strip(), int(off, 16))
+            for lo, hi, perms, off, name in re.findall(
+                r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \S+[ \t]*(.*)$", text, re.M)]
 
 
 def mappings() -> list[Mapping] | None:
     """The target's memory mappings with permissions: /proc/PID/maps live, the
     core's PT_LOAD segments (every mapping, PROT_NONE guards included);
     None when neither is available."""
-    pid_ = gdb.selected_inferior().pid
-    if kind() == "live" and pid_:
-        try:
-            with open(f"/proc/{pid_}/maps") as fh:
-                text = fh.read()
-        except OSError:
-            return None
-        return [Mapping(int(lo, 16), int(hi, 16), perms, name.strip())
-                for lo, hi, perms, name in re.findall(
-                    r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+[ \t]*(.*)$", text, re.M)]
+    if kind() == "live":
+        return live_maps()
     core = core_file_path() if kind() == "core" else None
     if core:
         from . import elf_file
@@ -738,25 +750,8 @@ def frame0_registers(names=("orig_rax", "rdi")) -> dict[int, dict[str, int]]:
 
 def executable_ranges() -> list[tuple[int, int]]:
     """[start, end) of every executable mapping: /proc/PID/maps live, the
-    core's PF_X segments, else the loaded objects' code sections."""
-    pid_ = gdb.selected_inferior().pid
-    if kind() == "live" and pid_:
-        try:
-            with open(f"/proc/{pid_}/maps") as fh:
-                return [(int(lo, 16), int(hi, 16)) for lo, hi, perms in
-                        re.findall(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", fh.read(), re.M)
-                        if "x" in perms]
-        except OSError:
-            pass
-    ranges = []
-    core = core_file_path() if kind() == "core" else None
-    if core:
-        from . import elf_file
-        try:
-            ranges = [(s.address, s.address + s.size) for s in elf_file.load_segments(core)
-                      if s.flags & 1]
-        except GdbextError:
-            ranges = []
+    core's PF_X segments, and the loaded objects' code sections."""
+    ranges = [(m.start, m.end) for m in mappings() or () if m.executable]
     # gdb's gcore marks only some segments PF_X (the vdso, not the libraries'
     # code): the loaded objects' code sections are executable in any core.
     ranges += [span for sections in object_sections().values()
@@ -805,24 +800,7 @@ def frames_with_sp(thread_num: int, max_frames: int
 def mapping_end(address: int) -> int | None:
     """The end of the mapping holding ``address`` (a stack's top), live from
     /proc/PID/maps, in a core from its segments; None when unknown."""
-    pid_ = gdb.selected_inferior().pid
-    spans: list[tuple[int, int]] = []
-    if kind() == "live" and pid_:
-        try:
-            with open(f"/proc/{pid_}/maps") as fh:
-                spans = [(int(lo, 16), int(hi, 16)) for lo, hi in
-                         re.findall(r"^([0-9a-f]+)-([0-9a-f]+) ", fh.read(), re.M)]
-        except OSError:
-            spans = []
-    elif kind() == "core":
-        core = core_file_path()
-        if core:
-            from . import elf_file
-            try:
-                spans = [(s.address, s.address + s.size) for s in elf_file.load_segments(core)]
-            except GdbextError:
-                spans = []
-    return next((hi for lo, hi in spans if lo <= address < hi), None)
+    return next((m.end for m in mappings() or () if m.start <= address < m.end), None)
 
 
 # --- crash-triage's reason readers (runtimes/, unwind/signal_frame.py) --------
@@ -889,24 +867,6 @@ def thread_names() -> list[dict]:
     return [{"num": t.num, "lwp": t.ptid[1], "name": t.name}
             for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num)
             if t.is_valid()]
-
-
-def live_maps() -> list[tuple[int, int, str, int, str]] | None:
-    """(start, end, perms, offset, path) of /proc/PID/maps for a live process."""
-    pid_ = gdb.selected_inferior().pid
-    if kind() != "live" or not pid_:
-        return None
-    try:
-        with open(f"/proc/{pid_}/maps") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    out = []
-    for m in re.finditer(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \d+\s*(.*)$",
-                         text, re.M):
-        out.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3),
-                    int(m.group(4), 16), m.group(5)))
-    return out
 
 
 def core_signal() -> SignalInfo | None:

@@ -72,9 +72,15 @@ def parse_announcement(text: str) -> dict[str, str]:
 
 
 def unlimited_core() -> None:
-    """preexec_fn for a child that should leave a kernel core."""
+    """preexec_fn for a child that should leave a kernel core.  A shell
+    without job control (a background `make test`, CI) starts us with
+    SIGINT and SIGQUIT ignored, which the child would inherit: a watchdog's
+    SIGQUIT would then leave no core.  Restore their defaults."""
     import resource
+    import signal
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    for sig in (signal.SIGQUIT, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def glibc_field_address(binary, core, field: str) -> int | None:

@@ -27,9 +27,14 @@ writer of an rwlock, the value of a semaphore, the thread a pthread_join waits
 for, the glibc loader lock inside _rtld_global, an OpenMP barrier and the team
 members that have not arrived (GNU libgomp, LLVM libomp, Intel libiomp5; the
 team is the threads whose start routine, read from glibc's thread
-descriptors, lies in the runtime).  A lock is named only when a frame of the
-lock call, its own fields or its address confirm it; "exact" marks an owner
-read from such a lock's owner field.
+descriptors, lies in the runtime).  In a CPython process (3.11+, read from
+_PyRuntime without debug info) also the GIL (its holder from
+_PyRuntime.ceval.gil, its waiters parked in take_gil), threading.Lock and
+RLock (the lock whose sem_t is the futex word; an RLock's owner exact, a
+Lock's holder inferred from an active 'with') and Thread.join; a Python
+thread's wait site is its innermost Python line.  A lock is named only when
+a frame of the lock call, its own fields or its address confirm it; "exact"
+marks an owner read from such a lock's owner field.
 
 The verdict is one of:
   deadlock     a cycle of waits, or a lock whose owner is no thread of the
@@ -80,6 +85,7 @@ def analyse(args):
     layout = _pthread_layout(loaded, warnings)
     from ..knowledge.blocking import RUNTIME_OBJECTS
     system = "|".join(RUNTIME_OBJECTS)
+    runtime = _python_runtime(warnings)
     read = dict(registers=FRAME0_REGISTERS, more_registers=registers_wanted)
     # Unwinding is most of the cost: stop at each wait site, then walk whole
     # only the threads the first classification says matter.
@@ -89,19 +95,29 @@ def analyse(args):
                                         max_threads=threads, **read)
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
+    python = _python_waits(runtime, snapshots, frames, threads, warnings) if runtime else None
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind),
-                   pointers=target.thread_pointers() if layout is not None else {})
+                   pointers=target.thread_pointers() if layout is not None else {},
+                   providers=[python.provider] if python else [])
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
+    if python:
+        # a C thread waiting for the GIL (PyGILState_Ensure): its own code
+        # lies below the interpreter's frames
+        whole |= {s.num for s in states if s.blocked_on and s.blocked_on.kind == "gil"
+                  and s.lwp not in python.sites and not s.frames_truncated}
     if whole:
         again = {s.num: s for s in target.thread_snapshots(
             frames, system, frames_past_site=None, only=whole, **read)}
         snapshots = [again.get(s.num, s) for s in snapshots]
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
-    report = DeadlockReport(build(states), kind, warnings + classifier.warnings)
+    if python:
+        _python_sites(states, python)
+    report = DeadlockReport(build(states), kind, warnings + classifier.warnings,
+                            python=python.to_json() if python else None)
     truncated = sum(1 for s in states if s.frames_truncated)
     if truncated:
         report.warnings.append(f"the stack walk of {truncated} thread(s) "
@@ -123,6 +139,52 @@ def analyse(args):
 
 
 LIBC = r"/libc\.so|/libc-2\.[0-9.]+\.so"
+
+
+def _python_runtime(warnings: list[str]):
+    """The CPython reader, or None: a process without _PyRuntime costs one
+    .dynsym lookup and says nothing; a CPython it cannot read is a warning."""
+    from ..runtimes import cpython
+    from . import python_runtime
+    try:
+        return python_runtime.open_runtime()
+    except cpython.NotPython:
+        return None
+    except cpython.CPythonError as exc:
+        warnings.append(f"Python waits not read: {exc}")
+        return None
+
+
+def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[str]):
+    """The GIL, threading locks and joins the threads wait for, as a provider."""
+    from ..locks import python_waits
+    from ..runtimes import cpython
+    from . import python_runtime
+    try:
+        pythreads = runtime.threads(frames, threads)
+    except cpython.CPythonError as exc:
+        warnings.append(f"Python waits not read: {exc}")
+        return None
+    regs = {s.lwp: s.regs for s in snapshots if s.in_syscall}
+    found = python_waits.build(runtime, pythreads, regs, python_runtime.paged(target.read_bytes))
+    warnings += found.warnings
+    return found
+
+
+def _python_sites(states, python) -> None:
+    """A Python thread's wait site is its innermost Python frame, then the C
+    library it called into (not the interpreter's own frames); a thread with
+    no Python frames that waits for the GIL (PyGILState_Ensure from C) is
+    shown at its first frame outside the interpreter."""
+    from ..locks.python_waits import native_site
+    for s in states:
+        site = python.sites.get(s.lwp)
+        native = native_site(s.frames)
+        if site is not None:
+            s.wait_site = site + (f" [native: {native}]" if native else "")
+        elif native and (s.lwp in python.thread_lwps
+                         or (s.blocked_on and s.blocked_on.kind == "gil")):
+            s.wait_site = native
 
 
 def _exported(loaded, pattern: str, names: tuple[str, ...]) -> exported_symbols.Exported:

@@ -122,6 +122,13 @@ OWNERLESS_UNKNOWN = {
             "no owner",
     "mutex": "the mutex records no owner (__owner = 0)",
     "rwlock": "readers hold the rwlock and glibc does not record readers",
+    # CPython (locks/python_waits.py)
+    "gil": "the GIL is locked but its last_holder is no thread state of the process, or "
+           "the GIL is changing hands",
+    "py-lock": "a threading.Lock records no owner, and no active 'with' on a Python frame "
+               "shows who took it (acquire() by hand, or taken from C)",
+    "py-rlock": "the RLock's rlock_owner is no thread state of the process",
+    "py-join": "the joined thread's state lock has no thread state that owns it",
 }
 # OpenMP runtimes: a team is the threads the runtime started (their start
 # routine lies in the runtime's object), else the threads with its frames.
@@ -139,7 +146,7 @@ THREAD_STARTS = {"gomp_thread_start": "GNU libgomp worker",
 RUNTIME_OBJECTS = (r"/libc\.so", r"/libc-2\.", r"/ld-linux", r"/libpthread",
                    r"linux-vdso") + tuple(OPENMP_RUNTIMES)
 # Locks whose owner is recorded: the edge reads "held by" rather than "waiting for".
-HELD_KINDS = frozenset({"mutex", "loader-lock", "rwlock"})
+HELD_KINDS = frozenset({"mutex", "loader-lock", "rwlock", "gil", "py-lock", "py-rlock"})
 # Frames showing a thread is inside the dynamic loader, holding its lock.
 LOADER_FRAMES = ("dlopen", "dlmopen", "_dl_open", "dl_open_worker", "_dl_init", "call_init",
                  "_dl_catch_exception", "dlclose", "_dl_close", "_dl_fini")

@@ -62,6 +62,7 @@ class BlockedOn:
     gone: dict[int, OwnerFate] = field(default_factory=dict)   # owners that are no thread
     runtime_count: int | None = None    # the runtime's own count of members not arrived
     released: bool = False          # the lock is free already: the waiter is being woken
+    loops: bool = False             # the waiter re-waits after each timeout (take_gil)
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "label": self.label,
@@ -303,7 +304,8 @@ class Classifier:
     def futex(self, t) -> BlockedOn:
         found = self._futex(t)
         cmd = t.regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
-        if t.regs.get("r10") and (cmd in kb.FUTEX_WAITS or cmd in kb.FUTEX_PI_LOCKS):
+        if t.regs.get("r10") and (cmd in kb.FUTEX_WAITS or cmd in kb.FUTEX_PI_LOCKS) \
+                and not found.loops:
             found.timed = True
             found.evidence.append("the futex call has a timeout (r10 != 0): the wait "
                                   "returns by itself")
@@ -320,6 +322,7 @@ class Classifier:
             except GdbextError:
                 found = None
             if found is not None:
+                self._gone(found)       # a runtime's lock held by a thread that is gone
                 return found
         if cmd in kb.FUTEX_PI_LOCKS:
             return self.pi_mutex(uaddr)

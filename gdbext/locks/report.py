@@ -24,11 +24,27 @@ FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
      "a thread holds the dynamic loader's lock (inside dlopen/dlclose or a constructor) while "
      "waiting for a thread that needs it: never wait for other threads from ELF "
      "constructors, destructors or anything dlopen() runs"),
+    ("gil-lock", frozenset({"gil"}),
+     "a thread holds the Python GIL while it blocks in native code on a lock, and the "
+     "lock's holder waits for the GIL (PyGILState_Ensure, a callback into Python): release "
+     "the GIL around blocking native calls -- Py_BEGIN_ALLOW_THREADS / "
+     "Py_END_ALLOW_THREADS in a C extension, ctypes.CDLL rather than ctypes.PyDLL (which "
+     "keeps the GIL during the call), pybind11 py::gil_scoped_release or "
+     "py::call_guard<py::gil_scoped_release>(); and never take the GIL while holding a "
+     "lock its holder may want (release the lock first, or take the GIL before the lock)"),
+    ("python-lock-order", frozenset({"py-lock"}),
+     "threading locks are taken in opposite orders: take them in one global order in every "
+     "thread, or acquire with a timeout (lock.acquire(timeout=...)) and back off"),
+    ("python-lock-order", frozenset({"py-rlock"}),
+     "threading locks are taken in opposite orders: take them in one global order in every "
+     "thread, or acquire with a timeout (lock.acquire(timeout=...)) and back off"),
     ("join-cycle", frozenset({"join"}),
      "threads join each other: exactly one thread should join each thread (or detach it)"),
     ("rwlock-order", frozenset({"rwlock"}),
      "an rwlock and another lock are taken in opposite orders: take them in one global "
      "order everywhere, and never wait for a writer while holding what it needs"),
+    ("join-cycle", frozenset({"py-join"}),
+     "threads join each other: exactly one thread should join each thread (or detach it)"),
     ("lock-order", frozenset({"mutex"}),
      "locks are taken in opposite orders: take them in one global order in every thread "
      "(or use pthread_mutex_trylock and back off)"),
@@ -73,6 +89,7 @@ class DeadlockReport:
     graph: WaitGraph
     target: str
     warnings: list[str] = field(default_factory=list)
+    python: dict | None = None      # the CPython reader's GIL and locks, when it is one
 
     @property
     def verdict(self) -> str:
@@ -118,9 +135,11 @@ class DeadlockReport:
         """LWP -> state of each thread that holds a lock (not a join or a
         barrier) at the end of a chain of waits."""
         by = self.graph.by_lwp
+        # (a running thread holding the GIL is how Python runs: no stall)
         return {c[-1]: by[c[-1]].state for c in self.graph.chains
                 if len(c) > 1 and c[-1] in by and by[c[-2]].blocked_on
-                and by[c[-2]].blocked_on.kind in HELD_KINDS}
+                and by[c[-2]].blocked_on.kind in HELD_KINDS
+                and not (by[c[-2]].blocked_on.kind == "gil" and by[c[-1]].state == "running")}
 
     # --- JSON ---------------------------------------------------------------
     def to_json(self) -> dict:
@@ -149,6 +168,7 @@ class DeadlockReport:
             "stalled_holders": [{"lwp": l, "state": st}
                                 for l, st in self.stalled_holders().items()],
             "hints": self.hints(),
+            "python": self.python,
             "warnings": self.warnings,
         }
 

@@ -452,6 +452,18 @@ class Runtime:
             return []
         if nlocals > 4096 or depth > 4096:
             return []
+        # A frame that called into another Python frame saved its stack
+        # pointer (stacktop >= 0): the slots past it are dead, read only the
+        # live ones.  The running frame keeps -1 and all slots are read.
+        # (3.11/3.12 pycore_frame.h: int stacktop, an offset from localsplus;
+        # 3.14 keeps a pointer there instead.)
+        try:
+            top = self._int(frame.address + lay.frame_stacktop) if lay.minor in (11, 12) \
+                else -1
+        except CPythonError:
+            top = -1
+        if nlocals <= top <= nlocals + depth:
+            depth = top - nlocals
         start = frame.address + lay.frame_localsplus + 8 * nlocals
         raw = _safe_read(self._read, start, 8 * depth)
         return [] if raw is None else [p for p in struct.unpack(f"<{depth}Q", raw) if p]
@@ -495,6 +507,7 @@ class Runtime:
             return found[obj]
 
         sentinels = self._state_locks(threads)
+        listed: set[tuple[int, int]] = set()
         for t in threads:
             regs = regs_by_lwp.get(t.lwp or -1, {})
             word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
@@ -509,7 +522,8 @@ class Runtime:
                         continue
                     waiting = depth == 0 and word is not None and word == res.futex
                     if waiting:
-                        if all(w[0] != t.lwp for w in res.waiters):
+                        if (res.address, t.lwp) not in listed:     # a set: 1,000 waiters
+                            listed.add((res.address, t.lwp))
                             res.waiters.append((t.lwp, "exact",
                                                 f"futex wait on the lock's sem_t {word:#x} "
                                                 f"at {frame.where()}"))

@@ -423,7 +423,7 @@ def _region(addr: int | None):
 def _file_mappings() -> list[tuple[int, int, int, str]]:
     maps = target.live_maps()
     if maps is not None:
-        return [(s, e, off, p) for s, e, _perm, off, p in maps if p.startswith("/")]
+        return [(m.start, m.end, m.offset, m.name) for m in maps if m.name.startswith("/")]
     core = target.core_file_path() if target.kind() == "core" else None
     if not core:
         return []

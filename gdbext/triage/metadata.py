@@ -74,8 +74,8 @@ def collect(warnings: list[str]) -> dict:
             meta["executable"] = os.readlink(f"/proc/{pid}/exe")
         except OSError as exc:
             warnings.append(f"/proc/{pid}: {exc.strerror}")
-        mappings = [(s, off, p) for s, _e, _perm, off, p in (target.live_maps() or [])
-                    if p.startswith("/")]
+        mappings = [(m.start, m.offset, m.name) for m in target.live_maps() or ()
+                    if m.name.startswith("/")]
     threads = target.thread_names()
     meta["thread_count"] = len(threads)
     meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
@@ -83,6 +83,8 @@ def collect(warnings: list[str]) -> dict:
     seen = set()
     for start, offset, path in mappings:
         if offset != 0 or path in seen or len(seen) >= MAX_MODULES:
+            continue
+        if not _maps_elf(read, start, path):     # locale archives, caches: not modules
             continue
         seen.add(path)
         bid = build_id_in_memory(read, start)
@@ -98,6 +100,20 @@ def collect(warnings: list[str]) -> dict:
             entry["build_id_source"] = "none"
         meta["modules"].append(entry)
     return meta
+
+
+def _maps_elf(read, start: int, path: str) -> bool:
+    """Whether the file mapped at ``start`` is an ELF object: its first bytes in
+    memory, else on disk; kept when neither can be read."""
+    try:
+        return read(start, 4) == b"\x7fELF"
+    except GdbextError:
+        pass
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"\x7fELF"
+    except OSError:
+        return True
 
 
 def rows(meta: dict) -> list[tuple[str, str]]:

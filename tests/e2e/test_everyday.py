@@ -244,6 +244,10 @@ def test_metadata_like_coredumpctl(records):
     notes = run(["readelf", "-n", libc["path"]]).stdout
     assert re.search(r"Build ID: ([0-9a-f]+)", notes).group(1) == libc["build_id"]
     assert libc["build_id_source"] == "memory"
+    for case in ("c-double-free", "py-string-at"):   # objects only: no locale archive, no cache
+        for module in triaged(records, case)[1]["metadata"]["modules"]:
+            with open(module["path"], "rb") as fh:
+                assert fh.read(4) == b"\x7fELF", module["path"]
 
 
 def test_group_by_crash_point(corpus):

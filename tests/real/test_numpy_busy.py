@@ -87,7 +87,7 @@ def test_busy_numpy_has_no_false_deadlock_nor_false_exact(busy, tmp_path):
     # Only OpenSSL (pulled in by the interpreter, never called by this script)
     # could take an rwlock: any rwlock claim would be false.
     assert {p for p in rwlock_importers(h.pid) if not p.startswith("libcrypto")} == set()
-    verdicts, unknown, exact, blocked = {}, {}, 0, 0
+    verdicts, unknown, exact, blocked, gil_exact = {}, {}, 0, 0, 0
     for n in range(ATTACHES):
         time.sleep(0.05 * (n % 4))
         with GdbSession(PYTHON, "-ex", f"attach {h.pid}", debuginfo=n % 2 == 1,
@@ -105,9 +105,15 @@ def test_busy_numpy_has_no_false_deadlock_nor_false_exact(busy, tmp_path):
                                                        "futex"):
                     assert b["address"] == waits[t["lwp"]], (t, waits)
                 if b["confidence"] == "exact":
-                    assert b["kind"] in ("mutex", "loader-lock", "join"), b
+                    assert b["kind"] in ("mutex", "loader-lock", "join", "gil", "py-rlock",
+                                         "py-join"), b
                     assert set(b["owner_lwps"]) <= tasks, (b, tasks)
-                    if b["kind"] != "join":
+                    # a GIL owner is not asleep where its waiters sleep (gil.cond)
+                    if b["kind"] == "gil":
+                        gil_exact += 1
+                        assert all(waits.get(o) != waits.get(t["lwp"])
+                                   for o in b["owner_lwps"]), (b, waits)
+                    elif b["kind"] in ("mutex", "loader-lock"):
                         claims[b["address"]] = b["owner_lwps"]
             for address, owners in claims.items():     # the owner field says so itself
                 assert owner_field(h.pid, address) in owners
@@ -119,6 +125,7 @@ def test_busy_numpy_has_no_false_deadlock_nor_false_exact(busy, tmp_path):
             unknown[u["kind"]] = unknown.get(u["kind"], 0) + 1
         assert h.proc.poll() is None
     summary = {"attaches": ATTACHES, "verdicts": verdicts, "exact_owner_claims": exact,
+               "exact_gil_owner_claims": gil_exact,
                "unknown_waits": unknown,
                "blocked_threads_seen": blocked}
     (REPO / "build" / "numpy_busy_summary.json").write_text(json.dumps(summary))

@@ -150,6 +150,7 @@ class Builder:
         # prev_instr (3.11/3.12) / instr_ptr (3.13+) point at a code unit
         self.m.u64(f + lay.frame_instr, code + lay.code_adaptive + 2 * unit)
         self.m.put(f + lay.frame_owner, bytes([owner]))
+        self.m.u32(f + lay.frame_stacktop, 0xFFFFFFFF)     # -1: a running frame
         if entry and lay.frame_is_entry is not None:
             self.m.put(f + lay.frame_is_entry, b"\x01")
         return f
@@ -363,3 +364,12 @@ def test_lock_held_by_with_is_inferred():
     (res,) = rt.locks(rt.threads(), {})
     assert (res.kind, res.owner_lwp, res.owner_evidence) == ("lock", 5, "inferred")
     assert "__exit__" in res.owner_why
+    # a frame that called into another saved its stack pointer (3.11
+    # stacktop): the __exit__ past it is a dead slot, no holder
+    b.m.u32(holder_frame + lay.frame_stacktop, 0)
+    rt = b.open(0x030B02F0)
+    assert rt.locks(rt.threads(), {}) == []
+    b.m.u32(holder_frame + lay.frame_stacktop, 1)
+    rt = b.open(0x030B02F0)
+    (res,) = rt.locks(rt.threads(), {})
+    assert res.owner_lwp == 5

@@ -1,0 +1,307 @@
+"""deadlock-graph on real CPython 3.11 processes and cores: the GIL, threading
+locks and joins as resources (issue 15 parts 4 and 5).
+
+Truth comes from the programs themselves (threading.get_native_id() and the
+line each thread blocks on, printed before it blocks), from the kernel
+(/proc/PID/task/N/syscall while gdb holds the process stopped) and, for the
+pyenv build whose libpython carries DWARF, from gdb's own reading of
+``_PyRuntime.ceval.gil`` through that debug info -- never from gdbext.
+Both 3.11 builds: Debian's /usr/bin/python3.11 (interpreter in the
+executable) and pyenv's (shared libpython).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback
+from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _pyenv, _start, _stop
+from tests.host import FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, run, \
+    unlimited_core
+
+PYENV311 = _pyenv("3.11")
+CYCLES = int(os.environ.get("GDBEXT_GIL_BUSY_STOPS", "22"))
+
+
+def _builds():
+    return [pytest.param(DEBIAN, id="debian-3.11-static",
+                         marks=pytest.mark.skipif(not DEBIAN.exists(), reason="no python3.11")),
+            pytest.param(PYENV311, id="pyenv-3.11-shared",
+                         marks=pytest.mark.skipif(PYENV311 is None, reason="no pyenv 3.11"))]
+
+
+def _gcore(pid: int, core: Path) -> None:
+    run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+         "-ex", f"attach {pid}", "-ex", f"gcore {core}", "-ex", "detach"])
+
+
+def _session(how: str, python: Path, proc, tmp_path: Path, debuginfo=False):
+    """A gdb on the process: attached, on a gcore core, or on the core the
+    kernel wrote when SIGQUIT killed it."""
+    if how == "live":
+        return GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=debuginfo)
+    if how == "gcore":
+        core = tmp_path / "py.core"
+        _gcore(proc.pid, core)
+        _stop(proc)
+        return GdbSession(str(python), str(core), debuginfo=debuginfo)
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(timeout=60) == -signal.SIGQUIT
+    core = find_kernel_core(tmp_path, proc.pid)
+    assert core is not None
+    return GdbSession(str(python), str(core), debuginfo=debuginfo)
+
+
+def _launch(python: Path, script: str, *args: str, lines: int, tmp_path: Path, how: str):
+    if how == "kernel-core":
+        if not kernel_cores_land_in_cwd():
+            pytest.skip("core_pattern does not write kernel cores into the cwd")
+        out = tmp_path / "out.txt"
+        with open(out, "w") as fh:
+            proc = subprocess.Popen([str(python), str(SCRIPTS / script), *args], stdout=fh,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=tmp_path, preexec_fn=unlimited_core)
+        deadline = time.monotonic() + 30
+        while out.read_text().count("\n") < lines:
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        facts = {m["thread"]: {"lwp": int(m["lwp"]),
+                               "line": int(m["line"]) if m["line"] else None}
+                 for m in re.finditer(r"thread=(?P<thread>\w+) lwp=(?P<lwp>\d+)"
+                                      r"(?: line=(?P<line>\d+))?", out.read_text())}
+        return proc, facts
+    return _start(python, script, *args, lines=lines, cwd=tmp_path)
+
+
+def _by_lwp(result: dict) -> dict[int, dict]:
+    return {t["lwp"]: t for t in result["threads"]}
+
+
+def _gil_library(tmp_path: Path) -> Path:
+    lib = tmp_path / "gil_mutex.so"
+    run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(SCRIPTS / "gil_mutex.c"),
+         "-lpthread"])
+    return lib
+
+
+@pytest.mark.parametrize("how", ["live", "live-debuginfo", "gcore", "kernel-core"])
+@pytest.mark.parametrize("python", _builds())
+def test_gil_mutex_is_a_deadlock(python, how, tmp_path):
+    """T1 holds the GIL and, through ctypes.PyDLL, blocks on mutex M; a C
+    thread holds M and waits in PyGILState_Ensure: a cycle through the GIL,
+    with the fix that fits."""
+    lib = _gil_library(tmp_path)
+    debuginfo = how == "live-debuginfo"         # glibc's debug info, where installed
+    how = how.replace("-debuginfo", "")
+    proc, facts = _launch(python, "gil_mutex.py", str(lib), lines=2, tmp_path=tmp_path,
+                          how=how)
+    try:
+        time.sleep(1.5)             # the C thread's sleep(1), then PyGILState_Ensure
+        dot = tmp_path / "gil.dot"
+        with _session(how, python, proc, tmp_path, debuginfo=debuginfo) as gdb:
+            result = gdb.json(f"deadlock-graph --json --dot {dot}")
+            text = gdb.cmd("deadlock-graph")
+    finally:
+        _stop(proc) if proc.poll() is None else None
+    assert_no_traceback(text)
+    main, cthread = facts["main"]["lwp"], facts["cthread"]["lwp"]
+    assert result["verdict"] == "deadlock"
+    assert [sorted(c) for c in result["cycles"]] == [sorted([main, cthread])]
+    assert result["patterns"] == ["gil-lock"]
+    by = _by_lwp(result)
+    m, c = by[main]["blocked_on"], by[cthread]["blocked_on"]
+    assert (m["kind"], m["owner_lwps"], m["confidence"]) == ("mutex", [cthread], "exact")
+    assert (c["kind"], c["owner_lwps"], c["confidence"]) == ("gil", [main], "exact")
+    assert c["label"].startswith("the GIL (CPython 3.11")
+    assert not c["timed"]           # take_gil's 5 ms slices do not end the wait
+    # the Python thread's wait site is its Python line, then the C function
+    assert by[main]["wait_site"] == \
+        f"{SCRIPTS / 'gil_mutex.py'}:{facts['main']['line']} in <module> [native: lock_m]"
+    assert by[cthread]["wait_site"] == "c_thread"
+    hint = " ".join(result["hints"])
+    for needle in ("Py_BEGIN_ALLOW_THREADS", "ctypes.CDLL", "PyDLL", "gil_scoped_release",
+                   "never take the GIL while holding a lock"):
+        assert needle in hint, hint
+    assert result["python"]["gil"]["owner"] == main
+    assert "waits for the GIL (CPython 3.11" in text
+    graph = dot.read_text()
+    gil = re.search(r'(rgil_[0-9a-f]+) \[shape=ellipse, label="the GIL \(CPython 3\.11', graph)
+    assert gil, graph
+    assert f"t{cthread} -> {gil[1]} [label=waits, color=red" in graph
+    assert f'{gil[1]} -> t{main} [label="held by", color=red' in graph
+
+
+@pytest.mark.parametrize("how", ["live", "gcore", "kernel-core"])
+@pytest.mark.parametrize("python", _builds())
+def test_python_abba_is_a_cycle_with_inferred_edges(python, how, tmp_path):
+    proc, facts = _launch(python, "locks.py", "abba", lines=4, tmp_path=tmp_path, how=how)
+    try:
+        with _session(how, python, proc, tmp_path) as gdb:
+            result = gdb.json("deadlock-graph --json")
+            text = gdb.cmd("deadlock-graph")
+    finally:
+        _stop(proc) if proc.poll() is None else None
+    assert_no_traceback(text)
+    t1, t2, main = (facts[n]["lwp"] for n in ("t1", "t2", "main"))
+    assert result["verdict"] == "deadlock"
+    assert [sorted(c) for c in result["cycles"]] == [sorted([t1, t2])]
+    assert result["patterns"] == ["python-lock-order"]
+    by = _by_lwp(result)
+    script = SCRIPTS / "locks.py"
+    for me, other, name, fn in ((t1, t2, "t1", "first"), (t2, t1, "t2", "second")):
+        b = by[me]["blocked_on"]
+        assert (b["kind"], b["owner_lwps"], b["confidence"]) == ("py-lock", [other], "inferred")
+        assert any("futex wait on the lock's sem_t" in e for e in b["evidence"]), b
+        # the holder's evidence names the holder's own line, which it printed
+        line = facts["t2" if name == "t1" else "t1"]["line"]
+        fn_other = "second" if fn == "first" else "first"
+        assert any(f"active 'with' at {script}:{line} in {fn_other}" in e
+                   for e in b["evidence"]), b
+        assert by[me]["wait_site"] == f"{script}:{facts[name]['line']} in {fn}"
+    join = by[main]["blocked_on"]
+    assert (join["kind"], join["owner_lwps"], join["confidence"]) == ("py-join", [t1], "exact")
+    assert result["behind_cycle"] == [{"lwp": main, "cycle": 0}]
+    assert "[inferred]" in text and "threading.Lock 0x" in text
+
+
+@pytest.mark.parametrize("python", _builds())
+def test_rlock_owner_exact_and_join(python, tmp_path):
+    proc, facts = _start(python, "locks.py", "rlock", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("deadlock-graph --json")
+    finally:
+        _stop(proc)
+    by = _by_lwp(result)
+    owner, waiter, main = (facts[n]["lwp"] for n in ("owner", "waiter", "main"))
+    b = by[waiter]["blocked_on"]
+    assert (b["kind"], b["owner_lwps"], b["confidence"]) == ("py-rlock", [owner], "exact")
+    assert any("rlock_owner = pthread" in e for e in b["evidence"])
+    j = by[main]["blocked_on"]
+    assert (j["kind"], j["owner_lwps"], j["confidence"]) == ("py-join", [owner], "exact")
+    assert result["verdict"] == "no-deadlock"      # the owner sleeps: it will go on
+    assert by[owner]["state"] == "sleep"
+    assert by[owner]["wait_site"] == f"{SCRIPTS / 'locks.py'}:{facts['owner']['line']} in owner"
+
+
+def test_unknown_owners_make_the_verdict_unknown(tmp_path):
+    """A real ABBA taken with acquire() by hand: no frame shows who holds the
+    locks, so the verdict is unknown -- never no-deadlock."""
+    proc, facts = _start(DEBIAN, "locks.py", "manual", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("deadlock-graph --json")
+            text = gdb.cmd("deadlock-graph")
+    finally:
+        _stop(proc)
+    assert result["verdict"] == "unknown"
+    unknown = {u["lwp"]: u["kind"] for u in result["unknown"]}
+    assert unknown == {facts["t1"]["lwp"]: "py-lock", facts["t2"]["lwp"]: "py-lock"}
+    assert text.startswith("deadlock-graph: UNKNOWN")
+    assert "threading.Lock records no owner" in text
+
+
+def _stopped_view(pid: int) -> tuple[set[int], dict[int, int]]:
+    """The kernel's view while gdb holds the process: its tasks, and the futex
+    word of each task inside futex(2)."""
+    tasks = {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+    waits = {}
+    for t in tasks:
+        try:
+            fields = Path(f"/proc/{pid}/task/{t}/syscall").read_text().split()
+        except OSError:
+            continue
+        if fields and fields[0] == "202":
+            waits[t] = int(fields[1], 16)
+    return tasks, waits
+
+
+@pytest.mark.parametrize("python", _builds())
+def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
+    """Threads contending for the GIL, a Lock and an RLock, stopped and
+    examined CYCLES times: never a deadlock; every exact owner is a task of
+    the process not asleep on the word its waiters sleep on; with DWARF
+    (pyenv's libpython) the GIL owner is what gdb reads from
+    _PyRuntime.ceval.gil itself."""
+    proc, facts = _start(python, "gil_busy.py", lines=9, cwd=tmp_path)
+    dwarf = python != DEBIAN
+    seen = {"gil-exact": 0}
+    try:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False,
+                        timeout=120) as gdb:
+            for n in range(CYCLES):
+                result = gdb.json("deadlock-graph --json")
+                tasks, waits = _stopped_view(proc.pid)
+                assert result["verdict"] != "deadlock", result
+                seen[result["verdict"]] = seen.get(result["verdict"], 0) + 1
+                assert result["cycles"] == [] and result["orphaned"] == []
+                if dwarf:
+                    locked = int(gdb.cmd("output (int)_PyRuntime.ceval.gil.locked._value"))
+                    holder = int(gdb.cmd(
+                        "output (long)((PyThreadState *)_PyRuntime.ceval.gil.last_holder."
+                        "_value)->native_thread_id"))
+                for t in result["threads"]:
+                    b = t["blocked_on"]
+                    if b is None or not b["kind"].startswith(("gil", "py-")):
+                        continue
+                    assert t["lwp"] in waits and b["address"] is not None
+                    if not b["owner_lwps"]:
+                        key = "released" if b["released"] else f"unknown-{b['kind']}"
+                        seen[key] = seen.get(key, 0) + 1
+                        if os.environ.get("GDBEXT_DEBUG_BUSY"):
+                            print(b)
+                        continue
+                    (owner,) = b["owner_lwps"]
+                    assert owner in tasks and owner != t["lwp"], b
+                    # the owner is not asleep where its waiter sleeps
+                    assert waits.get(owner) != waits[t["lwp"]], (b, waits)
+                    kind = b["kind"].replace("py-", "")
+                    seen[f"{kind}-{b['confidence']}"] = seen.get(
+                        f"{kind}-{b['confidence']}", 0) + 1
+                    if b["kind"] == "gil" and b["confidence"] == "exact" and dwarf:
+                        assert (locked, holder) == (1, owner), (b, locked, holder)
+                    assert b["kind"] != "py-lock" or b["confidence"] == "inferred"
+                gdb.cmd("continue &")
+                time.sleep(0.02 + 0.03 * (n % 4))
+                gdb.cmd("interrupt")
+                time.sleep(0.1)
+            gdb.cmd("detach")
+        assert proc.poll() is None
+    finally:
+        _stop(proc)
+    print(python, seen)
+    assert seen["gil-exact"] > 0        # the GIL was seen held and waited for
+
+
+def test_not_python_costs_nothing(tmp_path):
+    """A process without _PyRuntime: the provider is never built and no
+    memory of the process is read for it."""
+    binary = FIXTURES / "deadlock" / "abba"
+    if not binary.exists():
+        pytest.skip("fixtures not built")
+    proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+        with GdbSession(str(binary), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("deadlock-graph --json")
+            out = gdb.cmd("python import gdbext.target as T; from gdbext.commands import "
+                          "deadlock_graph as D; n = [0]; r = T.read_bytes; "
+                          "T.read_bytes = lambda a, l: (n.__setitem__(0, n[0] + 1), r(a, l))[1]; "
+                          "w = []; print('runtime', D._python_runtime(w), 'reads', n[0], w); "
+                          "T.read_bytes = r")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result["python"] is None
+    assert not any("Python" in w for w in result["warnings"])
+    assert "runtime None reads 0 []" in out, out
