@@ -23,29 +23,38 @@ STEPS = {"isa-check": (isa_check, False), "spill-audit": (spill_audit, True),
 class CrashTriageCommand(GdbextCommand):
     """Explain why the process stopped, with the analysis that applies, and sign the crash.
 
-Usage: crash-triage [--json] [--max-frames N]
+Usage: crash-triage [--json] [--max-frames N] [--no-metadata]
 
-Reads the signal that stopped the selected thread and runs:
+Reads the signal that stopped the selected thread (NT_SIGINFO, else the
+core's pr_cursig) and runs:
   SIGILL (a fault)             isa-check
   SIGSEGV, SIGBUS (a fault)    spill-audit, and isa-check when the
-                               instruction does not decode
+                               instruction does not decode; the fault's
+                               class (null read, write to read-only data,
+                               past the end of a mapped file, stack
+                               overflow...) from a rule table, with a rating
   no fault: attached, Ctrl-C,  deadlock-graph
   SIGSTOP, a watchdog's kill
-A signal the process sent itself (abort, raise) and SIGFPE are reported
-with the frames that led there.  One analysis that fails becomes an error
-line in the report; the others still run.
+A signal the process sent itself (abort, raise) is explained from what the
+runtime left in memory, without debug info: glibc's __abort_msg (malloc's
+checks, assert, stack protector, fortify), libstdc++'s uncaught exception
+(type, what()), Rust std's panic location and its stack-overflow handler,
+CPython's fatal error.  In a Python process the crashing thread's Python
+stack and the GIL holder are shown.  One analysis that fails becomes an
+error line in the report; the others still run.
 
 The signature groups duplicates: signal class | verdict | key fact (missing
-feature, fault kind, lock pattern) | top frames outside libc and the
-runtimes, as bare names (clone suffixes such as .cold and .isra.0, C++
-parameter lists and Rust hashes removed).  The same crash gives the same
-signature across runs, machines and debug-info presence; its id is the
-first 12 hex digits of the text's SHA-256.  For a hang the frames are the
-wait sites of the threads in the cycle, sorted.
+feature, fault class, reason class, lock pattern) | top frames outside libc
+and the runtimes (a skip list), as bare names, or the Python frames when no
+native frame is the program's own.  The same crash gives the same signature
+live, from gcore and from a kernel core, with or without debug info; its id
+is the first 12 hex digits of the text's SHA-256.  For a hang the frames
+are the wait sites of the threads in the cycle, sorted.
 
 Options:
   --json          print one JSON object (schema "gdbext/crash-triage/1")
   --max-frames N  frames followed per thread (default: set gdbext max-frames, 64)
+  --no-metadata   leave out the process facts (command, uid, modules, build-ids)
 
 Examples:
   crash-triage             on a core: gdb PROGRAM CORE -ex crash-triage
