@@ -14,11 +14,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import timing  # noqa: E402  (bench/ is the script's own directory)
 GDB = os.environ.get("GDB", "gdb")
 REPEAT = int(os.environ.get("REPEAT", "3"))
 BASE = [GDB, "-nx", "-nh", "-q", "-batch", "-iex", "set debuginfod enabled off",
@@ -26,12 +26,7 @@ BASE = [GDB, "-nx", "-nh", "-q", "-batch", "-iex", "set debuginfod enabled off",
 
 
 def best(fn) -> float:
-    times = []
-    for _ in range(REPEAT):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return timing.best(fn, REPEAT)
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import timing  # noqa: E402  (bench/ is the script's own directory)
 GDB = os.environ.get("GDB", "gdb")
 REPEAT = int(os.environ.get("REPEAT", "3"))
 PYTHON = "/usr/bin/python3.11"
@@ -28,12 +28,7 @@ BASE = [GDB, "-nx", "-nh", "-q", "-batch", "-iex", "set debuginfod enabled off",
 
 
 def best(argv) -> float:
-    times = []
-    for _ in range(REPEAT):
-        t = time.perf_counter()
-        subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return timing.best_run(argv, REPEAT)
 
 
 def core_of(argv: list[str], cwd: Path, env=None) -> Path | None:

@@ -12,23 +12,18 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import timing  # noqa: E402  (bench/ is the script's own directory)
 GDB = os.environ.get("GDB", "gdb")
 CORES = int(os.environ.get("CORES", "50"))
 REPEAT = int(os.environ.get("REPEAT", "2"))
 
 
 def best(fn) -> float:
-    times = []
-    for _ in range(REPEAT):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return timing.best(fn, REPEAT)
 
 
 def main() -> None:
