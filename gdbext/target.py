@@ -304,15 +304,8 @@ def read_pointer(address: int) -> int:
 
 def read_c_string(address: int, limit: int = 4096) -> bytes:
     """The NUL-terminated bytes at ``address``, at most ``limit`` of them."""
-    out = bytearray()
-    while len(out) < limit:
-        want = min(256 - (address + len(out)) % 256, limit - len(out))
-        chunk = read_bytes(address + len(out), want)
-        nul = chunk.find(b"\0")
-        if nul >= 0:
-            return bytes(out + chunk[:nul])
-        out += chunk
-    return bytes(out)
+    from .runtimes.cstring import c_string
+    return c_string(read_bytes, address, limit)[0]
 
 
 def auxv() -> dict[str, int]:

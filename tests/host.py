@@ -122,3 +122,18 @@ def kernel_core(argv: list[str], cwd: Path) -> tuple[Path, str, int]:
     core = find_kernel_core(cwd, pid)
     assert core is not None, f"no kernel core in {cwd}"
     return core, proc.stdout, -proc.returncode
+
+
+def kernel_futex_view(pid: int) -> tuple[set[int], dict[int, int]]:
+    """The kernel's view of a process gdb holds stopped: its tasks, and the
+    futex word of each task inside futex(2) (/proc/PID/task/T/syscall)."""
+    tasks = {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+    waits = {}
+    for t in tasks:
+        try:
+            fields = Path(f"/proc/{pid}/task/{t}/syscall").read_text().split()
+        except OSError:
+            continue
+        if fields and fields[0] == "202":
+            waits[t] = int(fields[1], 16)
+    return tasks, waits

@@ -35,6 +35,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from .cstring import c_string
+
 HEADER_SIZE = 112               # sizeof(__cxa_exception): the thrown object follows
 UNWIND_HEADER = 80
 # exception_class is the u64 0x474e5543432b2b00 ("GNUCC++\0"), stored little-endian;
@@ -70,15 +72,10 @@ def _ptr(read, address: int) -> int:
 
 
 def _c_string(read, address: int, limit: int = 1024) -> str:
-    out = bytearray()
-    while len(out) < limit:
-        n = min(64 - (address + len(out)) % 64, limit - len(out))
-        chunk = read(address + len(out), n)
-        nul = chunk.find(b"\0")
-        if nul >= 0:
-            return (out + chunk[:nul]).decode("utf-8", "replace")
-        out += chunk
-    raise ExceptionError(f"no NUL within {limit} bytes at {address:#x}")
+    raw, terminated = c_string(read, address, limit)
+    if not terminated:
+        raise ExceptionError(f"no NUL within {limit} bytes at {address:#x}")
+    return raw.decode("utf-8", "replace")
 
 
 def tls_index_address(instructions) -> tuple[int, int] | None:

@@ -22,8 +22,8 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _pyenv, _start, _stop
-from tests.host import FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, run, \
-    unlimited_core
+from tests.host import FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, \
+    kernel_futex_view, run, unlimited_core
 
 PYENV311 = _pyenv("3.11")
 CYCLES = int(os.environ.get("GDBEXT_GIL_BUSY_STOPS", "22"))
@@ -208,21 +208,6 @@ def test_unknown_owners_make_the_verdict_unknown(tmp_path):
     assert "threading.Lock records no owner" in text
 
 
-def _stopped_view(pid: int) -> tuple[set[int], dict[int, int]]:
-    """The kernel's view while gdb holds the process: its tasks, and the futex
-    word of each task inside futex(2)."""
-    tasks = {int(t) for t in os.listdir(f"/proc/{pid}/task")}
-    waits = {}
-    for t in tasks:
-        try:
-            fields = Path(f"/proc/{pid}/task/{t}/syscall").read_text().split()
-        except OSError:
-            continue
-        if fields and fields[0] == "202":
-            waits[t] = int(fields[1], 16)
-    return tasks, waits
-
-
 @pytest.mark.parametrize("python", _builds())
 def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
     """Threads contending for the GIL, a Lock and an RLock, stopped and
@@ -238,7 +223,7 @@ def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
                         timeout=120) as gdb:
             for n in range(CYCLES):
                 result = gdb.json("deadlock-graph --json")
-                tasks, waits = _stopped_view(proc.pid)
+                tasks, waits = kernel_futex_view(proc.pid)
                 assert result["verdict"] != "deadlock", result
                 seen[result["verdict"]] = seen.get(result["verdict"], 0) + 1
                 assert result["cycles"] == [] and result["orphaned"] == []

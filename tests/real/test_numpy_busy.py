@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession
 from tests.e2e.hung import Hung, learn
-from tests.host import REPO
+from tests.host import REPO, kernel_futex_view
 
 PYTHON = "/usr/bin/python3"
 ATTACHES = int(os.environ.get("GDBEXT_NUMPY_ATTACHES", "25"))
@@ -62,20 +62,6 @@ def rwlock_importers(pid: int) -> set[str]:
     return found
 
 
-def kernel_view(pid: int) -> tuple[set[int], dict[int, int]]:
-    """Tasks, and the futex word of each task in futex(2) (stopped by gdb)."""
-    tasks = {int(t) for t in os.listdir(f"/proc/{pid}/task")}
-    waits = {}
-    for t in tasks:
-        try:
-            fields = Path(f"/proc/{pid}/task/{t}/syscall").read_text().split()
-        except OSError:
-            continue
-        if fields and fields[0] == "202":
-            waits[t] = int(fields[1], 16)
-    return tasks, waits
-
-
 def owner_field(pid: int, address: int) -> int:
     with open(f"/proc/{pid}/mem", "rb") as mem:
         mem.seek(address + 8)
@@ -93,7 +79,7 @@ def test_busy_numpy_has_no_false_deadlock_nor_false_exact(busy, tmp_path):
         with GdbSession(PYTHON, "-ex", f"attach {h.pid}", debuginfo=n % 2 == 1,
                         cwd=tmp_path, timeout=120) as gdb:
             r = gdb.json("deadlock-graph --json")
-            tasks, waits = kernel_view(h.pid)
+            tasks, waits = kernel_futex_view(h.pid)
             claims = {}
             for t in r["threads"]:
                 b = t["blocked_on"]
