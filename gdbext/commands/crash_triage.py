@@ -70,9 +70,8 @@ Examples:
 
 def analyse(args):
     """The crash-triage report for parsed ``args``."""
-    from . import python_runtime
     from ..triage import evidence as _evidence
-    _evidence.PYTHON_STACK_READER = python_runtime.triage_view
+    _evidence.PYTHON_STACK_READER = _python_stack     # imported only for a Python process
     from ..knowledge.triage import SIGNATURE_FRAMES, SIGNATURE_HANG_FRAMES
     from ..triage.report import TriageReport
     from ..triage.stop import classify
@@ -114,6 +113,11 @@ def analyse(args):
         from ..triage.metadata import safe_collect
         report.metadata = safe_collect(report.warnings)
     return report
+
+
+def _python_stack(*args):
+    from . import python_runtime
+    return python_runtime.triage_view(*args)
 
 
 def _interrupted(report, bound: int):
