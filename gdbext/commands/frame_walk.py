@@ -42,15 +42,33 @@ def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
 
 def unwinder_gave_up(frames) -> bool:
     """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
-    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is a
-    smashed return address instead: the frames past it are garbage, and a
-    scan would dress up stale ones (triage/signature.py: smashed_at)."""
-    for f in frames[1:]:
+    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is
+    the same when the frame below it has no CFI either (gdb guessed its
+    caller from rbp or a prologue it could not read: OpenBLAS's
+    single-threaded path gives a pc of 0x28efc360), but a smashed return
+    address when that frame's CFI located it: the frames past it are
+    garbage, and a scan would dress up stale ones (triage/signature.py:
+    smashed_at)."""
+    for below, f in zip(frames, frames[1:]):
         if f.pc == 0:
             return True
         if f.objfile is None and not f.function and target.objfile_for(f.pc) is None:
-            return False
+            return not _has_cfi(below.pc)
     return False
+
+
+def _has_cfi(pc: int) -> bool:
+    """Whether an unwind entry (.eh_frame FDE) covers ``pc``; a pc in no
+    loaded file has none."""
+    from ..spill import cfi
+    found = _object_of()(pc)
+    if not found:
+        return False
+    path, bias = found
+    try:
+        return cfi.fde_bounds(path, pc - bias) is not None
+    except GdbextError:
+        return False
 
 
 def with_scanned(frames, bound: int, tools: dict | None = None):
