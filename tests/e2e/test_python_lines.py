@@ -197,6 +197,14 @@ def test_isa_check_numpy_sigill_names_the_python_line_and_cblas(numpy_sigill):
                                  r"\(inferred\)", text), text
     if env["OPENBLAS_NUM_THREADS"] == "1":
         assert main_seen == len(reports)
+        # One BLAS thread: gdb's walk above the kernel reads garbage (no FDE
+        # covers the kernel), not a pc of 0 -- an unwinder that guessed, not a
+        # smashed stack: crash-triage signs the crash past it too.
+        [t] = [json.loads(line) for line in _gdb("-ex", "crash-triage --json --no-metadata",
+                                                 str(DEBIAN), str(core)).splitlines()
+               if line.startswith('{"schema": "gdbext/crash-triage/')]
+        assert t["stack_smashed"] is None
+        assert t["signature"]["frames"] == [kernel, "cblas_dgemm", "numpy_sigill.py:multiply"]
 
 
 # --- spill-audit on a ctypes call -------------------------------------------------------
