@@ -205,6 +205,20 @@ def test_isa_check_numpy_sigill_names_the_python_line_and_cblas(numpy_sigill):
                if line.startswith('{"schema": "gdbext/crash-triage/')]
         assert t["stack_smashed"] is None
         assert t["signature"]["frames"] == [kernel, "cblas_dgemm", "numpy_sigill.py:multiply"]
+        # spill-audit shows the same frames: scanned past the kernel, and no
+        # CFA (so no misalignment verdict) where gdb only guessed one.
+        for debuginfo in (True, False):
+            [a] = _json(_gdb("-ex", "spill-audit --json", str(DEBIAN), str(core),
+                             debuginfo=debuginfo), "spill-audit")
+            frames = a["stack"]["frames"]
+            names = [f["function"] for f in frames]
+            assert names[0] == kernel and "cblas_dgemm" in names, names
+            cblas = frames[names.index("cblas_dgemm")]
+            assert cblas["evidence"] == "inferred" and cblas["cfa"] is None
+            assert os.path.realpath(cblas["object"]) == blas
+            assert frames[0]["cfa"] is None and a["stack"]["misaligned_since"] is None
+            assert a["stack"]["scanned_frames"] > 0
+            assert _python_frames(a) == truth
 
 
 # --- spill-audit on a ctypes call -------------------------------------------------------
