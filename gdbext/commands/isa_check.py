@@ -22,7 +22,7 @@ SIGILL, SIGBUS, SIGSEGV = 4, 7, 11
 class IsaCheckCommand(GdbextCommand):
     """Decode an instruction and check its CPUID features against the CPU.
 
-Usage: isa-check [--json] [--cpu NAME] [--max-frames N] [ADDRESS]
+Usage: isa-check [--json] [--cpu NAME] [ADDRESS] [--max-frames N]
 
 Decodes the instruction at the selected frame's pc (or at ADDRESS, any gdb
 expression), names the exact CPUID features it needs in /proc/cpuinfo
