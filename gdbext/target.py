@@ -298,6 +298,12 @@ def executable() -> str | None:
     return gdb.current_progspace().filename
 
 
+def loaded_object_names() -> list[str]:
+    """The files gdb has loaded symbols from (executable, shared libraries),
+    without reading their sections: a cheap look at what the process is."""
+    return [o.filename for o in gdb.objfiles() if o.filename]
+
+
 def read_pointer(address: int) -> int:
     return int.from_bytes(read_bytes(address, 8), "little")
 

@@ -5,7 +5,6 @@ import traceback
 
 from .. import target
 from ..errors import GdbextError, UndecodableError, UnmappedCodeError
-from ..knowledge.bounds import hit
 from . import deadlock_graph, isa_check, spill_audit
 from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
@@ -104,7 +103,8 @@ def analyse(args):
         report.frames = _hang_frames(report.reports["deadlock-graph"], report.thread,
                                      SIGNATURE_HANG_FRAMES)
     else:
-        raw = _raw_frames(bound, start_level, report.warnings)
+        from .frame_walk import selected_frames
+        raw = selected_frames(bound, report.warnings, start_level)
         report.scanned = sum(1 for f in raw if f.evidence == "inferred")
         _explain(report, raw, context, bound)
         report.frames = _signature_frames(report, raw, SIGNATURE_FRAMES)
@@ -158,64 +158,6 @@ def _fault_stop(ctx):
     name = signals.signal_name(ctx.signo)
     klass = FAULT_PLANS.get(name, (name, ()))[0]
     return Stop(ctx.signo, ctx.code, ctx.addr, None, "fault", klass, (), "signal-frame")
-
-
-def _raw_frames(bound: int, start_level: int, warnings: list[str]):
-    """The selected thread's real frames from ``start_level`` (the frame a
-    signal handler interrupted), innermost first; where gdb's unwinder
-    stops (a pc of 0 or in no file: an asm kernel that reuses rsp), the
-    frames found by stack scanning, marked inferred."""
-    try:
-        if start_level:
-            target.select_frame_level(start_level)
-        frames, cut = target.stack_frames(bound)
-    except GdbextError as exc:
-        warnings.append(f"no frames for the signature: {exc}")
-        return []
-    finally:
-        if start_level:
-            target.select_newest_frame()
-    if cut:
-        warnings.append(f"the stack walk {hit('max-frames', bound)}")
-    elif _unwinder_gave_up(frames):
-        try:
-            frames = _scanned(frames, bound)
-        except GdbextError as exc:
-            warnings.append(f"stack scanning: {exc}")
-    return frames
-
-
-def _unwinder_gave_up(frames) -> bool:
-    """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
-    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is a
-    smashed return address instead: the frames past it are garbage, and a
-    scan would dress up stale ones (triage/signature.py: smashed_at)."""
-    for f in frames[1:]:
-        if f.pc == 0:
-            return True
-        if f.objfile is None and not f.function and target.objfile_for(f.pc) is None:
-            return False
-    return False
-
-
-def _scanned(frames, bound: int):
-    """gdb's frames up to where its unwinder failed, then those found by
-    scanning the stack above (unwind/stack_scan.py)."""
-    from ..unwind.stack_scan import recover
-    from . import python_runtime
-    keep, found = recover([f.pc for f in frames], [f.function for f in frames],
-                          [f.rsp for f in frames], target.read_bytes,
-                          python_runtime.executable_predicate(), bound,
-                          stack_end=target.mapping_end,
-                          cfa_offset=python_runtime.cfa_offset_reader(),
-                          function_start=python_runtime.function_start_reader())
-    out = list(frames[:keep])
-    level = out[-1].level if out else 0
-    for i, s in enumerate(found, 1):
-        loc = target.locate(s.pc)
-        out.append(target.StackFrame(level + i, s.pc, s.slot + 8, None, loc.symbol,
-                                     loc.objfile, evidence="inferred"))
-    return out
 
 
 def _explain(report, raw, context, bound: int) -> None:

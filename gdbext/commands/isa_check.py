@@ -5,12 +5,14 @@ import os
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from .base import GdbextCommand, parser
+from .base import GdbextCommand, frame_count, max_frames, parser
 from .cpu_source import cpu_for
 
 PARSER = parser("isa-check")
 PARSER.add_argument("--cpu", metavar="NAME",
                     help="check against a named microarchitecture or level (archspec)")
+PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
+                    help="frames shown of the stopped thread (default: set gdbext max-frames)")
 PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
                     help="any gdb expression; default: the selected frame's pc")
 
@@ -20,7 +22,7 @@ SIGILL, SIGBUS, SIGSEGV = 4, 7, 11
 class IsaCheckCommand(GdbextCommand):
     """Decode an instruction and check its CPUID features against the CPU.
 
-Usage: isa-check [--json] [--cpu NAME] [ADDRESS]
+Usage: isa-check [--json] [--cpu NAME] [ADDRESS] [--max-frames N]
 
 Decodes the instruction at the selected frame's pc (or at ADDRESS, any gdb
 expression), names the exact CPUID features it needs in /proc/cpuinfo
@@ -34,11 +36,21 @@ Verdicts: supported, unsupported (the CPU lacks a feature), os-disabled
 an ISA newer than the decoder such as APX), unknown.  ud2 and int3 are
 named as deliberate traps.
 
+In a process or core, the selected thread's frames follow; where gdb's
+unwinder gives up (an asm kernel that reuses rsp leaves a caller at pc 0),
+the callers found by stack scanning, marked inferred.  In a Python process
+(the executable is python*, or a libpython is loaded) the Python line that
+led to the fault, read by the CPython reader without debug info: the
+thread's own Python stack, or for a library's worker thread the one Python
+thread driving that library (inferred).
+
 Options:
   --json        print one JSON object (schema "gdbext/isa-check/1")
   --cpu NAME    judge against a named CPU instead: x86-64-v2/v3/v4, haswell,
                 skylake_avx512, icelake, sapphirerapids, zen..zen5,
                 piledriver... (archspec's microarchitecture data)
+  --max-frames N  frames shown of the stopped thread
+                (default: set gdbext max-frames, 64)
 
 Examples:
   isa-check                      the instruction that raised SIGILL
@@ -90,12 +102,23 @@ def analyse(args):
                             where.function, where.objfile, signal, warnings)
     report.warnings.extend(_signal_warnings(report))
     _add_context(report, kind, where)
+    if kind in ("live", "core", "remote") and address == pc:
+        _add_frames(report, max_frames(args))
     if code[:2] == b"\0\0" and ins.mnemonic == "add":
         report.warnings.append("the code bytes read as zeros: the core probably does not "
                                "contain this file-backed page and gdb cannot open the file "
                                "it maps (point gdb at the same binary: file PATH, "
                                "set solib-search-path)")
     return report
+
+
+def _add_frames(report, bound: int) -> None:
+    """The stopped thread's frames (stack scanning past an asm kernel) and,
+    in a Python process, the Python line that led here."""
+    from . import python_runtime
+    from .frame_walk import selected_frames
+    report.frames = selected_frames(bound, report.warnings)
+    report.python = python_runtime.fault_view(report.frames, bound, report.warnings)
 
 
 def _add_context(report, kind: str, where) -> None:

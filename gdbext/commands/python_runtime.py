@@ -1,15 +1,20 @@
 """The CPython reader of the process under gdb: ``_PyRuntime`` and
 ``Py_Version`` from the ``.dynsym`` of the executable or a loaded libpython,
-never from debug info.  Any command that shows threads asks here."""
+never from debug info.  Any command that shows threads asks here.
+
+runtimes/cpython.py is imported only once the target looks like a Python
+process (``looks_like_python``): isa-check and spill-audit ask on every run,
+and a C program must not pay for the reader."""
 from __future__ import annotations
 
-import bisect
 import os
 import re
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from ..runtimes import cpython
+# py-stacks builds its stack scan from these (they live with the frame walk).
+from .frame_walk import (cfa_offset_reader, executable_predicate,  # noqa: F401
+                         function_start_reader)
 
 LIBPYTHON = re.compile(r"/libpython3\.\d+[^/]*\.so")
 
@@ -35,9 +40,11 @@ def exported(names: tuple[str, ...]) -> dict[str, int]:
     return {}
 
 
-def open_runtime() -> cpython.Runtime:
-    """The reader, or a CPythonError saying why not (NotPython for a
-    process without CPython: callers stay silent about that one)."""
+def open_runtime():
+    """The reader (cpython.Runtime), or a CPythonError saying why not
+    (NotPython for a process without CPython: callers stay silent about
+    that one)."""
+    from ..runtimes import cpython
     symbols = exported(("_PyRuntime", "Py_Version"))
     return cpython.open_runtime(paged(target.read_bytes), symbols)
 
@@ -72,106 +79,24 @@ def paged(read):
     return cached
 
 
-def executable_predicate():
-    ranges = target.executable_ranges()
-    starts = [lo for lo, _ in ranges]
-
-    def executable(address: int) -> bool:
-        i = bisect.bisect_right(starts, address) - 1
-        return i >= 0 and ranges[i][0] <= address < ranges[i][1]
-    return executable
-
-
-def _object_of():
-    """``object_of(pc) -> (path, load bias) | None``, cached per object."""
-    loaded = target.object_sections()
-    biases: dict[str, int | None] = {}
-
-    def object_of(pc: int):
-        path = target.objfile_for(pc)
-        if not path:
-            return None
-        if path not in biases:
-            biases[path] = target.load_bias(path, loaded)
-        return None if biases[path] is None else (path, biases[path])
-    return object_of
-
-
-def function_start_reader():
-    """``function_start(pc)``: the start of the function holding pc, from
-    its FDE (.eh_frame, no debug info needed), else its ELF symbol."""
-    from ..spill import cfi
-    object_of = _object_of()
-    cache: dict[int, int | None] = {}
-
-    def function_start(pc: int) -> int | None:
-        if pc in cache:
-            return cache[pc]
-        start = None
-        found = object_of(pc)
-        if found:
-            path, bias = found
-            try:
-                bounds = cfi.fde_bounds(path, pc - bias)
-            except GdbextError:
-                bounds = None
-            if bounds:
-                start = bounds[0] + bias
-        if start is None:
-            loc = target.locate(pc)
-            if loc.symbol and loc.offset is not None:
-                start = pc - loc.offset
-        cache[pc] = start
-        return start
-    return function_start
-
-
-def cfa_offset_reader():
-    """``cfa_offset(return address) -> N`` where the caller's CFI says
-    CFA = rsp + N at the call (None for rbp-based or missing rules): lets a
-    stack scan step from one found frame to the next exactly."""
-    from ..spill import cfi
-    object_of = _object_of()
-    cache: dict[int, int | None] = {}
-
-    def cfa_offset(pc: int) -> int | None:
-        if pc not in cache:
-            cache[pc] = None
-            found = object_of(pc)
-            if found:
-                path, bias = found
-                try:
-                    rule = cfi.cfa_rule_at(path, pc - bias - 1)
-                except GdbextError:
-                    rule = None
-                if rule and not rule.expression and rule.register == "rsp":
-                    cache[pc] = rule.offset
-        return cache[pc]
-    return cfa_offset
-
-
 # --- crash-triage: the Python stack that explains a crash ---------------------------
 def native_walker(max_frames: int):
     """``walk(thread_num) -> [(function, objfile, evidence)]``: gdb's frames
-    of a thread and, where its unwinder stops, the frames found by stack
-    scanning (evidence "inferred").  Switches threads: call it inside
+    of a thread and, where its unwinder gives up, the frames found by stack
+    scanning (evidence "inferred"), as every report's frame walk
+    (frame_walk.py).  Switches threads: call it inside
     target.preserved_selection()."""
-    from ..unwind.stack_scan import recover
-    tools = {}
+    from .frame_walk import scan_above, unwinder_gave_up
+    tools: dict = {}
 
     def walk(num: int) -> list[tuple[str | None, str | None, str]]:
         native, sps = target.frames_with_sp(num, max_frames)
         out = [(f.function, f.objfile or (None if f.function else target.objfile_for(f.pc)),
                 "exact") for f in native]
-        if not any(f.pc == 0 or o is None for f, (_, o, _) in zip(native, out)):
-            return out              # every pc is in a file: nothing to scan
-        if not tools:
-            tools.update(executable=executable_predicate(), cfa=cfa_offset_reader(),
-                         start=function_start_reader())
-        keep, scanned = recover([f.pc for f in native], [f.function for f in native], sps,
-                                target.read_bytes, tools["executable"], max_frames,
-                                stack_end=target.mapping_end, cfa_offset=tools["cfa"],
-                                function_start=tools["start"])
+        if not unwinder_gave_up(native):
+            return out
+        keep, scanned = scan_above([f.pc for f in native], [f.function for f in native], sps,
+                                   max_frames, tools)
         out = out[:keep]
         for s in scanned:
             loc = target.locate(s.pc)
@@ -188,6 +113,7 @@ def triage_view(thread: dict | None, crash_object: str | None, max_frames: int,
     None for a process without CPython (silently) or one that cannot be
     read (a warning)."""
     from ..knowledge.bounds import hit
+    from ..runtimes import cpython
     from ..triage.python import PythonView, driver_of
     try:
         runtime = open_runtime()
@@ -235,3 +161,43 @@ def triage_view(thread: dict | None, crash_object: str | None, max_frames: int,
     view.source = (f"the one Python thread whose native stack runs code of "
                    f"{os.path.basename(crash_object)}; the crashing thread runs no Python")
     return view
+
+
+# --- isa-check, spill-audit: the Python line that led to a fault --------------------
+INTERPRETER_EXECUTABLE = re.compile(r"/python3?(?:\.\d+)?[^/]*$")
+
+
+def looks_like_python() -> bool:
+    """The executable is named python* or a libpython is loaded: only then is
+    the CPython reader imported.  An interpreter linked into an executable of
+    another name is not recognised by this test."""
+    if INTERPRETER_EXECUTABLE.search(target.executable() or ""):
+        return True
+    return any(LIBPYTHON.search(p) for p in target.loaded_object_names())
+
+
+def fault_view(frames, max_frames: int, warnings: list[str]):
+    """The Python stack that led to the selected thread's stop (a
+    triage.python.PythonView, as crash-triage's: the thread's own, or the
+    one Python thread driving the object a worker faulted in), from that
+    thread's frames (frame_walk.selected_frames).  None for a process that
+    is not Python, having imported nothing; a broken read is a warning."""
+    try:
+        if not looks_like_python():
+            return None
+    except Exception:  # noqa: BLE001 - no process to look at: not Python
+        return None
+    from ..triage.python import user_frames
+    pairs = [(f.function, f.objfile or (None if f.function else target.objfile_for(f.pc)))
+             for f in frames]
+    mine = user_frames(pairs)
+    crash_object = mine[0][1] if mine else pairs[0][1] if pairs else None
+    try:
+        return triage_view(target.selected_thread_identity(), crash_object, max_frames,
+                           warnings)
+    except Exception as exc:  # noqa: BLE001 - a garbage runtime is a warning
+        if target.is_debug_enabled():
+            import traceback
+            warnings.append(traceback.format_exc())
+        warnings.append(f"the Python stack: {type(exc).__name__}: {exc}")
+        return None

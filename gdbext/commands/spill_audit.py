@@ -5,7 +5,6 @@ import bisect
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from ..knowledge.bounds import hit
 from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("spill-audit")
@@ -34,7 +33,12 @@ entry that covers the pc) and its residue mod 16, realignment in the
 prologue, the outermost frame entered misaligned and the caller that did
 it.  Then pressure: the function's basic blocks, the faulting block's size,
 vector registers used and live at once, and whether the faulting operand is
-a spill slot and where it was stored.
+a spill slot and where it was stored.  Where gdb's unwinder gives up (a pc
+of 0 above an asm kernel), the callers found by stack scanning follow,
+marked inferred (their CFA is unknown).  In a Python process (the
+executable is python*, or a libpython is loaded), the Python line that led
+to the fault -- the ctypes call, the extension's caller -- read by the
+CPython reader without debug info.
 
 Verdicts: stack-spill-fault, misaligned-stack, non-canonical-address,
 stack-overflow, bad-stack-pointer, not-alignment, other.  It never resumes
@@ -81,10 +85,12 @@ def analyse(args):
     signal = Signal(info.signo, info.code, info.addr) if info else None
     code = target.read_code(address, 15)
     bound = max_frames(args)
-    raw_frames, cut = target.stack_frames(bound)
-    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa) for f in raw_frames]
-    if cut:
-        warnings.append(f"the CFA chain {hit('max-frames', bound)}")
+    from . import python_runtime
+    from .frame_walk import selected_frames
+    raw_frames = selected_frames(bound, warnings, what="the CFA chain")
+    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile)
+              for f in raw_frames]
+    python = python_runtime.fault_view(raw_frames, bound, warnings)
     function, function_code, cfa_from_cfi = _function(address, regs, warnings)
     probe = target.accessible_probe()
     maps = target.mappings()
@@ -95,7 +101,7 @@ def analyse(args):
                   cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
                   stack=stack, language=_language(function.name, build_info))
     return SpillAuditReport(audit, kind, _stack_view(audit, regs, probe, maps), warnings,
-                            build_info)
+                            build_info, python)
 
 
 def _language(name: str | None, build_info) -> str | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import render
+from .. import frames_view, render
 from ..knowledge.cpuid_features import xcr0_names
 from ..knowledge.signals import code_name, signal_name
 from .cpu import CpuFacts
@@ -43,6 +43,8 @@ class IsaCheckReport:
     environment: dict | None = None        # {source, knobs: {name: value}}
     hints: list[str] = field(default_factory=list)
     variant_note: str | None = None        # a kernel variant that runs fine here
+    frames: list | None = None             # target.StackFrame of the stopped thread
+    python: object | None = None           # triage.python.PythonView: the Python line
 
     @property
     def verdict(self) -> str:
@@ -89,6 +91,10 @@ class IsaCheckReport:
             "kernel_variant": self.variant_note,
             "environment": self.environment,
             "hints": self.hints,
+            "frames": frames_view.frames_json(self.frames) if self.frames is not None
+            else None,
+            "scanned_frames": frames_view.scanned(self.frames or []),
+            "python": frames_view.python_json(self.python),
             "target": self.target,
             "warnings": self.warnings,
         }
@@ -194,6 +200,11 @@ class IsaCheckReport:
             rows.append(("why", render.prose(self.judgement.reasons)))
         for h in self.hints:
             rows.append(("fix", render.prose([h])))
+        if self.frames:
+            rows.append(("frames", frames_view.frames_text(self.frames,
+                                                           self.python is not None)))
+        if self.python is not None:
+            rows.append(("python", frames_view.python_text(self.python)))
         for w in self.warnings:
             rows.append(("warning", render.prose([w])))
         return self.headline() + "\n" + render.block(rows)

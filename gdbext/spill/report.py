@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import render
+from .. import frames_view, render
 from .audit import Audit
 
 SCHEMA = "gdbext/spill-audit/1"
@@ -26,6 +26,7 @@ class SpillAuditReport:
     stack_view: list[StackRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     build: object | None = None     # provenance.BuildInfo
+    python: object | None = None    # triage.python.PythonView: the Python line
 
     def __post_init__(self):
         from ..demangle import demangle
@@ -82,10 +83,13 @@ class SpillAuditReport:
                 "bounds": a.stack.to_json() if a.stack else None,
                 "frames": [{"level": f.level, "pc": f.pc, "function": f.function,
                             "demangled": self._demangled(f.function),
-                            "rsp": f.rsp, "cfa": f.cfa, "cfa_residue": f.residue}
+                            "rsp": f.rsp, "cfa": f.cfa, "cfa_residue": f.residue,
+                            "object": f.objfile, "evidence": f.evidence}
                            for f in a.frames],
+                "scanned_frames": frames_view.scanned(a.frames),
             },
             "build": self.build.to_json() if self.build else None,
+            "python": frames_view.python_json(self.python),
             "function": {
                 "name": a.function.name, "demangled": self._demangled(a.function.name),
                 "start": a.function.start, "end": a.function.end,
@@ -200,6 +204,8 @@ class SpillAuditReport:
                 f"{x.pc:#x}  {x.kind:<13} {x.text}" for x in a.slot.accesses[:12])))
         if self.stack_view:
             parts.append("stack slots:\n" + _indent(self._stack_view()))
+        if self.python is not None:
+            parts.append("python:\n" + _indent(frames_view.python_text(self.python)))
         if self.build is not None:
             parts.append("built by:\n" + _indent(render.prose(self.build.describe(),
                                                                  render.WIDTH - 4)))
@@ -226,14 +232,16 @@ class SpillAuditReport:
                 rows.append([f"#{f.level}-#{frames[j].level}", f"{f.pc:#x}",
                              f"{self._show(f.function)} (x{j - i + 1}, recursive)",
                              render.hexaddr(f.rsp),
-                             render.hexaddr(frames[j].cfa), ",".join(residues)])
+                             render.hexaddr(frames[j].cfa), ",".join(residues), ""])
                 i = j + 1
                 continue
             rows.append([f"#{f.level}", f"{f.pc:#x}", self._show(f.function) or "?",
                          render.hexaddr(f.rsp),
-                         render.hexaddr(f.cfa), "?" if f.residue is None else str(f.residue)])
+                         render.hexaddr(f.cfa), "?" if f.residue is None else str(f.residue),
+                         "found by stack scanning (inferred)" if f.evidence == "inferred"
+                         else ""])
             i += 1
-        return render.table(rows, ["frame", "pc", "function", "rsp", "cfa", "cfa%16"])
+        return render.table(rows, ["frame", "pc", "function", "rsp", "cfa", "cfa%16", ""])
 
     def _stack_view(self) -> str:
         rows = [[f"{r.address:#x}", f"{r.address % 64:>2}",

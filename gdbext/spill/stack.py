@@ -26,6 +26,8 @@ class Frame:
     function: str | None
     rsp: int | None
     cfa: int | None
+    evidence: str = "exact"     # "inferred": found by stack scanning, CFA unknown
+    objfile: str | None = None
 
     @property
     def residue(self) -> int | None:

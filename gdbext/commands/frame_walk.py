@@ -1,0 +1,188 @@
+"""The frames every report shows: gdb's unwinder, and where it gives up (a
+pc of 0, as above an OpenBLAS asm kernel that reuses rsp), the callers found
+by stack scanning (unwind/stack_scan.py), marked inferred.  One walk for
+crash-triage, isa-check, spill-audit and the Python reader's native view.
+
+The readers the scan needs (executable mappings, the CFI's CFA rule, a
+function's start) are built per walk and cached per object."""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+from .. import target
+from ..errors import GdbextError
+from ..knowledge.bounds import hit
+
+
+def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
+                    what: str = "the stack walk") -> list[target.StackFrame]:
+    """The selected thread's real frames from ``start_level`` (0: the newest;
+    a signal handler's interrupted frame otherwise), innermost first, then
+    the frames found by stack scanning where gdb's unwinder gave up.  A
+    failure is a warning and no frames; the walk cut by ``bound`` says so."""
+    try:
+        if start_level:
+            target.select_frame_level(start_level)
+        frames, cut = target.stack_frames(bound)
+    except GdbextError as exc:
+        warnings.append(f"no frames: {exc}")
+        return []
+    finally:
+        if start_level:
+            target.select_newest_frame()
+    if cut:
+        warnings.append(f"{what} {hit('max-frames', bound)}")
+    elif unwinder_gave_up(frames):
+        try:
+            frames = with_scanned(frames, bound)
+        except GdbextError as exc:
+            warnings.append(f"stack scanning: {exc}")
+    return frames
+
+
+def unwinder_gave_up(frames) -> bool:
+    """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
+    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is
+    the same when the frame below it has no CFI either (gdb guessed its
+    caller from rbp or a prologue it could not read: OpenBLAS's
+    single-threaded path gives a pc of 0x28efc360), but a smashed return
+    address when that frame's CFI located it: the frames past it are
+    garbage, and a scan would dress up stale ones (triage/signature.py:
+    smashed_at)."""
+    for below, f in zip(frames, frames[1:]):
+        if f.pc == 0:
+            return True
+        if f.objfile is None and not f.function and target.objfile_for(f.pc) is None:
+            return not _has_cfi(below.pc)
+    return False
+
+
+def _has_cfi(pc: int) -> bool:
+    """Whether an unwind entry (.eh_frame FDE) covers ``pc``; a pc in no
+    loaded file has none."""
+    from ..spill import cfi
+    found = _object_of()(pc)
+    if not found:
+        return False
+    path, bias = found
+    try:
+        return cfi.fde_bounds(path, pc - bias) is not None
+    except GdbextError:
+        return False
+
+
+def with_scanned(frames, bound: int, tools: dict | None = None):
+    """gdb's frames (target.StackFrame) up to where its unwinder failed, then
+    those found by scanning the stack above, evidence "inferred"."""
+    keep, found = scan_above([f.pc for f in frames], [f.function for f in frames],
+                             [f.rsp for f in frames], bound, tools)
+    out = list(frames[:keep])
+    if found and out and out[-1].cfa is not None and not _has_cfi(out[-1].pc):
+        # gdb placed this frame's caller by a guess (no unwind entry): its CFA
+        # is that guess, not evidence of how the frame was entered.
+        out[-1] = dataclasses.replace(out[-1], cfa=None)
+    level = out[-1].level if out else 0
+    for i, s in enumerate(found, 1):
+        loc = target.locate(s.pc)
+        out.append(target.StackFrame(level + i, s.pc, s.slot + 8, None, loc.symbol,
+                                     loc.objfile, evidence="inferred"))
+    return out
+
+
+def scan_above(pcs: list[int], functions: list[str | None], sps: list[int | None],
+               bound: int, tools: dict | None = None):
+    """unwind/stack_scan.recover over the target: (frames of gdb's to keep,
+    the ScannedFrames above them).  ``tools``: a dict kept across calls of
+    one command (several threads) to share the readers' caches."""
+    from ..unwind.stack_scan import recover
+    tools = scan_tools() if tools is None else tools
+    if not tools:
+        tools.update(scan_tools())
+    return recover(pcs, functions, sps, target.read_bytes, tools["executable"], bound,
+                   stack_end=target.mapping_end, cfa_offset=tools["cfa_offset"],
+                   function_start=tools["function_start"])
+
+
+def scan_tools() -> dict:
+    return {"executable": executable_predicate(), "cfa_offset": cfa_offset_reader(),
+            "function_start": function_start_reader()}
+
+
+def executable_predicate():
+    ranges = target.executable_ranges()
+    starts = [lo for lo, _ in ranges]
+
+    def executable(address: int) -> bool:
+        i = bisect.bisect_right(starts, address) - 1
+        return i >= 0 and ranges[i][0] <= address < ranges[i][1]
+    return executable
+
+
+def _object_of():
+    """``object_of(pc) -> (path, load bias) | None``, cached per object."""
+    loaded = target.object_sections()
+    biases: dict[str, int | None] = {}
+
+    def object_of(pc: int):
+        path = target.objfile_for(pc)
+        if not path:
+            return None
+        if path not in biases:
+            biases[path] = target.load_bias(path, loaded)
+        return None if biases[path] is None else (path, biases[path])
+    return object_of
+
+
+def function_start_reader():
+    """``function_start(pc)``: the start of the function holding pc, from
+    its FDE (.eh_frame, no debug info needed), else its ELF symbol."""
+    from ..spill import cfi
+    object_of = _object_of()
+    cache: dict[int, int | None] = {}
+
+    def function_start(pc: int) -> int | None:
+        if pc in cache:
+            return cache[pc]
+        start = None
+        found = object_of(pc)
+        if found:
+            path, bias = found
+            try:
+                bounds = cfi.fde_bounds(path, pc - bias)
+            except GdbextError:
+                bounds = None
+            if bounds:
+                start = bounds[0] + bias
+        if start is None:
+            loc = target.locate(pc)
+            if loc.symbol and loc.offset is not None:
+                start = pc - loc.offset
+        cache[pc] = start
+        return start
+    return function_start
+
+
+def cfa_offset_reader():
+    """``cfa_offset(return address) -> N`` where the caller's CFI says
+    CFA = rsp + N at the call (None for rbp-based or missing rules): lets a
+    stack scan step from one found frame to the next exactly."""
+    from ..spill import cfi
+    object_of = _object_of()
+    cache: dict[int, int | None] = {}
+
+    def cfa_offset(pc: int) -> int | None:
+        if pc not in cache:
+            cache[pc] = None
+            found = object_of(pc)
+            if found:
+                path, bias = found
+                try:
+                    rule = cfi.cfa_rule_at(path, pc - bias - 1)
+                except GdbextError:
+                    rule = None
+                if rule and not rule.expression and rule.register == "rsp":
+                    cache[pc] = rule.offset
+        return cache[pc]
+    return cfa_offset
+

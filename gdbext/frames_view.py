@@ -1,0 +1,70 @@
+"""The frames and the Python line as isa-check and spill-audit show them:
+text and JSON from the same objects.  Pure: frames are anything with
+level, pc, function, objfile and evidence (target.StackFrame); the Python
+stack is a triage.python.PythonView (commands/python_runtime.fault_view)."""
+from __future__ import annotations
+
+import os
+import re
+
+from . import render
+
+TEXT_FRAMES = 16            # text rows at most; --json lists every frame
+# The interpreter's own files (triage/python.py INTERPRETER_OBJECTS): past the
+# first such frame a Python process's native frames are the eval loop.
+_INTERPRETER = re.compile(r"/python3?(?:\.\d+)?[^/]*$|/libpython3\.\d+[^/]*$")
+
+
+def frames_json(frames) -> list[dict]:
+    return [{"level": f.level, "pc": f.pc, "function": f.function, "object": f.objfile,
+             "evidence": f.evidence} for f in frames]
+
+
+def scanned(frames) -> int:
+    return sum(1 for f in frames if f.evidence == "inferred")
+
+
+def frames_text(frames, python: bool = False) -> str:
+    """One row per frame, innermost first; frames found by stack scanning
+    say so.  In a Python process the rows stop at the first frame of the
+    interpreter (the Python stack row says where the eval loop was)."""
+    rows, rest = [], []
+    for i, f in enumerate(frames):
+        if len(rows) >= TEXT_FRAMES or (python and i and f.objfile
+                                        and _INTERPRETER.search(f.objfile)):
+            rest = frames[i:]
+            break
+        rows.append([f"#{f.level}", render.hexaddr(f.pc), f.function or "??",
+                     os.path.basename(f.objfile) if f.objfile else "?",
+                     "found by stack scanning (inferred)" if f.evidence == "inferred" else ""])
+    text = render.table(rows, ["frame", "pc", "function", "object", ""])
+    if rest:
+        what = ("the interpreter's" if python and rest[0].objfile
+                and _INTERPRETER.search(rest[0].objfile) else "more")
+        text += f"\n... {len(rest)} {what} frame(s) (--json lists them)"
+    return text
+
+
+def python_json(view) -> dict | None:
+    """The PythonView as JSON, with ``line``: its innermost frame, the Python
+    line that led to the stop (None when no Python frame was read)."""
+    if view is None:
+        return None
+    out = view.to_json()
+    out["line"] = out["frames"][0] if out["frames"] else None
+    return out
+
+
+def python_text(view) -> str | None:
+    if view is None:
+        return None
+    version = f"CPython {view.version}" if view.version else "CPython"
+    if not view.frames:
+        return f"{version}: {view.source}"
+    whose = "this thread's own Python stack" if view.evidence == "exact" else view.source
+    lines = [f"{view.frames[0].where()}  <- the Python line that led here"]
+    lines += [f"  called from {f.where()}" for f in view.frames[1:]]
+    if view.truncated:
+        lines.append("  ... (max-frames)")
+    lines.append(f"({version}, LWP {view.lwp}: {whose}; {view.evidence})")
+    return "\n".join(lines)
