@@ -249,7 +249,9 @@ def _run_step(report, name: str, args) -> Exception | None:
     module, bounded = STEPS[name]
     argv = ["--max-frames", str(args.max_frames)] if bounded and args.max_frames else []
     try:
-        report.reports[name] = module.analyse(module.PARSER.parse_args(argv))
+        parsed = module.PARSER.parse_args(argv)
+        report.reports[name] = (module.analyse(parsed) if name == "deadlock-graph" else
+                                module.analyse(parsed, embedded=True))
         return None
     except GdbextError as exc:
         report.errors.append((name, str(exc)))

@@ -67,8 +67,9 @@ Examples:
         return analyse(args)
 
 
-def analyse(args):
-    """The isa-check report for parsed ``args`` (also run by crash-triage)."""
+def analyse(args, embedded: bool = False):
+    """The isa-check report for parsed ``args``.  ``embedded``: run by
+    crash-triage, which shows the frames and the Python stack itself."""
     from ..isa.decode import MAX_INSTRUCTION_LENGTH, decode
     from ..isa.report import IsaCheckReport
     from ..isa.verdict import judge
@@ -102,7 +103,7 @@ def analyse(args):
                             where.function, where.objfile, signal, warnings)
     report.warnings.extend(_signal_warnings(report))
     _add_context(report, kind, where)
-    if kind in ("live", "core", "remote") and address == pc:
+    if kind in ("live", "core", "remote") and address == pc and not embedded:
         _add_frames(report, max_frames(args))
     if code[:2] == b"\0\0" and ins.mnemonic == "add":
         report.warnings.append("the code bytes read as zeros: the core probably does not "

@@ -62,9 +62,12 @@ Examples:
         return analyse(args)
 
 
-def analyse(args):
-    """The spill-audit report for parsed ``args`` (also run by crash-triage)."""
-    from ..spill.audit import Signal, build
+def analyse(args, embedded: bool = False):
+    """The spill-audit report for parsed ``args``.  ``embedded``: run by
+    crash-triage, which shows the Python stack itself and needs no block
+    analysis of a fault that is not about alignment (that analysis imports
+    and parses the most: unwind tables, DWARF, the function's blocks)."""
+    from ..spill.audit import FunctionInfo, Signal, build, quick_verdict
     from ..spill.report import SpillAuditReport
     from ..spill.stack import Frame
 
@@ -90,16 +93,28 @@ def analyse(args):
     raw_frames = selected_frames(bound, warnings, what="the CFA chain")
     frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile)
               for f in raw_frames]
-    python = python_runtime.fault_view(raw_frames, bound, warnings)
-    function, function_code, cfa_from_cfi = _function(address, regs, warnings)
+    python = None if embedded else python_runtime.fault_view(raw_frames, bound, warnings)
     probe = target.accessible_probe()
     maps = target.mappings()
     stack = _stack_bounds(frames, maps)
     where = target.locate(address)
-    build_info = _build_info(where.objfile, warnings)
+    deep = not (embedded and address == pc and
+                quick_verdict(address, code, regs, signal, frames, probe, stack))
+    if deep:
+        function, function_code, cfa_from_cfi = _function(address, regs, warnings)
+        build_info = _build_info(where.objfile, warnings)
+    else:
+        start = address - where.offset if where.symbol and where.offset is not None else None
+        function = FunctionInfo(where.symbol or where.function, start, None,
+                                "symbol" if start is not None else "unknown")
+        function_code = cfa_from_cfi = build_info = None
     audit = build(address, code, regs, signal, frames, function, function_code,
                   cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
-                  stack=stack, language=_language(function.name, build_info))
+                  stack=stack, language=_language(function.name, build_info), deep=deep)
+    if not deep:
+        audit.explanation.append("Not a fault about alignment or the stack: crash-triage "
+                                 "leaves out the block and spill analysis (spill-audit "
+                                 "gives it).")
     return SpillAuditReport(audit, kind, _stack_view(audit, regs, probe, maps), warnings,
                             build_info, python)
 

@@ -181,6 +181,22 @@ def verdict(kind: str, op: Operand, diagnosis: str | None, slot: Slot | None) ->
     return "other"
 
 
+def quick_verdict(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
+                  frames: list[Frame], readable: Callable[[int], bool],
+                  stack: StackBounds | None = None) -> str | None:
+    """The verdict as far as it follows from the instruction and the signal
+    alone: "not-alignment" needs no block analysis; None when it does or
+    the instruction does not decode."""
+    ins = decode_one(code, pc)
+    if ins is None:
+        return None
+    op = analyse(ins, code[:ins.len], regs)
+    kind = fault_kind(signal, op, regs.get("rsp"), readable,
+                      frames[0].cfa if frames else None, stack)
+    found = verdict(kind, op, None, None)
+    return found if found == "not-alignment" else None
+
+
 def aligned_stack_accesses(code: bytes, start: int, block: Block,
                            regs: dict[str, int]) -> list[AlignedAccess]:
     """The block's stack accesses that demand alignment (addresses assume the
@@ -203,8 +219,10 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
           frames: list[Frame], function: FunctionInfo, function_code: bytes | None,
           cfa_from_cfi: int | None, readable: Callable[[int], bool],
           audited_other: bool = False, stack: StackBounds | None = None,
-          language: str | None = None) -> Audit:
-    """Everything the report says, from the facts gdb gave."""
+          language: str | None = None, deep: bool = True) -> Audit:
+    """Everything the report says, from the facts gdb gave.  ``deep=False``
+    leaves out the function's block and spill analysis (crash-triage, on a
+    fault that is not about alignment)."""
     from .pressure import analyse_function
     from .stack import realignment
 
@@ -218,7 +236,9 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
     pressure = block = slot = None
     realigned = None
     aligned = []
-    if function_code is not None and function.start is not None:
+    if not deep:
+        pass
+    elif function_code is not None and function.start is not None:
         pressure = analyse_function(function_code, function.start)
         block = pressure.block_at(pc)
         slot = pressure.slot_at(pc)
