@@ -240,12 +240,7 @@ def analyse(args) -> PyStacksReport:
             report.locks = runtime.locks(pythreads, regs)
     holder = report.gil.owner_lwp if report.gil else None
     waiting = {w[0] for w in report.gil.waiters} if report.gil else set()
-    executable = read = cfa_offset = function_start = None
-    if args.native:
-        function_start = python_runtime.function_start_reader()
-        executable = python_runtime.executable_predicate()
-        read = target.read_bytes
-        cfa_offset = python_runtime.cfa_offset_reader()
+    tools: dict = {}                # the stack scan's readers, shared by the threads
     for num, lwp in ids:
         if wanted and num not in wanted:
             continue
@@ -255,7 +250,7 @@ def analyse(args) -> PyStacksReport:
         stack = ThreadStack(num, lwp, py,
                             "holds" if lwp == holder else "waits" if lwp in waiting else None)
         if args.native:
-            _native(stack, num, frames, read, executable, cfa_offset, function_start)
+            _native(stack, num, frames, tools)
         report.stacks.append(stack)
     lwps = {lwp for _, lwp in ids}
     orphans = [t for t in pythreads if t.lwp not in lwps]
@@ -267,15 +262,11 @@ def analyse(args) -> PyStacksReport:
     return report
 
 
-def _native(stack: ThreadStack, num: int, frames: int, read, executable, cfa_offset,
-            function_start) -> None:
-    from ..unwind.stack_scan import recover
+def _native(stack: ThreadStack, num: int, frames: int, tools: dict) -> None:
+    from .frame_walk import scan_above
     native, sps = target.frames_with_sp(num, frames)
-    pcs = [f.pc for f in native]
-    names = [f.function for f in native]
-    keep, scanned = recover(pcs, names, sps, read, executable, frames,
-                            stack_end=target.mapping_end, cfa_offset=cfa_offset,
-                            function_start=function_start)
+    keep, scanned = scan_above([f.pc for f in native], [f.function for f in native], sps,
+                               frames, tools)
     stack.native = [NativeFrame(f.pc, f.function, f.objfile) for f in native[:keep]]
     for s in scanned:
         loc = target.locate(s.pc)
