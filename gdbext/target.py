@@ -533,6 +533,7 @@ class _QuickWalk:
         self.rules: dict = {}
         self.objects: dict = {}
         self.loaded = None
+        self.chunk: tuple[bytes, int | None] = (b"", None)
 
     def snapshot(self, thread, registers, more_registers) -> ThreadSnapshot | None:
         lwp = thread.ptid[1]
@@ -576,6 +577,7 @@ class _QuickWalk:
         frames = []
         site_level = None
         exe = self.progspace.filename
+        self.chunk = b"", None
         level = 0
         while True:
             pc = regs["rip"]
@@ -609,7 +611,19 @@ class _QuickWalk:
                 return None         # not exact, or not outer (gdb says why it stops)
             regs = older
 
+    STACK_CHUNK = 512                   # the few frames down to a wait site: one read
+
     def word(self, address: int) -> int | None:
+        chunk, start = self.chunk
+        if start is None:               # the first word a thread asks for: its stack
+            try:
+                chunk = bytes(self.inferior.read_memory(address, self.STACK_CHUNK))
+            except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+                chunk = b""             # the end of the stack mapping: word by word
+            self.chunk = chunk, start = chunk, address
+        offset = address - start
+        if 0 <= offset <= len(chunk) - 8:
+            return int.from_bytes(chunk[offset:offset + 8], "little")
         try:
             return int.from_bytes(bytes(self.inferior.read_memory(address, 8)), "little")
         except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
@@ -626,25 +640,40 @@ class _QuickWalk:
         rule = None
         where = self.object_of(pc)
         if where is not None:
-            path, bias = where
-            try:
-                rule = cfi.cfa_rule_at(path, pc - bias - (0 if level == 0 else 1))
-            except GdbextError:
-                rule = None
+            path, bias, tables = where
+            found = cfi.lookup_in(*tables, pc - bias - (0 if level == 0 else 1), path)
+            rule = found if isinstance(found, cfi.CfaRule) else None
         self.rules[key] = rule
         return rule
 
-    def object_of(self, pc: int) -> tuple[str, int] | None:
+    def object_of(self, pc: int) -> tuple[str, int, tuple] | None:
+        """(path, load bias, (.eh_frame_hdr, its address, .eh_frame, its
+        address)) of the object holding pc, read once per object with
+        struct (pyelftools' import alone costs more than a thousand steps)."""
         objfile = self.progspace.objfile_for_address(pc) \
             if hasattr(self.progspace, "objfile_for_address") else None
         path = objfile.filename if objfile is not None else self.progspace.solib_name(pc)
         if not path or not os.path.isfile(path):
             return None
         if path not in self.objects:
+            self.objects[path] = None
             if self.loaded is None:
                 self.loaded = object_sections()
             bias = load_bias(path, self.loaded)
-            self.objects[path] = None if bias is None else (path, bias)
+            if bias is not None:
+                from . import elf_file
+                try:
+                    table = {sec.name: sec for sec in elf_file.sections(path)}
+                    hdr, frame = table[".eh_frame_hdr"], table[".eh_frame"]
+                    with open(path, "rb") as fh:
+                        fh.seek(hdr.offset)
+                        hdr_bytes = fh.read(hdr.size)
+                        fh.seek(frame.offset)
+                        frame_bytes = fh.read(frame.size)
+                    self.objects[path] = (path, bias, (hdr_bytes, hdr.address,
+                                                       frame_bytes, frame.address))
+                except (GdbextError, KeyError, OSError, ValueError):
+                    pass
         return self.objects[path]
 
 
