@@ -146,12 +146,12 @@ def analyse(args):
 LIBC = r"/libc\.so|/libc-2\.[0-9.]+\.so"
 
 
-def _cut_before_site(frames, system) -> bool:
-    """gdb's walk ended at a frame it could not leave -- pc 0, or code in no
-    file with no name (generated at run time, an asm kernel's garbage
-    return address) -- before any frame of the program's own."""
+def _cut_before_site(frames, system, in_no_file) -> bool:
+    """gdb's walk reached a frame it could not leave -- pc 0, or code in no
+    file (generated at run time; an asm kernel's garbage return address) --
+    before any frame of the program's own."""
     for f in frames:
-        if f.pc == 0 or not (f.objfile or f.function):
+        if f.pc == 0 or (not (f.objfile or f.function) and in_no_file(f.pc)):
             return True
         if not (f.objfile and system.search(f.objfile)):
             return False
@@ -165,8 +165,14 @@ def _scan_cut_walks(snapshots, frames: int, system_objects: str) -> dict[int, in
     such snapshot's frames are replaced; returns thread number -> how many
     of its frames are gdb's (the rest are ``inferred``)."""
     system = re.compile(system_objects)
+    files: dict[int, bool] = {}
+
+    def in_no_file(pc: int) -> bool:    # a stripped program's static function has no name
+        if pc not in files:
+            files[pc] = target.objfile_for(pc) is None
+        return files[pc]
     cut = [s for s in snapshots if s.frames and not s.frames_truncated
-           and _cut_before_site(s.frames, system)]
+           and _cut_before_site(s.frames, system, in_no_file)]
     if not cut:
         return {}
     from . import python_runtime
@@ -195,19 +201,23 @@ def _scan_cut_walks(snapshots, frames: int, system_objects: str) -> dict[int, in
 
 
 def _mark_scanned(states, scanned: dict[int, int], warnings: list[str]) -> None:
-    """A wait site found above the frame gdb stopped at says so."""
+    """Where gdb's frames end at code in no file, the wait site is the first
+    one above it that stack scanning found, and says so."""
     from ..locks.classify import wait_site
     for s in states:
         keep = scanned.get(s.num)
         if keep is None:
             continue
-        if s.wait_site and s.wait_site != wait_site(s.frames[:keep]):
-            s.wait_site += " (found by stack scanning)"
+        last = s.frames[keep - 1]
+        mine = wait_site(s.frames[:keep])
+        if mine is None or (mine == f"{last.pc:#x}" and not (last.objfile or last.function)):
+            above = wait_site(s.frames[keep:])
+            if above:
+                s.wait_site = above + " (found by stack scanning)"
         warnings.append(f"LWP {s.lwp}: gdb's unwinder could not leave frame {keep - 1} "
-                        f"({s.frames[keep - 1].pc:#x}, in no file); the "
-                        f"{len(s.frames) - keep} frame(s) above it were found by stack "
-                        "scanning (inferred: return addresses on the stack whose CFI chain "
-                        "holds)")
+                        f"({last.pc:#x}, in no file); the {len(s.frames) - keep} frame(s) "
+                        "above it were found by stack scanning (inferred: return addresses "
+                        "on the stack whose CFI chain holds)")
 
 
 def _python_runtime(warnings: list[str]):

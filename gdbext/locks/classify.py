@@ -188,23 +188,16 @@ def walks_needed(states) -> set[int]:
 
 
 def wait_site(frames) -> str | None:
-    """The first frame outside libc, ld.so and the OpenMP runtimes; a frame
-    in no file with no name (code generated at run time, pc 0) only when no
-    frame above it lies in a file outside them (stack scanning may have
-    found its caller)."""
-    unplaced = None
+    """The first frame outside libc, ld.so and the OpenMP runtimes."""
     for f in frames:
         if f.objfile and _matches(kb.RUNTIME_OBJECTS, f.objfile):
-            continue
-        if not (f.objfile or f.function):
-            unplaced = unplaced or f
             continue
         if f.function and f.file:
             return f"{f.function} ({f.file}:{f.line})"
         if f.function:
             return f.function
         return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
-    return None if unplaced is None else f"{unplaced.pc:#x}"
+    return None
 
 
 def _memoized(read: Reader) -> Reader:
