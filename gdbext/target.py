@@ -349,10 +349,8 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
     system = re.compile(system_objects)
     seen: dict = {}
     out = []
-    quick = _QuickWalk(inferior, progspace, system, max_frames, frames_past_site, seen) \
-        if quick and frames_past_site is not None and kind() == "live" \
-        and not _python_unwinders() \
-        else None
+    quick = _QuickWalk.open(inferior, progspace, system, max_frames, frames_past_site, seen) \
+        if quick and frames_past_site is not None and not _python_unwinders() else None
     for thread in sorted(inferior.threads(), key=lambda t: t.num):
         if not thread.is_valid() or (only is not None and thread.num not in only):
             continue
@@ -514,10 +512,11 @@ def _python_unwinders() -> bool:
 
 
 class _QuickWalk:
-    """A live thread stopped in a system call, read without gdb's frame
-    machinery: frame 0's registers from /proc/PID/task/TID/syscall (what
-    the kernel saved at the syscall, the values gdb reads through ptrace),
-    and the frames down to the wait site stepped from the objects' CFI
+    """A thread stopped in a system call, read without gdb's frame
+    machinery: frame 0's registers -- live, from /proc/PID/task/TID/syscall
+    (what the kernel saved at the syscall, the values gdb reads through
+    ptrace); in a core, from its NT_PRSTATUS notes (what gdb reads as the
+    thread's registers there) -- and the frames down to the wait site stepped from the objects' CFI
     (unwind/cfi_step.py), each frame's name as gdb named it at that pc in
     an earlier thread.  Anything it cannot do exactly -- a thread not in a
     system call, a register /proc does not give, a CFA rule it does not
@@ -534,9 +533,29 @@ class _QuickWalk:
         self.objects: dict = {}
         self.loaded = None
         self.chunk: tuple[bytes, int | None] = (b"", None)
+        self.core: dict[int, dict[str, int]] | None = None
 
-    def snapshot(self, thread, registers, more_registers) -> ThreadSnapshot | None:
-        lwp = thread.ptid[1]
+    @classmethod
+    def open(cls, inferior, progspace, system, max_frames: int, past_site: int,
+             seen: dict) -> "_QuickWalk | None":
+        """The quick walk for a live process or a core, else None."""
+        where = kind()
+        if where not in ("live", "core"):
+            return None
+        quick = cls(inferior, progspace, system, max_frames, past_site, seen)
+        if where == "core":
+            from . import core_registers
+            try:
+                quick.core = core_registers.registers(core_file_path() or "")
+            except GdbextError:
+                return None
+        return quick
+
+    def frame0(self, lwp: int) -> dict[str, int] | None:
+        """Frame 0's registers of a thread stopped in a system call, else None."""
+        if self.core is not None:
+            have = self.core.get(lwp)
+            return have if have and have["orig_rax"] < 1 << 63 else None
         try:
             fd = os.open(f"/proc/{self.pid}/task/{lwp}/syscall", os.O_RDONLY)
             try:
@@ -545,9 +564,15 @@ class _QuickWalk:
                 os.close(fd)
             if len(fields) != 9 or int(fields[0]) < 0:
                 return None         # running, or stopped outside a system call
-            have = dict(zip(_PROC_SYSCALL_REGISTERS,
+            return dict(zip(_PROC_SYSCALL_REGISTERS,
                             [int(fields[0])] + [int(f, 16) for f in fields[1:]]))
         except (OSError, ValueError):
+            return None
+
+    def snapshot(self, thread, registers, more_registers) -> ThreadSnapshot | None:
+        lwp = thread.ptid[1]
+        have = self.frame0(lwp)
+        if have is None:
             return None
         if any(r not in have for r in registers):
             return None
@@ -567,7 +592,7 @@ class _QuickWalk:
             except gdb.MemoryError:
                 in_syscall = False
             self.seen[("syscall", pc)] = in_syscall
-        walked = self.walk({"rip": pc, "rsp": have["rsp"]})
+        walked = self.walk({r: have[r] for r in ("rip", "rsp", "rbp") if r in have})
         if walked is None:
             return None
         return ThreadSnapshot(thread.num, lwp, thread.name, regs, in_syscall, *walked)

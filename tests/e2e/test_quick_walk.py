@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.hung import start
+from tests.host import GDB, run
 
 SNIPPET = r"""
 import json
@@ -56,12 +57,17 @@ def hang(tmp_path):
         h.proc.wait()
 
 
-def walks(h, debuginfo: bool, tmp_path) -> dict:
+def walks(h, debuginfo: bool, tmp_path, source: str = "attach") -> dict:
     program = str(Path(os.readlink(f"/proc/{h.pid}/exe")))
     snippet = tmp_path / "quick_walk.py"
     snippet.write_text(SNIPPET)
-    with GdbSession(program, "-ex", f"attach {h.pid}", debuginfo=debuginfo,
-                    cwd=tmp_path) as gdb:
+    target = ["-ex", f"attach {h.pid}"]
+    if source == "gcore":
+        core = tmp_path / "quick.core"
+        run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off", "-p",
+             str(h.pid), "-ex", f"gcore {core}"], cwd=tmp_path)
+        target = ["-ex", f"core-file {core}"]
+    with GdbSession(program, *target, debuginfo=debuginfo, cwd=tmp_path) as gdb:
         out = gdb.cmd(f"source {snippet}")
     assert_no_traceback(out)
     line = next(l for l in out.splitlines() if l.startswith("QUICK "))
@@ -84,6 +90,23 @@ def test_quick_walk_is_gdbs_walk(name, args, debuginfo, hang, tmp_path):
         assert by_lwp[tid]["regs"]["rdi"] == futex
     if name == "many":
         # 40 waiters parked at one pc: gdb walks the first, the rest are quick
+        assert w["quick"] >= 39, w
+
+
+GCORE_CASES = [("many", ("40",)), ("abba", ()), ("loader_gomp", ()), ("orphan", ("exit",))]
+
+
+@pytest.mark.parametrize("debuginfo", [True, False])
+@pytest.mark.parametrize("name, args", GCORE_CASES, ids=[c[0] for c in GCORE_CASES])
+def test_quick_walk_of_a_core_is_gdbs_walk(name, args, debuginfo, hang, tmp_path):
+    """In a core frame 0's registers come from its NT_PRSTATUS notes."""
+    h = hang(name, *args)
+    w = walks(h, debuginfo, tmp_path, "gcore")
+    assert w["fast"] == w["slow"]
+    by_lwp = {t["lwp"]: t for t in w["fast"]}
+    for tid, futex in h.waits.items():
+        assert by_lwp[tid]["regs"]["rdi"] == futex
+    if name == "many":
         assert w["quick"] >= 39, w
 
 
