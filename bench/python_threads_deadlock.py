@@ -40,9 +40,11 @@ held.acquire()
 both = threading.Barrier(2)
 started = threading.Semaphore(0)
 
+ids = {}
+
 def ab(first, second, name):
     with first:
-        print(f"abba {name} {threading.get_native_id()}", flush=True)
+        ids[name] = threading.get_native_id()
         both.wait()
         started.release()
         with second:
@@ -68,6 +70,8 @@ threading.Thread(target=ab, args=(B, A, "b"), daemon=True).start()
 for _ in range(n):
     started.acquire()
 time.sleep(1.0)
+print("abba a", ids["a"], flush=True)
+print("abba b", ids["b"], flush=True)
 print("ready", threading.get_native_id(), flush=True)
 forever.wait()
 """
