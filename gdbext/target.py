@@ -337,14 +337,17 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
                      more_registers=_no_more_registers,
                      frames_past_site: int | None = None,
                      only: set[int] | None = None,
-                     max_threads: int | None = None) -> list[ThreadSnapshot]:
+                     max_threads: int | None = None,
+                     quick: bool = True) -> list[ThreadSnapshot]:
     """Every thread's frame-0 ``registers`` (plus whatever ``more_registers``
     asks for, given those read so far) and at most ``max_frames`` frames.  With
     ``frames_past_site`` the walk stops that many frames after the wait site,
     the first frame outside ``system_objects``: unwinding is most of the cost.
     Source lines are looked up only for the wait site (find_sal is costly).
     ``only``: the thread numbers to read; ``max_threads``: read at most that
-    many, the lowest-numbered.  Switches threads to read them; the
+    many, the lowest-numbered.  ``quick``: read live threads stopped in a
+    system call through _QuickWalk where it can (the same values, a fraction
+    of the cost).  Switches threads to read them; the
     caller restores the user's selection (``preserved_selection``).  Nothing
     is resumed or written."""
     inferior = gdb.selected_inferior()
@@ -352,11 +355,18 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
     system = re.compile(system_objects)
     seen: dict = {}
     out = []
+    quick = _QuickWalk.open(inferior, progspace, system, max_frames, frames_past_site, seen) \
+        if quick and frames_past_site is not None and not _python_unwinders() else None
     for thread in sorted(inferior.threads(), key=lambda t: t.num):
         if not thread.is_valid() or (only is not None and thread.num not in only):
             continue
         if max_threads is not None and len(out) >= max_threads:
             break
+        if quick is not None:
+            found = quick.snapshot(thread, registers, more_registers)
+            if found is not None:
+                out.append(found)
+                continue
         thread.switch()
         try:
             frame = gdb.newest_frame()
@@ -377,7 +387,7 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
                 in_syscall = False
             seen[("syscall", pc)] = in_syscall
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
-                                  seen)
+                                  seen, quick.names if quick is not None else None)
         out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
                                   frames, truncated))
     return out
@@ -430,13 +440,16 @@ def _read_registers(frame, names) -> dict[str, int]:
 
 
 def _walk(frame, max_frames: int, progspace, system, past_site,
-          seen: dict) -> tuple[list[FrameInfo], bool]:
+          seen: dict, names: dict | None = None) -> tuple[list[FrameInfo], bool]:
     """``seen`` caches per pc what is the same for every thread parked at
     that pc (the object, the source line): 10,000 threads waiting in one
-    function ask once."""
+    function ask once.  ``names`` collects, for _QuickWalk, gdb's frame names
+    per physical frame: {(pc, frame 0 or not): (names, complete)}, one name
+    per inlined function then the function holding them."""
     frames = []
     site_level = stop_at = None
     exe = progspace.filename
+    group: list = []
     for level in range(max_frames):
         try:
             pc = frame.pc()
@@ -455,7 +468,11 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
                 stop_at = None if past_site is None else level + past_site
             objfile = objfile or (exe if file or name else None)
             frames.append(FrameInfo(level, pc, name, objfile, file, line))
+            if names is not None:
+                group = _name_group(names, group, frame, pc, level, name, frames)
             if site_level is not None and stop_at is not None and level >= stop_at:
+                if group:                   # stopped inside an inline chain
+                    names.setdefault(group[0], (tuple(group[1:]), False))
                 return frames, False        # enough: older() is the costly call
             frame = frame.older()
         except (gdb.error, RuntimeError):
@@ -465,7 +482,230 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     return frames, True
 
 
+def _name_group(names: dict, group: list, frame, pc: int, level: int, name, frames) -> list:
+    """One frame into ``names`` (see _walk): ``group`` is [key, names...] of
+    the physical frame being read; the new group is returned."""
+    if not group:
+        group = [(pc, level == 0)]
+    group.append(name)
+    kind = frame.type()
+    if kind == gdb.INLINE_FRAME:    # the function holding it comes next, same pc
+        return group
+    if kind == gdb.NORMAL_FRAME:
+        names[group[0]] = (tuple(group[1:]), True)
+    else:                           # a tail-call or signal frame: gdb's own business
+        names.setdefault(_NOT_STEPPED, set()).update(
+            {pc} | ({frames[-2].pc} if len(frames) > 1 else set()))
+    return []
+
+
 _UNSEEN = object()
+_NOT_STEPPED = object()
+
+# What /proc/PID/task/TID/syscall gives of a thread stopped in a system call
+# (proc(5)): the number, the six arguments, the stack pointer and the pc.
+_PROC_SYSCALL_REGISTERS = ("orig_rax", "rdi", "rsi", "rdx", "r10", "r8", "r9", "rsp", "rip")
+
+
+def _python_unwinders() -> bool:
+    """Whether a Python frame unwinder is registered anywhere: gdb would
+    consult it, so frames must come from gdb."""
+    try:
+        return bool(gdb.frame_unwinders or gdb.current_progspace().frame_unwinders
+                    or any(o.frame_unwinders for o in gdb.objfiles()))
+    except (AttributeError, gdb.error, RuntimeError):
+        return True
+
+
+class _QuickWalk:
+    """A thread stopped in a system call, read without gdb's frame
+    machinery: frame 0's registers -- live, from /proc/PID/task/TID/syscall
+    (what the kernel saved at the syscall, the values gdb reads through
+    ptrace); in a core, from its NT_PRSTATUS notes (what gdb reads as the
+    thread's registers there) -- and the frames down to the wait site stepped from the objects' CFI
+    (unwind/cfi_step.py), each frame's name as gdb named it at that pc in
+    an earlier thread.  Anything it cannot do exactly -- a thread not in a
+    system call, a register /proc does not give, a CFA rule it does not
+    follow, a pc gdb has not named yet -- gives None, and the caller walks
+    that thread with gdb (which names its pcs for the next threads)."""
+
+    def __init__(self, inferior, progspace, system, max_frames: int, past_site: int,
+                 seen: dict):
+        self.inferior, self.progspace, self.system = inferior, progspace, system
+        self.max_frames, self.past_site, self.seen = max_frames, past_site, seen
+        self.pid = inferior.pid
+        self.names: dict = {}
+        self.rules: dict = {}
+        self.objects: dict = {}
+        self.loaded = None
+        self.chunk: tuple[bytes, int | None] = (b"", None)
+        self.core: dict[int, dict[str, int]] | None = None
+
+    @classmethod
+    def open(cls, inferior, progspace, system, max_frames: int, past_site: int,
+             seen: dict) -> "_QuickWalk | None":
+        """The quick walk for a live process or a core, else None."""
+        where = kind()
+        if where not in ("live", "core"):
+            return None
+        quick = cls(inferior, progspace, system, max_frames, past_site, seen)
+        if where == "core":
+            from . import core_registers
+            try:
+                quick.core = core_registers.registers(core_file_path() or "")
+            except GdbextError:
+                return None
+        return quick
+
+    def frame0(self, lwp: int) -> dict[str, int] | None:
+        """Frame 0's registers of a thread stopped in a system call, else None."""
+        if self.core is not None:
+            have = self.core.get(lwp)
+            return have if have and have["orig_rax"] < 1 << 63 else None
+        try:
+            fd = os.open(f"/proc/{self.pid}/task/{lwp}/syscall", os.O_RDONLY)
+            try:
+                fields = os.read(fd, 256).split()
+            finally:
+                os.close(fd)
+            if len(fields) != 9 or int(fields[0]) < 0:
+                return None         # running, or stopped outside a system call
+            return dict(zip(_PROC_SYSCALL_REGISTERS,
+                            [int(fields[0])] + [int(f, 16) for f in fields[1:]]))
+        except (OSError, ValueError):
+            return None
+
+    def snapshot(self, thread, registers, more_registers) -> ThreadSnapshot | None:
+        lwp = thread.ptid[1]
+        have = self.frame0(lwp)
+        if have is None:
+            return None
+        if any(r not in have for r in registers):
+            return None
+        regs = {r: have[r] for r in registers}
+        for _ in range(3):
+            wanted = [r for r in more_registers(regs) if r not in regs]
+            if not wanted:
+                break
+            if any(r not in have for r in wanted):
+                return None
+            regs.update((r, have[r]) for r in wanted)
+        pc = have["rip"]
+        in_syscall = self.seen.get(("syscall", pc))
+        if in_syscall is None:
+            try:
+                in_syscall = bytes(self.inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
+            except gdb.MemoryError:
+                in_syscall = False
+            self.seen[("syscall", pc)] = in_syscall
+        walked = self.walk({r: have[r] for r in ("rip", "rsp", "rbp") if r in have})
+        if walked is None:
+            return None
+        return ThreadSnapshot(thread.num, lwp, thread.name, regs, in_syscall, *walked)
+
+    def walk(self, regs: dict[str, int]) -> tuple[list[FrameInfo], bool] | None:
+        from .unwind.cfi_step import caller_registers
+        frames = []
+        site_level = None
+        exe = self.progspace.filename
+        self.chunk = b"", None
+        level = 0
+        while True:
+            pc = regs["rip"]
+            group = self.names.get((pc, level == 0))
+            if group is None or pc in self.names.get(_NOT_STEPPED, ()):
+                return None
+            objfile = self.seen.get(pc, _UNSEEN)
+            if objfile is _UNSEEN:
+                objfile = self.seen[pc] = self.progspace.solib_name(pc)
+            system = bool(objfile and self.system.search(objfile))
+            for name in group[0]:
+                if level >= self.max_frames:
+                    return None     # gdb says whether an older frame exists
+                file = line = None
+                if site_level is None and not system:
+                    key = (pc, level == 0)
+                    if key not in self.seen:
+                        return None
+                    file, line = self.seen[key]
+                    site_level = level
+                frames.append(FrameInfo(level, pc, name, objfile or (
+                    exe if file or name else None), file, line))
+                if site_level is not None and level >= site_level + self.past_site:
+                    return frames, False
+                level += 1
+            if not group[1] or group[0][-1] == "main":
+                return None         # gdb stops at main (set backtrace past-main off)
+            older = caller_registers(self.rule(pc, len(frames) - len(group[0])), regs,
+                                     self.word)
+            if older is None or older["rsp"] <= regs["rsp"]:
+                return None         # not exact, or not outer (gdb says why it stops)
+            regs = older
+
+    STACK_CHUNK = 512                   # the few frames down to a wait site: one read
+
+    def word(self, address: int) -> int | None:
+        chunk, start = self.chunk
+        if start is None:               # the first word a thread asks for: its stack
+            try:
+                chunk = bytes(self.inferior.read_memory(address, self.STACK_CHUNK))
+            except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+                chunk = b""             # the end of the stack mapping: word by word
+            self.chunk = chunk, start = chunk, address
+        offset = address - start
+        if 0 <= offset <= len(chunk) - 8:
+            return int.from_bytes(chunk[offset:offset + 8], "little")
+        try:
+            return int.from_bytes(bytes(self.inferior.read_memory(address, 8)), "little")
+        except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+            return None
+
+    def rule(self, pc: int, level: int):
+        """The CFA rule for the frame at pc (a caller's at pc - 1: the call
+        may be its function's last instruction), from the object's
+        .eh_frame; cached per pc."""
+        key = (pc, level == 0)
+        if key in self.rules:
+            return self.rules[key]
+        from .spill import cfi
+        rule = None
+        where = self.object_of(pc)
+        if where is not None:
+            path, bias, tables = where
+            found = cfi.lookup_in(*tables, pc - bias - (0 if level == 0 else 1), path)
+            rule = found if isinstance(found, cfi.CfaRule) else None
+        self.rules[key] = rule
+        return rule
+
+    def object_of(self, pc: int) -> tuple[str, int, tuple] | None:
+        """(path, load bias, (.eh_frame_hdr, its address, .eh_frame, its
+        address)) of the object holding pc, read once per object with
+        struct (pyelftools' import alone costs more than a thousand steps)."""
+        objfile = self.progspace.objfile_for_address(pc) \
+            if hasattr(self.progspace, "objfile_for_address") else None
+        path = objfile.filename if objfile is not None else self.progspace.solib_name(pc)
+        if not path or not os.path.isfile(path):
+            return None
+        if path not in self.objects:
+            self.objects[path] = None
+            if self.loaded is None:
+                self.loaded = object_sections()
+            bias = load_bias(path, self.loaded)
+            if bias is not None:
+                from . import elf_file
+                try:
+                    table = {sec.name: sec for sec in elf_file.sections(path)}
+                    hdr, frame = table[".eh_frame_hdr"], table[".eh_frame"]
+                    with open(path, "rb") as fh:
+                        fh.seek(hdr.offset)
+                        hdr_bytes = fh.read(hdr.size)
+                        fh.seek(frame.offset)
+                        frame_bytes = fh.read(frame.size)
+                    self.objects[path] = (path, bias, (hdr_bytes, hdr.address,
+                                                       frame_bytes, frame.address))
+                except (GdbextError, KeyError, OSError, ValueError):
+                    pass
+        return self.objects[path]
 
 
 def stop_signal() -> SignalInfo | None:

@@ -291,16 +291,14 @@ def _bad_jump(address: int):
 
 
 def _hang_frames(deadlock, me: dict | None, limit: int):
-    """One wait site per thread that matters: the cycles' members, else the
-    chains that end at a stalled holder, else the thread that got the stop
-    (``me``).  Sorted: wait sites of several threads have no call order."""
+    """One wait site per thread that matters (``deadlock.hang_threads()``:
+    the cycles' members, else the waiters on a lock whose owner is gone,
+    else the chains that end at a stalled holder), else the thread that got
+    the stop (``me``).  Sorted: wait sites of several threads have no call
+    order."""
     from ..triage.signature import meaningful_frames
     graph = deadlock.graph
-    lwps = {l for c in graph.cycles for l in c}
-    if not lwps:
-        stalled = deadlock.stalled_holders()
-        lwps = {l for c in graph.chains if c and c[-1] in stalled for l in c}
-    states = [graph.by_lwp[l] for l in lwps if l in graph.by_lwp]
+    states = [graph.by_lwp[l] for l in deadlock.hang_threads() if l in graph.by_lwp]
     if not states:
         states = [s for s in graph.states if me and s.lwp == me["lwp"]] or graph.states[:1]
     walks = {tuple((f.function, f.objfile) for f in s.frames) for s in states if s.frames}

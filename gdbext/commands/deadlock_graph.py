@@ -114,6 +114,11 @@ def analyse(args):
         snapshots = [again.get(s.num, s) for s in snapshots]
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
+    scanned = _scan_cut_walks(snapshots, frames, system)
+    if scanned:
+        classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
+        states = classifier.run()
+        _mark_scanned(states, scanned, warnings)
     if python:
         _python_sites(states, python)
     report = DeadlockReport(build(states), kind, warnings + classifier.warnings,
@@ -139,6 +144,80 @@ def analyse(args):
 
 
 LIBC = r"/libc\.so|/libc-2\.[0-9.]+\.so"
+
+
+def _cut_before_site(frames, system, in_no_file) -> bool:
+    """gdb's walk reached a frame it could not leave -- pc 0, or code in no
+    file (generated at run time; an asm kernel's garbage return address) --
+    before any frame of the program's own."""
+    for f in frames:
+        if f.pc == 0 or (not (f.objfile or f.function) and in_no_file(f.pc)):
+            return True
+        if not (f.objfile and system.search(f.objfile)):
+            return False
+    return False
+
+
+def _scan_cut_walks(snapshots, frames: int, system_objects: str) -> dict[int, int]:
+    """Frames above a cut walk found by stack scanning (unwind/stack_scan.py),
+    for those threads only: gdb's frames of the thread with each one's rsp,
+    then the return addresses above the last frame it could place.  Each
+    such snapshot's frames are replaced; returns thread number -> how many
+    of its frames are gdb's (the rest are ``inferred``)."""
+    system = re.compile(system_objects)
+    files: dict[int, bool] = {}
+
+    def in_no_file(pc: int) -> bool:    # a stripped program's static function has no name
+        if pc not in files:
+            files[pc] = target.objfile_for(pc) is None
+        return files[pc]
+    cut = [s for s in snapshots if s.frames and not s.frames_truncated
+           and _cut_before_site(s.frames, system, in_no_file)]
+    if not cut:
+        return {}
+    from . import python_runtime
+    from ..unwind.stack_scan import recover
+    executable = python_runtime.executable_predicate()
+    tools = dict(stack_end=target.mapping_end, cfa_offset=python_runtime.cfa_offset_reader(),
+                 function_start=python_runtime.function_start_reader())
+    kept = {}
+    with target.preserved_selection():
+        for s in cut:
+            native, sps = target.frames_with_sp(s.num, frames)
+            try:
+                keep, found = recover([f.pc for f in native], [f.function for f in native],
+                                      sps, target.read_bytes, executable, frames, **tools)
+            except GdbextError:
+                continue
+            if not found:
+                continue
+            more = []
+            for i, f in enumerate(found):
+                where = target.locate(f.pc)
+                more.append(target.FrameInfo(keep + i, f.pc, where.function, where.objfile))
+            s.frames = native[:keep] + more
+            kept[s.num] = keep
+    return kept
+
+
+def _mark_scanned(states, scanned: dict[int, int], warnings: list[str]) -> None:
+    """Where gdb's frames end at code in no file, the wait site is the first
+    one above it that stack scanning found, and says so."""
+    from ..locks.classify import wait_site
+    for s in states:
+        keep = scanned.get(s.num)
+        if keep is None:
+            continue
+        last = s.frames[keep - 1]
+        mine = wait_site(s.frames[:keep])
+        if mine is None or (mine == f"{last.pc:#x}" and not (last.objfile or last.function)):
+            above = wait_site(s.frames[keep:])
+            if above:
+                s.wait_site = above + " (found by stack scanning)"
+        warnings.append(f"LWP {s.lwp}: gdb's unwinder could not leave frame {keep - 1} "
+                        f"({last.pc:#x}, in no file); the {len(s.frames) - keep} frame(s) "
+                        "above it were found by stack scanning (inferred: return addresses "
+                        "on the stack whose CFI chain holds)")
 
 
 def _python_runtime(warnings: list[str]):

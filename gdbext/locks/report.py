@@ -131,6 +131,20 @@ class DeadlockReport:
             out += [STALLED_FIX[s] for s in self.stalled_holders().values() if s in STALLED_FIX]
         return list(dict.fromkeys(out))
 
+    def hang_threads(self) -> list[int]:
+        """The LWPs whose wait sites sign this hang (crash-triage): the
+        members of the cycles; else the threads waiting on locks whose owner
+        is gone (they never proceed, whichever thread got the stop); else
+        the chains that end at a stalled holder.  Empty when none."""
+        g = self.graph
+        lwps = {l for c in g.cycles for l in c}
+        if not lwps:
+            lwps = {w for w, _ in g.orphaned}
+        if not lwps:
+            stalled = self.stalled_holders()
+            lwps = {l for c in g.chains if c and c[-1] in stalled for l in c}
+        return sorted(lwps)
+
     def stalled_holders(self) -> dict[int, str]:
         """LWP -> state of each thread that holds a lock (not a join or a
         barrier) at the end of a chain of waits."""
