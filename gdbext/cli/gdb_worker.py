@@ -1,0 +1,101 @@
+"""Inside gdb: crash-triage core after core in one gdb, for `gdbext triage`
+(gdbext/cli/workers.py starts it and reads it).  The one module of cli/ that
+imports gdb; it runs in gdb's Python.
+
+Jobs arrive one JSON object a line on stdin: {"id", "core", "executable",
+"command"}.  For each, what a fresh `gdb -batch -ex COMMAND EXE -c CORE`
+would do: load the executable and the core (an error is printed on stderr,
+as gdb prints it, and the work goes on), run the command with its output on
+stdout; then unload both and forget every per-target fact gdbext kept, and
+write END id on stdout and on stderr so the driver knows this job's output
+is complete on both pipes.  A gdb that still holds anything of the target
+after the unload says "dirty" and stops: the driver starts a fresh one.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import gdb
+
+END = "@gdbext-worker-end"          # + " ID clean|dirty", a line of its own on both pipes
+
+
+def quote(path: str) -> str:
+    """A path as one argument of `file` / `core-file` (gdb splits them with
+    libiberty's buildargv: backslash escapes any character)."""
+    return "".join("\\" + c if c in " \t\\'\"" else c for c in path)
+
+
+def serve(fd: int = 0) -> None:
+    for line in _lines(fd):
+        try:
+            job = json.loads(line)
+        except ValueError:
+            continue
+        try:
+            _triage(job)
+        except Exception as exc:     # the worker's own failure: one line, never a traceback
+            _say(f"gdbext worker: internal error: {type(exc).__name__}: {exc}")
+        clean = _unload()
+        status = "clean" if clean else "dirty"
+        gdb.write(f"\n{END} {job.get('id')} {status}\n")
+        gdb.flush()
+        gdb.write(f"\n{END} {job.get('id')} {status}\n", gdb.STDERR)
+        gdb.flush(gdb.STDERR)
+        if not clean:
+            return
+
+
+def _lines(fd: int):
+    pending = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line.decode("utf-8", "surrogateescape")
+
+
+def _say(message: str) -> None:
+    gdb.write(message.rstrip("\n") + "\n", gdb.STDERR)
+
+
+def _triage(job: dict) -> None:
+    loads = ([f"file {quote(job['executable'])}"] if job.get("executable") else []) \
+        + [f"core-file {quote(job['core'])}"]
+    for command in loads:
+        try:
+            gdb.execute(command, to_string=True)
+        except gdb.error as exc:      # as gdb -batch EXE -c CORE prints it, and goes on
+            _say(str(exc))
+    try:
+        gdb.execute(job["command"])   # to stdout, as in a one-shot gdb: no nested capture
+    except (gdb.error, gdb.GdbError) as exc:
+        _say(str(exc))
+
+
+def _unload() -> bool:
+    """Drop the core and the executable and every per-target cache of gdbext;
+    whether nothing of the target is left."""
+    for command in ("core-file", "file"):
+        try:
+            gdb.execute(command, to_string=True)
+        except gdb.error:
+            pass
+    forget()
+    inferior = gdb.selected_inferior()
+    return (not gdb.objfiles() and inferior.pid == 0 and not inferior.threads()
+            and gdb.current_progspace().filename is None and len(gdb.inferiors()) == 1)
+
+
+def forget() -> None:
+    """Per-target state of gdbext's modules.  Caches of parsed files stay:
+    they are keyed by path, size, mtime, device and inode (elf_file.file_key),
+    so another file at the same path is another entry."""
+    from ..triage import evidence
+    evidence.reset()
+    evidence.PYTHON_STACK_READER = None
