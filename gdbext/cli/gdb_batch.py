@@ -184,6 +184,9 @@ def _gdb_error(stderr: str, returncode: int | None) -> str:
     ours = [l for l in lines if l.startswith("crash-triage:")]
     if ours:
         return ours[-1]
+    crash = [l for l in lines if l.startswith("Fatal signal:") or ": internal-error: " in l]
+    if crash:                           # gdb's own crash report ends in a bug-report URL
+        return f"gdb crashed: {crash[0]} (exit status {returncode})"
     real = [l for l in lines if not l.startswith("warning:")]
     if real or lines:
         return (real or lines)[-1]

@@ -22,8 +22,9 @@ END = "@gdbext-worker-end"          # + " ID clean|dirty", a line of its own on 
 
 
 def quote(path: str) -> str:
-    """A path as one argument of `file` / `core-file` (gdb splits them with
-    libiberty's buildargv: backslash escapes any character)."""
+    """A path as the one argument of `file`, which gdb splits with libiberty's
+    buildargv (a backslash escapes any character).  `core-file` takes the
+    rest of the line as it is."""
     return "".join("\\" + c if c in " \t\\'\"" else c for c in path)
 
 
@@ -66,7 +67,7 @@ def _say(message: str) -> None:
 
 def _triage(job: dict) -> None:
     loads = ([f"file {quote(job['executable'])}"] if job.get("executable") else []) \
-        + [f"core-file {quote(job['core'])}"]
+        + [f"core-file {job['core']}"]
     for command in loads:
         try:
             gdb.execute(command, to_string=True)

@@ -31,9 +31,10 @@ def worker_argv(opts: GdbOptions) -> list[str]:
 
 
 def needs_own_gdb(path: str) -> bool:
-    """A path gdb's command line cannot carry (a line break would end the
-    command): such a core gets a one-shot gdb, which takes it as argv."""
-    return any(c in path for c in "\n\r\0")
+    """A path a gdb command line cannot carry (a line break ends the command,
+    trailing blanks are cut): such a core gets a one-shot gdb, which takes
+    it as argv."""
+    return any(c in path for c in "\n\r\0") or path != path.rstrip()
 
 
 class Outcome:
