@@ -193,3 +193,35 @@ def test_worker_options_are_checked(cores, tmp_path):
     build_id = notes.split("Build ID:")[1].split()[0] if "Build ID:" in notes else ""
     if build_id and Path(f"/usr/lib/debug/.build-id/{build_id[:2]}/{build_id[2:]}.debug").exists():
         assert any(p.name.startswith(build_id) for p in kept.iterdir()), list(kept.iterdir())
+
+
+COREDUMPCTL = '''#!{python}
+"""coredumpctl's documented interface (list --json=short, dump --output=):
+two entries, one whose core systemd-coredump kept, which is {core!r}."""
+import json, shutil, sys
+args = sys.argv[1:]
+if "list" in args:
+    print(json.dumps([{{"pid": 4242, "exe": {exe!r}, "corefile": "present", "time": 1}},
+                      {{"pid": 4343, "exe": {exe!r}, "corefile": "missing", "time": 2}}]))
+elif "dump" in args:
+    out = next(a for a in args if a.startswith("--output="))[len("--output="):]
+    shutil.copyfile({core!r}, out)
+'''
+
+
+def test_coredumpctl_cores_go_through_the_workers(cores, reference, tmp_path):
+    crash = cores["every"][0]
+    tool = tmp_path / "coredumpctl"
+    tool.write_text(COREDUMPCTL.format(python=sys.executable, core=str(crash.core),
+                                       exe=str(crash.case.exe)))
+    tool.chmod(0o755)
+    (tmp_path / "gdb").symlink_to(shutil.which(GDB))
+    env = dict(os.environ, PYTHONPATH=str(REPO), PATH=f"{tmp_path}:{os.environ['PATH']}")
+    proc = subprocess.run([sys.executable, "-m", "gdbext", "triage", "--coredumpctl",
+                           "--no-summary", "--jobs", "1"], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=600)
+    kept, gone = records(proc)
+    assert kept["core"] == f"coredumpctl:4242:{crash.case.exe}"
+    for field in ("status", "signature", "verdict", "headline", "python", "executable"):
+        assert kept[field] == reference[str(crash.core)][field], field
+    assert gone["status"] == "error" and "did not keep this core" in gone["error"]
