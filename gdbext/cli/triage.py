@@ -114,7 +114,7 @@ def _run_pool(work, runners: Runners, jobs: int, sink, progress: Progress) -> li
             progress.close()
             for f in futures:
                 f.cancel()
-            runners.stop_all()       # ends the workers; on an interrupt, their jobs too
+            runners.stop_all(now=sys.exc_info()[0] is not None)   # interrupted: kill them
     return records
 
 

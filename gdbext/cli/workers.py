@@ -187,13 +187,14 @@ class WorkerRunner:
         if worker is not None:
             worker.close() if worker.alive else worker.kill()
 
-    def stop(self) -> None:
-        """End the worker now (the batch is over or interrupted)."""
+    def stop(self, now: bool) -> None:
+        """End the worker: let it finish on end of input (the batch is over),
+        or kill it and the job it runs (interrupted)."""
         with self.lock:
             self.stopped = True
             worker, self.worker = self.worker, None
         if worker is not None:
-            worker.kill()
+            worker.kill() if now else worker.close()
 
 
 class OneShotRunner:
@@ -205,7 +206,7 @@ class OneShotRunner:
     def triage(self, job: Job) -> dict:
         return triage_one(job, self.opts)
 
-    def stop(self) -> None:
+    def stop(self, now: bool) -> None:
         pass
 
 
@@ -226,8 +227,8 @@ class Runners:
                 self.all.append(runner)
         return runner
 
-    def stop_all(self) -> None:
+    def stop_all(self, now: bool) -> None:
         with self.lock:
             runners = list(self.all)
         for runner in runners:
-            runner.stop()
+            runner.stop(now)
