@@ -142,6 +142,9 @@ def forget() -> None:
     """Per-target state of gdbext's modules.  Caches of parsed files stay:
     they are keyed by path, size, mtime, device and inode (elf_file.file_key),
     so another file at the same path is another entry."""
-    from ..triage import evidence
+    try:
+        from gdbext.triage import evidence
+    except ImportError:                 # gdbext did not load: it kept nothing
+        return
     evidence.reset()
     evidence.PYTHON_STACK_READER = None

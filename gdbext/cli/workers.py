@@ -18,12 +18,27 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from .gdb_batch import (GdbOptions, Job, finish, gdb_options_argv, new_record, prepare,
                         timed_out, triage_command, triage_one)
 
 END = "@gdbext-worker-end"          # gdb_worker.END; not imported: that module imports gdb
-SERVE = "python import gdbext.cli.gdb_worker as w; w.serve()"
+GDB_WORKER = Path(__file__).resolve().parent / "gdb_worker.py"
+# When gdbext cannot load in this gdb (the loader said why: another Python),
+# the serve loop still runs, from its file, so that every core gets the
+# answer a one-shot gdb gives: crash-triage's stand-in saying why.
+BOOTSTRAP = f"""\
+try:
+    import gdbext.cli.gdb_worker as w
+except ImportError:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gdbext_gdb_worker", {str(GDB_WORKER)!r})
+    w = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(w)
+w.serve()
+"""
+SERVE = f"python exec({BOOTSTRAP!r})"
 
 
 def worker_argv(opts: GdbOptions) -> list[str]:

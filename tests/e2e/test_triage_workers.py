@@ -112,7 +112,7 @@ HOOK = ("python import gdbext.cli.gdb_worker as w, os, signal, time\\n"
         "    return real(job)\\n"
         "w._triage = hooked")
 argv = sys.argv[1:]
-if argv[-1].startswith("python import gdbext.cli.gdb_worker"):
+if "w.serve()" in argv[-1]:
     argv[-2:-2] = ["-ex", HOOK]
 os.execv({gdb!r}, [{gdb!r}] + argv)
 '''
