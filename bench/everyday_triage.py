@@ -8,7 +8,7 @@ checks, libstdc++ terminate, Rust panics and overflow, CPython, SIGBUS).
    `gdbext triage` did before its gdbs triaged core after core).
 2. One crash-triage against `bt` in the same gdb on the same core: the
    extra time of `crash-triage --json` over `bt` alone.  Goal: <= 1.5x.
-Wall time, best of REPEAT.
+Wall time, best of REPEAT (the batch ones taken in turns).
 """
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def main() -> None:
                                capture_output=True)
 
         load = os.getloadavg()
-        tb, bt = best(batch), best(plain_bt)
-        t1 = best(lambda: batch("--cores-per-gdb", "1", "--no-index-cache"))
+        tb, bt, t1 = timing.best_each(
+            [batch, plain_bt, lambda: batch("--cores-per-gdb", "1", "--no-index-cache")], REPEAT)
         print(f"{len(cores)} everyday cores, best of {REPEAT}, "
               f"{len(os.sched_getaffinity(0))} CPUs, load average "
               f"{load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")

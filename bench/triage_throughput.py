@@ -4,7 +4,7 @@ The cores are the test corpus (tests/e2e/corpus.py: kernel cores and gcores
 of every fixture family, a healthy process and a self-abort), listed in turn
 until there are CORES of them.  Baseline: the same cores through plain gdb,
 one `gdb -batch -ex bt` per core, one at a time -- what a script around gdb
-does today.  Wall time of the whole batch, best of REPEAT.
+does today.  Wall time of the whole batch, best of REPEAT, taken in turns.
 """
 from __future__ import annotations
 
@@ -20,10 +20,6 @@ import timing  # noqa: E402  (bench/ is the script's own directory)
 GDB = os.environ.get("GDB", "gdb")
 CORES = int(os.environ.get("CORES", "50"))
 REPEAT = int(os.environ.get("REPEAT", "2"))
-
-
-def best(fn) -> float:
-    return timing.best(fn, REPEAT)
 
 
 def main() -> None:
@@ -44,8 +40,9 @@ def main() -> None:
                                 "-ex", "bt", str(c.exe), str(c.core)], capture_output=True)
 
         load = os.getloadavg()
-        one, two, bt = best(lambda: triage(1)), best(lambda: triage(2)), best(plain_bt)
-        fresh = best(lambda: triage(2, "--cores-per-gdb", "1", "--no-index-cache"))
+        one, two, bt, fresh = timing.best_each(
+            [lambda: triage(1), lambda: triage(2), plain_bt,
+             lambda: triage(2, "--cores-per-gdb", "1", "--no-index-cache")], REPEAT)
     print(f"{CORES} cores ({len(made)} distinct), best of {REPEAT}, "
           f"{len(os.sched_getaffinity(0))} CPUs, load average {load[0]:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after")

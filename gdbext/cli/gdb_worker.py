@@ -41,7 +41,10 @@ def serve(fd: int = 0) -> None:
             _triage(job)
         except Exception as exc:     # the worker's own failure: one line, never a traceback
             _say(f"gdbext worker: internal error: {type(exc).__name__}: {exc}")
-        clean = _unload()
+        try:
+            clean = _unload()
+        except Exception:            # cannot tell what is left: a fresh gdb for the next core
+            clean = False
         status = "clean" if clean else "dirty"
         gdb.write(f"\n{END} {job.get('id')} {status}\n")
         gdb.flush()
