@@ -61,10 +61,11 @@ def parser() -> argparse.ArgumentParser:
                    "which bounds what a long-lived gdb grows to). 1 starts a fresh gdb for "
                    "every core, as before: slower, but no gdb reads a core after another -- "
                    "to rule out that one core's triage affects the next")
-    t.add_argument("--index-cache", metavar="DIR",
+    cache = t.add_mutually_exclusive_group()
+    cache.add_argument("--index-cache", metavar="DIR",
                    help="keep gdb's symbol indexes of the libraries' debug info in DIR, for "
                    "later runs too (default: a temporary directory, for this run only)")
-    t.add_argument("--no-index-cache", action="store_true",
+    cache.add_argument("--no-index-cache", action="store_true",
                    help="let every gdb index the debug info it reads itself (gdb's default)")
     t.add_argument("--out", metavar="FILE",
                    help="write the JSON Lines here instead of stdout (the summary then goes "
