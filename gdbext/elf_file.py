@@ -29,16 +29,19 @@ class CodeSection(NamedTuple):
     data: bytes
 
 
-def _key(path: str) -> tuple[str, int, int]:
+def _key(path: str) -> tuple[str, int, tuple[int, int, int]]:
     try:
         st = os.stat(path)
     except OSError as exc:
         raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
-    return path, st.st_size, st.st_mtime_ns
+    return path, st.st_size, (st.st_mtime_ns, st.st_dev, st.st_ino)
 
 
-def file_key(path: str) -> tuple[str, int, int]:
-    """(path, size, mtime): what a per-file cache is keyed on."""
+def file_key(path: str) -> tuple[str, int, tuple[int, int, int]]:
+    """(path, size, (mtime, device, inode)): what a per-file cache is keyed
+    on.  The inode tells a file replaced in place (same size and mtime, as
+    `cp -p` or an unpacked archive leaves it) from the one cached, which a
+    gdb triaging core after core (gdbext triage) would otherwise reuse."""
     return _key(path)
 
 

@@ -36,8 +36,10 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     t = sub.add_parser(
         "triage", help="crash-triage every core; JSON Lines and a summary by signature",
-        description="Run gdb's crash-triage on each core (a worker pool, one gdb per core) "
-        "and write one JSON record per core, then a summary grouped by crash signature.",
+        description="Run gdb's crash-triage on each core and write one JSON record per "
+        "core, then a summary grouped by crash signature.  --jobs gdbs work at once; each "
+        "triages core after core (loading one, then unloading it and everything gdbext "
+        "learnt of it), so gdb's start-up and the analysis' imports are paid once per gdb.",
         epilog="exit status: 0 every core triaged; 1 some cores gave an error or timed "
         "out (their records say why); 2 usage error or nothing to triage; 130 interrupted.")
     t.add_argument("cores", nargs="*", metavar="CORE",
@@ -52,7 +54,19 @@ def parser() -> argparse.ArgumentParser:
                    default=len(os.sched_getaffinity(0)),
                    help="cores triaged at once (default: the CPUs this process may use)")
     t.add_argument("--timeout", type=_positive(float), default=120.0, metavar="SECONDS",
-                   help="per core; its gdb is killed after this (default 120)")
+                   help="per core; its gdb is killed after this and a fresh one takes the "
+                   "next core (default 120)")
+    t.add_argument("--cores-per-gdb", type=_positive(int), default=100, metavar="N",
+                   help="cores one gdb triages before a fresh one replaces it (default 100, "
+                   "which bounds what a long-lived gdb grows to). 1 starts a fresh gdb for "
+                   "every core, as before: slower, but no gdb reads a core after another -- "
+                   "to rule out that one core's triage affects the next")
+    cache = t.add_mutually_exclusive_group()
+    cache.add_argument("--index-cache", metavar="DIR",
+                   help="keep gdb's symbol indexes of the libraries' debug info in DIR, for "
+                   "later runs too (default: a temporary directory, for this run only)")
+    cache.add_argument("--no-index-cache", action="store_true",
+                   help="let every gdb index the debug info it reads itself (gdb's default)")
     t.add_argument("--out", metavar="FILE",
                    help="write the JSON Lines here instead of stdout (the summary then goes "
                    "to stdout)")

@@ -39,11 +39,12 @@ class GdbOptions:
     sysroot: str | None = None
     debug_file_directory: str | None = None
     max_frames: int | None = None
+    index_cache: str | None = None      # gdb's index-cache directory; None: off
 
 
-def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
+def gdb_options_argv(opts: GdbOptions) -> list[str]:
     """A batch gdb that reads no init files, fetches nothing, runs no script
-    a core's files might name, and prints crash-triage's JSON."""
+    a core's files might name, and has the gdbext commands."""
     argv = [opts.gdb, "-nx", "-nh", "-q", "-batch",
             "-iex", "set debuginfod enabled off", "-iex", "set pagination off",
             "-iex", "set width 0", "-iex", "set confirm off",
@@ -52,11 +53,21 @@ def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
         argv += ["-iex", f"set sysroot {opts.sysroot}"]
     if opts.debug_file_directory:
         argv += ["-iex", f"set debug-file-directory {opts.debug_file_directory}"]
-    triage = "crash-triage --json" + (f" --max-frames {opts.max_frames}"
-                                      if opts.max_frames else "")
-    argv += ["-ex", f"source {LOADER}", "-ex", triage]
-    argv += ([executable] if executable else []) + ["-c", job.core]
-    return argv
+    if opts.index_cache:
+        argv += ["-iex", f"set index-cache directory {opts.index_cache}",
+                 "-iex", "set index-cache enabled on"]
+    return argv + ["-ex", f"source {LOADER}"]
+
+
+def triage_command(opts: GdbOptions) -> str:
+    return "crash-triage --json" + (f" --max-frames {opts.max_frames}" if opts.max_frames
+                                    else "")
+
+
+def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
+    """One gdb for one core: it prints crash-triage's JSON and exits."""
+    argv = gdb_options_argv(opts) + ["-ex", triage_command(opts)]
+    return argv + ([executable] if executable else []) + ["-c", job.core]
 
 
 def new_record(core: str, error: str | None = None) -> dict:
@@ -94,16 +105,18 @@ def foreign_architecture(path: str) -> str | None:
     return MACHINE_NAMES.get((machine, ident[4]), f"ELF machine {machine}")
 
 
-def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
+def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
+    """What is checked before any gdb: (whether gdb should see the core, the
+    executable to give it); the record says why not."""
     foreign = foreign_architecture(job.core)
     if foreign is not None:
         record["error"] = f"unsupported architecture: {foreign} (gdbext supports x86-64 only)"
-        return
+        return False, None
     try:
         facts = core_file.read(job.core)
     except core_file.CoreFileError as exc:
         record["error"] = str(exc)
-        return
+        return False, None
     executable = job.executable or facts.executable()
     if executable and not os.path.isfile(executable):
         record["warnings"].append(f"the core names {executable}, which is not here: frames are "
@@ -113,6 +126,31 @@ def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
         record["warnings"].append("the core names no executable: frames are unnamed "
                                   "(give --exe PATH)")
     record["executable"] = executable
+    return True, executable
+
+
+def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
+    """Fill the record from what gdb printed for this core: the crash-triage
+    JSON line on stdout, else gdb's own words on stderr."""
+    line = next((l for l in out.splitlines() if l.startswith(JSON_PREFIX)), None)
+    if line is None:
+        record["error"] = _gdb_error(err, returncode)
+        return
+    triage = json.loads(line)
+    record.update(status="ok", triage=triage, signature=triage["signature"],
+                  verdict=triage["verdict"], headline=triage["headline"],
+                  python=_python_of(triage))
+
+
+def timed_out(record: dict, timeout: float) -> None:
+    record["status"] = "timeout"
+    record["error"] = f"no answer in {timeout:g} s (--timeout)"
+
+
+def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
+    go, executable = prepare(record, job)
+    if not go:
+        return
     try:
         proc = subprocess.Popen(gdb_argv(job, executable, opts), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -125,17 +163,9 @@ def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)     # gdb and anything it started
         proc.communicate()
-        record["status"] = "timeout"
-        record["error"] = f"no answer in {opts.timeout:g} s (--timeout)"
+        timed_out(record, opts.timeout)
         return
-    line = next((l for l in out.splitlines() if l.startswith(JSON_PREFIX)), None)
-    if line is None:
-        record["error"] = _gdb_error(err, proc.returncode)
-        return
-    triage = json.loads(line)
-    record.update(status="ok", triage=triage, signature=triage["signature"],
-                  verdict=triage["verdict"], headline=triage["headline"],
-                  python=_python_of(triage))
+    finish(record, out, err, proc.returncode)
 
 
 def _python_of(triage: dict) -> dict | None:
@@ -148,12 +178,15 @@ def _python_of(triage: dict) -> dict | None:
     return {k: py.get(k) for k in keep}
 
 
-def _gdb_error(stderr: str, returncode: int) -> str:
+def _gdb_error(stderr: str, returncode: int | None) -> str:
     """gdb's own words: the crash-triage error line, else its last complaint."""
     lines = [l.strip() for l in stderr.splitlines() if l.strip()]
     ours = [l for l in lines if l.startswith("crash-triage:")]
     if ours:
         return ours[-1]
+    crash = [l for l in lines if l.startswith("Fatal signal:") or ": internal-error: " in l]
+    if crash:                           # gdb's own crash report ends in a bug-report URL
+        return f"gdb crashed: {crash[0]} (exit status {returncode})"
     real = [l for l in lines if not l.startswith("warning:")]
     if real or lines:
         return (real or lines)[-1]

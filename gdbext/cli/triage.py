@@ -1,6 +1,8 @@
-"""`gdbext triage`: a worker pool of batch gdbs, one record per core in the
-order given, then a summary grouped by signature.  Stateless: nothing is
-kept between runs, so one core per invocation in a job system works the same."""
+"""`gdbext triage`: a pool of --jobs batch gdbs, each triaging core after
+core (workers.py), one record per core in the order given, then a summary
+grouped by signature.  Cores are handed out one at a time to whichever
+worker is free.  Nothing is kept between runs unless --index-cache DIR is
+given, so one core per invocation in a job system works the same."""
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +14,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, summary
-from .gdb_batch import LOADER, GdbOptions, Job, new_record, triage_one
+from .gdb_batch import LOADER, GdbOptions, Job, new_record
 from .progress import Progress
+from .workers import OneShotRunner, Runners, WorkerRunner
 
 
 def run(args) -> int:
@@ -32,10 +35,13 @@ def run(args) -> int:
         work = [_from_file(Job(path, args.exe)) for path in _expand(args.cores)]
     if not work:
         return _usage("no cores to triage")
-    opts = GdbOptions(args.gdb, args.timeout, args.sysroot, args.debug_file_directory,
-                      args.max_frames)
-    with _output(args.out) as sink:
-        records = _run_pool(work, opts, args.jobs, sink,
+    with _output(args.out) as sink, _index_cache(args) as index_cache:
+        opts = GdbOptions(args.gdb, args.timeout, args.sysroot, args.debug_file_directory,
+                          args.max_frames, index_cache)
+        per_gdb = args.cores_per_gdb
+        runners = Runners(lambda: OneShotRunner(opts) if per_gdb == 1
+                          else WorkerRunner(opts, per_gdb))
+        records = _run_pool(work, runners, args.jobs, sink,
                             Progress(len(work), enabled={"auto": None, "always": True,
                                                          "never": False}[args.progress]))
     if not args.no_summary:
@@ -51,6 +57,8 @@ def _check_tools(args) -> str | None:
         return f"{LOADER} is missing: the gdbext package is incomplete (reinstall it)"
     if args.exe and not os.path.isfile(args.exe):
         return f"--exe {args.exe}: no such file"
+    if args.index_cache and not os.path.isdir(args.index_cache):
+        return f"--index-cache {args.index_cache}: no such directory"
     return None
 
 
@@ -72,26 +80,27 @@ def _expand(paths: list[str]) -> list[str]:
 
 
 def _from_file(job: Job):
-    return lambda opts: triage_one(job, opts)
+    return lambda runner: runner.triage(job)
 
 
 def _from_coredumpctl(entry: coredumpctl.Entry, exe: str | None):
-    def work(opts):
+    def work(runner):
         with tempfile.TemporaryDirectory(prefix="gdbext-core-") as tmp:
             try:
                 path = coredumpctl.dump(entry, tmp)
             except ValueError as exc:
                 return new_record(entry.label, str(exc))
-            return triage_one(Job(path, exe or entry.exe, entry.label), opts)
+            return runner.triage(Job(path, exe or entry.exe, entry.label))
     return work
 
 
-def _run_pool(work, opts: GdbOptions, jobs: int, sink, progress: Progress) -> list[dict]:
-    """Records in input order, each written as soon as those before it are."""
+def _run_pool(work, runners: Runners, jobs: int, sink, progress: Progress) -> list[dict]:
+    """Records in input order, each written as soon as those before it are.
+    The pool's threads take the work in order, each as it becomes free."""
     records: list[dict | None] = [None] * len(work)
     written = 0
     with ThreadPoolExecutor(max_workers=min(jobs, len(work))) as pool:
-        futures = {pool.submit(w, opts): i for i, w in enumerate(work)}
+        futures = {pool.submit(lambda w: w(runners.get()), w): i for i, w in enumerate(work)}
         try:
             for future in as_completed(futures):
                 i = futures[future]
@@ -105,7 +114,22 @@ def _run_pool(work, opts: GdbOptions, jobs: int, sink, progress: Progress) -> li
             progress.close()
             for f in futures:
                 f.cancel()
+            runners.stop_all(now=sys.exc_info()[0] is not None)   # interrupted: kill them
     return records
+
+
+@contextlib.contextmanager
+def _index_cache(args):
+    """gdb's index-cache: the symbol indexes gdb builds for the libraries'
+    debug info (libc6-dbg's, a Rust program's), written once and read by
+    every later gdb instead of indexing the DWARF again."""
+    if args.no_index_cache:
+        yield None
+    elif args.index_cache:
+        yield os.path.abspath(args.index_cache)
+    else:
+        with tempfile.TemporaryDirectory(prefix="gdbext-index-") as tmp:
+            yield tmp
 
 
 @contextlib.contextmanager
