@@ -11,7 +11,6 @@ best of REPEAT; no debug info for glibc.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,17 +30,8 @@ def best(argv) -> float:
     return timing.best_run(argv, REPEAT)
 
 
-def core_of(argv: list[str], cwd: Path, env=None) -> Path | None:
-    from tests.host import find_kernel_core, unlimited_core
-    cwd.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          preexec_fn=unlimited_core, env=env or {"PATH": "/usr/bin:/bin"})
-    m = re.search(r"pid=(\d+)", proc.stdout)
-    return find_kernel_core(cwd, int(m.group(1))) if m else None
-
-
 def main() -> None:
-    from tests.host import host_has, kernel_cores_land_in_cwd
+    from tests.host import bench_core as core_of, host_has, kernel_cores_land_in_cwd
     if not os.path.exists(PYTHON) or not kernel_cores_land_in_cwd():
         print("triage_python: needs /usr/bin/python3.11 and kernel cores in the cwd; skipped")
         return

@@ -124,6 +124,16 @@ def kernel_core(argv: list[str], cwd: Path) -> tuple[Path, str, int]:
     return core, proc.stdout, -proc.returncode
 
 
+def bench_core(argv: list[str], cwd: Path, env=None) -> Path | None:
+    """For the benches: run a program that crashes and says pid=N first; its
+    kernel core, or None (no core written, or no pid printed)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          preexec_fn=unlimited_core, env=env or {"PATH": "/usr/bin:/bin"})
+    m = re.search(r"pid=(\d+)", proc.stdout)
+    return find_kernel_core(cwd, int(m.group(1))) if m else None
+
+
 def kernel_futex_view(pid: int) -> tuple[set[int], dict[int, int]]:
     """The kernel's view of a process gdb holds stopped: its tasks, and the
     futex word of each task inside futex(2) (/proc/PID/task/T/syscall)."""

@@ -113,3 +113,20 @@ def gcore_core(tmp_path_factory, isa_crash):
         assert core.exists()
         return core, parse_announcement(out.read_text())
     return make
+
+
+@pytest.fixture
+def hang(tmp_path):
+    """start(name, *args) of tests/e2e/hung.py; every program started is
+    killed at the end."""
+    from tests.e2e.hung import start
+    started = []
+
+    def make(name, *args):
+        h = start(name, *args, cwd=tmp_path)
+        started.append(h)
+        return h
+    yield make
+    for h in started:
+        h.proc.kill()
+        h.proc.wait()

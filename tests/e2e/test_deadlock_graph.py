@@ -13,22 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
-from tests.e2e.hung import DEADLOCK, Hung, abort_when_blocked, learn, start
+from tests.e2e.hung import DEADLOCK, Hung, abort_when_blocked, learn
 from tests.host import GDB, find_kernel_core, kernel_cores_land_in_cwd, run
-
-
-@pytest.fixture
-def hang(tmp_path):
-    started = []
-
-    def make(name, *args):
-        h = start(name, *args, cwd=tmp_path)
-        started.append(h)
-        return h
-    yield make
-    for h in started:
-        h.proc.kill()
-        h.proc.wait()
 
 
 def report(h: Hung, source: str, debuginfo: bool, tmp_path, command="deadlock-graph --json"):

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.e2e.hung import start
 from tests.host import GDB, run
 
 SNIPPET = r"""
@@ -41,20 +40,6 @@ def row(s):
 print("QUICK " + json.dumps(dict(fast=[row(s) for s in fast], slow=[row(s) for s in slow],
                                  quick=sum(quick_hits), asked=len(quick_hits))))
 """
-
-
-@pytest.fixture
-def hang(tmp_path):
-    started = []
-
-    def make(name, *args):
-        h = start(name, *args, cwd=tmp_path)
-        started.append(h)
-        return h
-    yield make
-    for h in started:
-        h.proc.kill()
-        h.proc.wait()
 
 
 def walks(h, debuginfo: bool, tmp_path, source: str = "attach") -> dict:
