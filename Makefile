@@ -91,6 +91,7 @@ bench: setup
 	$(VENV)/bin/python bench/isa_scan_speed.py
 	$(VENV)/bin/python bench/deadlock_graph_speed.py
 	$(VENV)/bin/python bench/scale_threads.py
+	$(VENV)/bin/python bench/python_threads_deadlock.py
 	$(VENV)/bin/python bench/spill_audit_speed.py
 	$(VENV)/bin/python bench/triage_throughput.py
 	$(VENV)/bin/python bench/py_stacks_speed.py
