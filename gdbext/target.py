@@ -204,9 +204,41 @@ def symbol_address(name: str) -> int | None:
         return None
 
 
+# What `info target` / `info files` printed, kept for one command (a command
+# never resumes or loads anything, so they cannot change under it): on a
+# numpy process with 40 objects each parse costs ~10 ms, and the frame walk,
+# the stack scan and locate() ask it dozens of times.  Cleared as every
+# command starts and ends (preserved_selection).
+_ONE_COMMAND: dict = {}
+
+
+def _state() -> tuple:
+    """Changes when gdb loads or drops a file or a process (for callers
+    outside a command, which nothing clears the memo for)."""
+    objfiles = gdb.objfiles()
+    return (gdb.current_progspace().filename, gdb.selected_inferior().pid, len(objfiles),
+            objfiles[-1].filename if objfiles else None)
+
+
+def _memo() -> dict:
+    state = _state()
+    if _ONE_COMMAND.get("state") != state:
+        _ONE_COMMAND.clear()
+        _ONE_COMMAND["state"] = state
+    return _ONE_COMMAND
+
+
+def _info(command: str) -> str:
+    memo = _memo()
+    out = memo.get(command)
+    if out is None:
+        out = memo[command] = gdb.execute(command, to_string=True)
+    return out
+
+
 def core_file_path() -> str | None:
     """The open core file (gdb 13 has no Inferior.corefile)."""
-    out = gdb.execute("info target", to_string=True)
+    out = _info("info target")
     m = re.search(r"Local core dump file:\s*`(.+?)', file type", out)
     return m.group(1) if m else None
 
@@ -276,9 +308,17 @@ def object_sections() -> dict[str, dict[str, tuple[int, int]]]:
     "Local exec file" block of ``info files``: {path: {section: (start, end)}}.
     The executable's lines carry no path and are keyed by the program space's
     file name.  A core's load segments (its own block) are left out: they
-    cover the stack and heap, not a file."""
+    cover the stack and heap, not a file.  Parsed once per command: callers
+    only read it."""
+    memo = _memo()
+    if "object_sections" not in memo:
+        memo["object_sections"] = _object_sections()
+    return memo["object_sections"]
+
+
+def _object_sections() -> dict[str, dict[str, tuple[int, int]]]:
     try:
-        out = gdb.execute("info files", to_string=True)
+        out = _info("info files")
     except gdb.error:
         return {}
     # gdb may interleave "warning: ..." lines (a shared library opened as the
@@ -772,9 +812,11 @@ def preserved_selection():
     thread = gdb.selected_thread()
     frame = _selected_frame_or_none()
     level = frame.level() if frame is not None else None
+    _ONE_COMMAND.clear()
     try:
         yield
     finally:
+        _ONE_COMMAND.clear()
         with contextlib.suppress(gdb.error, RuntimeError):
             if thread is not None and thread.is_valid():
                 thread.switch()
