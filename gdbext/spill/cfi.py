@@ -36,7 +36,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..elf_file import _key, _open
+from .. import elf_file
+from ..elf_file import _key
 from ..errors import GdbextError
 
 MAX_ENTRY = 1 << 24      # no compiler emits a 16 MiB CIE/FDE; caps a corrupt length
@@ -45,6 +46,8 @@ MAX_STACK = 64           # DW_CFA_remember_state depth
 MAX_SAME_START = 8       # table entries sharing a start address, tried newest first
 ENTRY_GUESS = 256        # first read of an entry; most FDEs are shorter
 MASK64 = (1 << 64) - 1
+SHT_NOBITS = 8
+EM_X86_64 = 62
 
 # DW_EH_PE_*: the low nibble is the value's format, bits 4-6 what it is relative to.
 OMIT, PCREL, DATAREL, ALIGNED, INDIRECT = 0xFF, 0x10, 0x30, 0x50, 0x80
@@ -424,33 +427,36 @@ def _rule(fde: _Fde, pc: int) -> CfaRule:
         saved_expressions={reg_name(r): v for r, (kind, v) in rules if kind == "expression"})
 
 
-def _section_at(elf, address: int, file_size: int) -> tuple[int, int, int]:
+def _section_at(sections, address: int, file_size: int) -> tuple[int, int, int]:
     """File offset, size and address of the section holding address."""
-    for sec in elf.iter_sections():
-        start, size, offset = sec["sh_addr"], sec["sh_size"], sec["sh_offset"]
-        if start <= address < start + size and sec["sh_type"] != "SHT_NOBITS":
-            if offset + size > file_size:
+    for sec in sections:
+        if sec.address <= address < sec.address + sec.size and sec.type != SHT_NOBITS:
+            if sec.offset + sec.size > file_size:
                 raise _Corrupt(f"{sec.name} is truncated")
-            return offset, size, start
+            return sec.offset, sec.size, sec.address
     raise _Corrupt(f"eh_frame_ptr {address:#x} is in no section with contents")
 
 
-def _read_index(path: str, elf, file_size: int) -> _Index | str:
-    if elf.elfclass != 64 or not elf.little_endian or elf["e_machine"] != "EM_X86_64":
+def _read_index(path: str, fh, file_size: int) -> _Index | str:
+    """The section table through elf_file's struct reader: importing
+    pyelftools (~50 ms) cost more than the whole lookup."""
+    if elf_file.file_header(path)[2] != EM_X86_64:
         return f"{path}: not an x86-64 ELF file"
-    hdr = elf.get_section_by_name(".eh_frame_hdr")
+    sections = elf_file.sections(path)
+    hdr = next((sec for sec in sections if sec.name == ".eh_frame_hdr"), None)
     if hdr is None:
         return f"{path} has no .eh_frame_hdr"
-    if hdr["sh_type"] == "SHT_NOBITS":
+    if hdr.type == SHT_NOBITS:
         return f"{path}: .eh_frame_hdr has no contents (a separate debug file?)"
-    data, hdr_addr = hdr.data(), hdr["sh_addr"]
-    if len(data) != hdr["sh_size"]:
+    elf_file.seek(fh, hdr.offset)
+    data, hdr_addr = fh.read(hdr.size), hdr.address
+    if len(data) != hdr.size:
         raise _Corrupt(".eh_frame_hdr is truncated")
     parsed = _parse_hdr(data, hdr_addr)
     if isinstance(parsed, str):
         return f"{path}: {parsed}"
     base, locs, fdes, frame_ptr = parsed
-    return _Index(base, locs, fdes, *_section_at(elf, frame_ptr, file_size))
+    return _Index(base, locs, fdes, *_section_at(sections, frame_ptr, file_size))
 
 
 def _parse_hdr(data: bytes, hdr_addr: int) -> tuple[int, array, array, int] | str:
@@ -483,16 +489,19 @@ def _parse_hdr(data: bytes, hdr_addr: int) -> tuple[int, array, array, int] | st
 def _index(path: str, size: int, _mtime: int) -> _Index | str:
     """The search table and where .eh_frame is, or why there are none; the
     table stays packed in arrays (8 bytes per FDE), decoded only where bisect looks."""
-    from elftools.common.exceptions import ELFError
-    from elftools.construct import ConstructError
-
-    fh, elf = _open(path)
+    elf_file.file_header(path)      # a missing file or not an ELF file: GdbextError
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
     with fh:
         try:
-            return _read_index(path, elf, size)
+            return _read_index(path, fh, size)
         except _Corrupt as exc:
             return f"{path}: corrupt unwind tables: {exc}"
-        except (ELFError, ConstructError, ValueError, struct.error, OSError) as exc:
+        except GdbextError as exc:
+            return f"{path}: unreadable section table: {exc}"
+        except (ValueError, struct.error, OSError) as exc:
             return f"{path}: unreadable section table: {exc}"
 
 
