@@ -5,14 +5,16 @@ and a ``readable(address) -> bool`` probe."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import UndecodableError
 from ..knowledge import signals as sig
 from .operand import Operand, analyse, canonical, decode_one
-from .pressure import Block, FunctionPressure, Slot
 from .stack import Frame, Misalignment, Realignment, misalignment
 from .stack_bounds import StackBounds, left_the_stack
+
+if TYPE_CHECKING:      # the block analysis is imported only when it runs
+    from .pressure import Block, FunctionPressure, Slot
 
 SIGSEGV, SIGBUS = 11, 7
 SI_KERNEL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRALN = 0x80, 1, 2, 1
@@ -223,7 +225,6 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
     """Everything the report says, from the facts gdb gave.  ``deep=False``
     leaves out the function's block and spill analysis (crash-triage, on a
     fault that is not about alignment)."""
-    from .pressure import analyse_function
     from .stack import realignment
 
     ins = decode_one(code, pc)
@@ -239,6 +240,7 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
     if not deep:
         pass
     elif function_code is not None and function.start is not None:
+        from .pressure import analyse_function
         pressure = analyse_function(function_code, function.start)
         block = pressure.block_at(pc)
         slot = pressure.slot_at(pc)
