@@ -33,12 +33,33 @@ def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
             target.select_newest_frame()
     if cut:
         warnings.append(f"{what} {hit('max-frames', bound)}")
-    elif unwinder_gave_up(frames):
+    elif _guessed_caller(frames) or unwinder_gave_up(frames):
+        guessed = _guessed_caller(frames)
         try:
-            frames = with_scanned(frames, bound)
+            frames = with_scanned(frames[:1] if guessed else frames, bound, cut=guessed)
         except GdbextError as exc:
             warnings.append(f"stack scanning: {exc}")
     return frames
+
+
+def _guessed_caller(frames) -> bool:
+    """Frame 0 lies in a loaded file whose unwind table has no entry for it
+    (OpenBLAS's asm kernels): gdb's callers for it are the prologue
+    analyser's guess, which may land anywhere -- at a pc that maps nothing,
+    or inside a library (`?? < do_lookup_x` or `vfork@plt` above
+    dgemm_kernel_PILEDRIVER, depending on what the stack held).  The scan
+    starts at frame 0 instead, its frames marked inferred."""
+    if len(frames) < 2:
+        return False
+    from ..spill import cfi
+    found = _object_of()(frames[0].pc)
+    if not found:
+        return False
+    path, bias = found
+    try:
+        return cfi.uncovered(path, frames[0].pc - bias)
+    except GdbextError:
+        return False
 
 
 def unwinder_gave_up(frames) -> bool:
@@ -72,11 +93,11 @@ def _has_cfi(pc: int) -> bool:
         return False
 
 
-def with_scanned(frames, bound: int, tools: dict | None = None):
+def with_scanned(frames, bound: int, tools: dict | None = None, cut: bool = False):
     """gdb's frames (target.StackFrame) up to where its unwinder failed, then
     those found by scanning the stack above, evidence "inferred"."""
     keep, found = scan_above([f.pc for f in frames], [f.function for f in frames],
-                             [f.rsp for f in frames], bound, tools)
+                             [f.rsp for f in frames], bound, tools, cut)
     out = list(frames[:keep])
     if found and out and out[-1].cfa is not None and not _has_cfi(out[-1].pc):
         # gdb placed this frame's caller by a guess (no unwind entry): its CFA
@@ -91,7 +112,7 @@ def with_scanned(frames, bound: int, tools: dict | None = None):
 
 
 def scan_above(pcs: list[int], functions: list[str | None], sps: list[int | None],
-               bound: int, tools: dict | None = None):
+               bound: int, tools: dict | None = None, cut: bool = False):
     """unwind/stack_scan.recover over the target: (frames of gdb's to keep,
     the ScannedFrames above them).  ``tools``: a dict kept across calls of
     one command (several threads) to share the readers' caches."""
@@ -101,7 +122,7 @@ def scan_above(pcs: list[int], functions: list[str | None], sps: list[int | None
         tools.update(scan_tools())
     return recover(pcs, functions, sps, target.read_bytes, tools["executable"], bound,
                    stack_end=target.mapping_end, cfa_offset=tools["cfa_offset"],
-                   function_start=tools["function_start"])
+                   function_start=tools["function_start"], cut=cut)
 
 
 def scan_tools() -> dict:

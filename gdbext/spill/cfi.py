@@ -585,6 +585,15 @@ def cfa_rule_at(path: str, pc: int) -> CfaRule | None:
     return found if isinstance(found, CfaRule) else None
 
 
+def uncovered(path: str, pc: int) -> bool:
+    """The file has an unwind index and no entry of it covers pc (a
+    hand-written asm function without CFI directives): gdb's caller for that
+    frame is a guess."""
+    if isinstance(_index(*_key(path)), str):
+        return False
+    return isinstance(_find_fde(path, pc), str)
+
+
 def fde_bounds(path: str, pc: int) -> tuple[int, int] | None:
     """[start, end) of the FDE covering pc: function bounds where there is no symbol."""
     found = _find_fde(path, pc)

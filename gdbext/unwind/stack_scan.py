@@ -241,13 +241,13 @@ def recover(pcs: list[int], functions: list[str | None], sps: list[int | None],
             read: Read, executable: Callable[[int], bool], max_frames: int,
             stack_end: Callable[[int], int | None] | None = None,
             cfa_offset: Callable[[int], int | None] | None = None,
-            function_start: Callable[[int], int | None] | None = None
-            ) -> tuple[int, list[ScannedFrame]]:
+            function_start: Callable[[int], int | None] | None = None,
+            cut: bool = False) -> tuple[int, list[ScannedFrame]]:
     """Given gdb's frames (pcs, names, rsp of each, innermost first): how many
     of them to keep, and the frames found by scanning above them.  Nothing is
     scanned when the walk reached a thread's first frame."""
-    if not walk_is_cut(functions, pcs, executable):
-        return len(pcs), []
+    if not cut and not walk_is_cut(functions, pcs, executable):
+        return len(pcs), []         # (cut: the caller knows gdb's walk ends at a guess)
     keep = next((i for i, pc in enumerate(pcs) if pc == 0 or not executable(pc)), len(pcs))
     keep = max(keep, 1)
     sp = next((sps[i] for i in range(keep - 1, -1, -1) if sps[i]), None)
