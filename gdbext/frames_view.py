@@ -13,6 +13,7 @@ TEXT_FRAMES = 16            # text rows at most; --json lists every frame
 # The interpreter's own files (triage/python.py INTERPRETER_OBJECTS): past the
 # first such frame a Python process's native frames are the eval loop.
 _INTERPRETER = re.compile(r"/python3?(?:\.\d+)?[^/]*$|/libpython3\.\d+[^/]*$")
+_SYSTEM = re.compile(r"/(?:libc|ld-linux[^/]*|libpthread)[.-][^/]*$")
 
 
 def frames_json(frames) -> list[dict]:
@@ -27,11 +28,23 @@ def scanned(frames) -> int:
 def frames_text(frames, python: bool = False) -> str:
     """One row per frame, innermost first; frames found by stack scanning
     say so.  In a Python process the rows stop at the first frame of the
-    interpreter (the Python stack row says where the eval loop was)."""
-    rows, rest = [], []
+    interpreter past the last native library frame (the Python stack row
+    says where the eval loop was); interpreter frames before that -- stale
+    return addresses a scan found above an asm kernel -- fold into one row."""
+    interp = [bool(python and i and f.objfile and _INTERPRETER.search(f.objfile))
+              for i, f in enumerate(frames)]
+    native = [i for i, f in enumerate(frames)
+              if f.objfile and not interp[i] and not _SYSTEM.search(f.objfile)]
+    last_native = native[-1] if native else 0
+    rows, rest, run = [], [], 0
     for i, f in enumerate(frames):
-        if len(rows) >= TEXT_FRAMES or (python and i and f.objfile
-                                        and _INTERPRETER.search(f.objfile)):
+        if interp[i] and i < last_native:
+            run += 1
+            continue
+        if run:
+            rows.append(["...", "", f"{run} interpreter frame(s)", "", ""])
+            run = 0
+        if len(rows) >= TEXT_FRAMES or interp[i]:
             rest = frames[i:]
             break
         rows.append([f"#{f.level}", render.hexaddr(f.pc), f.function or "??",
