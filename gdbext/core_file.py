@@ -35,6 +35,7 @@ class CoreFileError(GdbextError):
 
 @dataclass
 class Mapping:
+    """One NT_FILE entry: a file mapped into the process."""
     start: int
     end: int
     page_offset: int
@@ -43,6 +44,7 @@ class Mapping:
 
 @dataclass
 class CoreFacts:
+    """What a core's notes say about the process (NT_PRPSINFO, NT_FILE, NT_AUXV...)."""
     machine: int
     command: str | None = None          # pr_fname: at most 15 characters
     arguments: str | None = None        # pr_psargs: at most 79 characters

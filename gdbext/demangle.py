@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-import shutil
-import subprocess
 
 # Rust legacy symbols end in a 16-hex-digit hash, which rustc's own demangler
 # leaves out in its alternate form: so do we.
@@ -26,6 +24,7 @@ TIMEOUT = 20
 
 @functools.lru_cache(maxsize=1)
 def _tool() -> str | None:
+    import shutil       # here: most reports have no mangled name, and shutil costs ~3 ms
     return shutil.which("c++filt")
 
 
@@ -36,6 +35,7 @@ def demangle_many(names) -> dict[str, str]:
     todo = [n for n in wanted if n not in _cache]
     tool = _tool()
     if todo and tool:
+        import subprocess
         try:
             proc = subprocess.run([tool], input="\n".join(todo) + "\n", capture_output=True,
                                   text=True, timeout=TIMEOUT, errors="replace")

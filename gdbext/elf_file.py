@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import struct
-from typing import NamedTuple
+from collections import namedtuple   # not typing.NamedTuple: typing costs ~10 ms per gdb
 
 from .errors import GdbextError
 
@@ -17,16 +17,10 @@ SYM64 = struct.Struct("<IBBHQQ")      # Elf64_Sym: name, info, other, shndx, val
 FUNC_TYPES = (2, 10)                  # STT_FUNC, STT_GNU_IFUNC
 
 
-class Function(NamedTuple):
-    start: int
-    end: int
-    name: str
+Function = namedtuple("Function", "start end name")
 
 
-class CodeSection(NamedTuple):
-    name: str
-    address: int
-    data: bytes
+CodeSection = namedtuple("CodeSection", "name address data")
 
 
 def _key(path: str) -> tuple[str, int, tuple[int, int, int]]:
@@ -71,15 +65,7 @@ SHDR64 = struct.Struct("<IIQQQQIIQQ")           # Elf64_Shdr
 SHT_DYNSYM = 11
 
 
-class Section(NamedTuple):
-    name: str
-    type: int
-    flags: int
-    address: int
-    offset: int
-    size: int
-    link: int
-    entsize: int
+Section = namedtuple("Section", "name type flags address offset size link entsize")
 
 
 def _header(fh, path: str) -> tuple:
@@ -136,19 +122,11 @@ PT_LOAD, PF_R = 1, 4
 MAX_SEGMENTS = 1 << 20
 
 
-class ProgramHeader(NamedTuple):
-    type: int
-    flags: int                  # PF_X 1, PF_W 2, PF_R 4
-    offset: int
-    address: int
-    file_size: int
-    size: int                   # in memory
+# flags: PF_X 1, PF_W 2, PF_R 4; size: in memory
+ProgramHeader = namedtuple("ProgramHeader", "type flags offset address file_size size")
 
 
-class Segment(NamedTuple):
-    address: int
-    size: int                   # in memory
-    flags: int                  # PF_X 1, PF_W 2, PF_R 4
+Segment = namedtuple("Segment", "address size flags")   # size in memory; flags PF_X 1, PF_W 2, PF_R 4
 
 
 def file_header(path: str) -> tuple:

@@ -20,6 +20,7 @@ SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
 
 @dataclass
 class SignalInfo:
+    """The signal that stopped a thread."""
     signo: int
     code: int | None                # None: from pr_cursig, which has no si_code
     addr: int | None
@@ -28,6 +29,7 @@ class SignalInfo:
 
 @dataclass
 class FrameInfo:
+    """One frame as gdb names it."""
     level: int
     pc: int
     function: str | None        # debug-info or ELF symbol name
@@ -38,6 +40,7 @@ class FrameInfo:
 
 @dataclass
 class ThreadSnapshot:
+    """One thread: its frame-0 registers and frames."""
     num: int
     lwp: int
     name: str | None
@@ -49,6 +52,7 @@ class ThreadSnapshot:
 
 @dataclass
 class Location:
+    """What an address is: symbol, function and object."""
     address: int
     symbol: str | None          # nearest symbol, no offset
     offset: int | None
@@ -852,6 +856,7 @@ GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8
 
 @dataclass
 class StackFrame:
+    """One frame with its stack pointer and CFA, for stack audits."""
     level: int
     pc: int
     rsp: int | None             # the frame's stack pointer (at the call, for callers)
@@ -921,6 +926,7 @@ def load_bias(path: str, loaded=None) -> int | None:
 
 @dataclass
 class Mapping:
+    """One memory mapping of the process."""
     start: int
     end: int
     perms: str                  # "rw-p" (live) or "rw-" (core segment flags)
@@ -1112,6 +1118,7 @@ def demangle_type(mangled: str) -> str | None:
 
 @dataclass
 class SigtrampFrame:
+    """A <signal handler called> frame and what it interrupted."""
     level: int
     sp: int                     # the sigtramp frame's rsp: &ucontext (signal_frame.py)
     older_pc: int | None        # the pc gdb unwound the interrupted frame to

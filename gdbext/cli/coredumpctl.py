@@ -18,6 +18,7 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True)
 class Entry:
+    """One crash as `coredumpctl list` shows it."""
     pid: int
     exe: str | None
     corefile: str               # present, journal, truncated, missing, none, error, -

@@ -27,6 +27,7 @@ MACHINE_NAMES = {(3, 1): "i386", (62, 1): "i386:x64-32", (40, 1): "arm", (183, 2
 
 @dataclass(frozen=True)
 class Job:
+    """One core to triage, with its executable when known."""
     core: str
     executable: str | None = None       # None: read from the core's notes
     label: str | None = None            # where the core came from, when not a path
@@ -34,6 +35,7 @@ class Job:
 
 @dataclass(frozen=True)
 class GdbOptions:
+    """How each worker gdb is started."""
     gdb: str = "gdb"
     timeout: float = 120.0
     sysroot: str | None = None

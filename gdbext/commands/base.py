@@ -62,8 +62,14 @@ def threads_and_registers(hint: str) -> str:
     return kind
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # A fixed width: argparse would import shutil (with bz2, lzma) for the
+    # terminal's, and gdb's `help` shows the command's own text anyway.
+    return argparse.HelpFormatter(prog, width=80)
+
+
 def parser(prog: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, add_help=False, allow_abbrev=False)
+    p = _Parser(prog=prog, add_help=False, allow_abbrev=False, formatter_class=_formatter)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -89,15 +95,15 @@ def _next_token(text: str) -> tuple[str, str]:
     return m.group(1), text[m.end():]
 
 
-class GdbextCommand(gdb.Command):
-    """Base class.  Subclasses set NAME, PARSER, NEEDS and implement run(args)."""
+class GdbextCommand:
+    """Base class.  Subclasses set NAME, PARSER, NEEDS and implement run(args).
+
+    Not a gdb.Command: gdb holds the light stand-in of commands/__init__.py,
+    which imports the module and hands invoke() and complete() to this."""
 
     NAME = ""
     PARSER: argparse.ArgumentParser
     NEEDS: tuple[str, ...] = ()
-
-    def __init__(self):
-        super().__init__(self.NAME, gdb.COMMAND_USER)
 
     # gdb does not filter complete() results, and '-' breaks words, so `word`
     # may be only the tail of the option being typed: match on the whole token
@@ -112,7 +118,6 @@ class GdbextCommand(gdb.Command):
         return gdb.COMPLETE_EXPRESSION
 
     def invoke(self, argument, from_tty):
-        self.dont_repeat()
         try:
             args = self.PARSER.parse_args(split_options(argument, self.PARSER))
             missing = missing_dependencies(self.NEEDS)
@@ -144,65 +149,3 @@ class GdbextCommand(gdb.Command):
 
     def run(self, args):
         raise NotImplementedError
-
-
-class _Prefix(gdb.Command):
-    def __init__(self, name, doc):
-        self.__doc__ = doc
-        super().__init__(name, gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
-
-
-class _ShowAll(_Prefix):
-    """`show gdbext`: every setting, like `show print`."""
-
-    def invoke(self, argument, from_tty):
-        from ..knowledge.bounds import BOUNDS
-        for name in ("debug", *BOUNDS):
-            value = gdb.parameter(f"gdbext {name}")
-            shown = {True: "on", False: "off"}.get(value, value)
-            gdb.write(f"gdbext {name} is {shown}.\n")
-
-
-class DebugParameter(gdb.Parameter):
-    """Show Python tracebacks when a gdbext command fails internally."""
-
-    set_doc = "Set whether gdbext shows tracebacks of internal errors."
-    show_doc = "Show whether gdbext shows tracebacks of internal errors."
-
-    def __init__(self):
-        super().__init__("gdbext debug", gdb.COMMAND_DATA, gdb.PARAM_BOOLEAN)
-        self.value = False
-
-    def get_show_string(self, svalue):
-        return f"gdbext debug is {svalue}."
-
-
-class BoundParameter(gdb.Parameter):
-    """A bound on a walk through the program (knowledge/bounds.py): 1 or more."""
-
-    def __init__(self, bound):
-        self.__doc__ = f"The most {bound.what}."
-        self.set_doc = f"Set the most {bound.what}."
-        self.show_doc = f"Show the most {bound.what}."
-        super().__init__(f"gdbext {bound.name}", gdb.COMMAND_DATA, gdb.PARAM_ZUINTEGER)
-        self.value = self._accepted = bound.default
-        self._name = bound.name
-
-    def get_set_string(self):
-        if self.value < 1:              # 0 would mean "walk nothing"
-            rejected, self.value = self.value, self._accepted
-            raise gdb.GdbError(f"gdbext {self._name} must be 1 or more, not {rejected}")
-        self._accepted = self.value
-        return ""
-
-    def get_show_string(self, svalue):
-        return f"gdbext {self._name} is {svalue}."
-
-
-def register_settings() -> None:
-    from ..knowledge.bounds import BOUNDS
-    _Prefix("set gdbext", "Settings of the gdbext extension.")
-    _ShowAll("show gdbext", "Show settings of the gdbext extension.")
-    DebugParameter()
-    for bound in BOUNDS.values():
-        BoundParameter(bound)

@@ -1,11 +1,11 @@
 """crash-triage: run what the stop calls for, and sign the crash."""
 from __future__ import annotations
 
+import importlib
 import traceback
 
 from .. import target
 from ..errors import GdbextError, UndecodableError, UnmappedCodeError
-from . import deadlock_graph, isa_check, spill_audit
 from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
 
 PARSER = parser("crash-triage")
@@ -14,51 +14,14 @@ PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
 PARSER.add_argument("--no-metadata", action="store_true",
                     help="leave out the process facts (command, uid, modules, build-ids)")
 
-# command -> (module with PARSER and analyse(), takes --max-frames)
-STEPS = {"isa-check": (isa_check, False), "spill-audit": (spill_audit, True),
-         "deadlock-graph": (deadlock_graph, True)}
+# command -> (module with PARSER and analyse(), takes --max-frames); imported
+# when the stop calls for it: a crash never pays for deadlock-graph's modules.
+STEPS = {"isa-check": ("isa_check", False), "spill-audit": ("spill_audit", True),
+         "deadlock-graph": ("deadlock_graph", True)}
 
 
 class CrashTriageCommand(GdbextCommand):
-    """Explain why the process stopped, with the analysis that applies, and sign the crash.
-
-Usage: crash-triage [--json] [--max-frames N] [--no-metadata]
-
-Reads the signal that stopped the selected thread (NT_SIGINFO, else the
-core's pr_cursig) and runs:
-  SIGILL (a fault)             isa-check
-  SIGSEGV, SIGBUS (a fault)    spill-audit, and isa-check when the
-                               instruction does not decode; the fault's
-                               class (null read, write to read-only data,
-                               past the end of a mapped file, stack
-                               overflow...) from a rule table, with a rating
-  no fault: attached, Ctrl-C,  deadlock-graph
-  SIGSTOP, a watchdog's kill
-A signal the process sent itself (abort, raise) is explained from what the
-runtime left in memory, without debug info: glibc's __abort_msg (malloc's
-checks, assert, stack protector, fortify), libstdc++'s uncaught exception
-(type, what()), Rust std's panic location and its stack-overflow handler,
-CPython's fatal error.  In a Python process the crashing thread's Python
-stack and the GIL holder are shown.  One analysis that fails becomes an
-error line in the report; the others still run.
-
-The signature groups duplicates: signal class | verdict | key fact (missing
-feature, fault class, reason class, lock pattern) | top frames outside libc
-and the runtimes (a skip list), as bare names, or the Python frames when no
-native frame is the program's own.  The same crash gives the same signature
-live, from gcore and from a kernel core, with or without debug info; its id
-is the first 12 hex digits of the text's SHA-256.  For a hang the frames
-are the wait sites of the threads in the cycle, sorted.
-
-Options:
-  --json          print one JSON object (schema "gdbext/crash-triage/1")
-  --max-frames N  frames followed per thread (default: set gdbext max-frames, 64)
-  --no-metadata   leave out the process facts (command, uid, modules, build-ids)
-
-Examples:
-  crash-triage             on a core: gdb PROGRAM CORE -ex crash-triage
-  crash-triage --json      what `gdbext triage` collects for each core"""
-
+    # help: commands/help.py
     NAME = "crash-triage"
     PARSER = PARSER
     NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
@@ -246,9 +209,10 @@ def _pairs(raw) -> list[tuple[str | None, str | None]]:
 def _run_step(report, name: str, args) -> Exception | None:
     """Run one analysis; its failure is an error line, not a failed triage,
     and is returned so the caller can act on its kind."""
-    module, bounded = STEPS[name]
+    module_name, bounded = STEPS[name]
     argv = ["--max-frames", str(args.max_frames)] if bounded and args.max_frames else []
     try:
+        module = importlib.import_module(f"{__package__}.{module_name}")
         parsed = module.PARSER.parse_args(argv)
         report.reports[name] = (module.analyse(parsed) if name == "deadlock-graph" else
                                 module.analyse(parsed, embedded=True))

@@ -17,48 +17,7 @@ PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
 
 
 class DeadlockGraphCommand(GdbextCommand):
-    """Find lock cycles across all threads, live or post-mortem, without debug info.
-
-Usage: deadlock-graph [--json] [--dot FILE] [--max-frames N]
-
-Reads each thread's frame-0 registers (the futex syscall's word, op, expected
-value and timeout) and the lock it points at: the owner TID of a mutex, the
-writer of an rwlock, the value of a semaphore, the thread a pthread_join waits
-for, the glibc loader lock inside _rtld_global, an OpenMP barrier and the team
-members that have not arrived (GNU libgomp, LLVM libomp, Intel libiomp5; the
-team is the threads whose start routine, read from glibc's thread
-descriptors, lies in the runtime).  In a CPython process (3.11+, read from
-_PyRuntime without debug info) also the GIL (its holder from
-_PyRuntime.ceval.gil, its waiters parked in take_gil), threading.Lock and
-RLock (the lock whose sem_t is the futex word; an RLock's owner exact, a
-Lock's holder inferred from an active 'with') and Thread.join; a Python
-thread's wait site is its innermost Python line.  A lock is named only when
-a frame of the lock call, its own fields or its address confirm it; "exact"
-marks an owner read from such a lock's owner field.
-
-The verdict is one of:
-  deadlock     a cycle of waits, or a lock whose owner is no thread of the
-               process (held across fork() by a thread of the parent, or
-               held by a thread that exited): never released
-  unknown      no cycle among the owners found, but threads wait without a
-               timeout on locks whose owners cannot be known (semaphores,
-               unrecognised futexes)
-  no-deadlock  neither
-Names from debug info are a bonus; it never resumes or changes the process.
-
-Options:
-  --json          print one JSON object (schema "gdbext/deadlock-graph/1")
-  --dot FILE      write the wait-for graph as Graphviz DOT (cycles in red)
-  --max-frames N  frames read per thread for wait sites and evidence
-                  (default: set gdbext max-frames, 64)
-
-Bounds: set gdbext max-frames N, set gdbext max-threads N; the report says
-when a walk stopped at one.
-
-Examples:
-  deadlock-graph                     attached to a hung process, or on its core
-  deadlock-graph --dot hang.dot      then: dot -Tsvg hang.dot > hang.svg"""
-
+    # help: commands/help.py
     NAME = "deadlock-graph"
     PARSER = PARSER
     NEEDS = ("tabulate", "elftools")

@@ -5,16 +5,13 @@ without debug info knows no sizes."""
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections import namedtuple
 
 from .. import elf_file, target
 from ..errors import GdbextError
 
 
-class Exported(NamedTuple):
-    path: str
-    address: int          # run-time
-    size: int
+Exported = namedtuple("Exported", "path address size")    # address: run-time
 
 
 def find(object_pattern: str, names: tuple[str, ...], loaded=None) -> Exported:

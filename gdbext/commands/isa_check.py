@@ -20,45 +20,7 @@ SIGILL, SIGBUS, SIGSEGV = 4, 7, 11
 
 
 class IsaCheckCommand(GdbextCommand):
-    """Decode an instruction and check its CPUID features against the CPU.
-
-Usage: isa-check [--json] [--cpu NAME] [ADDRESS] [--max-frames N]
-
-Decodes the instruction at the selected frame's pc (or at ADDRESS, any gdb
-expression), names the exact CPUID features it needs in /proc/cpuinfo
-spelling with their leaf/register/bit, the XCR0 state the OS must enable,
-and checks both against the CPU the process ran on: glibc's CPUID snapshot
-in the process or core, else this machine's CPUID and XGETBV.  With
-ADDRESS it also works with no process, from the executable file's bytes.
-
-Verdicts: supported, unsupported (the CPU lacks a feature), os-disabled
-(the CPU has it, XCR0 does not enable its state), undecodable (garbage, or
-an ISA newer than the decoder such as APX), unknown.  ud2 and int3 are
-named as deliberate traps.
-
-In a process or core, the selected thread's frames follow; where gdb's
-unwinder gives up (an asm kernel that reuses rsp leaves a caller at pc 0),
-the callers found by stack scanning, marked inferred.  In a Python process
-(the executable is python*, or a libpython is loaded) the Python line that
-led to the fault, read by the CPython reader without debug info: the
-thread's own Python stack, or for a library's worker thread the one Python
-thread driving that library (inferred).
-
-Options:
-  --json        print one JSON object (schema "gdbext/isa-check/1")
-  --cpu NAME    judge against a named CPU instead: x86-64-v2/v3/v4, haswell,
-                skylake_avx512, icelake, sapphirerapids, zen..zen5,
-                piledriver... (archspec's microarchitecture data)
-  --max-frames N  frames shown of the stopped thread
-                (default: set gdbext max-frames, 64)
-
-Examples:
-  isa-check                      the instruction that raised SIGILL
-  isa-check --json               the same, as JSON
-  isa-check $pc+6                the next instruction
-  isa-check dgemm_kernel+22108   an instruction in a file, no process needed
-  isa-check --cpu x86-64-v3      would this run on any x86-64-v3 machine?"""
-
+    # help: commands/help.py
     NAME = "isa-check"
     PARSER = PARSER
     NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")

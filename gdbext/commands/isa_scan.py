@@ -24,31 +24,7 @@ PARALLEL_BYTES = 4 << 20        # below this, starting workers costs more than i
 
 
 class IsaScanCommand(GdbextCommand):
-    """Sweep an object's code for the CPU features it uses.
-
-Usage: isa-scan [--json] [--cpu NAME] [--limit N] [--jobs N] [OBJFILE|all]
-
-Decodes every instruction in the executable sections of OBJFILE (a path, or
-the name of a loaded library such as libopenblas), counts the instructions
-per CPUID feature, and lists the functions (from the ELF symbols) that hold
-instructions the CPU cannot run.  The CPU is the one the process ran on
-(glibc's snapshot), this host's, or --cpu NAME.  "all" scans every object
-the process has loaded.  Addresses are the file's link-time addresses.
-
-Options:
-  --json        print one JSON object (schema "gdbext/isa-scan/1")
-  --cpu NAME    judge against a named CPU: x86-64-v2/v3/v4, haswell, zen3 ...
-  --limit N     list at most N functions per object in text (default 30)
-  --jobs N      decode with N processes: gdb's Python and N-1 workers of the
-                venv's Python (default: one per usable core, for objects with
-                more than 4 MB of code)
-
-Examples:
-  isa-scan                          the program itself
-  isa-scan libopenblas              a loaded library, by name
-  isa-scan --cpu x86-64-v3 all      would everything loaded run on any v3 CPU?
-  isa-scan /usr/lib/libfoo.so       any x86-64 ELF file, no process needed"""
-
+    # help: commands/help.py
     NAME = "isa-scan"
     PARSER = PARSER
     NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")

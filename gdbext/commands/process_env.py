@@ -24,6 +24,7 @@ MAX_LENGTH = 32768                  # bytes of one variable
 
 @dataclass
 class Environment:
+    """The process's environment variables and where they were read."""
     variables: dict[str, str]
     source: str
     warnings: list[str] = field(default_factory=list)

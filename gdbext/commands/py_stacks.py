@@ -24,38 +24,7 @@ EVAL_FUNCTIONS = ("_PyEval_EvalFrameDefault",)
 
 
 class PyStacksCommand(GdbextCommand):
-    """Show every thread's Python stack, live or from a core, without Python debug info.
-
-Usage: py-stacks [--native] [--locks] [--json] [--max-frames N] [THREAD...]
-
-Reads CPython's own structures (_PyRuntime, found in the .dynsym of the
-executable or libpython): interpreters, thread states (native_thread_id is
-the LWP), and each thread's chain of interpreter frames: function, file and
-line (from the code object's line table at the frame's instruction).  The
-thread holding the GIL is marked, and threads parked in take_gil say so.
-Versions read: CPython 3.11 and 3.12 (layout tables), 3.13 and 3.14
-(_Py_DebugOffsets published by the interpreter).
-
-Options:
-  --native        interleave the native frames: each _PyEval_EvalFrameDefault
-                  is followed by the Python frames it runs.  Where gdb's
-                  unwinder stops (an asm kernel, a pc of 0), the stack is
-                  scanned for return addresses; those frames are marked
-                  "inferred".
-  --locks         also list the threading.Lock/RLock objects threads wait
-                  for (the futex word is the lock's sem_t: exact) and who
-                  holds them (an RLock's owner, a joined thread's state lock:
-                  exact; a Lock whose __exit__ an active 'with' keeps on a
-                  frame's value stack: inferred)
-  --json          print one JSON object (schema "gdbext/py-stacks/1")
-  --max-frames N  Python and native frames per thread (default: set gdbext
-                  max-frames, 64)
-  THREAD...       gdb thread numbers to show (default: every thread)
-
-Examples:
-  py-stacks                  all Python threads of an attached process or core
-  py-stacks --native 1       thread 1, native and Python frames together"""
-
+    # help: commands/help.py
     NAME = "py-stacks"
     PARSER = PARSER
     NEEDS = ("iced_x86",)
@@ -66,6 +35,7 @@ Examples:
 
 @dataclass
 class NativeFrame:
+    """A native frame shown under a Python stack (--native)."""
     pc: int
     function: str | None
     objfile: str | None
@@ -78,6 +48,7 @@ class NativeFrame:
 
 @dataclass
 class ThreadStack:
+    """One thread's Python stack, its GIL role and native frames."""
     num: int | None
     lwp: int | None
     python: object                   # cpython.PyThread
@@ -89,6 +60,7 @@ class ThreadStack:
 
 @dataclass
 class PyStacksReport:
+    """What py-stacks prints."""
     kind: str
     version: str | None
     stacks: list[ThreadStack] = field(default_factory=list)

@@ -18,42 +18,7 @@ STACK_VIEW_ROWS = 10
 
 
 class SpillAuditCommand(GdbextCommand):
-    """Explain a general-protection or stack fault in vectorized code.
-
-Usage: spill-audit [--json] [--max-frames N] [ADDRESS]
-
-Reads the signal ($_siginfo, or the core's NT_SIGINFO) and decodes the
-faulting instruction: its memory operand, the effective address from the
-registers (fs/gs bases and rip-relative included) and the alignment rule it
-obeys -- aligned moves need 16/32/64 bytes by vector length, legacy-SSE
-16-byte operands need 16, fxsave 16, xsave 64, cmpxchg16b 16; VEX/EVEX
-arithmetic and scalar or partial operands need none.  Then the stack: the
-CFA of every frame from gdb's unwinder (cross-checked with the one unwind
-entry that covers the pc) and its residue mod 16, realignment in the
-prologue, the outermost frame entered misaligned and the caller that did
-it.  Then pressure: the function's basic blocks, the faulting block's size,
-vector registers used and live at once, and whether the faulting operand is
-a spill slot and where it was stored.  Where gdb's unwinder gives up (a pc
-of 0 above an asm kernel), the callers found by stack scanning follow,
-marked inferred (their CFA is unknown).  In a Python process (the
-executable is python*, or a libpython is loaded), the Python line that led
-to the fault -- the ctypes call, the extension's caller -- read by the
-CPython reader without debug info.
-
-Verdicts: stack-spill-fault, misaligned-stack, non-canonical-address,
-stack-overflow, bad-stack-pointer, not-alignment, other.  It never resumes
-or changes the process.
-
-Options:
-  --json          print one JSON object (schema "gdbext/spill-audit/1")
-  --max-frames N  frames followed for the CFA chain
-                  (default: set gdbext max-frames, 64)
-
-Examples:
-  spill-audit                  the instruction that raised SIGSEGV/SIGBUS
-  spill-audit --json
-  spill-audit $pc-4            another instruction of the same frame"""
-
+    # help: commands/help.py
     NAME = "spill-audit"
     PARSER = PARSER
     NEEDS = ("iced_x86", "tabulate", "elftools")

@@ -25,6 +25,7 @@ WANTED_LEAVES: tuple[tuple[int, int], ...] = (
 
 @dataclass
 class CpuFacts:
+    """The CPU that ran the process: CPUID leaves, XCR0, and where they came from."""
     source: str                                  # native | process | core-notes | profile
     leaves: dict[tuple[int, int], Regs] = field(default_factory=dict)
     xcr0: int | None = None                      # None: not known

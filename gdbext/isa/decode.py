@@ -42,6 +42,7 @@ _MNEMONIC_NAMES = _names(Mnemonic)
 
 @dataclass
 class DecodedInstruction:
+    """One instruction, decoded, with the CPUID features it needs."""
     address: int
     raw: bytes                      # the instruction's bytes, or what was read
     text: str = ""                  # disassembly; "(bad)" when undecodable

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..knowledge.cpuid_features import BY_NAME
 from ..knowledge.dispatch import LIBRARIES, Kernel, Library
 from .cpu import CpuFacts
 
+TYPE_CHECKING = False       # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from .model import ModelFinding
 
 
 @dataclass
 class DispatchFinding:
+    """A library's dispatch picked a variant that needs features this CPU lacks."""
     library: str
     function: str | None
     variant: str

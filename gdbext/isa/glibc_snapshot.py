@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from iced_x86 import Code, Decoder, Mnemonic, OpKind, Register
 
@@ -23,6 +23,7 @@ MAX_STRIDE = 4096     # glibc's record is 32 bytes; a bigger "stride" is not its
 
 @dataclass
 class TableLocation:
+    """Where glibc's cpu_features table lies in the process."""
     table: int        # address of features[0]
     stride: int       # bytes per record
     count: int        # records

@@ -17,6 +17,7 @@ from .profiles import ALIASES
 
 @dataclass
 class ModelFinding:
+    """A CPU model whose features the process's CPUID contradicts."""
     microarch: str                  # archspec name
     label: str
     expected_absent: list[str] = field(default_factory=list)   # cpuinfo names

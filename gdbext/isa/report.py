@@ -28,6 +28,7 @@ HEADLINES = {
 
 @dataclass
 class IsaCheckReport:
+    """What isa-check prints."""
     instruction: DecodedInstruction
     judgement: IsaJudgement
     cpu: CpuFacts | None

@@ -25,6 +25,7 @@ SCHEMA = "gdbext/isa-scan/1"
 
 @dataclass
 class FeatureUse:
+    """How many instructions of an object need one CPUID feature."""
     name: str
     instructions: int = 0
     present: bool | None = None
@@ -39,6 +40,7 @@ class FeatureUse:
 
 @dataclass
 class FunctionGap:
+    """A function with instructions this CPU cannot run."""
     name: str
     start: int
     end: int
@@ -48,6 +50,7 @@ class FunctionGap:
 
 @dataclass
 class ScanResult:
+    """isa-scan's findings for one object file."""
     path: str
     bytes_scanned: int = 0
     instructions: int = 0
@@ -63,6 +66,7 @@ class ScanResult:
 
 @dataclass
 class _CodeVerdict:
+    """The features one instruction code needs, judged once per code."""
     # (name, present, nop when absent, runs as, mnemonic)
     features: list[tuple[str, bool | None, bool, str | None, str | None]]
     missing: frozenset[str]

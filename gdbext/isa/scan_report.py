@@ -13,6 +13,7 @@ STATE = {True: "present", False: "MISSING", None: "unknown"}
 
 @dataclass
 class IsaScanReport:
+    """What isa-scan prints."""
     results: list[ScanResult]
     cpu: CpuFacts | None
     limit: int = 30                       # functions listed per object in text

@@ -21,6 +21,7 @@ from .. import elf_file
 
 @dataclass
 class VariantUse:
+    """The features one dispatch variant of a library uses."""
     variant: str
     functions: int = 0
     instructions: int = 0

@@ -17,6 +17,7 @@ from .decode import DecodedInstruction
 
 @dataclass
 class FeatureStatus:
+    """One required feature, and whether the CPU has it."""
     name: str                      # cpuinfo name ("hle|rtm" for alternatives)
     where: str | None              # "CPUID.7h.0:EBX[16]"; None when not a CPUID bit
     present: bool | None           # None: cannot tell
@@ -40,6 +41,7 @@ class FeatureStatus:
 
 @dataclass
 class IsaJudgement:
+    """The verdict on one instruction against one CPU."""
     verdict: str
     features: list[FeatureStatus]
     missing: list[str]

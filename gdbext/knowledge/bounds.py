@@ -7,15 +7,14 @@ flag (``--max-frames``) overrides it for one run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
-
-@dataclass(frozen=True)
-class Bound:
-    name: str           # set gdbext NAME N
-    default: int
-    unit: str           # what is counted, for the report's warning
-    what: str           # for help
+# A named tuple, not a dataclass: this table is read when gdbext is sourced,
+# before anything else needs the dataclasses module.
+#   name     set gdbext NAME N
+#   unit     what is counted, for the report's warning
+#   what     for help
+Bound = namedtuple("Bound", "name default unit what")
 
 
 BOUNDS = {b.name: b for b in (

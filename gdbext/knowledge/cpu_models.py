@@ -11,15 +11,12 @@ CPU with fma4 clear, which made OpenBLAS pick its Piledriver kernels).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple   # not typing.NamedTuple: typing costs ~10 ms per gdb
 
 
-class CpuModel(NamedTuple):
-    vendor: str                        # CPUID leaf 0 vendor string
-    family: int                        # display family
-    models: tuple[tuple[int, int], ...]  # inclusive display-model ranges
-    microarch: str                     # archspec name
-    label: str
+# vendor: CPUID leaf 0 vendor string; family: display family; models:
+# inclusive display-model ranges; microarch: archspec name
+CpuModel = namedtuple("CpuModel", "vendor family models microarch label")
 
 
 def _r(*spec) -> tuple[tuple[int, int], ...]:

@@ -8,15 +8,12 @@ that archspec's ``cpuid.json`` also lists.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 
-class CpuidBit(NamedTuple):
-    name: str        # /proc/cpuinfo spelling
-    leaf: int
-    subleaf: int
-    register: str    # eax/ebx/ecx/edx
-    bit: int
+class CpuidBit(namedtuple("CpuidBit", "name leaf subleaf register bit")):
+    """One CPUID bit: name in /proc/cpuinfo spelling, register eax/ebx/ecx/edx."""
+    __slots__ = ()
 
     def describe(self) -> str:
         sub = f".{self.subleaf}" if self.leaf in (0x7, 0xD, 0x14, 0x19) else ""

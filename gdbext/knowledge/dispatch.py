@@ -15,7 +15,7 @@ targets, ``NPY_DISABLE_CPU_FEATURES``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple   # not typing.NamedTuple: typing costs ~10 ms per gdb
 
 _V2 = ("cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3")
 _V3 = _V2 + ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave")
@@ -23,29 +23,27 @@ _V4 = _V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")
 _SKX = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
 
 
-class Kernel(NamedTuple):
-    variant: str           # as it appears in the symbol or file name
-    knob_value: str        # the knob's value in a hint (see Library.hint_from)
-    rank: int              # higher = newer/faster; the hint picks the highest usable
-    features: tuple[str, ...]  # what the variant is expected to use; for OpenBLAS the
-                               # report computes it from the library's code instead
-    vendor: str = ""       # "AuthenticAMD"/"GenuineIntel": preferred on ties
-    # OpenBLAS: the features get_coretype() tests before it returns this core
-    # (support_avx() and friends); a core with none is chosen by model alone.
-    checks: tuple[str, ...] = ()
-    check_function: str = ""
+# variant       as it appears in the symbol or file name
+# knob_value    the knob's value in a hint (see Library.hint_from)
+# rank          higher = newer/faster; the hint picks the highest usable
+# features      what the variant is expected to use; for OpenBLAS the report
+#               computes it from the library's code instead
+# vendor        "AuthenticAMD"/"GenuineIntel": preferred on ties
+# checks        OpenBLAS: the features get_coretype() tests before it returns
+#               this core (support_avx() and friends); a core with none is
+#               chosen by model alone; check_function: the function that tests
+Kernel = namedtuple("Kernel", "variant knob_value rank features vendor checks check_function",
+                    defaults=("", (), ""))
 
-
-class Library(NamedTuple):
-    name: str
-    symbol_pattern: str    # regex over the function name ("" = any)
-    object_pattern: str    # regex over the object's path ("" = any)
-    # The variant is the "variant" group of whichever pattern has one.
-    knob: str | None       # environment variable that forces a variant
-    chooses_by: str        # how the library picks: "model" or "features"
-    hint_from: str         # knob value from the "best" usable kernel or the "faulting" one
-    kernels: tuple[Kernel, ...]
-    fix: str               # the hint's action, {knob}/{value} filled in
+# symbol_pattern  regex over the function name ("" = any)
+# object_pattern  regex over the object's path ("" = any); the variant is the
+#                 "variant" group of whichever pattern has one
+# knob            environment variable that forces a variant (None: none)
+# chooses_by      how the library picks: "model" or "features"
+# hint_from       knob value from the "best" usable kernel or the "faulting" one
+# fix             the hint's action, {knob}/{value} filled in
+Library = namedtuple("Library", "name symbol_pattern object_pattern knob chooses_by hint_from "
+                     "kernels fix")
 
 
 AMD, INTEL = "AuthenticAMD", "GenuineIntel"

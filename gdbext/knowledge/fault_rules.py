@@ -8,7 +8,7 @@ probably-not-exploitable, unknown.  A rule sees ``FaultFacts``
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
 NEAR_NULL = 0x10000             # Linux's default vm.mmap_min_addr: nothing maps below
 # Fill patterns allocators and debug runtimes write into freed or fresh memory
@@ -21,11 +21,9 @@ EXPLOITABLE, PROBABLY, PROBABLY_NOT, UNKNOWN = (
     "exploitable", "probably-exploitable", "probably-not-exploitable", "unknown")
 
 
-class Rule(NamedTuple):
-    name: str                   # the class: verdict and signature key
-    match: Callable             # FaultFacts -> bool
-    rating: str
-    explain: Callable           # FaultFacts -> str
+# name: the class, verdict and signature key; match: FaultFacts -> bool;
+# explain: FaultFacts -> str
+Rule = namedtuple("Rule", "name match rating explain")
 
 
 def _where(f) -> str:

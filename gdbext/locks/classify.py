@@ -25,7 +25,7 @@ import functools
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
@@ -51,6 +51,7 @@ def unknown_fate(tid: int) -> OwnerFate:
 
 @dataclass
 class BlockedOn:
+    """What a thread waits for, and who holds it."""
     kind: str                       # mutex, loader-lock, rwlock, join, condvar, semaphore, ...
     address: int | None
     label: str
@@ -93,6 +94,7 @@ class StartRoutine:
 
 @dataclass
 class ThreadState:
+    """One thread: its state, its wait and its wait site."""
     num: int
     lwp: int
     name: str | None

@@ -12,6 +12,7 @@ from .classify import ThreadState
 
 @dataclass
 class WaitGraph:
+    """Who waits for whom, and the cycles."""
     states: list[ThreadState]
     edges: dict[int, list[int]] = field(default_factory=dict)   # lwp -> lwps it waits for
     cycles: list[list[int]] = field(default_factory=list)      # one elementary cycle per knot

@@ -43,6 +43,7 @@ INTERPRETER = re.compile(r"/(?:lib)?python3[.\d]*(?:[^/]*\.so[.\d]*)?$|/lib-dynl
 
 @dataclass
 class PythonWaits:
+    """The waits read from CPython: GIL and threading locks, per thread."""
     version: str
     by_waiter: dict[int, BlockedOn] = field(default_factory=dict)
     sites: dict[int, str] = field(default_factory=dict)     # lwp -> innermost Python frame

@@ -86,6 +86,7 @@ STALLED_FIX = {
 
 @dataclass
 class DeadlockReport:
+    """What deadlock-graph prints."""
     graph: WaitGraph
     target: str
     warnings: list[str] = field(default_factory=list)

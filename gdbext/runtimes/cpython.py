@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from . import cpython_layouts as L
 
@@ -78,6 +78,7 @@ class CorruptRuntime(CPythonError):
 
 @dataclass
 class PyFrame:
+    """One Python frame: function, file and line."""
     address: int
     name: str | None
     qualname: str | None
@@ -97,6 +98,7 @@ class PyFrame:
 
 @dataclass
 class PyThread:
+    """One Python thread state and its frames."""
     tstate: int
     lwp: int | None
     pthread: int
@@ -108,6 +110,7 @@ class PyThread:
 
 @dataclass
 class Resource:
+    """The GIL or a threading lock, and its owner."""
     kind: str                    # "gil", "lock", "rlock"
     address: int
     name: str

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Layout:
+    """Offsets into one CPython minor version's runtime structures."""
     minor: int
     source: str
     # _PyRuntimeState (Include/internal/pycore_runtime.h)

@@ -45,6 +45,7 @@ _FORTIFY_KINDS = {"stack smashing detected": ("stack-protector", "stack-smashing
 
 @dataclass
 class AbortMessage:
+    """glibc's __abort_msg, parsed into its kind and fields."""
     text: str
     kind: str                   # malloc-check, assertion, assert-perror, stack-protector,
                                 # fortify, fortify-other, glibc-fatal, other

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import GdbextError
 
@@ -46,6 +46,7 @@ class LayoutError(GdbextError):
 
 @dataclass(frozen=True)
 class Field:
+    """One _thread_db_* descriptor: bits, count and offset."""
     bits: int
     count: int
     offset: int
@@ -53,6 +54,7 @@ class Field:
 
 @dataclass(frozen=True)
 class PthreadLayout:
+    """struct pthread's fields as libc's _thread_db_* descriptors publish them."""
     size: int | None
     fields: dict[str, Field]
     source: str                     # where the layout was read, for evidence

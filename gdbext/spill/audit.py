@@ -4,8 +4,8 @@ whether the faulting slot is a spill.  Pure: gdb's facts come in as values
 and a ``readable(address) -> bool`` probe."""
 from __future__ import annotations
 
+from collections.abc import Callable   # not typing: ~10 ms to import in each gdb
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
 
 from ..errors import UndecodableError
 from ..knowledge import signals as sig
@@ -13,6 +13,7 @@ from .operand import Operand, analyse, canonical, decode_one
 from .stack import Frame, Misalignment, Realignment, misalignment
 from .stack_bounds import StackBounds, left_the_stack
 
+TYPE_CHECKING = False       # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:      # the block analysis is imported only when it runs
     from .pressure import Block, FunctionPressure, Slot
 
@@ -28,6 +29,7 @@ GUARD_PAGES_MAX = 256
 
 @dataclass
 class Signal:
+    """The fault's signal, code and address."""
     signo: int
     code: int
     addr: int | None
@@ -43,6 +45,7 @@ class Signal:
 
 @dataclass
 class FunctionInfo:
+    """The function holding the fault, and where its bounds came from."""
     name: str | None
     start: int | None
     end: int | None
@@ -51,6 +54,7 @@ class FunctionInfo:
 
 @dataclass
 class AlignedAccess:
+    """A memory access with an alignment rule."""
     pc: int
     text: str
     effective_address: int | None
@@ -59,6 +63,7 @@ class AlignedAccess:
 
 @dataclass
 class Audit:
+    """spill-audit's findings for one fault."""
     pc: int
     signal: Signal | None
     operand: Operand

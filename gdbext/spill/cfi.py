@@ -33,8 +33,8 @@ import os
 import struct
 import sys
 from array import array
+from collections.abc import Callable   # not typing: ~10 ms to import in each gdb
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .. import elf_file
 from ..elf_file import _key
@@ -68,6 +68,7 @@ def reg_name(num: int) -> str:
 
 @dataclass(frozen=True)
 class CfaRule:
+    """The CFA rule at one pc, from .eh_frame."""
     pc: int                 # the link-time address asked about
     fde_start: int          # the FDE's pc range [fde_start, fde_end)
     fde_end: int
@@ -170,6 +171,7 @@ class _Insns:
 
 @dataclass(frozen=True)
 class _Cie:
+    """A parsed Common Information Entry."""
     code_align: int
     data_align: int
     fde_enc: int
@@ -180,6 +182,7 @@ class _Cie:
 
 @dataclass(frozen=True)
 class _Fde:
+    """A parsed Frame Description Entry."""
     start: int
     end: int
     cie: _Cie
@@ -188,6 +191,7 @@ class _Fde:
 
 @dataclass
 class _Index:
+    """The sorted .eh_frame_hdr search table."""
     base: int                # table values are relative to this (the hdr's address for datarel)
     locs: array              # FDE start addresses, sorted
     fdes: array              # FDE addresses, same order

@@ -26,6 +26,7 @@ _WRITES = frozenset({OpAccess.WRITE, OpAccess.COND_WRITE, OpAccess.READ_WRITE,
 
 @dataclass
 class Operand:
+    """The faulting instruction's memory operand."""
     text: str                       # the instruction, AT&T syntax like objdump
     raw: bytes
     mnemonic: str

@@ -118,6 +118,7 @@ def _mask_count(mask: int) -> int:
 
 @dataclass(frozen=True)
 class Block:
+    """One basic block and its vector register pressure."""
     start: int
     end: int                                     # exclusive
     instructions: int
@@ -135,6 +136,7 @@ class Block:
 
 @dataclass(frozen=True)
 class SlotAccess:
+    """One store or reload of a stack slot."""
     pc: int
     kind: str                                    # "store" | "reload" | "folded-reload"
     text: str                                    # GNU AT&T syntax
@@ -143,6 +145,7 @@ class SlotAccess:
 
 @dataclass(frozen=True)
 class Slot:
+    """A stack slot and every access to it."""
     base: str                                    # register of the first access: "rsp" | "rbp"
     offset: int                                  # CFA-relative, else raw displacement
     cfa_relative: bool
@@ -161,6 +164,7 @@ class Slot:
 
 @dataclass(frozen=True)
 class FunctionPressure:
+    """A function's blocks, spills and reloads."""
     start: int
     end: int
     register_file: int                           # 16 or 32
@@ -406,6 +410,7 @@ _INVALID = _Shape(0, 0, 0, _STOP, (), False, (_SP_NONE, 0), (_BP_NONE, 0), None)
 
 @dataclass
 class _Raw:
+    """A function's decoded instructions, before blocks are built."""
     ips: list[int]
     lens: list[int]
     shapes: list[_Shape]

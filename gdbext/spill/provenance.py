@@ -23,6 +23,7 @@ MAX_COMMENT = 1 << 16
 
 @dataclass
 class BuildInfo:
+    """What the object says about how it was built."""
     comment: list[str] = field(default_factory=list)
     producers: list[str] = field(default_factory=list)      # distinct DW_AT_producer
     rust_units: dict[str, list[int]] = field(default_factory=dict)  # crate -> cgu numbers

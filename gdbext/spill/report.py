@@ -14,6 +14,7 @@ SCHEMA = "gdbext/spill-audit/1"
 
 @dataclass
 class StackRow:
+    """One stack word shown by spill-audit."""
     address: int
     value: int | None               # the 8 bytes there, None when unreadable
     notes: list[str] = field(default_factory=list)
@@ -21,6 +22,7 @@ class StackRow:
 
 @dataclass
 class SpillAuditReport:
+    """What spill-audit prints."""
     audit: Audit
     target: str
     stack_view: list[StackRow] = field(default_factory=list)

@@ -21,6 +21,7 @@ PROLOGUE_INSTRUCTIONS = 64      # realignment happens in the first few instructi
 
 @dataclass
 class Frame:
+    """One frame with its stack pointer and CFA."""
     level: int
     pc: int
     function: str | None
@@ -40,6 +41,7 @@ class Frame:
 
 @dataclass
 class Misalignment:
+    """Which frame first ran on a misaligned stack, and its caller."""
     since: Frame | None         # the outermost frame entered misaligned, contiguous from frame 0
     caller: Frame | None        # the frame that called it: where the misalignment came from
     frames: int                 # how many frames in a row were entered misaligned
@@ -57,6 +59,7 @@ def misalignment(frames: list[Frame]) -> Misalignment:
 
 @dataclass
 class Realignment:
+    """A prologue that realigns the stack (`and $-N,%rsp`)."""
     alignment: int              # the rsp alignment the prologue establishes
     pc: int                     # the `and $-N,%rsp`
     drap: str | None            # the register holding the entry rsp (GCC's DRAP), if any

@@ -29,6 +29,7 @@ class Region:
 
 @dataclass
 class FaultFacts:
+    """What the fault rules match on."""
     signo: int
     code: int | None
     addr: int | None
@@ -40,6 +41,7 @@ class FaultFacts:
 
 @dataclass
 class FaultClass:
+    """The class and rating a fault rule gave."""
     name: str
     rating: str
     explanation: str

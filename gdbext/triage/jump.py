@@ -16,6 +16,7 @@ CALL_LENGTHS = (2, 3, 5, 6, 7)          # call *%reg ... call rel32 ... call *di
 
 @dataclass
 class BadJump:
+    """A jump or call to an unmapped pc, and the call that made it."""
     target: int
     rsp: int | None
     return_address: int | None           # the word at rsp

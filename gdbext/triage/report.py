@@ -15,6 +15,7 @@ SCHEMA = "gdbext/crash-triage/1"
 
 @dataclass
 class TriageReport:
+    """What crash-triage prints."""
     target: str
     stop: Stop
     thread: dict | None                     # num, lwp, name of the thread examined

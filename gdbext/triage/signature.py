@@ -80,6 +80,7 @@ def _strip_return_type(name: str) -> str:
 
 @dataclass(frozen=True)
 class NamedFrame:
+    """A frame of the signature: normalised function and object name."""
     function: str               # normalised
     object: str | None          # file name only: paths differ between machines
 
@@ -128,6 +129,7 @@ def smashed_at(frames, maps) -> int | None:
 
 @dataclass(frozen=True)
 class Signature:
+    """The crash's signature: its text and id."""
     klass: str                  # SIGILL, SIGSEGV, SIGBUS, SIGFPE, hang, SIGABRT...
     verdict: str
     key: str                    # the one fact that tells two crashes of a class apart

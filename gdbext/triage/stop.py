@@ -11,6 +11,7 @@ SI_KERNEL, TRAP_MAX = 0x80, 6       # TRAP_BRKPT..TRAP_PERF (uapi/asm-generic/si
 
 @dataclass(frozen=True)
 class Stop:
+    """Why the process stopped: the signal and who sent it."""
     signo: int | None           # None: no signal (a core of a running process)
     code: int | None
     addr: int | None
