@@ -20,10 +20,11 @@ from ..knowledge.triage import SIGNATURE_SKIP_FUNCTIONS, SIGNATURE_SKIP_OBJECTS
 _SKIP_OBJECT = re.compile("|".join(SIGNATURE_SKIP_OBJECTS + SKIP_OBJECT_PATTERNS))
 _SYSTEM_OBJECT = re.compile("|".join(SIGNATURE_SKIP_OBJECTS))
 # GCC/LLVM clones and local copies: foo.cold, foo.isra.0, foo.constprop.0.isra.0,
-# foo.part.1, foo.lto_priv.0, foo.llvm.1234; gdb's "foo [clone .cold]".
+# foo.part.1, foo.lto_priv.0, foo.llvm.1234; gdb's "foo [clone .cold]", and
+# gdb 13's "foo[cold]" for the minimal symbol foo.cold (no debug info).
 _CLONE = re.compile(r"(?:\.(?:cold|hot|isra|constprop|part|lto_priv|localalias|clone|"
                     r"specialized|llvm|plt)(?:\.\d+)*)+$")
-_GDB_CLONE = re.compile(r"\s*\[clone [^\]]*\]")
+_GDB_CLONE = re.compile(r"\s*\[(?:clone [^\]]*|cold)\]")
 _OMP_FN = re.compile(r"(\._omp_fn)\.\d+")           # GCC's outlined OpenMP regions
 _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")         # legacy Rust mangling
 _RUST_DISAMBIGUATOR = re.compile(r"\[[0-9a-f]{1,16}\]")  # v0 crate ids

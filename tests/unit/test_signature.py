@@ -20,6 +20,7 @@ from gdbext.triage.stop import classify
     ("kernel.lto_priv.0", "kernel"),
     ("kernel.llvm.1234567", "kernel"),
     ("kernel [clone .cold]", "kernel"),               # gdb's spelling of a clone
+    ("main[cold]", "main"),                           # gdb 13's spelling of main.cold
     ("ns::Cls::run(int, char const*) const", "ns::Cls::run"),   # demangled ELF symbol
     ("ns::Cls::run", "ns::Cls::run"),                 # the same with debug info
     ("void ns::apply<int>(std::vector<int, std::allocator<int> >&)", "ns::apply<int>"),
