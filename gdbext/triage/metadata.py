@@ -44,8 +44,9 @@ def build_id_in_memory(read, base: int) -> str | None:
 
 def collect(warnings: list[str]) -> dict:
     kind = target.kind()
+    loaded = target.executable()
     meta = {"source": None, "command": None, "pid": target.pid() or None, "uid": None,
-            "executable": target.executable(), "threads": [], "modules": []}
+            "executable": loaded, "threads": [], "modules": []}
     mappings: list[tuple[int, int, str]] = []       # (start, file offset, path)
     if kind == "core":
         path = target.core_file_path()
@@ -99,7 +100,27 @@ def collect(warnings: list[str]) -> dict:
         if bid is None:
             entry["build_id_source"] = "none"
         meta["modules"].append(entry)
+    if kind == "core":
+        _check_loaded_executable(meta, loaded, warnings)
     return meta
+
+
+def _check_loaded_executable(meta: dict, loaded: str | None, warnings: list[str]) -> None:
+    """gdb given another build than the one that crashed (a rebuild, the wrong
+    program) finds no shared libraries through its link map and names frames
+    from the wrong symbols: say so, with the build-ids, rather than let the
+    report look like any other."""
+    ran = next((m for m in meta["modules"] if m["path"] == meta["executable"]), None)
+    if not loaded or ran is None or not ran["build_id"] or ran["build_id_source"] != "memory":
+        return
+    here = core_file.build_id(loaded)
+    if here and here != ran["build_id"]:
+        meta["executable_mismatch"] = {"loaded": loaded, "loaded_build_id": here,
+                                       "crashed": ran["path"], "crashed_build_id": ran["build_id"]}
+        warnings.append(f"gdb's executable {loaded} (build-id {here}) is not the build that "
+                        f"crashed ({ran['path']}, build-id {ran['build_id']} in the core): "
+                        "shared libraries, frames and reasons read through it are unreliable; "
+                        "give gdb the matching executable")
 
 
 def _maps_elf(read, start: int, path: str) -> bool:

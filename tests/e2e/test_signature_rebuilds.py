@@ -17,8 +17,11 @@ from tests.host import have, kernel_core
 SOURCE = r"""
 #include <stdio.h>
 #include <unistd.h>
+#ifndef BASE
+#define BASE 10
+#endif
 __attribute__((noinline)) int pick(int mode) {
-    switch (mode) { case 0: return 10; case 1: return 20; }
+    switch (mode) { case 0: return BASE; case 1: return 20; }
     __builtin_trap();               /* "can't happen": GCC puts it in pick.cold */
 }
 int main(int argc, char **argv) {
@@ -57,3 +60,30 @@ def test_a_cold_partition_signs_alike_with_and_without_debug_info(tmp_path):
     assert signatures[0]["frames"][0] == "pick", signatures[0]
     assert signatures[0]["text"] == signatures[1]["text"], signatures
     assert signatures[0]["id"] == signatures[1]["id"]
+
+
+def _build_id(exe) -> str:
+    out = subprocess.run(["readelf", "-n", str(exe)], capture_output=True, text=True).stdout
+    return out.split("Build ID:")[1].split()[0]
+
+
+@pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
+def test_a_core_read_with_another_build_says_so(tmp_path):
+    crashed = _build(tmp_path, "crashed")
+    rebuilt = _build(tmp_path, "rebuilt", "-DBASE=11")           # a one-constant change
+    assert _build_id(crashed) != _build_id(rebuilt)
+    core = kernel_core([str(crashed)], tmp_path / "run")[0]
+    with GdbSession(str(rebuilt), str(core)) as gdb:
+        report = gdb.json("crash-triage --json")
+        text = gdb.cmd("crash-triage")
+    assert_no_traceback(text)
+    mismatch = report["metadata"]["executable_mismatch"]
+    assert mismatch["loaded_build_id"] == _build_id(rebuilt)
+    assert mismatch["crashed_build_id"] == _build_id(crashed)
+    assert any(_build_id(crashed) in w and "not the build that crashed" in w
+               for w in report["warnings"]), report["warnings"]
+    assert "not the build that crashed" in text
+    with GdbSession(str(crashed), str(core)) as gdb:      # the right build: no such warning
+        report = gdb.json("crash-triage --json")
+    assert "executable_mismatch" not in report["metadata"]
+    assert not any("not the build that crashed" in w for w in report["warnings"])
