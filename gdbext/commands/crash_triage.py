@@ -86,7 +86,7 @@ def _python_stack(*args):
 def _interrupted(report, bound: int):
     from ..triage import evidence
     try:
-        return evidence.interrupted_fault(bound, report.warnings)
+        return evidence.interrupted_fault(bound, report.warnings, report.stop.signo)
     except GdbextError as exc:
         report.warnings.append(f"signal frames: {exc}")
         return None

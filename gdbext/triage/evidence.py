@@ -325,16 +325,18 @@ def _fatal_message(raw) -> tuple[str | None, str]:
 
 
 # --- the interrupted context of a signal handler ------------------------------------
-def interrupted_fault(max_frames: int, warnings: list[str]):
+def interrupted_fault(max_frames: int, warnings: list[str], raised: int | None = None):
     """The innermost <signal handler called> frame whose siginfo is a fault the
     kernel raised (si_code > 0): the crash a handler (Rust std's guard page,
-    faulthandler, a crash reporter) was handling when it aborted."""
+    faulthandler, a crash reporter) was handling when it aborted.  ``raised``:
+    the signal the process then sent itself, which a frame without siginfo
+    (faulthandler's) must agree with (signal_frame.from_trap)."""
     from ..unwind import signal_frame
     frames = target.sigtramp_frames(max_frames)
     for frame in frames[:8]:            # a handler inside a handler: 8 is plenty
         try:
             ctx = signal_frame.read(target.memory_reader(), frame.level, frame.sp,
-                                    frame.older_pc)
+                                    frame.older_pc, raised)
         except signal_frame.SignalFrameError as exc:
             warnings.append(f"signal frame #{frame.level}: {exc}")
             continue

@@ -172,8 +172,10 @@ class TriageReport:
             i = self.interrupted
             who = (self.handler or {}).get("what") or "a signal handler"
             at = f" ({self.handler['function']})" if self.handler else ""
+            what = ("siginfo" if i.source == "siginfo" else
+                    "sigcontext's trapno/err/cr2: the handler took no siginfo")
             rows.append(("handler", f"{who}{at}; the fault is read from the kernel's signal "
-                                    f"frame #{i.level} ({i.to_json()['certainty']})"))
+                                    f"frame #{i.level}, its {what} ({i.to_json()['certainty']})"))
         if self.smashed is not None:
             rows.append(("stack", f"stack smashed: frame #{self.smashed['frame']} returns to "
                                   f"{self.smashed['return_address']:#x}, which maps to "

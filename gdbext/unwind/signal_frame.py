@@ -12,6 +12,14 @@ bytes: r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags, cs/gs/fs/
 ss, err, trapno, oldmask, cr2, fpstate, reserved[8]), then the kernel's
 8-byte sigset: siginfo follows at ``&uc + 304``.  siginfo: si_signo@0,
 si_errno@4, si_code@8, si_addr@16 (include/uapi/asm-generic/siginfo.h).
+
+The kernel copies siginfo into the frame only for a handler installed with
+SA_SIGINFO (__setup_rt_frame, arch/x86/kernel/signal_64.c); CPython's
+faulthandler installs its handler without it, so there the slot holds
+whatever was on the stack.  The sigcontext is always written, with the
+fault's trapno, err and cr2 (setup_sigcontext; the page-fault path stores
+them in set_signal_archinfo, arch/x86/mm/fault.c): then the fault is told
+from those, when they agree with the signal the handler re-raised.
 """
 from __future__ import annotations
 
@@ -24,7 +32,14 @@ SIGCONTEXT_REGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", 
                    "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip", "eflags")
 CR2 = 176                       # offsetof(struct sigcontext, cr2)
 TRAPNO = 160
+ERR = 152                       # offsetof(struct sigcontext, err): the CPU's error code
 FAULT_SIGNALS = (4, 7, 8, 11)   # SIGILL SIGBUS SIGFPE SIGSEGV carry si_addr
+SIGILL, SIGBUS, SIGFPE, SIGSEGV = 4, 7, 8, 11
+SI_KERNEL = 0x80
+# trap vector (arch/x86/include/asm/trapnr.h) -> the signals the kernel sends for
+# it from user mode (arch/x86/kernel/traps.c, arch/x86/mm/fault.c)
+X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_AC = 0, 6, 13, 14, 17
+PF_PROT = 1                     # error code bit 0: a protection violation, not a missing page
 
 
 @dataclass
@@ -36,37 +51,59 @@ class InterruptedContext:
     regs: dict[str, int]        # the interrupted registers, from uc_mcontext
     trapno: int
     confirmed: bool             # the saved rip is the pc gdb unwound to: exact
+    source: str = "siginfo"     # or "sigcontext": no siginfo (a handler without SA_SIGINFO)
 
     def to_json(self) -> dict:
+        exact = self.confirmed and self.source == "siginfo"
         return {"frame": self.level, "signo": self.signo, "code": self.code,
                 "addr": self.addr, "pc": self.regs.get("rip"), "rsp": self.regs.get("rsp"),
-                "trapno": self.trapno,
-                "certainty": "exact" if self.confirmed else "inferred"}
+                "trapno": self.trapno, "source": self.source,
+                "certainty": "exact" if exact else "inferred"}
 
 
 class SignalFrameError(Exception):
     """The bytes at the frame are no kernel signal frame."""
 
 
-def parse(raw: bytes, level: int, unwound_pc: int | None) -> InterruptedContext:
-    """``raw``: at least SIGINFO + 24 bytes read at the sigtramp frame's rsp."""
+def parse(raw: bytes, level: int, unwound_pc: int | None, raised: int | None = None
+          ) -> InterruptedContext:
+    """``raw``: at least SIGINFO + 24 bytes read at the sigtramp frame's rsp;
+    ``raised``: the signal the process then sent itself, if it did."""
     if len(raw) < SIGINFO + 24:
         raise SignalFrameError("short signal frame")
     values = struct.unpack_from("<18Q", raw, MCONTEXT)
     regs = dict(zip(SIGCONTEXT_REGS, values))
-    trapno, = struct.unpack_from("<Q", raw, MCONTEXT + TRAPNO)
-    signo, _errno, code = struct.unpack_from("<iii", raw, SIGINFO)
-    if not 1 <= signo <= 64:
-        raise SignalFrameError(f"no signal number in the frame's siginfo ({signo})")
-    addr = struct.unpack_from("<Q", raw, SIGINFO + 16)[0] if signo in FAULT_SIGNALS else None
+    err, trapno, _oldmask, cr2 = struct.unpack_from("<4Q", raw, MCONTEXT + ERR)
     confirmed = unwound_pc is not None and regs["rip"] == unwound_pc
-    return InterruptedContext(level, signo, code, addr, regs, trapno, confirmed)
+    signo, _errno, code = struct.unpack_from("<iii", raw, SIGINFO)
+    if 1 <= signo <= 64:
+        addr = struct.unpack_from("<Q", raw, SIGINFO + 16)[0] if signo in FAULT_SIGNALS else None
+        return InterruptedContext(level, signo, code, addr, regs, trapno, confirmed)
+    fault = from_trap(trapno, err, cr2, regs["rip"], raised)
+    if fault is None:
+        raise SignalFrameError(f"no signal number in the frame's siginfo ({signo}), and its "
+                               f"sigcontext (trapno {trapno}) is no fault of signal "
+                               f"{raised if raised is not None else 'unknown'}")
+    return InterruptedContext(level, *fault, regs, trapno, confirmed, "sigcontext")
 
 
-def read(read_bytes, level: int, sigtramp_sp: int, unwound_pc: int | None
-         ) -> InterruptedContext:
+def from_trap(trapno: int, err: int, cr2: int, rip: int, raised: int | None
+              ) -> tuple[int, int, int] | None:
+    """(signo, si_code, si_addr) the kernel sends for the trap the sigcontext
+    records, when that is the signal the handler re-raised; else None."""
+    if trapno == X86_TRAP_PF and raised in (SIGSEGV, SIGBUS):
+        if raised == SIGBUS:
+            return SIGBUS, 2, cr2                       # BUS_ADRERR: past a file's end
+        return SIGSEGV, 2 if err & PF_PROT else 1, cr2  # SEGV_ACCERR / SEGV_MAPERR
+    known = {X86_TRAP_GP: (SIGSEGV, SI_KERNEL, 0), X86_TRAP_DE: (SIGFPE, 1, rip),
+             X86_TRAP_UD: (SIGILL, 2, rip), X86_TRAP_AC: (SIGBUS, 1, cr2)}.get(trapno)
+    return known if known is not None and known[0] == raised else None
+
+
+def read(read_bytes, level: int, sigtramp_sp: int, unwound_pc: int | None,
+         raised: int | None = None) -> InterruptedContext:
     try:
         raw = read_bytes(sigtramp_sp, SIGINFO + 24)
     except Exception:  # noqa: BLE001 - unreadable is one finding
         raise SignalFrameError(f"the signal frame at {sigtramp_sp:#x} is unreadable") from None
-    return parse(raw, level, unwound_pc)
+    return parse(raw, level, unwound_pc, raised)

@@ -119,6 +119,42 @@ def test_string_at_null(python, tmp_path):
 
 
 @pytest.mark.parametrize("python", _pythons())
+def test_faulthandler_core_signs_like_the_fault(python, tmp_path):
+    """python -X faulthandler: its handler prints the traceback and re-raises
+    SIGSEGV, so the kernel core's signal is SI_TKILL from raise().  Its handler
+    takes no siginfo (no SA_SIGINFO), so the fault is read from the signal
+    frame's sigcontext; it must sign like the same crash without faulthandler,
+    and the fault address be the one the kernel reported for that one."""
+    args = [str(PYCRASH), "string_at"]
+    core, proc = _core([str(python), "-X", "faulthandler", *args], tmp_path / "fh",
+                       signal.SIGSEGV)
+    truth = _fatal_traceback(proc.stderr)           # faulthandler's own traceback
+    assert "Fatal Python error: Segmentation fault" in proc.stderr
+    line = int(re.search(r"^line=(\d+)$", proc.stdout, re.M).group(1))
+    assert truth[0][2] == "string_at" and truth[1][1:] == (line, "read_message"), truth
+    plain_core, _ = _core([str(python), *args], tmp_path / "plain", signal.SIGSEGV)
+    plain = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                 "-ex", "p/x $_siginfo._sifields._sigfault.si_addr",
+                 "-ex", "p $_siginfo.si_code", str(python), str(plain_core)]).stdout
+    addr, code = re.findall(r"^\$\d+ = (\S+)$", plain, re.M)
+    raised = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                  "-ex", "p $_siginfo.si_code", str(python), str(core)]).stdout
+    assert re.search(r"= -6$", raised, re.M), raised            # SI_TKILL: raise()
+    [direct] = _json(_gdb("-ex", "crash-triage --json", str(python), str(plain_core)))
+    reports = [_json(_gdb("-ex", "crash-triage --json", str(python), str(core),
+                          debuginfo=d))[0] for d in (True, False)]
+    for t in reports:
+        i = t["interrupted"]
+        assert i is not None and i["source"] == "sigcontext", t["warnings"]
+        assert i["signo"] == signal.SIGSEGV and i["addr"] == int(addr, 16)
+        assert i["code"] == int(code)
+        assert t["verdict"] == direct["verdict"] and t["verdict"] != "self-signal"
+        assert _frames(t) == truth
+        assert t["signature"]["id"] == direct["signature"]["id"], (t["signature"],
+                                                                   direct["signature"])
+
+
+@pytest.mark.parametrize("python", _pythons())
 def test_fatal_error_lines_as_cpython_prints_them(python, tmp_path):
     core, proc = _core([str(python), str(PYCRASH), "fatal"], tmp_path / "k", signal.SIGABRT)
     truth = _fatal_traceback(proc.stderr)

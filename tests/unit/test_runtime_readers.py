@@ -188,6 +188,35 @@ def test_signal_frame_parse_and_garbage():
         signal_frame.read(Memory().read, 7, 0x1000, None)
 
 
+def _no_siginfo_frame(trapno: int, err: int, cr2: int) -> bytes:
+    """A frame built for a handler without SA_SIGINFO: garbage where siginfo
+    would be, the fault in the sigcontext (arch/x86/kernel/signal.c)."""
+    raw = bytearray(signal_frame.SIGINFO + 24)
+    struct.pack_into("<18Q", raw, signal_frame.MCONTEXT, *range(100, 118))
+    struct.pack_into("<4Q", raw, signal_frame.MCONTEXT + signal_frame.ERR, err, trapno, 0, cr2)
+    struct.pack_into("<q", raw, signal_frame.SIGINFO, 0x9803E0)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("trapno, err, raised, want", [
+    (14, 4, 11, (11, 1, 0x8)),              # user read, page not present: SEGV_MAPERR
+    (14, 7, 11, (11, 2, 0x8)),              # user write, protection: SEGV_ACCERR
+    (14, 4, 7, (7, 2, 0x8)),                # a page fault the kernel answered with SIGBUS
+    (13, 0, 11, (11, 0x80, 0)),             # general protection: SI_KERNEL, no address
+    (0, 0, 8, (8, 1, 116)),                 # divide error: FPE_INTDIV at rip
+])
+def test_signal_frame_without_siginfo_reads_the_sigcontext(trapno, err, raised, want):
+    ctx = signal_frame.parse(_no_siginfo_frame(trapno, err, 0x8), 3, 116, raised)
+    assert (ctx.signo, ctx.code, ctx.addr) == want
+    assert ctx.source == "sigcontext" and ctx.to_json()["certainty"] == "inferred"
+
+
+@pytest.mark.parametrize("trapno, raised", [(14, 6), (14, None), (13, 8), (3, 5), (99, 11)])
+def test_signal_frame_sigcontext_must_agree_with_the_raised_signal(trapno, raised):
+    with pytest.raises(signal_frame.SignalFrameError, match="no fault of signal"):
+        signal_frame.parse(_no_siginfo_frame(trapno, 4, 0x8), 3, 116, raised)
+
+
 # --- fault rules and signatures ---------------------------------------------------------
 def facts(**kw):
     base = dict(signo=11, code=1, addr=0x8, pc=0x401000, access="read", region=None)
