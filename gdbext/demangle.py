@@ -33,8 +33,8 @@ def demangle_many(names) -> dict[str, str]:
     wanted = sorted({n for n in names if n and MANGLED.match(n) and "\n" not in n})
     out: dict[str, str] = {}
     todo = [n for n in wanted if n not in _cache]
-    tool = _tool()
-    if todo and tool:
+    tool = _tool() if todo else None
+    if tool:
         import subprocess
         try:
             proc = subprocess.run([tool], input="\n".join(todo) + "\n", capture_output=True,

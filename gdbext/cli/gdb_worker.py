@@ -1,6 +1,9 @@
 """Inside gdb: crash-triage core after core in one gdb, for `gdbext triage`
-(gdbext/cli/workers.py starts it and reads it).  The one module of cli/ that
-imports gdb; it runs in gdb's Python.
+(gdbext/cli/workers.py starts it and reads it).  It runs in gdb's Python and
+is the one module besides target.py and the commands that imports gdb: it
+must also run when gdbext itself cannot load in that gdb (the loader refused
+a site-packages of another Python), run from its file with the standard
+library alone, so that every core still gets crash-triage's answer.
 
 Jobs arrive one JSON object a line on stdin: {"id", "core", "executable",
 "command"}.  For each, what a fresh `gdb -batch -ex COMMAND EXE -c CORE`

@@ -8,6 +8,7 @@ this table; a gdb that runs only crash-triage never imports py-stacks.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 
 # gdb command -> (module of this package, its GdbextCommand class)
@@ -62,11 +63,20 @@ def register() -> None:
 
         def invoke(self, argument, from_tty):
             self.dont_repeat()
+            # No cyclic GC while a command runs: it makes few cycles, and the
+            # collections its imports and reads trigger (about 20 in a
+            # crash-triage) each walk gdb's whole Python heap.  Restored after.
+            collecting = gc.isenabled()
+            gc.disable()
             try:
-                real = self._command()
-            except ImportError as exc:   # a dependency gdb's Python cannot find: one line
-                raise gdb.GdbError(_missing(self._name, exc)) from None
-            real.invoke(argument, from_tty)
+                try:
+                    real = self._command()
+                except ImportError as exc:   # a dependency gdb's Python cannot find: one line
+                    raise gdb.GdbError(_missing(self._name, exc)) from None
+                real.invoke(argument, from_tty)
+            finally:
+                if collecting:
+                    gc.enable()
 
         def complete(self, text, word):
             try:
