@@ -72,6 +72,11 @@ def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
     return argv + ([executable] if executable else []) + ["-c", job.core]
 
 
+# crash-triage's warnings that a core's evidence is damaged (target.core_warnings,
+# triage/metadata.py): the batch record and summary repeat them.
+DAMAGED_EVIDENCE = ("the core file is truncated", "is not the build that crashed")
+
+
 def new_record(core: str, error: str | None = None) -> dict:
     """A record with no report yet: status error until crash-triage answers."""
     return {"schema": RECORD_SCHEMA, "core": core, "executable": None, "status": "error",
@@ -142,6 +147,10 @@ def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
     record.update(status="ok", triage=triage, signature=triage["signature"],
                   verdict=triage["verdict"], headline=triage["headline"],
                   python=_python_of(triage))
+    # What makes the signature not worth grouping on, lifted to the record:
+    # frames read from a cut core or through another build are not the crash's.
+    record["warnings"] += [w for w in triage.get("warnings", [])
+                           if any(mark in w for mark in DAMAGED_EVIDENCE)]
 
 
 def timed_out(record: dict, timeout: float) -> None:

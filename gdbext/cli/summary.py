@@ -66,9 +66,22 @@ def table(records: list[dict], width: int = 60, group_by: str = "signature") -> 
     signatures = len({r["signature"]["id"] for r in records if r.get("signature")})
     foot = (f"{len(records)} core(s): {statuses.get('ok', 0)} triaged into {signatures} "
             f"signature(s), {statuses.get('error', 0)} error(s), "
-            f"{statuses.get('timeout', 0)} timeout(s)")
+            f"{statuses.get('timeout', 0)} timeout(s)") + _damaged(records)
     return render.table(rows, ["cores", "signature", "class", "verdict", "key",
                                "frames / error", "example"]) + "\n" + foot
+
+
+def _damaged(records: list[dict]) -> str:
+    """A line naming the cores whose evidence is damaged (a truncated core,
+    another build of the executable): their signatures group nothing."""
+    from .gdb_batch import DAMAGED_EVIDENCE
+    bad = [r["core"] for r in records if r.get("signature") and any(
+        mark in w for w in r.get("warnings", []) for mark in DAMAGED_EVIDENCE)]
+    if not bad:
+        return ""
+    return (f"\n{len(bad)} of them read from damaged evidence (a truncated core, or another "
+            f"build of the executable than the one that crashed; their records' warnings say "
+            f"which): {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
 
 def _cut(text: str, width: int) -> str:

@@ -43,6 +43,35 @@ def runs(tmp_path_factory):
     return first, second, junk, truncated
 
 
+def test_a_core_cut_after_its_notes_is_flagged_in_record_and_summary(runs, tmp_path):
+    """A core cut short (a full disk) but with its notes: triaged, and its
+    record and the summary say the evidence is damaged."""
+    whole = runs[0][0].core.read_bytes()
+    notes_end = max(off + size for off, size in _pt_note_ranges(whole))
+    assert notes_end < len(whole) // 2
+    cut = tmp_path / "cut.core"
+    cut.write_bytes(whole[:len(whole) // 2])
+    proc = triage(str(cut), "--jobs", "1")
+    assert_no_traceback(proc.stderr)
+    [r] = records(proc)
+    assert r["status"] == "ok", r["error"]
+    have, need = len(whole) // 2, len(whole)
+    assert any(f"truncated: {have} of {need} bytes" in w for w in r["warnings"]), r["warnings"]
+    assert "1 of them read from damaged evidence" in proc.stderr and str(cut) in proc.stderr
+
+
+def _pt_note_ranges(core: bytes):
+    """(offset, size) of each PT_NOTE, from the ELF64 program headers."""
+    import struct
+    phoff, = struct.unpack_from("<Q", core, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", core, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", core,
+                                                                 phoff + i * phentsize)
+        if p_type == 4:
+            yield p_offset, p_filesz
+
+
 @pytest.fixture(scope="session")
 def batch(runs):
     """Records of: run 1 (with the junk in the middle), run 2, run 1 without
