@@ -71,7 +71,9 @@ class TriageReport:
         return ARITHMETIC_VERDICT if self.stop.name == "SIGFPE" else "unexplained"
 
     def headline(self) -> str:
-        if self.stop.klass == "hang":       # the frames are wait sites, not a crash site
+        if self.stop.origin == "trap":      # a breakpoint or a step: not a hang, not a crash
+            what = f"stopped at a debug trap ({self.stop.name})"
+        elif self.stop.klass == "hang":     # the frames are wait sites, not a crash site
             what = f"hang ({self.stop.name or 'no signal'})"
         else:
             what = self.stop.name + (f" in {self.frames[0].function}" if self.frames else "")

@@ -105,3 +105,22 @@ def test_bad_input_is_one_line(args, needle, with_file, tmp_path):
         out = gdb.cmd(f"crash-triage {args}".strip())
         assert_one_error_line(out, "crash-triage", needle)
         assert gdb.cmd("print 6*7").strip().endswith("42")     # gdb still usable
+
+
+def test_a_breakpoint_stop_is_called_a_debug_trap_not_a_hang(tmp_path):
+    """Stopped at a breakpoint the user set: the headline says so (SIGTRAP
+    from the kernel, gdb's own `p $_siginfo`), not "hang"."""
+    exe = FIXTURES / "everyday" / "everyday"
+    if not exe.exists():
+        pytest.skip("make setup builds the everyday fixtures")
+    with GdbSession(str(exe), cwd=tmp_path) as gdb:
+        gdb.cmd("break main")
+        out = gdb.cmd("run null_read", timeout=60)
+        assert "Breakpoint 1, " in out, out
+        assert gdb.cmd("p $_siginfo.si_signo").strip().endswith("= 5")   # SIGTRAP
+        report = gdb.json("crash-triage --json")
+        text = gdb.cmd("crash-triage")
+    assert_no_traceback(text)
+    assert report["stop"]["origin"] == "trap"
+    assert report["headline"].startswith("crash-triage: stopped at a debug trap (SIGTRAP): ")
+    assert "hang" not in text.splitlines()[0]
