@@ -41,7 +41,10 @@ SKIP_FUNCTION_PATTERNS = (
     # sanitizers' reporting
     r"__sanitizer::.*", r"__asan::.*", r"__ubsan::.*",
 )
-SKIP_FUNCTIONS = re.compile("|".join(f"(?:{p})" for p in SKIP_FUNCTION_PATTERNS) + r"\Z")
+# One group around the alternation: \Z must end every pattern, or "abort" would
+# skip a program's abort_transaction and "free" its free_list.
+SKIP_FUNCTIONS = re.compile("(?:" + "|".join(f"(?:{p})" for p in SKIP_FUNCTION_PATTERNS)
+                            + r")\Z")
 
 # Objects of language runtimes a signature skips, besides knowledge/triage.py's.
 SKIP_OBJECT_PATTERNS = (r"/libffi\.so", r"/_ctypes[^/]*\.so", r"/libpython3\.\d+",
