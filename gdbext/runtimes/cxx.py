@@ -70,10 +70,6 @@ MAX_NESTED = 4                  # nested_exception inside nested_exception...
 MAX_REFERENCES = 1 << 24        # more exception_ptr copies than that: garbage
 MESSAGE_BASES = {"St13runtime_error": "std::runtime_error", "St11logic_error": "std::logic_error"}
 NESTED_EXCEPTION = "St16nested_exception"
-# the type_info classes a thrown type's type_info can be (cxxabi.h): the
-# caller maps their vtables' address points to these kinds
-TYPEINFO_KINDS = ("class", "si", "vmi", "fundamental", "pointer", "pointer_to_member",
-                  "function", "enum", "array")
 
 
 @dataclass
@@ -148,7 +144,8 @@ def in_flight(read, globals_address: int, demangle, class_vtables: dict[int, str
     """The exception std::terminate was called for; None when none is in
     flight (terminate called for another reason).  ``class_vtables``: the
     address points of libstdc++'s type_info vtables
-    (``_ZTVN10__cxxabiv1...E`` + 16) -> a TYPEINFO_KINDS entry; when given,
+    (``_ZTVN10__cxxabiv1...E`` + 16) -> their kind ('si', 'vmi', 'class',
+    'fundamental', 'pointer'...; cxxabi.h's type_info classes); when given,
     the thrown type's type_info must use one of them."""
     caught = _ptr(read, globals_address)
     uncaught = int.from_bytes(read(globals_address + 8, 4), "little")
@@ -180,9 +177,12 @@ def _primary_of(read, dependent: int) -> tuple[int, int | None]:
         raise ExceptionError(f"the rethrown (dependent) exception at {dependent:#x} has no "
                              f"primary exception")
     header = obj - HEADER_SIZE
-    if abs(header - dependent) < HEADER_SIZE or obj == dependent or obj % 8:
+    if abs(header - dependent) < HEADER_SIZE or obj == dependent:
         raise ExceptionError(f"the rethrown (dependent) exception at {dependent:#x} points "
                              f"back into itself ({obj:#x}): corrupt")
+    if obj % 16:                # __cxa_allocate_exception's objects follow a 16-aligned header
+        raise ExceptionError(f"the rethrown (dependent) exception at {dependent:#x} has a "
+                             f"misaligned primary object ({obj:#x}): corrupt")
     try:
         cls = read(header + UNWIND_HEADER, 8)
     except Exception as exc:  # noqa: BLE001  (the caller's read raises on unmapped memory)

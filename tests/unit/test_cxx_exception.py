@@ -89,7 +89,7 @@ def test_dependent_exception_reads_the_primary():
     (lambda mem, dep: dep + 40, "back into itself"),
     (lambda mem, dep: 0x68000 + 112, "another dependent"),
     (lambda mem, dep: 0x6A000 + 112, "not a GNU C++ primary"),
-    (lambda mem, dep: 0x60000 + 113, "corrupt"),           # misaligned
+    (lambda mem, dep: 0x60000 + 120, "misaligned"),
 ])
 def test_corrupt_dependent_header_is_an_error(target, needle):
     mem = Memory()
