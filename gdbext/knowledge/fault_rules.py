@@ -90,6 +90,9 @@ ABORT_RATINGS: dict[str, tuple[str, str]] = {
     "fortify-check": (PROBABLY, "a _FORTIFY_SOURCE check failed"),
     "assertion-failed": (PROBABLY_NOT, "the program's own assertion failed"),
     "uncaught-exception": (PROBABLY_NOT, "a C++ exception nobody caught: std::terminate"),
+    "terminate": (PROBABLY_NOT, "std::terminate called without an exception in flight"),
+    "pure-virtual-call": (UNKNOWN, "a pure virtual method called through an object under "
+                          "construction or destruction, or through one already freed"),
     "rust-panic": (PROBABLY_NOT, "a Rust panic with panic=abort, or one that could not "
                    "unwind"),
     "python-fatal-error": (UNKNOWN, "CPython gave up (Py_FatalError)"),

@@ -21,6 +21,13 @@ SKIP_FUNCTION_PATTERNS = (
     # libstdc++ / libsupc++: terminate and the throw path
     r"std::terminate", r"__cxxabiv1::__terminate", r"__cxa_\w+",
     r"__gnu_cxx::__verbose_terminate_handler", r"_Unwind_\w+",
+    r"__cxxabiv1::__\w+", r"__gxx_personality_\w+", r"_Unwind_RaiseException_Phase2",
+    r"std::rethrow_exception", r"std::__exception_ptr::.*", r"std::current_exception",
+    r"std::throw_with_nested<.*>", r"std::__throw_with_nested_impl<.*>",
+    r"std::rethrow_if_nested<.*>", r"std::__rethrow_if_nested_impl<.*>",
+    r"std::nested_exception::rethrow_nested", r"std::__throw_\w+",
+    # std::thread's entry: header templates inlined into the program, libstdc++'s routine
+    r"std::__invoke(?:_impl|_r)?<.*>", r"execute_native_thread_routine",
     # Rust std and core: the panic path, abort, the stack-overflow handler
     r"core::panicking::.*", r"std::panicking::.*", r"std::rt::.*", r"panic_abort::.*",
     r"__rust_\w+", r"__rustc::.*", r"rust_panic", r"rust_begin_unwind",
@@ -34,7 +41,10 @@ SKIP_FUNCTION_PATTERNS = (
     # sanitizers' reporting
     r"__sanitizer::.*", r"__asan::.*", r"__ubsan::.*",
 )
-SKIP_FUNCTIONS = re.compile("|".join(f"(?:{p})" for p in SKIP_FUNCTION_PATTERNS) + r"\Z")
+# One group around the alternation: \Z must end every pattern, or "abort" would
+# skip a program's abort_transaction and "free" its free_list.
+SKIP_FUNCTIONS = re.compile("(?:" + "|".join(f"(?:{p})" for p in SKIP_FUNCTION_PATTERNS)
+                            + r")\Z")
 
 # Objects of language runtimes a signature skips, besides knowledge/triage.py's.
 SKIP_OBJECT_PATTERNS = (r"/libffi\.so", r"/_ctypes[^/]*\.so", r"/libpython3\.\d+",

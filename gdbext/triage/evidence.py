@@ -42,6 +42,8 @@ def _short(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
     if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):   # nested exceptions
+            return " <- ".join(f"{v.get('type')}: {v.get('what')}" for v in value)
         return ", ".join(map(str, value))
     return str(value)
 
@@ -53,7 +55,13 @@ WANTED = {r"/libc\.so": ("__abort_msg",),
           r"/libstdc\+\+\.so": ("__cxa_get_globals",
                                 "_ZTVN10__cxxabiv120__si_class_type_infoE",
                                 "_ZTVN10__cxxabiv121__vmi_class_type_infoE",
-                                "_ZTVN10__cxxabiv117__class_type_infoE")}
+                                "_ZTVN10__cxxabiv117__class_type_infoE",
+                                "_ZTVN10__cxxabiv123__fundamental_type_infoE",
+                                "_ZTVN10__cxxabiv119__pointer_type_infoE",
+                                "_ZTVN10__cxxabiv129__pointer_to_member_type_infoE",
+                                "_ZTVN10__cxxabiv120__function_type_infoE",
+                                "_ZTVN10__cxxabiv116__enum_type_infoE",
+                                "_ZTVN10__cxxabiv117__array_type_infoE")}
 
 
 def reset() -> None:
@@ -127,10 +135,26 @@ def glibc_abort(warnings: list[str]) -> Reason | None:
 # --- libstdc++: the in-flight exception -------------------------------------------
 TERMINATE_FRAMES = re.compile(r"std::terminate|__cxxabiv1::__terminate|__cxa_throw|"
                               r"__cxa_rethrow|__gnu_cxx::__verbose_terminate_handler|"
-                              r"__cxa_call_terminate|__cxa_call_unexpected")
+                              r"__cxa_call_terminate|__cxa_call_unexpected|"
+                              r"__cxa_pure_virtual|__cxa_deleted_virtual|std::rethrow_exception")
+# The type_info classes' vtables (cxxabi.h), exported by libstdc++.
 TYPEINFO_VTABLES = {"_ZTVN10__cxxabiv120__si_class_type_infoE": "si",
                     "_ZTVN10__cxxabiv121__vmi_class_type_infoE": "vmi",
-                    "_ZTVN10__cxxabiv117__class_type_infoE": "class"}
+                    "_ZTVN10__cxxabiv117__class_type_infoE": "class",
+                    "_ZTVN10__cxxabiv123__fundamental_type_infoE": "fundamental",
+                    "_ZTVN10__cxxabiv119__pointer_type_infoE": "pointer",
+                    "_ZTVN10__cxxabiv129__pointer_to_member_type_infoE": "pointer_to_member",
+                    "_ZTVN10__cxxabiv120__function_type_infoE": "function",
+                    "_ZTVN10__cxxabiv116__enum_type_infoE": "enum",
+                    "_ZTVN10__cxxabiv117__array_type_infoE": "array"}
+# Who called std::terminate without an exception, by the frame under it:
+# __cxa_pure_virtual/__cxa_deleted_virtual (pure.cc) and __cxa_rethrow with
+# nothing caught (eh_throw.cc) call std::terminate directly.
+NO_EXCEPTION_CALLERS = (
+    ("__cxa_pure_virtual", "pure-virtual-call", "pure virtual method called"),
+    ("__cxa_deleted_virtual", "pure-virtual-call", "deleted virtual method called"),
+    ("__cxa_rethrow", "rethrow-without-exception", "`throw;` with no active exception"),
+)
 
 
 def cxx_exception(names: list[str], objects: list[str | None], warnings: list[str]
@@ -145,17 +169,83 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
         warnings.append(f"the in-flight C++ exception: {exc}")
         return Reason("uncaught-exception", "libstdc++", "std::terminate (the exception is "
                       "unreadable)", "unknown", "std::terminate frames", "inferred", {})
+    runtime = _runtime_prefix(names, objects)
+    caller = next((c for c in NO_EXCEPTION_CALLERS if c[0] in runtime), None)
     if found is None:
+        if caller is not None:
+            verdict = "pure-virtual-call" if caller[1] == "pure-virtual-call" else "terminate"
+            return Reason(verdict, "libstdc++", f"std::terminate without an active "
+                          f"exception: {caller[2]} ({caller[0]})", caller[1],
+                          f"__cxa_eh_globals (libstdc++ TLS) and the {caller[0]} frame",
+                          "exact", {"exception": "none", "called_by": caller[0]})
         return Reason("terminate", "libstdc++", "std::terminate without an active exception",
-                      "no-exception", "__cxa_eh_globals (libstdc++ TLS)", "exact", {})
+                      "no-exception", "__cxa_eh_globals (libstdc++ TLS)", "exact",
+                      {"exception": "none"})
     warnings.extend(found.warnings)
     summary = f"uncaught {found.type}" + (f": {found.what}" if found.what is not None else "")
-    derived = found.type == "std::exception" or "std::exception" in found.bases
-    details = {"type": found.type, "what": found.what if found.what is not None
-               else "unknown (what() is computed by code)" if derived
-               else "none (not a std::exception)", "bases": found.bases}
+    details = {"type": found.type, "what": _what(found), "bases": found.bases}
+    if found.uncaught:          # __cxa_eh_globals.uncaughtExceptions: others still in flight
+        details["uncaught"] = found.uncaught
+    source = "__cxa_eh_globals.caughtExceptions (libstdc++ TLS)"
+    if found.rethrown:
+        summary += " (rethrown by std::rethrow_exception)"
+        details["rethrown"] = "std::rethrow_exception"
+        details["references"] = found.references     # exception_ptr copies + this one
+        source += " -> a dependent exception's primaryException"
+    how = _how_terminated(runtime, found)
+    if how:
+        details["terminate"] = how
+    if found.nested:
+        details["nested"] = [{"type": n.type, "what": _what(n)} for n in found.nested]
+        summary += "; nested: " + " <- ".join(
+            n.type + (f": {n.what}" if n.what is not None else "") for n in found.nested)
+    if caller is not None and caller[0] != "__cxa_rethrow":
+        details["called_by"] = caller[0]
     return Reason("uncaught-exception", "libstdc++", summary, found.type or "unknown",
-                  "__cxa_eh_globals.caughtExceptions (libstdc++ TLS)", "exact", details)
+                  source, "exact", details)
+
+
+def _what(found) -> str:
+    if found.what is not None:
+        return found.what
+    derived = found.type == "std::exception" or "std::exception" in found.bases
+    return "unknown (what() is computed by code)" if derived else "none (not a std::exception)"
+
+
+_RUNTIME_OBJECTS = re.compile(r"/lib(?:c|stdc\+\+|gcc_s|pthread)[.-]")
+
+
+def _runtime_prefix(names: list[str], objects: list[str | None]) -> list[str]:
+    """The innermost frames up to the first of the program's own: libc,
+    libstdc++, libgcc_s, or named machinery (a static libstdc++)."""
+    from ..knowledge.skip_frames import is_machinery
+    out = []
+    for name, obj in zip(names, objects):
+        if not ((obj and _RUNTIME_OBJECTS.search(obj)) or is_machinery(name)):
+            break
+        out.append(name)
+    return out
+
+
+def _how_terminated(names: list[str], found) -> str | None:
+    """Why the exception reached std::terminate, from the frames under it and
+    the uncaught count: the personality routine calls terminate when the
+    search phase meets a must-not-throw region (eh_personality.cc,
+    found_terminate: a noexcept function, or a cleanup during unwinding);
+    __cxa_throw / __cxa_rethrow / std::rethrow_exception call it when no
+    handler was found (eh_throw.cc, eh_ptr.cc)."""
+    below = names               # the runtime's frames, innermost first
+    others = found.uncaught or 0
+    if "__gxx_personality_v0" in below or "__cxa_call_terminate" in below:
+        if others > 0:
+            return (f"thrown during stack unwinding: {others} other exception(s) still "
+                    f"propagating (std::uncaught_exceptions() = {others}); a destructor or "
+                    f"cleanup threw")
+        return ("reached a must-not-throw region (a noexcept function or destructor): the "
+                "personality routine called std::terminate")
+    if any(n in below for n in ("__cxa_throw", "__cxa_rethrow", "std::rethrow_exception")):
+        return "no handler (the search phase found no catch)"
+    return None
 
 
 def _in_flight():
@@ -191,7 +281,7 @@ def _in_flight():
     read = target.memory_reader()
     globals_address = cxx.eh_globals(read, found[0], found[1], tp)
     vtables = {}
-    for symbol, kind in TYPEINFO_VTABLES.items():
+    for symbol, kind in TYPEINFO_VTABLES.items():   # read in one pass with WANTED
         address = _exported(r"/libstdc\+\+\.so", symbol)
         if address is not None:
             vtables[address + 16] = kind    # the address point: past offset-to-top and RTTI

@@ -65,6 +65,13 @@ CASES = [
     Case("cxx-custom", ("uncaught", "custom"), A, "cxx-custom"),
     Case("cxx-int", ("uncaught", "int"), A, "cxx-int"),
     Case("cxx-thread", ("uncaught", "thread"), A, "cxx-thread"),
+    Case("cxx-noexcept", ("uncaught", "noexcept"), A, "cxx-noexcept"),
+    Case("cxx-dtor", ("uncaught", "dtor"), A, "cxx-dtor"),
+    Case("cxx-rethrow-none", ("uncaught", "rethrow-none"), A, "cxx-rethrow-none"),
+    Case("cxx-rethrow-thread", ("uncaught", "rethrow-thread"), A, "cxx-rethrow-thread"),
+    Case("cxx-plain", ("uncaught", "plain"), A, "cxx-plain"),
+    Case("cxx-nested", ("uncaught", "nested"), A, "cxx-nested"),
+    Case("cxx-pure-virtual", ("uncaught", "pure-virtual"), A, "cxx-pure-virtual"),
     Case("rust-index", ("panic_abort", "index"), A, "rust-index", "rust"),
     Case("rust-unwrap", ("panic_abort", "unwrap"), A, "rust-unwrap", "rust"),
     Case("rust-expect", ("panic_abort", "expect"), A, "rust-expect", "rust"),
@@ -149,6 +156,10 @@ def stderr_facts(text: str) -> dict:
                   text)
     if m:
         f.update(kind="uncaught-exception", type=m.group(1), what=m.group(2))
+    if re.search(r"^terminate called without an active exception$", text, re.M):
+        f.update(kind="terminate-no-exception")
+    if re.search(r"^pure virtual method called$", text, re.M):   # __cxa_pure_virtual's words
+        f["pure_virtual"] = True
     found = list(re.finditer(r"^thread '(.+?)' (?:\(\d+\) )?panicked at (.+?):(\d+):(\d+):\n(.*)$",
                              text, re.M))
     m = found[-1] if found else None       # a panic while panicking: the last one aborted

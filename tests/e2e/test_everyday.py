@@ -164,10 +164,15 @@ def test_null_read(records):
     assert t["class"]["rating"] == "probably-not-exploitable"
 
 
-@pytest.mark.parametrize("name", ["cxx-runtime", "cxx-custom", "cxx-int", "cxx-thread"])
+CXX_THROWN = ["cxx-runtime", "cxx-custom", "cxx-int", "cxx-thread", "cxx-noexcept", "cxx-dtor",
+              "cxx-rethrow-thread", "cxx-plain", "cxx-nested"]
+
+
+@pytest.mark.parametrize("name", CXX_THROWN)
 def test_uncaught_exception_type_and_what(records, name):
     crash, t = triaged(records, name)
     d = t["reason"]["details"]
+    assert crash.facts["kind"] == "uncaught-exception"
     assert t["verdict"] == "uncaught-exception"
     assert d["type"] == crash.facts["type"]           # libstdc++'s own words
     if crash.facts["what"] is not None:
@@ -175,6 +180,68 @@ def test_uncaught_exception_type_and_what(records, name):
     else:
         assert d["what"].startswith("none")
     assert t["signature"]["key"] == crash.facts["type"]
+
+
+def undefined(binary) -> set[str]:
+    """Symbols the program imports (nm -u)."""
+    return set(run(["nm", "-u", "-C", str(binary)]).stdout.split())
+
+
+def test_rethrown_exception_is_followed_to_its_primary(records):
+    """std::rethrow_exception raises a dependent exception: the type and
+    what() are the primary's, the report says it was rethrown, and a direct
+    throw is never called rethrown."""
+    crash, t = triaged(records, "cxx-rethrow-thread")
+    d = t["reason"]["details"]
+    assert any(s.startswith("std::rethrow_exception") for s in undefined(crash.case.exe))
+    assert (d["type"], d["what"]) == (crash.facts["type"], crash.facts["what"])
+    assert d["rethrown"] == "std::rethrow_exception"
+    assert "rethrown by std::rethrow_exception" in t["headline"]
+    assert d["references"] >= 1          # rethrow_exception holds one reference
+    assert d["terminate"].startswith("no handler")
+    assert t["reason"]["certainty"] == "exact"
+    # the rethrow site on main is the top frame, not the worker that threw
+    assert t["signature"]["frames"][0] == "deliver_result"
+    for name in CXX_THROWN:
+        if name != "cxx-rethrow-thread" and name in records[0]:
+            assert "rethrown" not in triaged(records, name)[1]["reason"]["details"], name
+
+
+def test_nested_exception_outer_and_inner(records):
+    crash, t = triaged(records, "cxx-nested")
+    d = t["reason"]["details"]
+    facts = dict(re.findall(r"^(nested_\w+)=(.*)$", crash.stdout, re.M))  # the program's words
+    inner_type = run(["c++filt", "-t", facts["nested_type"]]).stdout.strip()
+    assert d["type"] == crash.facts["type"] and d["what"] == crash.facts["what"]
+    assert "std::nested_exception" in d["bases"]
+    assert d["nested"] == [{"type": inner_type, "what": facts["nested_what"]}]
+    assert t["signature"]["frames"][0] == "connect_db"      # not throw_with_nested's templates
+
+
+def test_must_not_throw_and_throw_during_unwinding(records):
+    _, t = triaged(records, "cxx-noexcept")
+    assert "must-not-throw" in t["reason"]["details"]["terminate"]
+    assert t["signature"]["frames"][:2] == ["check_limit", "commit_txn"]
+    crash, t = triaged(records, "cxx-dtor")
+    # the destructor printed std::uncaught_exceptions() just before it threw
+    others = int(re.search(r"^uncaught_exceptions=(\d+)$", crash.stdout, re.M).group(1))
+    d = t["reason"]["details"]
+    assert others >= 1 and d["uncaught"] == others
+    assert "during stack unwinding" in d["terminate"]
+    assert t["signature"]["frames"][0] == "rollback_guard::~rollback_guard"
+
+
+@pytest.mark.parametrize("name, verdict, key", [
+    ("cxx-rethrow-none", "terminate", "rethrow-without-exception"),
+    ("cxx-pure-virtual", "pure-virtual-call", "pure-virtual-call")])
+def test_terminate_without_an_exception_invents_none(records, name, verdict, key):
+    crash, t = triaged(records, name)
+    assert crash.facts["kind"] == "terminate-no-exception"     # libstdc++ printed no type
+    assert bool(crash.facts.get("pure_virtual")) == (verdict == "pure-virtual-call")
+    d = t["reason"]["details"]
+    assert t["verdict"] == verdict and "type" not in d and d["exception"] == "none"
+    assert t["signature"]["key"] == key
+    assert t["reason"]["certainty"] == "exact"
 
 
 @pytest.mark.parametrize("name", ["rust-index", "rust-unwrap", "rust-expect", "rust-thread",
@@ -266,7 +333,8 @@ def test_group_by_crash_point(corpus):
 
 
 # --- live, gcore and bad input ----------------------------------------------------------
-LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-overflow", "c-strlit"]
+LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-overflow", "c-strlit",
+        "cxx-thread", "cxx-dtor", "cxx-rethrow-thread", "cxx-nested", "cxx-pure-virtual"]
 
 
 @pytest.mark.parametrize("debuginfo", [True, False])
@@ -285,6 +353,8 @@ def test_live_and_gcore_sign_like_the_kernel_core(records, name, debuginfo, tmp_
     assert live["target"] == "live" and gcore["target"] == "core"
     assert live["signature"] == t["signature"], (live["headline"], t["headline"])
     assert gcore["signature"] == t["signature"], (gcore["headline"], t["headline"])
+    if name.startswith("cxx-"):                    # the same exception read three ways
+        assert live["reason"] == t["reason"] and gcore["reason"] == t["reason"]
     if name == "rust-overflow":                    # live: gdb stops at the fault itself
         assert live["stop"]["signal"] == "SIGSEGV" and live["interrupted"] is None
 
@@ -328,3 +398,46 @@ def test_garbage_abort_msg_is_a_warning(records, tmp_path):
     assert_no_traceback(text)
     assert r["verdict"] == "abort" and r["reason"] is None
     assert any("absurd size" in w for w in r["warnings"]), r["warnings"]
+
+
+def _vaddr(core, offset: int) -> int:
+    """The dumped process's address of a core file offset."""
+    from elftools.elf.elffile import ELFFile
+    with open(core, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg["p_type"] == "PT_LOAD" and \
+                    seg["p_offset"] <= offset < seg["p_offset"] + seg["p_filesz"]:
+                return seg["p_vaddr"] + offset - seg["p_offset"]
+    raise AssertionError(f"offset {offset:#x} is not in a PT_LOAD segment")
+
+
+@pytest.mark.parametrize("corrupt, needle", [
+    (lambda own: 0xDEAD0000, "unreadable"),
+    (lambda own: own, "back into itself"),
+    (lambda own: 0, "no primary"),
+])
+def test_corrupt_dependent_exception_is_a_warning(records, tmp_path, corrupt, needle):
+    """A real std::rethrow_exception core with its dependent header's
+    primaryException overwritten: a warning, the frames still signed."""
+    crash, t = triaged(records, "cxx-rethrow-thread")
+    data = crash.core.read_bytes()
+    # the dependent header's exception_class, "GNUCC++\x01" as the little-endian u64
+    # eh_ptr.cc stores; primaryException is the header's first word, 80 bytes before
+    found = [m.start() for m in re.finditer(re.escape(b"\x01++CCUNG"), data)]
+    found = [o for o in found if int.from_bytes(data[o - 80:o - 72], "little") % 16 == 0
+             and int.from_bytes(data[o - 80:o - 72], "little")]
+    assert found, "no dependent exception header in the core"
+    bad = tmp_path / "bad.core"
+    shutil.copy(crash.core, bad)
+    with open(bad, "r+b") as fh:
+        for o in found:
+            fh.seek(o - 80)
+            fh.write(corrupt(_vaddr(crash.core, o - 80)).to_bytes(8, "little"))
+    with GdbSession(str(crash.case.exe), "-ex", f"core-file {bad}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        text = gdb.cmd("crash-triage")
+        r = gdb.json("crash-triage --json")
+    assert_no_traceback(text)
+    assert r["verdict"] == "uncaught-exception" and r["reason"]["certainty"] == "inferred"
+    assert any(needle in w for w in r["warnings"]), r["warnings"]
+    assert r["signature"]["frames"] == t["signature"]["frames"]
