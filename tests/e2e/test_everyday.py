@@ -177,23 +177,60 @@ def test_uncaught_exception_type_and_what(records, name):
     assert t["signature"]["key"] == crash.facts["type"]
 
 
-@pytest.mark.parametrize("name", ["rust-index", "rust-unwrap", "rust-expect", "rust-thread",
-                                  "rust-v0-ffi"])
-def test_rust_panic_location_and_thread(records, name):
+RUST_PANICS = ["rust-index", "rust-unwrap", "rust-expect", "rust-thread", "rust-format",
+               "rust-payload", "rust-v0-ffi"]
+
+
+def assert_rust_panic_as_std_printed(t, f, name):
+    """The reason equals what std's default hook printed on stderr: thread,
+    location and message (std formats the message before the hook runs)."""
+    d = t["reason"]["details"]
+    assert t["verdict"] == "rust-panic", (name, t["headline"])
+    assert d["location"] == f"{f['file']}:{f['line']}:{f['column']}", (name, d)
+    assert d["message"] == f["message"], (name, d)
+    assert d["message_certainty"] == "exact", (name, d)
+    assert "PanicHookInfo" in d["message_source"], (name, d)
+    assert d["thread"] == f["thread"], (name, d)
+    assert f"thread '{f['thread']}' panicked at {d['location']}: {f['message']}" in t["headline"]
+
+
+@pytest.mark.parametrize("name", RUST_PANICS)
+def test_rust_panic_location_message_and_thread(records, name):
     crash, t = triaged(records, name)
     d, f = t["reason"]["details"], crash.facts
-    assert t["verdict"] == "rust-panic"
-    assert d["location"] == f"{f['file']}:{f['line']}:{f['column']}"
-    if f["thread"] == "main":
-        assert d["thread"] == "main"
+    assert_rust_panic_as_std_printed(t, f, name)
+    # no glibc debug info: the same facts (the readers need none)
+    bare = records[2][name]
+    assert bare["status"] == "ok"
+    assert_rust_panic_as_std_printed(bare["triage"], f, name)
+    assert bare["triage"]["reason"]["details"]["thread_source"] == d["thread_source"]
+    if f["thread"] != "main":       # a kernel core has no comm: std's own handle says it
+        assert "CURRENT" in d["thread_source"], d
     std = defined(crash.case.exe)         # the panic entries this std has (nm)
     if "index out of bounds" in f["message"] and name != "rust-v0-ffi":
         assert d["kind"] == "index-out-of-bounds"
     if "Option::unwrap()" in f["message"] and any(
             n.startswith("core::option::unwrap_failed") for n in std):
-        assert d["kind"] == "unwrap-none" and d["message"] == f["message"]
+        assert d["kind"] == "unwrap-none"
     if "cannot unwind" in f["message"]:
         assert d["kind"] == "cannot-unwind"
+    # the message carries run-time values: it stays out of the signature
+    assert f["message"] not in t["signature"]["text"]
+    assert t["signature"]["key"] == d["kind"]
+
+
+def test_rust_runtime_values_do_not_split_a_signature(records, tmp_path):
+    """The same panic with other run-time values (one more argument: another
+    index) prints another message and signs the same."""
+    crash, t = triaged(records, "rust-format")
+    case = everyday.Case("rust-format-2", ("panic_abort", "format", "again"), everyday.A,
+                         "rust-format", "rust")
+    other = everyday.run_case(case, tmp_path / "again")
+    assert other.facts["message"] != crash.facts["message"]
+    (r,) = triage(other.core, "--no-summary")
+    assert r["status"] == "ok", r["error"]
+    assert r["triage"]["reason"]["details"]["message"] == other.facts["message"]
+    assert r["triage"]["signature"] == t["signature"]
 
 
 def test_rust_stack_overflow_from_the_signal_frame(records):
@@ -266,7 +303,7 @@ def test_group_by_crash_point(corpus):
 
 
 # --- live, gcore and bad input ----------------------------------------------------------
-LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-overflow", "c-strlit"]
+LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-thread", "rust-overflow", "c-strlit"]
 
 
 @pytest.mark.parametrize("debuginfo", [True, False])
@@ -283,6 +320,10 @@ def test_live_and_gcore_sign_like_the_kernel_core(records, name, debuginfo, tmp_
                     debuginfo=debuginfo, cwd=tmp_path) as gdb:
         gcore = gdb.json("crash-triage --json")
     assert live["target"] == "live" and gcore["target"] == "core"
+    if name in RUST_PANICS:         # std's stderr of this very run (err.txt)
+        printed = everyday.stderr_facts((tmp_path / "err.txt").read_text())
+        assert_rust_panic_as_std_printed(live, printed, name)
+        assert_rust_panic_as_std_printed(gcore, printed, name)
     assert live["signature"] == t["signature"], (live["headline"], t["headline"])
     assert gcore["signature"] == t["signature"], (gcore["headline"], t["headline"])
     if name == "rust-overflow":                    # live: gdb stops at the fault itself
