@@ -209,17 +209,17 @@ def read_string(read, address: int) -> tuple[str, bool]:
         words = struct.unpack("<QQQ", read(address, 24))
     except Exception:  # noqa: BLE001
         raise ValueError(f"the String at {address:#x} is unreadable") from None
-    why = "no layout fits"
+    why = None                          # rustc 1.95's layout (the first) says why
     for layout in STRING_LAYOUTS:
         f = dict(zip(layout, words))
         if f["len"] == 0 or f["len"] > f["cap"] or f["cap"] > MAX_CAPACITY:
-            why = (f"the String is empty (moved out)" if f["len"] == 0 and f["cap"] == 0
-                   else f"cap {f['cap']:#x} / len {f['len']:#x} are not a String's")
+            why = why or ("the String is empty (moved out)" if f["len"] == 0 and f["cap"] == 0
+                          else f"cap {f['cap']:#x} / len {f['len']:#x} are not a String's")
             continue
         try:
             return _utf8(read, f["ptr"], f["len"], "the String")
         except ValueError as exc:
-            why = str(exc)
+            why = why or str(exc)
     raise ValueError(why)
 
 
@@ -352,7 +352,7 @@ def thread_name(read, tp: int, tls_offset: int, current_value: int, id_value: in
         found = _inner_name(read, current, tid)
         if isinstance(found, str):
             return ThreadName(None, f"the Thread at CURRENT ({current:#x}): {found}", tid)
-        if found is not None:
+        if found[0] is not None:
             return ThreadName(found[0], f"{where}: Thread {current:#x} (its id {tid} is the "
                               "thread's own)", tid)
     if main and tid == main:
