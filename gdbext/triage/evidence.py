@@ -33,9 +33,18 @@ class Reason:
         rows = [("reason", f"{self.summary}  [{self.runtime}; {self.source}; "
                            f"{self.certainty}]")]
         for k, v in self.details.items():
-            if v not in (None, "", [], {}) and k not in ("text",):
-                rows.append((f"  {k}", v if isinstance(v, str) else _short(v)))
+            if v in (None, "", [], {}) or k == "text" or k.endswith(_ANNOTATIONS):
+                continue
+            shown = v if isinstance(v, str) else _short(v)
+            notes = [self.details.get(f"{k}{a}") for a in _ANNOTATIONS[1:]]
+            if any(notes):      # a field read from its own source: say which and how sure
+                shown += "  [" + "; ".join(str(n) for n in notes if n) + "]"
+            rows.append((f"  {k}", shown))
         return rows
+
+
+# A field's annotations: ("message", "message_certainty", "message_source")
+_ANNOTATIONS = ("_truncated", "_certainty", "_source")
 
 
 def _short(value) -> str:
@@ -228,6 +237,10 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
     name = _rust_thread_name(thread, warnings)
     details = {"kind": kind, "location": str(location) if location else "unknown",
                "thread": name[0] or "unknown", "thread_source": name[1]}
+    if location is not None:
+        details["location_certainty"] = (
+            "exact (the PanicHookInfo's own)" if message is not None
+            else "inferred (the innermost Location on the stack)")
     if message is not None:
         details.update(message=message.text, message_source=message.source,
                        message_certainty="exact")
