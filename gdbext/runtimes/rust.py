@@ -16,7 +16,8 @@ Pure: ``read(address, length) -> bytes`` raises on unreadable memory.
   (or ``StaticStrPayload(&'static str)`` for a literal; ``begin_panic``'s
   ``Payload { inner: Option<A> }``), and ``panic_with_hook`` (older:
   ``rust_panic_with_hook``) builds ``PanicHookInfo { payload: &(dyn Any +
-  Send), location: &Location, can_unwind, force_no_backtrace }`` from
+  Send), location: &Location, can_unwind, force_no_backtrace }`` (before
+  1.81 core's ``PanicInfo``, with the message between) from
   ``payload.get()`` -- which fills the String -- and ``location``; with
   panic=abort, or a panic that cannot unwind, std aborts from inside that
   frame, so the PanicHookInfo and the String are still there.  We look for
@@ -26,7 +27,8 @@ Pure: ``read(address, length) -> bytes`` raises on unreadable memory.
   starts [drop_in_place, size, align] (rustc: compiler/rustc_middle/src/ty/
   vtable.rs COMMON_VTABLE_ENTRIES).  A String is Vec<u8> = RawVecInner
   {ptr, cap} + len, whose repr(Rust) order rustc picks: rustc 1.95 stores
-  (cap, ptr, len) (DWARF of the test programs); both orders are tried and
+  (cap, ptr, len), rustc 1.63 (ptr, cap, len) (DWARF and memory of the test
+  programs built by each); both orders are tried and
   at most one can hold a readable pointer and cap >= len.
 - Otherwise the kind of panic is the entry function std took
   (``PANIC_ENTRIES``), with core's fixed text where it has one
@@ -259,9 +261,12 @@ def find_message(read, stack: int, words: int, location: int, is_static, is_code
     for i, value in enumerate(values):
         if value != location:
             continue
-        # PanicHookInfo's fields in either order: (payload data, vtable, location)
-        # or (location, payload data, vtable)
-        for d in (i - 2, i + 1):
+        # the payload's wide pointer beside the location, in either order, or one
+        # word away: rust 1.81+ PanicHookInfo {payload, location, can_unwind,
+        # force_no_backtrace} (library/std/src/panic.rs); before, core's
+        # PanicInfo {payload, message: Option<&Arguments>, location, can_unwind}
+        # (library/core/src/panic/panic_info.rs, rust 1.63)
+        for d in (i - 2, i + 1, i - 3, i + 2):
             if d < 0 or d + 1 >= len(values):
                 continue
             data, vtable = values[d], values[d + 1]

@@ -271,10 +271,14 @@ def _rust_thread_name(thread: dict | None, warnings: list[str]) -> tuple[str | N
     found = _rust_std_thread(warnings)
     if found is not None and found.name is not None:
         return found.name, found.source
-    if thread is not None and thread.get("name") and target.kind() == "live":
-        return thread["name"], "gdb's thread name (the kernel's comm, live)"
     if thread is not None and thread.get("lwp") and thread["lwp"] == target.pid():
         return "main", "the process's first thread (std names it \"main\")"
+    # std gives a named thread's name to the kernel (pthread_setname_np, 15 bytes);
+    # an unnamed one keeps the executable's comm: that is no name
+    comm = os.path.basename(target.executable() or "")[:15]
+    if thread is not None and thread.get("name") and target.kind() == "live" \
+            and thread["name"] != comm:
+        return thread["name"], "gdb's thread name (the kernel's comm, at most 15 bytes; live)"
     return None, found.source if found is not None else "unknown"
 
 
