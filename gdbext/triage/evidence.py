@@ -234,7 +234,7 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
                 lambda v: any(lo <= v < hi for lo, hi in code), warnings)
     except GdbextError as exc:
         warnings.append(f"the panic's location: {exc}")
-    name = _rust_thread_name(thread, warnings)
+    name = rust_thread_name(thread, warnings)
     details = {"kind": kind, "location": str(location) if location else "unknown",
                "thread": name[0] or "unknown", "thread_source": name[1]}
     if location is not None:
@@ -264,7 +264,7 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
                   "panic entry frame", "inferred", details)
 
 
-def _rust_thread_name(thread: dict | None, warnings: list[str]) -> tuple[str | None, str]:
+def rust_thread_name(thread: dict | None, warnings: list[str]) -> tuple[str | None, str]:
     """(name, where it came from): std's own Thread handle when it can be
     read, else gdb's live thread name, else "main" for the process's first
     thread."""

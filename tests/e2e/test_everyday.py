@@ -254,6 +254,13 @@ def test_rust_stack_overflow_from_the_signal_frame(records):
     assert t["interrupted"]["certainty"] == "exact"
     assert t["interrupted"]["handler"]["runtime"] == "rust-std"      # std's guard-page handler
     assert t["signature"]["frames"] == ["overflow::descend"]
+    # the overflowing thread's name, as std's handler printed it (a kernel core has no comm)
+    handler = t["interrupted"]["handler"]
+    if std_thread_handle_symbols(crash.case.exe):
+        assert handler["thread"] == crash.facts["thread"], handler
+        assert f"thread '{crash.facts['thread']}' has overflowed its stack" in handler["what"]
+    else:
+        assert handler["thread"] in (crash.facts["thread"], None), handler
 
 
 def test_python_processes(records):
