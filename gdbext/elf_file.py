@@ -331,16 +331,19 @@ def tls_segment(path: str) -> tuple[int, int, int] | None:
     return None
 
 
-def local_symbols(path: str, pattern: bytes) -> dict[str, tuple[int, int, int]]:
+def local_symbols(path: str, pattern: bytes, needles: tuple[bytes, ...]
+                  ) -> dict[str, tuple[int, int, int]]:
     """{name: (st_value, st_size, st_info & 0xF)} of the defined ``.symtab``
-    symbols whose whole name matches the regular expression ``pattern``
-    (bytes): the string table is searched first, so no other name is
-    decoded.  Empty when the file is stripped."""
-    return dict(_local_symbols(*_key(path), pattern))
+    symbols that contain one of ``needles`` and whose whole name matches the
+    regular expression ``pattern`` (bytes).  The string table is searched for
+    the needles first (plain find: a Rust executable's table is megabytes of
+    similar names), so no other name is decoded.  Empty when stripped."""
+    return dict(_local_symbols(*_key(path), pattern, needles))
 
 
 @functools.lru_cache(maxsize=16)
-def _local_symbols(path: str, _size: int, _mtime: int, pattern: bytes) -> tuple:
+def _local_symbols(path: str, _size: int, _mtime: int, pattern: bytes,
+                   needles: tuple[bytes, ...]) -> tuple:
     import re
     table = sections(path)
     symtab = next((t for t in table if t.name == ".symtab"), None)
@@ -349,8 +352,16 @@ def _local_symbols(path: str, _size: int, _mtime: int, pattern: bytes) -> tuple:
     try:
         with open(path, "rb") as fh:
             strings = _read(fh, table[symtab.link].offset, table[symtab.link].size)
-            wanted = {m.start(1): m.group(1).decode("latin-1") for m in re.finditer(
-                rb"(?:^|\0)(" + pattern + rb")(?=\0)", strings)}
+            wanted = {}
+            for needle in needles:
+                at = strings.find(needle)
+                while at >= 0:
+                    start = strings.rfind(b"\0", 0, at) + 1
+                    end = strings.find(b"\0", at)
+                    name = strings[start:end if end >= 0 else None]
+                    if re.fullmatch(pattern, name):
+                        wanted[start] = name.decode("latin-1")
+                    at = strings.find(needle, at + 1)
             if not wanted:
                 return ()
             symbols = _read(fh, symtab.offset, symtab.size)

@@ -312,6 +312,8 @@ THREAD_SYMBOLS = {
     "main": rb"_R\w*3std6thread11main_thread4MAIN(?:\.\d+)?|"
             rb"_ZN3std6thread11main_thread4MAIN17h[0-9a-f]{16}E(?:\.\d+)?",
 }
+# the part of each name a plain search finds first (elf_file.local_symbols)
+THREAD_NEEDLES = (b"6thread7current7CURRENT", b"7current2id2ID", b"11main_thread4MAIN")
 MAX_NAME = 4096
 NONE, BUSY, DESTROYED = 0, 1, 2     # CURRENT's sentinels (current.rs)
 

@@ -289,7 +289,8 @@ def _rust_std_thread(warnings: list[str]):
     if not exe:
         return None
     try:
-        symbols = elf_file.local_symbols(exe, b"|".join(rust.THREAD_SYMBOLS.values()))
+        symbols = elf_file.local_symbols(exe, b"|".join(rust.THREAD_SYMBOLS.values()),
+                                         rust.THREAD_NEEDLES)
         tls = elf_file.tls_segment(exe)
     except GdbextError as exc:
         warnings.append(f"std's thread handle: {exc}")
@@ -300,7 +301,8 @@ def _rust_std_thread(warnings: list[str]):
                            if re.fullmatch(pattern, n.encode("latin-1"))), None)
     if want["current"] is None or want["id"] is None or tls is None:
         return rust.ThreadName(None, "std's CURRENT/ID thread-locals are not in the "
-                               "executable's .symtab (stripped, or std is a shared library)")
+                               "executable's .symtab (std before 1.84, a stripped executable, "
+                               "or std as a shared library)")
     if want["current"][2] != 6 or want["id"][2] != 6:          # STT_TLS
         return rust.ThreadName(None, "std's CURRENT/ID symbols are not thread-locals")
     tp = target.thread_pointer()
