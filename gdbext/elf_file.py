@@ -285,3 +285,70 @@ def _functions(path: str, _size: int, _mtime: int) -> list[Function]:
 
 def function_names(path: str) -> list[str]:
     return [f.name for f in functions(path)]
+
+
+PT_TLS = 7
+
+
+def tls_segment(path: str) -> tuple[int, int, int] | None:
+    """(p_vaddr, p_memsz, p_align) of the file's PT_TLS, or None."""
+    try:
+        with open(path, "rb") as fh:
+            fields = _header(fh, path)
+            phoff, phentsize, phnum = fields[5], fields[9], fields[10]
+            if phentsize != PHDR64.size or phnum > MAX_SEGMENTS:
+                return None
+            seek(fh, phoff)
+            table = fh.read(phentsize * phnum)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    for i in range(len(table) // PHDR64.size):
+        p_type, _f, _o, vaddr, _p, _fs, memsz, align = PHDR64.unpack_from(table, i * PHDR64.size)
+        if p_type == PT_TLS:
+            return vaddr, memsz, align
+    return None
+
+
+def local_symbols(path: str, pattern: bytes, needles: tuple[bytes, ...]
+                  ) -> dict[str, tuple[int, int, int]]:
+    """{name: (st_value, st_size, st_info & 0xF)} of the defined ``.symtab``
+    symbols that contain one of ``needles`` and whose whole name matches the
+    regular expression ``pattern`` (bytes).  The string table is searched for
+    the needles first (plain find: a Rust executable's table is megabytes of
+    similar names), so no other name is decoded.  Empty when stripped."""
+    return dict(_local_symbols(*_key(path), pattern, needles))
+
+
+@functools.lru_cache(maxsize=16)
+def _local_symbols(path: str, _size: int, _mtime: int, pattern: bytes,
+                   needles: tuple[bytes, ...]) -> tuple:
+    import re
+    table = sections(path)
+    symtab = next((t for t in table if t.name == ".symtab"), None)
+    if symtab is None or symtab.entsize != SYM64.size or not 0 <= symtab.link < len(table):
+        return ()
+    try:
+        with open(path, "rb") as fh:
+            strings = _read(fh, table[symtab.link].offset, table[symtab.link].size)
+            wanted = {}
+            for needle in needles:
+                at = strings.find(needle)
+                while at >= 0:
+                    start = strings.rfind(b"\0", 0, at) + 1
+                    end = strings.find(b"\0", at)
+                    name = strings[start:end if end >= 0 else None]
+                    if re.fullmatch(pattern, name):
+                        wanted[start] = name.decode("latin-1")
+                    at = strings.find(needle, at + 1)
+            if not wanted:
+                return ()
+            symbols = _read(fh, symtab.offset, symtab.size)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    found = {}
+    usable = len(symbols) - len(symbols) % SYM64.size
+    for st_name, info, _other, shndx, value, size in SYM64.iter_unpack(symbols[:usable]):
+        name = wanted.get(st_name)
+        if name is not None and shndx and name not in found:
+            found[name] = (value, size, info & 0xF)
+    return tuple(found.items())

@@ -108,9 +108,12 @@ def _handler(level: int) -> dict | None:
     function = named[-1]
     for name in reversed(named):
         if rust.OVERFLOW_HANDLER.match(name):
-            return {"function": name, "runtime": "rust-std",
-                    "what": "Rust std's stack-overflow handler: it printed \"thread '...' "
-                            "has overflowed its stack\" and aborted"}
+            from ..triage.evidence import rust_thread_name
+            who, source = rust_thread_name(None, [])
+            return {"function": name, "runtime": "rust-std", "thread": who,
+                    "thread_source": source,
+                    "what": f"Rust std's stack-overflow handler: it printed \"thread "
+                            f"'{who or '...'}' has overflowed its stack\" and aborted"}
     return {"function": function, "runtime": None, "what": "a signal handler"}
 
 

@@ -31,9 +31,10 @@ SKIP_FUNCTION_PATTERNS = (
     # Rust std and core: the panic path, abort, the stack-overflow handler
     r"core::panicking::.*", r"std::panicking::.*", r"std::rt::.*", r"panic_abort::.*",
     r"__rust_\w+", r"__rustc::.*", r"rust_panic", r"rust_begin_unwind",
-    r"std::sys::.*", r"std::process::abort", r"core::option::(?:unwrap|expect)_failed",
+    r"std::sys::.*", r"std::sys_common::.*", r"std::process::abort",
+    r"core::option::(?:unwrap|expect)_failed",
     r"core::result::unwrap_failed", r"core::ops::function::.*", r"core::slice::index::.*",
-    r"std::thread::.*", r"core::intrinsics::.*",
+    r"std::thread::.*", r"core::intrinsics::.*", r"std::panic::(?:panic_any|resume_unwind)\b.*",
     # CPython's fatal-error helpers and faulthandler
     r"Py_FatalError", r"_Py_FatalError\w*", r"fatal_error(?:_exit)?", r"faulthandler_\w+",
     # signal-handler machinery

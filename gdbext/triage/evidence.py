@@ -33,9 +33,18 @@ class Reason:
         rows = [("reason", f"{self.summary}  [{self.runtime}; {self.source}; "
                            f"{self.certainty}]")]
         for k, v in self.details.items():
-            if v not in (None, "", [], {}) and k not in ("text",):
-                rows.append((f"  {k}", v if isinstance(v, str) else _short(v)))
+            if v in (None, "", [], {}) or k == "text" or k.endswith(_ANNOTATIONS):
+                continue
+            shown = v if isinstance(v, str) else _short(v)
+            notes = [self.details.get(f"{k}{a}") for a in _ANNOTATIONS[1:]]
+            if any(notes):      # a field read from its own source: say which and how sure
+                shown += "  [" + "; ".join(str(n) for n in notes if n) + "]"
+            rows.append((f"  {k}", shown))
         return rows
+
+
+# A field's annotations: ("message", "message_certainty", "message_source")
+_ANNOTATIONS = ("_truncated", "_certainty", "_source")
 
 
 def _short(value) -> str:
@@ -289,41 +298,112 @@ def _in_flight():
 
 
 # --- Rust std: the panic -----------------------------------------------------------
+STACK_WORDS = 4096
+
+
 def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Reason | None:
     from ..runtimes import rust
     if not rust.is_panic(names):
         return None
     entry = rust.panic_entry(names)
-    kind, message = (entry[0], entry[1]) if entry else ("panic", None)
-    location = None
+    kind, fixed = (entry[0], entry[1]) if entry else ("panic", None)
+    location = message = None
     try:
         rsp = target.selected_registers().get("rsp")
-        spans = [span for secs in sections().values() for span in secs.values()]
-        location = rust.find_location(target.memory_reader(), rsp, 4096,
+        loaded = sections()
+        spans = [span for secs in loaded.values() for span in secs.values()]
+        code = [span for secs in loaded.values() for name, span in secs.items()
+                if name in (".text", ".init", ".fini", ".plt", ".plt.got", ".plt.sec")]
+        read = target.memory_reader()
+        location = rust.find_location(read, rsp, STACK_WORDS,
                                       lambda v: any(lo <= v < hi for lo, hi in spans))
+        if location is not None:
+            message = rust.find_message(
+                read, rsp, STACK_WORDS, location.address,
+                lambda v: any(lo <= v < hi for lo, hi in spans),
+                lambda v: any(lo <= v < hi for lo, hi in code), warnings)
     except GdbextError as exc:
         warnings.append(f"the panic's location: {exc}")
-    name = _rust_thread_name(thread)
-    details = {"kind": kind, "message": message or "unknown (formatted into stderr, not "
-               "kept)", "location": str(location) if location else "unknown",
-               "thread": name or "unknown"}
+    name = rust_thread_name(thread, warnings)
+    details = {"kind": kind, "location": str(location) if location else "unknown",
+               "thread": name[0] or "unknown", "thread_source": name[1]}
+    if location is not None:
+        details["location_certainty"] = (
+            "exact (the PanicHookInfo's own)" if message is not None
+            else "inferred (the innermost Location on the stack)")
+    if message is not None:
+        details.update(message=message.text, message_source=message.source,
+                       message_certainty="exact")
+        if message.truncated:
+            details["message_truncated"] = True
+            warnings.append(f"the panic's message is longer than {rust.MAX_MESSAGE} bytes: "
+                            "shown in part")
+    elif fixed:
+        details.update(message=fixed, message_source=f"core's fixed text for {entry[2]} "
+                       "(the String was not found)", message_certainty="inferred")
+    else:
+        details.update(message="unknown (std's PanicHookInfo was not found on the stack)",
+                       message_source="none", message_certainty="unknown")
     if entry:
         details["entry"] = entry[2]
+    shown = message.text.splitlines()[0] if message is not None and message.text else fixed
     summary = f"panicked at {location if location else 'an unknown location'}" + (
-        f": {message}" if message else f" ({kind})")
-    return Reason("rust-panic", "rust-std", f"thread '{name or '?'}' {summary}", kind,
-                  "core::panic::Location on the stack (scan) and the panic entry frame",
-                  "inferred", details)
+        f": {shown}" if shown else f" ({kind})")
+    return Reason("rust-panic", "rust-std", f"thread '{name[0] or '?'}' {summary}", kind,
+                  "core::panic::Location on the stack (scan), std's PanicHookInfo and the "
+                  "panic entry frame", "inferred", details)
 
 
-def _rust_thread_name(thread: dict | None) -> str | None:
-    if thread is None:
+def rust_thread_name(thread: dict | None, warnings: list[str]) -> tuple[str | None, str]:
+    """(name, where it came from): std's own Thread handle when it can be
+    read, else gdb's live thread name, else "main" for the process's first
+    thread."""
+    found = _rust_std_thread(warnings)
+    if found is not None and found.name is not None:
+        return found.name, found.source
+    if thread is not None and thread.get("lwp") and thread["lwp"] == target.pid():
+        return "main", "the process's first thread (std names it \"main\")"
+    # std gives a named thread's name to the kernel (pthread_setname_np, 15 bytes);
+    # an unnamed one keeps the executable's comm: that is no name
+    comm = os.path.basename(target.executable() or "")[:15]
+    if thread is not None and thread.get("name") and target.kind() == "live" \
+            and thread["name"] != comm:
+        return thread["name"], "gdb's thread name (the kernel's comm, at most 15 bytes; live)"
+    return None, found.source if found is not None else "unknown"
+
+
+def _rust_std_thread(warnings: list[str]):
+    from .. import elf_file
+    from ..runtimes import rust
+    exe = target.executable()
+    if not exe:
         return None
-    if thread.get("name") and target.kind() == "live":
-        return thread["name"]
-    if thread.get("lwp") and thread["lwp"] == target.pid():
-        return "main"                   # std names the main thread "main"
-    return None
+    try:
+        symbols = elf_file.local_symbols(exe, b"|".join(rust.THREAD_SYMBOLS.values()),
+                                         rust.THREAD_NEEDLES)
+        tls = elf_file.tls_segment(exe)
+    except GdbextError as exc:
+        warnings.append(f"std's thread handle: {exc}")
+        return None
+    want = {}
+    for what, pattern in rust.THREAD_SYMBOLS.items():
+        want[what] = next((v for n, v in symbols.items()
+                           if re.fullmatch(pattern, n.encode("latin-1"))), None)
+    if want["current"] is None or want["id"] is None or tls is None:
+        return rust.ThreadName(None, "std's CURRENT/ID thread-locals are not in the "
+                               "executable's .symtab (std before 1.84, a stripped executable, "
+                               "or std as a shared library)")
+    if want["current"][2] != 6 or want["id"][2] != 6:          # STT_TLS
+        return rust.ThreadName(None, "std's CURRENT/ID symbols are not thread-locals")
+    tp = target.thread_pointer()
+    if not tp:
+        return rust.ThreadName(None, "the thread pointer (fs_base) is unknown")
+    main = None
+    if want["main"] is not None:
+        bias = target.load_bias(exe, sections())
+        main = want["main"][0] + bias if bias is not None else None
+    return rust.thread_name(target.memory_reader(), tp, rust.executable_tls_offset(*tls),
+                            want["current"][0], want["id"][0], main)
 
 
 # --- CPython -------------------------------------------------------------------------

@@ -76,6 +76,8 @@ CASES = [
     Case("rust-unwrap", ("panic_abort", "unwrap"), A, "rust-unwrap", "rust"),
     Case("rust-expect", ("panic_abort", "expect"), A, "rust-expect", "rust"),
     Case("rust-thread", ("panic_abort", "thread"), A, "rust-thread", "rust"),
+    Case("rust-format", ("panic_abort", "format"), A, "rust-format", "rust"),
+    Case("rust-payload", ("panic_abort", "payload"), A, "rust-payload", "rust"),
     Case("rust-v0-ffi", ("panic_unwind", "ffi"), A, "rust-ffi", "rust"),
     Case("rust-overflow", ("overflow",), A, "rust-overflow", "rust"),
     Case("py-string-at", ("pycrash.py", "string_at"), S, "py-string-at", "python"),

@@ -244,23 +244,73 @@ def test_terminate_without_an_exception_invents_none(records, name, verdict, key
     assert t["reason"]["certainty"] == "exact"
 
 
-@pytest.mark.parametrize("name", ["rust-index", "rust-unwrap", "rust-expect", "rust-thread",
-                                  "rust-v0-ffi"])
-def test_rust_panic_location_and_thread(records, name):
+RUST_PANICS = ["rust-index", "rust-unwrap", "rust-expect", "rust-thread", "rust-format",
+               "rust-payload", "rust-v0-ffi"]
+
+
+def std_thread_handle_symbols(exe) -> bool:
+    """Whether this std keeps its thread handle in the thread-locals
+    std::thread::current::{CURRENT, id::ID} (rust 1.84+), by nm."""
+    out = run(["nm", "-C", str(exe)]).stdout
+    return all(re.search(rf"^[0-9a-f]+ [bB] std(?:\[[0-9a-f]+\])?::thread::current::{s}$",
+                         out, re.M) for s in ("CURRENT", r"id::ID"))
+
+
+def assert_rust_panic_as_std_printed(t, f, name, exe=None):
+    """The reason equals what std's default hook printed on stderr: thread,
+    location and message (std formats the message before the hook runs)."""
+    d = t["reason"]["details"]
+    assert t["verdict"] == "rust-panic", (name, t["headline"])
+    assert d["location"] == f"{f['file']}:{f['line']}:{f['column']}", (name, d)
+    assert d["message"] == f["message"], (name, d)
+    assert d["message_certainty"] == "exact", (name, d)
+    assert "PanicHookInfo" in d["message_source"], (name, d)
+    if f["thread"] == "main" or exe is None or std_thread_handle_symbols(exe):
+        assert d["thread"] == f["thread"], (name, d)
+    else:       # an older std: its handle is not read; unknown from a core, never a guess
+        assert d["thread"] in (f["thread"], "unknown"), (name, d)
+    assert f"panicked at {d['location']}: {f['message']}" in t["headline"]
+    assert f"thread '{f['thread']}'" in t["headline"] or d["thread"] == "unknown"
+
+
+@pytest.mark.parametrize("name", RUST_PANICS)
+def test_rust_panic_location_message_and_thread(records, name):
     crash, t = triaged(records, name)
     d, f = t["reason"]["details"], crash.facts
-    assert t["verdict"] == "rust-panic"
-    assert d["location"] == f"{f['file']}:{f['line']}:{f['column']}"
-    if f["thread"] == "main":
-        assert d["thread"] == "main"
+    exe = crash.case.exe
+    assert_rust_panic_as_std_printed(t, f, name, exe)
+    # no glibc debug info: the same facts (the readers need none)
+    bare = records[2][name]
+    assert bare["status"] == "ok"
+    assert_rust_panic_as_std_printed(bare["triage"], f, name, exe)
+    assert bare["triage"]["reason"]["details"]["thread_source"] == d["thread_source"]
+    if f["thread"] != "main" and std_thread_handle_symbols(exe):
+        assert "CURRENT" in d["thread_source"], d   # a kernel core has no comm: std's handle
     std = defined(crash.case.exe)         # the panic entries this std has (nm)
     if "index out of bounds" in f["message"] and name != "rust-v0-ffi":
         assert d["kind"] == "index-out-of-bounds"
     if "Option::unwrap()" in f["message"] and any(
             n.startswith("core::option::unwrap_failed") for n in std):
-        assert d["kind"] == "unwrap-none" and d["message"] == f["message"]
+        assert d["kind"] == "unwrap-none"
     if "cannot unwind" in f["message"]:
         assert d["kind"] == "cannot-unwind"
+    # the message carries run-time values: it stays out of the signature
+    assert f["message"] not in t["signature"]["text"]
+    assert t["signature"]["key"] == d["kind"]
+
+
+def test_rust_runtime_values_do_not_split_a_signature(records, tmp_path):
+    """The same panic with other run-time values (one more argument: another
+    index) prints another message and signs the same."""
+    crash, t = triaged(records, "rust-format")
+    case = everyday.Case("rust-format-2", ("panic_abort", "format", "again"), everyday.A,
+                         "rust-format", "rust")
+    other = everyday.run_case(case, tmp_path / "again")
+    assert other.facts["message"] != crash.facts["message"]
+    (r,) = triage(other.core, "--no-summary")
+    assert r["status"] == "ok", r["error"]
+    assert r["triage"]["reason"]["details"]["message"] == other.facts["message"]
+    assert r["triage"]["signature"] == t["signature"]
 
 
 def test_rust_stack_overflow_from_the_signal_frame(records):
@@ -271,6 +321,13 @@ def test_rust_stack_overflow_from_the_signal_frame(records):
     assert t["interrupted"]["certainty"] == "exact"
     assert t["interrupted"]["handler"]["runtime"] == "rust-std"      # std's guard-page handler
     assert t["signature"]["frames"] == ["overflow::descend"]
+    # the overflowing thread's name, as std's handler printed it (a kernel core has no comm)
+    handler = t["interrupted"]["handler"]
+    if std_thread_handle_symbols(crash.case.exe):
+        assert handler["thread"] == crash.facts["thread"], handler
+        assert f"thread '{crash.facts['thread']}' has overflowed its stack" in handler["what"]
+    else:
+        assert handler["thread"] in (crash.facts["thread"], None), handler
 
 
 def test_python_processes(records):
@@ -333,7 +390,7 @@ def test_group_by_crash_point(corpus):
 
 
 # --- live, gcore and bad input ----------------------------------------------------------
-LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-overflow", "c-strlit",
+LIVE = ["c-double-free", "cxx-runtime", "rust-index", "rust-thread", "rust-overflow", "c-strlit",
         "cxx-thread", "cxx-dtor", "cxx-rethrow-thread", "cxx-nested", "cxx-pure-virtual"]
 
 
@@ -351,6 +408,10 @@ def test_live_and_gcore_sign_like_the_kernel_core(records, name, debuginfo, tmp_
                     debuginfo=debuginfo, cwd=tmp_path) as gdb:
         gcore = gdb.json("crash-triage --json")
     assert live["target"] == "live" and gcore["target"] == "core"
+    if name in RUST_PANICS:         # std's stderr of this very run (err.txt)
+        printed = everyday.stderr_facts((tmp_path / "err.txt").read_text())
+        assert_rust_panic_as_std_printed(live, printed, name, crash.case.exe)
+        assert_rust_panic_as_std_printed(gcore, printed, name, crash.case.exe)
     assert live["signature"] == t["signature"], (live["headline"], t["headline"])
     assert gcore["signature"] == t["signature"], (gcore["headline"], t["headline"])
     if name.startswith("cxx-"):                    # the same exception read three ways
