@@ -123,8 +123,24 @@ def panic_entry(functions: list[str]) -> tuple[str, str | None, str] | None:
     return found
 
 
+# The abort path that is no panic: libc's (named with or without its debug
+# info), std::process::abort and its abort_internal, and frames gdb cannot name.
+ABORT_PATH = re.compile(r"(?:__pthread_kill\w*|pthread_kill|__GI_\w+|raise|abort|"
+                        r"std::sys::(?:pal::)?unix::abort_internal|std::process::abort|"
+                        r"\?\?|<[^>]*>)(?:@\S*)?\Z")
+
+
 def is_panic(functions: list[str]) -> bool:
-    return any(PANIC_MACHINERY.match(f) for f in functions)
+    """Whether std's panic machinery lies between the abort (frame 0 first)
+    and the program's innermost frame.  Machinery below the program's frames
+    -- lang_start's catch_unwind, __rust_begin_short_backtrace on every
+    thread -- is no panic: std::process::abort() passes none of it."""
+    for name in functions:
+        if PANIC_MACHINERY.match(name):
+            return True
+        if not ABORT_PATH.match(name):
+            return False                # the program's own frame, reached first
+    return False
 
 
 def location_at(read, address: int) -> tuple[str, int, int] | None:

@@ -28,6 +28,9 @@ _GDB_CLONE = re.compile(r"\s*\[(?:clone [^\]]*|cold)\]")
 _OMP_FN = re.compile(r"(\._omp_fn)\.\d+")           # GCC's outlined OpenMP regions
 _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")         # legacy Rust mangling
 _RUST_DISAMBIGUATOR = re.compile(r"\[[0-9a-f]{1,16}\]")  # v0 crate ids
+# A Rust program's main function: with debug info gdb ends the backtrace there
+# (its language main), without it walks on through std::rt to rustc's C main.
+_RUST_MAIN = re.compile(r"[A-Za-z_]\w*::main\Z")
 _QUALIFIERS = re.compile(r"\s*(?:const|volatile|&&|&|noexcept)\s*$")
 _OPEN, _CLOSE = "<([{", ">)]}"
 
@@ -111,6 +114,8 @@ def meaningful_frames(frames, limit: int, skip_objects=None) -> list[NamedFrame]
             continue
         if out and out[-1] == frame:
             continue
+        if out and frame.function == "main" and _RUST_MAIN.match(out[-1].function):
+            break       # rustc's C main shim: gdb's -g walk ends at the crate's main
         out.append(frame)
         if len(out) == limit:
             break

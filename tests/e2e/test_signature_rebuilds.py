@@ -7,6 +7,7 @@ alike, with the function nm knows as the signature's top frame.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -87,3 +88,51 @@ def test_a_core_read_with_another_build_says_so(tmp_path):
         report = gdb.json("crash-triage --json")
     assert "executable_mismatch" not in report["metadata"]
     assert not any("not the build that crashed" in w for w in report["warnings"])
+
+
+RUST_ABORT = r"""
+fn validate(n: usize) {
+    if n % 2 == 1 {
+        eprintln!("invariant violated: odd {n}");
+        std::process::abort();
+    }
+}
+fn main() {
+    println!("pid={}", std::process::id());
+    validate(std::env::args().count());
+}
+"""
+
+
+def _rustc() -> str | None:
+    from pathlib import Path
+    for rustc in ("rustc", str(Path.home() / ".cargo" / "bin" / "rustc")):
+        if subprocess.run(["sh", "-c", f"command -v {rustc}"], capture_output=True).returncode == 0:
+            return rustc
+    return None
+
+
+def test_rust_process_abort_is_no_panic_and_signs_alike_with_and_without_g(tmp_path):
+    """std::process::abort() passes none of std's panic machinery: the
+    catch_unwind frames under every Rust main are not a panic.  Built with
+    and without -g (gdb ends a -g backtrace at the crate's main), one signature."""
+    rustc = _rustc()
+    if rustc is None:
+        pytest.skip("no rustc (make setup installs Debian's)")
+    src = tmp_path / "rabort.rs"
+    src.write_text(RUST_ABORT)
+    reports = []
+    for name, flags in (("plain", ["-O"]), ("debug", ["-O", "-g"])):
+        exe = tmp_path / name
+        subprocess.run([rustc, *flags, "-o", str(exe), str(src)], check=True)
+        core, _, signo = kernel_core([str(exe)], tmp_path / f"run-{name}")
+        assert signo == 6
+        with GdbSession(str(exe), str(core)) as gdb:
+            reports.append(gdb.json("crash-triage --json"))
+        defined = subprocess.run(["nm", "-C", "--defined-only", str(exe)], capture_output=True,
+                                 text=True).stdout
+        top = reports[-1]["signature"]["frames"][0]
+        assert re.search(rf" [tT] {re.escape(top)}(?:::h[0-9a-f]{{16}})?$", defined, re.M), top
+    for t in reports:
+        assert t["verdict"] == "abort" and t["reason"] is None, (t["headline"], t["reason"])
+    assert reports[0]["signature"]["text"] == reports[1]["signature"]["text"]
