@@ -81,10 +81,13 @@ def collect(warnings: list[str]) -> dict:
     meta["thread_count"] = len(threads)
     meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
     read = target.memory_reader()
+    executable = _executable_paths(mappings)
     seen = set()
     for start, offset, path in mappings:
         if offset != 0 or path in seen or len(seen) >= MAX_MODULES:
             continue
+        if executable is not None and path not in executable:
+            continue                    # mapped to be read (a symbolizer's .debug file), not run
         if not _maps_elf(read, start, path):     # locale archives, caches: not modules
             continue
         seen.add(path)
@@ -121,6 +124,25 @@ def _check_loaded_executable(meta: dict, loaded: str | None, warnings: list[str]
                         f"crashed ({ran['path']}, build-id {ran['build_id']} in the core): "
                         "shared libraries, frames and reasons read through it are unreliable; "
                         "give gdb the matching executable")
+
+
+def _executable_paths(mappings) -> set[str] | None:
+    """The files with an executable mapping (core PT_LOAD flags, /proc maps):
+    the modules.  A backtrace printer that maps libc's .debug file read-only
+    (Rust std's, printing a panic) has not loaded a module.  None when the
+    permissions are not known."""
+    maps = target.mappings()
+    if not maps:
+        return None
+    runs = sorted((m.start, m.end) for m in maps if "x" in m.perms)
+    import bisect
+    starts = [a for a, _ in runs]
+    out = set()
+    for start, _, path in mappings:
+        i = bisect.bisect_right(starts, start) - 1
+        if i >= 0 and runs[i][0] <= start < runs[i][1]:
+            out.add(path)
+    return out
 
 
 def _maps_elf(read, start: int, path: str) -> bool:
