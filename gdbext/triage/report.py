@@ -11,6 +11,9 @@ from .signature import NamedFrame, Signature
 from .stop import Stop
 
 SCHEMA = "gdbext/crash-triage/1"
+# spill-audit verdicts that are not about alignment: one line in the text
+BRIEF_SPILL_VERDICTS = ("not-alignment", "non-canonical-address", "stack-overflow",
+                        "bad-stack-pointer")
 
 
 @dataclass
@@ -58,7 +61,8 @@ class TriageReport:
         if self.reason is not None:
             return self.reason.verdict
         if self.fault_class is not None and (self.primary is None or self.primary.verdict
-                                             in ("not-alignment", "stack-overflow")):
+                                             in ("not-alignment", "stack-overflow",
+                                                 "non-canonical-address")):
             return self.fault_class.name
         if self.primary is not None:
             return self.primary.verdict
@@ -191,8 +195,26 @@ class TriageReport:
         if self.finding is not None:
             rows += [("why", line) for line in self.finding.explanation[1:]]
             rows += [("fix", line) for line in self.finding.advice]
+        rows += self._stack_rows()
         rows += [("error", f"{c}: {e}") for c, e in self.errors]
         rows += [("warning", w) for w in self.warnings]
         parts = [self.headline(), render.block(rows)]
-        parts += [r.to_text() for r in self.reports.values()]
+        parts += [self._analysis_text(name, r) for name, r in self.reports.items()]
         return "\n\n".join(parts)
+
+    def _analysis_text(self, name: str, report) -> str:
+        """An analysis's own text; spill-audit's on a fault that is not about
+        alignment is one line (its JSON stays whole)."""
+        if name == "spill-audit" and report.verdict in BRIEF_SPILL_VERDICTS:
+            return (f"{report.headline()} (`spill-audit` shows its instruction, stack and "
+                    "slots; --json has them)")
+        return report.to_text()
+
+    def _stack_rows(self) -> list[tuple[str, str]]:
+        """spill-audit's explanation of a stack overflow, as crash-triage rows."""
+        spill = self.reports.get("spill-audit")
+        audit = getattr(spill, "audit", None)
+        if audit is None or spill.verdict not in ("stack-overflow", "bad-stack-pointer"):
+            return []
+        return ([("why", line) for line in audit.stack_notes]
+                + [("fix", line) for line in audit.stack_advice])
