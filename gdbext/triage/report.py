@@ -112,6 +112,7 @@ class TriageReport:
             "access": self.fault_facts.access if self.fault_facts is not None else None,
             "region": (self.fault_facts.region.to_json() if self.fault_facts is not None
                        and self.fault_facts.region is not None else None),
+            "fault": self._fault_json(),
             "interrupted": dict(self.interrupted.to_json(), handler=self.handler)
             if self.interrupted is not None else None,
             "stack_smashed": self.smashed,
@@ -123,6 +124,15 @@ class TriageReport:
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
         }
+
+    def _fault_json(self) -> dict | None:
+        """The facts the fault rules saw: the address and where it came from,
+        the faulting instruction's facts."""
+        f = self.fault_facts
+        if f is None:
+            return None
+        return {"address": f.addr, "address_from": f.address_from,
+                "instruction": f.insn.to_json() if f.insn is not None else None}
 
     def _python_rows(self) -> list[tuple[str, str]]:
         py = self.python
