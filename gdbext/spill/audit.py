@@ -457,7 +457,8 @@ def _explain_overflow(a: Audit) -> None:
         fix("give the thread a bigger stack (pthread_attr_setstacksize"
             + (f" above {_kib(used)}, this frame plus what its callers use" if used else "")
             + "; ulimit -s for the main thread; the runtime's stack-size knob)")
-        fix("or move the large vector locals to the heap (malloc, std::vector)")
+        if frame is None or frame >= PAGE:     # a big frame: its locals are the cost
+            fix("or move the large vector locals to the heap (malloc, std::vector)")
 
 
 def _hex(value: int | None) -> str:

@@ -180,8 +180,11 @@ class TriageReport:
             if self.reason is not None:
                 rows.append(("why", self.fault_class.explanation))
         if self.fault_facts is not None and self.fault_facts.access:
-            rows.append(("access", self.fault_facts.access + (
-                f" at {self.fault_facts.addr:#x}" if self.fault_facts.addr is not None else "")))
+            f = self.fault_facts
+            rows.append(("access", f.access + (f" at {f.addr:#x}" if f.addr is not None
+                                               else "") + (
+                " (the instruction's operand: a #GP's si_addr 0 is no address)"
+                if f.address_from == "operand" and f.addr is not None else "")))
         if self.interrupted is not None:
             i = self.interrupted
             who = (self.handler or {}).get("what") or "a signal handler"
