@@ -395,7 +395,7 @@ def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
         access = _access(pc, addr) if not general_protection else None
     if access == "execute" and jump is None and pc is not None:
         try:                # how the pc got into memory it may not execute
-            jump = bad_jump(pc, "is in memory mapped without execute permission")
+            jump = bad_jump(pc, "is in memory mapped without execute permission", regs)
         except GdbextError:
             jump = None
     executing = access == "execute" or (insn is not None and insn.flow is not None)
@@ -428,11 +428,12 @@ def _instruction(pc: int, regs: dict):
         return None
 
 
-def bad_jump(address: int, where: str = "is in no mapping"):
+def bad_jump(address: int, where: str = "is in no mapping", regs: dict | None = None):
     """Why the pc is nowhere (triage/jump.py): the word at rsp, the call
-    before it, and where that call went."""
+    before it, and where that call went.  ``regs``: the faulting context's
+    registers (a signal frame's), else the selected frame's."""
     from .jump import explain
-    regs = target.selected_registers()
+    regs = regs if regs else target.selected_registers()
     rsp = regs.get("rsp")
     ret = code = caller = None
     try:
