@@ -266,13 +266,13 @@ def _signature(report):
     name = next(iter(report.reports), None)
     if report.reason is not None:
         key = report.reason.key
+    elif report.finding is not None:    # how the pc got nowhere: call, tail-call, jump
+        key = report.finding.key
     elif report.fault_class is not None and report.stop.origin == "fault" and \
             report.verdict == report.fault_class.name:
         key = report.fault_class.name
     elif name:
         key = keys[name](report.report_json(name))
-    elif report.finding is not None:
-        key = report.finding.key
     else:
         key = (report.stop.code_name or "") if report.stop.origin == "fault" else ""
     return Signature(report.stop.klass, report.verdict, key,

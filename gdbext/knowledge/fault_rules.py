@@ -173,6 +173,9 @@ FAULT_RULES: tuple[Rule, ...] = (
          lambda f: _exec_text(f, f"lies in {_where(f)}, which is mapped without execute "
                                  "permission (a DEP/NX violation)")
          + "; code run from data: injected code or a pointer to data used as code"),
+    Rule("jump-to-unmapped", lambda f: f.access == "execute" and f.jump is not None
+         and f.region is None, EXPLOITABLE,
+         lambda f: _exec_text(f, "is in no mapping")),
     Rule("execute-violation", lambda f: f.access == "execute", EXPLOITABLE,
          lambda f: _exec_text(f, f"is in {_where(f)}")),
     Rule("mapping-past-eof", lambda f: f.signo == 7 and f.region is not None
