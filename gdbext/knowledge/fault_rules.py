@@ -178,6 +178,10 @@ FAULT_RULES: tuple[Rule, ...] = (
          lambda f: _exec_text(f, "is in no mapping")),
     Rule("execute-violation", lambda f: f.access == "execute", EXPLOITABLE,
          lambda f: _exec_text(f, f"is in {_where(f)}")),
+    Rule("stack-segment-fault", lambda f: f.signo == 7 and f.code == SI_KERNEL, UNKNOWN,
+         lambda f: "a stack-segment fault (#SS, SIGBUS with SI_KERNEL): an access through "
+                   "rsp or rbp at a non-canonical address - the stack or frame pointer "
+                   "itself is corrupt" + (f" (`{f.insn.text}`)" if f.insn else "")),
     Rule("mapping-past-eof", lambda f: f.signo == 7 and f.region is not None
          and f.region.path is not None and f.code == 2, PROBABLY_NOT,
          lambda f: f"read of {f.region.path} past its end: the file is "

@@ -119,3 +119,11 @@ def test_tail_call_named_by_the_direct_call_target():
     assert direct.how == "call" and direct.certain
     nothing = jump.explain(0x1234, 0x7FFC0000, 0x41414141, None, b"\x41" * 7)
     assert nothing.how == "jump-or-return"
+
+
+def test_a_stack_segment_fault_is_no_null_write():
+    """SIGBUS with SI_KERNEL (#SS) also has si_addr 0, which is no address."""
+    push = instruction.decode(PC, b"\x50", {"rsp": 0x8000000000000010}, reader({}))
+    c = fault_class.classify(facts(signo=7, code=0x80, addr=None, access=push.access,
+                                   insn=push, address_from="operand"))
+    assert c.name == "stack-segment-fault"
