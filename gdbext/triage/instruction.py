@@ -103,9 +103,6 @@ def decode(pc: int, code: bytes, regs: dict, read) -> InstructionFacts | None:
     return facts
 
 
-_SIZES = {"r": 8, "e": 4}
-
-
 def _register_size(register) -> int:
     from iced_x86 import RegisterInfo
     return RegisterInfo(register).size
