@@ -71,6 +71,9 @@ def analyse(args):
         report.scanned = sum(1 for f in raw if f.evidence == "inferred")
         _explain(report, raw, context, bound)
         report.frames = _signature_frames(report, raw, SIGNATURE_FRAMES)
+        if report.finding is not None:      # a tail call to a bad pc: name who jumped
+            from ..triage.jump import signature_frames
+            report.frames = signature_frames(report.frames, report.finding)
     report.signature = _signature(report)
     if not args.no_metadata:
         from ..triage.metadata import safe_collect
@@ -148,16 +151,16 @@ def _explain(report, raw, context, bound: int) -> None:
         report.python = evidence.python_stack(report.thread, mine[0][1] if mine else None,
                                               bound, report.warnings)
     try:
-        if stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS"):
+        if stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS", "SIGFPE"):
             spill = report.reports.get("spill-audit")
             spill_verdict = spill.verdict if spill is not None else None
-            if spill_verdict in (None, "not-alignment", "stack-overflow") \
-                    and report.finding is None:
+            if spill_verdict in (None, "not-alignment", "stack-overflow",
+                                 "non-canonical-address"):
                 regs = context.regs if context is not None else _frame0_registers()
                 facts = evidence.fault_facts(stop.signo, stop.code, stop.addr,
                                              regs.get("rip"), regs,
                                              True if spill_verdict == "stack-overflow"
-                                             else None)
+                                             else None, report.finding)
                 report.fault_facts = facts
                 report.fault_class = classify_fault(facts)
                 report.warnings.extend(report.fault_class.warnings)
@@ -168,7 +171,7 @@ def _explain(report, raw, context, bound: int) -> None:
                       or evidence.python_fatal(names, report.interpreter, raw))
             report.reason = reason
             if reason is not None:
-                report.fault_class = for_abort(reason.verdict)
+                report.fault_class = for_abort(reason.verdict, reason.details)
     except Exception as exc:  # noqa: BLE001 - a broken reader must not hide the frames
         if target.is_debug_enabled():
             report.warnings.append(traceback.format_exc())
@@ -240,21 +243,8 @@ def _jumped_to(failure, stop) -> bool:
 
 def _bad_jump(address: int):
     """Why the pc is nowhere: the word at rsp and the call before it."""
-    from ..triage.jump import explain
-    regs = target.selected_registers()
-    rsp = regs.get("rsp")
-    ret = code = caller = None
-    try:
-        ret = target.read_pointer(rsp) if rsp is not None else None
-    except GdbextError:
-        pass
-    if ret:
-        caller = target.locate(ret).function
-        try:
-            code = target.read_bytes(ret - 7, 7)
-        except GdbextError:
-            code = None
-    return explain(address, rsp, ret, caller, code)
+    from ..triage.evidence import bad_jump
+    return bad_jump(address)
 
 
 def _hang_frames(deadlock, me: dict | None, limit: int):
@@ -279,13 +269,13 @@ def _signature(report):
     name = next(iter(report.reports), None)
     if report.reason is not None:
         key = report.reason.key
+    elif report.finding is not None:    # how the pc got nowhere: call, tail-call, jump
+        key = report.finding.key
     elif report.fault_class is not None and report.stop.origin == "fault" and \
             report.verdict == report.fault_class.name:
         key = report.fault_class.name
     elif name:
         key = keys[name](report.report_json(name))
-    elif report.finding is not None:
-        key = report.finding.key
     else:
         key = (report.stop.code_name or "") if report.stop.origin == "fault" else ""
     return Signature(report.stop.klass, report.verdict, key,

@@ -22,16 +22,21 @@ EXPLOITABLE, PROBABLY, PROBABLY_NOT, UNKNOWN = (
 
 
 # name: the class, verdict and signature key; match: FaultFacts -> bool;
-# explain: FaultFacts -> str
-Rule = namedtuple("Rule", "name match rating explain")
+# explain: FaultFacts -> str; id: the rule's own name when several rules give
+# one class (shown as "rule fault:ID")
+Rule = namedtuple("Rule", "name match rating explain id", defaults=(None,))
 
 
 def _where(f) -> str:
     r = f.region
     if r is None:
         return "no mapping"
-    what = f"{r.section} of {r.object}" if r.section else (r.object or "an anonymous mapping")
-    return what
+    if r.section:
+        return f"{r.section} of {r.object}"
+    if r.object:
+        return r.object
+    what = r.name or "an anonymous mapping"
+    return f"{what} [{r.start:#x}, {r.end:#x}) {r.perms}" if r.end else what
 
 
 def _poisoned(addr) -> bool:
@@ -44,13 +49,139 @@ def _poisoned(addr) -> bool:
     return raw[0] in POISON_BYTES and len(set(raw[:4])) == 1 and len(set(raw)) <= 2
 
 
-# Faults: SIGSEGV, SIGBUS (and SIGILL/SIGFPE have their own analyses).
+def _canonical(address: int) -> bool:
+    top = address >> 47            # 48-bit virtual addresses (LA57 not assumed)
+    return top == 0 or top == (1 << 17) - 1
+
+
+def _pointers(f):
+    """The pointer the instruction dereferenced, and the address it faulted at."""
+    seen = []
+    for value in ((f.insn.pointer if f.insn else None), f.addr):
+        if value is not None and value not in seen:
+            seen.append(value)
+    return seen
+
+
+# glibc >= 2.32 safe-linking (malloc/malloc.c, PROTECT_PTR): a free chunk's
+# tcache/fastbin next pointer is stored as (pos >> 12) ^ next, pos being the
+# address of the field itself.  The last chunk of a bin stores pos >> 12: a
+# value in [heap_lo >> 12, heap_hi >> 12).  A freed object's first field read
+# as a pointer therefore lands there, or demangles into the heap.
+SAFE_LINK_PAGES_MAX = 1 << 16
+
+
+def safe_linked(f):
+    """(value, what, heap range) when a pointer is a safe-linked free-list link."""
+    for value in _pointers(f):
+        for lo, hi in f.heaps:
+            if lo >> 12 <= value < hi >> 12:
+                return value, "the end of a free list: (pos >> 12) ^ NULL", (lo, hi)
+            pages = range(lo >> 12, min(hi >> 12, (lo >> 12) + SAFE_LINK_PAGES_MAX))
+            for page in pages:
+                plain = value ^ page
+                if lo <= plain < hi and plain % 16 == 0 and plain >> 12 >= page:
+                    return value, f"a link to {plain:#x}: (pos >> 12) ^ next", (lo, hi)
+    return None
+
+
+def _safe_linked_text(f) -> str:
+    value, what, (lo, hi) = safe_linked(f)
+    return (f"the pointer {value:#x} is a glibc safe-linked free-list link ({what}; "
+            f"heap [{lo:#x}, {hi:#x}), malloc.c PROTECT_PTR): the object holding it was "
+            "freed and its first field reused by tcache or a fastbin - a use after free")
+
+
+def _bad_code(f, address) -> bool:
+    """Not an address code can run at: non-canonical, near NULL or unmapped."""
+    return address is not None and (not _canonical(address) or address < NEAR_NULL
+                                     or not f.executable(address))
+
+
+def _ret_text(f) -> str:
+    i = f.insn
+    where = f" at [rsp] = {i.address:#x}" if i.address is not None else ""
+    fill = ""
+    raw = i.target.to_bytes(8, "little")
+    if len(set(raw)) == 1:
+        fill = f" (eight {raw[0]:#04x} bytes: the data that overflowed a stack buffer)"
+    why = "not canonical, so the CPU refused it (#GP)" if not _canonical(i.target) \
+        else "no code there"
+    return (f"`{i.text}` would return to {i.target:#x}{fill}, the return address{where}: "
+            f"{why}; a stack buffer overflow overwrote the saved return address")
+
+
+def _branch_text(f) -> str:
+    i = f.insn
+    return (f"`{i.text}` {'calls' if i.flow == 'call' else 'jumps'} to {i.target:#x} "
+            f"(from {i.target_from}), which is not canonical: a corrupt function "
+            "pointer, vtable or jump table")
+
+
+def _jump_how(f) -> str:
+    j = f.jump or {}
+    if j.get("how") == "tail-call" and j.get("callee"):
+        return (f"{j['callee']} jumped there (a tail call through a function pointer; "
+                f"{j.get('caller') or 'its caller'} called {j['callee']})")
+    if j.get("how") == "call" and j.get("certainty") == "exact":
+        return f"{j.get('caller') or 'the caller'} called it: `{j.get('call')}`"
+    if j.get("how") == "call":
+        return (f"probably the call `{j.get('call')}` in {j.get('caller') or 'the caller'} "
+                "(its operand holds the pc now; inferred)")
+    return "a jump or a return took it there"
+
+
+def _exec_text(f, what) -> str:
+    return f"the pc {f.pc:#x} {what}: {_jump_how(f)}"
+
+
+def _divisor(f) -> str:
+    i = f.insn
+    if i is None or i.divisor is None:
+        return "the divisor"
+    return f"the divisor {i.divisor}" + (f" = {i.divisor_value}"
+                                         if i.divisor_value is not None else "")
+
+
+def _int_min(f) -> bool:
+    i = f.insn
+    return bool(i and i.signed and i.divisor_value == -1 and i.size
+                and i.dividend_value == -(1 << (i.size * 8 - 1)))
+
+
+SI_KERNEL = 0x80
+FPE_INTDIV, FPE_INTOVF = 1, 2
+
+
+# Faults: SIGSEGV, SIGBUS, SIGFPE (SIGILL has isa-check).
 FAULT_RULES: tuple[Rule, ...] = (
     Rule("stack-overflow", lambda f: f.stack_overflow, PROBABLY_NOT,
-         lambda f: "the stack ran into its guard page: unbounded recursion or a huge "
-                   "stack frame"),
+         lambda f: "the thread ran out of stack (its guard page or its size limit): "
+                   "unbounded recursion or a huge stack frame"),
+    # a ret whose return address is garbage: CERT's ReturnAv
+    Rule("return-to-bad-address", lambda f: f.signo == 11 and f.insn is not None
+         and f.insn.flow == "ret" and _bad_code(f, f.insn.target), EXPLOITABLE, _ret_text),
+    Rule("branch-to-bad-address", lambda f: f.signo == 11 and f.insn is not None
+         and f.insn.flow in ("call", "jmp") and f.insn.target is not None
+         and not _canonical(f.insn.target), EXPLOITABLE, _branch_text),
+    # the pc itself faulted (si_addr == pc): CERT's SegFaultOnPc(NearNull)
+    Rule("call-to-null", lambda f: f.access == "execute" and f.pc is not None
+         and f.pc < NEAR_NULL, PROBABLY,
+         lambda f: _exec_text(f, "is near NULL") + ": a NULL function pointer called"),
+    Rule("execute-non-executable", lambda f: f.access == "execute" and f.region is not None
+         and f.pc is not None and not f.executable(f.pc), EXPLOITABLE,
+         lambda f: _exec_text(f, f"lies in {_where(f)}, which is mapped without execute "
+                                 "permission (a DEP/NX violation)")
+         + "; code run from data: injected code or a pointer to data used as code"),
+    Rule("jump-to-unmapped", lambda f: f.access == "execute" and f.jump is not None
+         and f.region is None, EXPLOITABLE,
+         lambda f: _exec_text(f, "is in no mapping")),
     Rule("execute-violation", lambda f: f.access == "execute", EXPLOITABLE,
-         lambda f: f"the pc itself faulted: execution went to {_where(f)}"),
+         lambda f: _exec_text(f, f"is in {_where(f)}")),
+    Rule("stack-segment-fault", lambda f: f.signo == 7 and f.code == SI_KERNEL, UNKNOWN,
+         lambda f: "a stack-segment fault (#SS, SIGBUS with SI_KERNEL): an access through "
+                   "rsp or rbp at a non-canonical address - the stack or frame pointer "
+                   "itself is corrupt" + (f" (`{f.insn.text}`)" if f.insn else "")),
     Rule("mapping-past-eof", lambda f: f.signo == 7 and f.region is not None
          and f.region.path is not None and f.code == 2, PROBABLY_NOT,
          lambda f: f"read of {f.region.path} past its end: the file is "
@@ -67,16 +198,49 @@ FAULT_RULES: tuple[Rule, ...] = (
     Rule("null-read", lambda f: f.addr is not None and f.addr < NEAR_NULL
          and f.signo == 11, PROBABLY_NOT,
          lambda f: f"a read near NULL ({f.addr:#x}): a null pointer plus a field offset"),
-    Rule("use-after-free", lambda f: _poisoned(f.addr), EXPLOITABLE,
-         lambda f: f"the address {f.addr:#x} is allocator fill: a pointer read out of a "
-                   "freed or uninitialised object"),
+    Rule("use-after-free", lambda f: any(_poisoned(p) for p in _pointers(f)), EXPLOITABLE,
+         lambda f: f"the address {next(p for p in _pointers(f) if _poisoned(p)):#x} is "
+                   "allocator fill: a pointer read out of a freed or uninitialised object",
+         "allocator-fill"),
+    Rule("use-after-free", lambda f: f.signo == 11 and safe_linked(f) is not None,
+         EXPLOITABLE, _safe_linked_text, "safe-linked-pointer"),
+    Rule("non-canonical-address", lambda f: f.signo == 11 and f.addr is not None
+         and not _canonical(f.addr), UNKNOWN,
+         lambda f: f"a {f.access or 'access'} through {f.addr:#x}, which is not canonical "
+                   "(bits 63..47 differ; #GP, the kernel gave no address): a corrupt or "
+                   "uninitialised pointer"),
     Rule("write-violation", lambda f: f.access == "write", EXPLOITABLE,
-         lambda f: f"a write to {f.addr:#x} ({_where(f)}) that faulted"),
+         lambda f: f"a write to {f.addr:#x} ({_where(f)}) that faulted"
+         if f.addr is not None else "a write that faulted (no address known)"),
+    Rule("general-protection", lambda f: f.signo == 11 and f.code == SI_KERNEL, UNKNOWN,
+         lambda f: "a general-protection fault (#GP; si_code SI_KERNEL, si_addr is not an "
+                   "address)" + (f" at `{f.insn.text}`" if f.insn else "")
+                   + ": a privileged instruction, a bad segment or a non-canonical "
+                     "address the instruction does not show"),
     Rule("read-violation", lambda f: f.signo == 11, UNKNOWN,
          lambda f: f"a read of {f.addr:#x} ({_where(f)}) that faulted"
          if f.addr is not None else "a read that faulted (the kernel gave no address)"),
     Rule("bus-error", lambda f: f.signo == 7, UNKNOWN,
          lambda f: "a bus error: the memory exists in the mapping but not behind it"),
+    # SIGFPE: x86's #DE gives FPE_INTDIV for a zero divisor and for INT_MIN / -1
+    Rule("integer-overflow", lambda f: f.signo == 8 and (f.code == FPE_INTOVF or _int_min(f)),
+         PROBABLY_NOT,
+         lambda f: f"`{f.insn.text}`: {f.insn.dividend_value} / -1 does not fit in "
+                   f"{f.insn.size * 8} bits (the most negative integer divided by -1)"
+         if _int_min(f) else "a signed integer overflow trapped (into)"),
+    Rule("integer-divide-by-zero", lambda f: f.signo == 8 and f.code == FPE_INTDIV
+         and (f.insn is None or f.insn.divisor_value in (0, None)), PROBABLY_NOT,
+         lambda f: (f"`{f.insn.text}`: {_divisor(f)}" if f.insn and f.insn.divisor
+                    else "an integer division by zero")
+         + (": a division by zero" if f.insn and f.insn.divisor_value == 0
+            else " (its value is not known here)")),
+    Rule("integer-divide-error", lambda f: f.signo == 8 and f.code == FPE_INTDIV,
+         PROBABLY_NOT,
+         lambda f: f"`{f.insn.text}`: the quotient does not fit its register "
+                   f"({_divisor(f)}, dividend {f.insn.dividend_value})"),
+    Rule("floating-point-exception", lambda f: f.signo == 8, PROBABLY_NOT,
+         lambda f: "an unmasked floating-point exception (the program enabled traps with "
+                   "feenableexcept or the MXCSR)"),
 )
 
 # Aborts explained by a runtime's reason (triage/reasons.py): verdict -> rating.
@@ -99,3 +263,39 @@ ABORT_RATINGS: dict[str, tuple[str, str]] = {
     "glibc-fatal-error": (UNKNOWN, "glibc found an internal inconsistency"),
     "abort-message": (UNKNOWN, "glibc left a message before abort"),
 }
+
+# glibc's malloc checks (malloc/malloc.c, glibc 2.36: the malloc_printerr
+# strings), most specific first: (message regex, class, explanation).  The
+# message is read from __abort_msg; the class says which heap bug it is.
+MALLOC_CHECKS: tuple[tuple[str, str, str], ...] = (
+    (r"^(?:free|munmap_chunk|realloc)\(\): invalid pointer$", "invalid-free",
+     "free() was given a pointer malloc never returned: glibc checks that the "
+     "pointer is 16-byte aligned and that its chunk does not wrap the address space - an "
+     "interior pointer (into the middle of a block), a stack or static address, a pointer "
+     "from another allocator, or garbage"),
+    (r"^free\(\): invalid size$|^realloc\(\): invalid old size$", "invalid-free",
+     "the chunk header before the freed pointer has an impossible size: the pointer is not "
+     "the start of a malloc block (an interior or foreign pointer), or the header was "
+     "overwritten by an underflow of the block before it"),
+    (r"double free detected in tcache", "double-free",
+     "the freed block is already in its tcache bin (its key field points at the thread's "
+     "tcache): the same pointer freed twice"),
+    (r"^double free or corruption \((?:fasttop|!prev)\)$", "double-free",
+     "the freed block is already free (fasttop: it is the head of its fastbin; !prev: the "
+     "next chunk's PREV_INUSE bit says so): a double free, or a write that cleared that "
+     "bit"),
+    (r"^double free or corruption \((?:top|out)\)$", "invalid-free",
+     "the freed pointer is the top chunk or lies outside the arena: freed twice after the "
+     "arena grew past it, or a pointer malloc never returned"),
+    (r"invalid next size|^malloc\(\): corrupted top size$|^corrupted size vs\. prev_size",
+     "heap-overflow",
+     "the size field of the chunk after a block is impossible: a write ran past the end of "
+     "the block before it (a heap buffer overflow) and overwrote the next chunk's header"
+     " (for 'corrupted top size': the top chunk's)"),
+    (r"double-linked list|unsorted chunks|smallbin|unaligned (?:tcache|fastbin) chunk|"
+     r"memory corruption|mismatching next->prev_size|invalid next->prev_inuse|"
+     r"invalid chunk size|invalid size \(unsorted\)|too many chunks",
+     "free-list-corruption",
+     "a free chunk's links or size were overwritten while it sat in a bin: a write through "
+     "a pointer to freed memory (use after free) or an overflow into a free chunk"),
+)

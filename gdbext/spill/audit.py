@@ -85,6 +85,9 @@ class Audit:
     audited_other: bool = False     # ADDRESS given: not the faulting instruction
     stack: StackBounds | None = None
     language: str | None = None     # "rust", "c++", "c": who built the function
+    # what the stack explanation says, apart (crash-triage shows only these)
+    stack_notes: list[str] = field(default_factory=list)
+    stack_advice: list[str] = field(default_factory=list)
 
     @property
     def frame_bytes(self) -> int | None:
@@ -102,8 +105,9 @@ def fault_kind(signal: Signal | None, op: Operand, rsp: int | None,
         return "none"
     if signal.signo == SIGSEGV and signal.code in (SEGV_MAPERR, SEGV_ACCERR) \
             and signal.addr is not None:
-        left = left_the_stack(signal.addr, rsp, stack)
-        if left == "guard":
+        step = cfa - rsp if cfa is not None and rsp is not None and cfa >= rsp else None
+        left = left_the_stack(signal.addr, rsp, stack, step)
+        if left in ("guard", "limit"):
             return "stack-overflow"
         if left == "clash":
             return "stack-clash"
@@ -122,6 +126,23 @@ def fault_kind(signal: Signal | None, op: Operand, rsp: int | None,
     if signal.addr is not None and stack_overflow(signal.addr, rsp, readable):
         return "stack-overflow"
     return "unmapped-address" if signal.code == SEGV_MAPERR else "access-violation"
+
+
+def fetching(signal: Signal | None, pc: int) -> bool:
+    """The fault is the fetch of the instruction at the pc (si_addr == pc, as
+    for a jump into memory without execute permission): it never ran, so its
+    operands were neither read nor written."""
+    return signal is not None and signal.signo in (SIGSEGV, SIGBUS) \
+        and signal.code != SI_KERNEL and signal.addr == pc
+
+
+def not_executed(op: Operand) -> Operand:
+    """The operand of an instruction that never ran: no access to claim."""
+    from dataclasses import replace
+    return replace(op, memory=None, base=None, index=None, displacement=0, size=0,
+                   writes=False, effective_address=None, required_alignment=None,
+                   rule="the fault is fetching this instruction (si_addr is the pc): it "
+                        "never ran, so nothing was read or written")
 
 
 def stack_pointer_nowhere(addr: int, rsp: int | None, cfa: int | None,
@@ -183,7 +204,7 @@ def verdict(kind: str, op: Operand, diagnosis: str | None, slot: Slot | None) ->
         if slot is not None and diagnosis == "entered-misaligned":
             return "stack-spill-fault"
         return "misaligned-stack"
-    if kind in ("unmapped-address", "access-violation"):
+    if kind in ("unmapped-address", "access-violation", "instruction-fetch"):
         return "not-alignment"
     return "other"
 
@@ -197,6 +218,8 @@ def quick_verdict(pc: int, code: bytes, regs: dict[str, int], signal: Signal | N
     ins = decode_one(code, pc)
     if ins is None:
         return None
+    if fetching(signal, pc):
+        return "not-alignment"
     op = analyse(ins, code[:ins.len], regs)
     kind = fault_kind(signal, op, regs.get("rsp"), readable,
                       frames[0].cfa if frames else None, stack)
@@ -236,8 +259,12 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
     if ins is None:
         raise UndecodableError(f"no instruction decodes at {pc:#x}")
     op = analyse(ins, code[:ins.len], regs)
-    kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable,
-                      frames[0].cfa if frames else None, stack)
+    if fetching(signal, pc) and not audited_other:
+        op = not_executed(op)
+        kind = "instruction-fetch"
+    else:
+        kind = fault_kind(None if audited_other else signal, op, regs.get("rsp"), readable,
+                          frames[0].cfa if frames else None, stack)
     warnings = []
     pressure = block = slot = None
     realigned = None
@@ -277,6 +304,10 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
         say(f"{op.text} {'writes' if op.writes else 'reads'} {op.size} bytes at "
             f"{op.effective_address:#x}, which is {op.misaligned_by} bytes past a "
             f"{op.required_alignment}-byte boundary: {op.rule}.")
+    elif a.fault_kind == "instruction-fetch":
+        say(f"The fault is the fetch of the instruction at the pc itself (si_addr "
+            f"{a.pc:#x} is the pc): the bytes there ({op.text}) never ran, so no operand was "
+            "read or written.  The program jumped into memory it may not execute.")
     elif op.required_alignment is None and a.fault_kind not in ("none",):
         say(f"{op.text} cannot fault on alignment: {op.rule}.")
     if a.fault_kind == "non-canonical-address":
@@ -291,6 +322,9 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
     if a.fault_kind in ("stack-overflow", "stack-clash"):
         _explain_overflow(a)
     if a.fault_kind == "bad-stack-pointer":
+        a.stack_notes.append(f"rsp {_hex(a.frames[0].rsp if a.frames else None)} points at "
+                             "no memory, and neither does the frame's CFA: the stack pointer "
+                             "itself is wrong.")
         say(f"rsp {_hex(a.frames[0].rsp if a.frames else None)} points at no memory, and "
             "neither does the frame's CFA: the stack pointer itself is wrong, not an "
             "overflow of a real stack.")
@@ -372,7 +406,13 @@ def _kib(n: int) -> str:
 
 
 def _explain_overflow(a: Audit) -> None:
-    say, fix = a.explanation.append, a.advice.append
+    def say(text):
+        a.explanation.append(text)
+        a.stack_notes.append(text)
+
+    def fix(text):
+        a.advice.append(text)
+        a.stack_advice.append(text)
     st, frame = a.stack, a.frame_bytes
     rsp = a.frames[0].rsp if a.frames else None
     where = ""
@@ -395,6 +435,15 @@ def _explain_overflow(a: Audit) -> None:
             fix("build with -fstack-clash-protection (GCC 8+, Clang 11+): the prologue then "
                 "probes every page of a large frame, so an overflow becomes a clean hit on "
                 "the guard page instead of a write into whatever lies below")
+    elif st is not None and st.guard_lo is None and a.signal.addr < st.lo:
+        say(f"The faulting address {a.signal.addr:#x} is {st.lo - a.signal.addr:,} bytes "
+            f"below the stack's lowest address (rsp {_hex(rsp)}): the thread ran out of "
+            f"stack at the end of its mapping, which the kernel does not grow past its "
+            f"limit (RLIMIT_STACK, ulimit -s, for the main thread).{where}{size} The step "
+            "was small: plain deep recursion or too many frames, not a frame that jumped "
+            "over a guard.")
+        if a.language != "rust":
+            fix("bound the recursion (a depth limit) or make it iterative")
     else:
         say(f"The faulting address {a.signal.addr:#x} lies in the guard below the stack "
             f"(rsp {_hex(rsp)}): the thread ran out of stack.{where}{size}")
@@ -408,7 +457,8 @@ def _explain_overflow(a: Audit) -> None:
         fix("give the thread a bigger stack (pthread_attr_setstacksize"
             + (f" above {_kib(used)}, this frame plus what its callers use" if used else "")
             + "; ulimit -s for the main thread; the runtime's stack-size knob)")
-        fix("or move the large vector locals to the heap (malloc, std::vector)")
+        if frame is None or frame >= PAGE:     # a big frame: its locals are the cost
+            fix("or move the large vector locals to the heap (malloc, std::vector)")
 
 
 def _hex(value: int | None) -> str:

@@ -162,7 +162,10 @@ class SpillAuditReport:
         rows.append(("instruction", f"{a.pc:#x} <{where}>: {op.text}"))
         rows.append(("bytes", f"{render.hexbytes(op.raw)} ({op.encoding})"))
         rows.append(("rule", op.rule))
-        if op.memory:
+        if a.fault_kind == "instruction-fetch":
+            rows.append(("address", f"{a.pc:#x} (the pc): fetching the instruction "
+                                    "faulted; it never ran"))
+        elif op.memory:
             ea = render.hexaddr(op.effective_address)
             detail = ""
             if op.required_alignment and op.effective_address is not None:

@@ -84,14 +84,23 @@ def mapping_at(address: int, mappings) -> object | None:
     return None
 
 
-def left_the_stack(addr: int, rsp: int | None, stack: StackBounds | None) -> str | None:
-    """"guard" when the fault hit the guard below this stack, "clash" when rsp
-    (and the fault) went past the stack's low end further than the guard --
-    the frame jumped over it; None when the fault is not below this stack."""
+def left_the_stack(addr: int, rsp: int | None, stack: StackBounds | None,
+                   step: int | None = None) -> str | None:
+    """Where a fault below this stack went: "guard" when it hit the guard
+    mapping; "clash" when rsp went past the stack's low end further than a
+    guard and there is evidence of one big step over it (a frame, ``step`` =
+    CFA - rsp, of a page or more, or a fault more than a page below the
+    stack and its guard); "limit" when the stack simply ran out at its low end
+    (a main thread at RLIMIT_STACK: the kernel stops growing it); None when
+    the fault is not below this stack."""
     if stack is None or rsp is None or addr >= stack.lo:
         return None
     if stack.guard_lo is not None and stack.guard_lo <= addr < stack.guard_hi:
         return "guard"
     below_stack = rsp < stack.lo + REACH_BELOW_RSP
     near_rsp = rsp - REACH_BELOW_RSP <= addr < max(rsp, stack.lo) + PAGE
-    return "clash" if below_stack and near_rsp else None
+    if not (below_stack and near_rsp):
+        return None
+    floor = stack.guard_lo if stack.guard_lo is not None else stack.lo
+    big_step = step is not None and step >= PAGE
+    return "clash" if big_step or addr < floor - PAGE else "limit"

@@ -530,11 +530,25 @@ READ_ONLY_SECTIONS = re.compile(r"\.(?:text|rodata|eh_frame|eh_frame_hdr|gcc_exc
 
 
 def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
-                regs: dict, stack_overflow: bool | None):
+                regs: dict, stack_overflow: bool | None, jump=None):
+    """The facts the fault rules match on.  ``jump``: triage/jump.BadJump
+    when the pc itself is in no mapping.  A SIGSEGV with SI_KERNEL is a #GP:
+    its si_addr 0 is no address, so the address is the faulting instruction's
+    memory operand (or a ret's / branch's target)."""
     from ..spill.audit import stack_overflow as overflowed
     from .fault_class import FaultFacts
+    insn = None
+    if pc is not None and jump is None:
+        insn = _instruction(pc, regs)
+    # #GP (SIGSEGV) and #SS (SIGBUS) arrive as SI_KERNEL with si_addr 0
+    general_protection = signo in (7, 11) and code == SI_KERNEL
+    address_from = "si_addr"
+    if general_protection:
+        addr = insn.address if insn is not None and insn.flow is None else None
+        address_from = "operand"
     readable = target.accessible_probe()
-    if stack_overflow is None and addr is not None:
+    if stack_overflow is None and addr is not None and signo in (7, 11) \
+            and not general_protection:
         # gcore writes a PROT_NONE guard page as a readable segment; the kernel's
         # SEGV_ACCERR already says the faulting page allows no such access.
         page = addr & ~0xFFF
@@ -544,8 +558,69 @@ def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
             stack_overflow = overflowed(addr, regs.get("rsp"), probe)
         except Exception:  # noqa: BLE001
             stack_overflow = False
-    return FaultFacts(signo, code, addr, pc, _access(pc, addr), _region(addr),
-                      bool(stack_overflow))
+    if signo == 8:
+        access = None
+    elif jump is not None or (addr is not None and addr == pc and not general_protection):
+        access = "execute"
+    elif insn is not None and insn.flow is None:
+        access = insn.access
+    else:
+        access = _access(pc, addr) if not general_protection else None
+    if access == "execute" and jump is None and pc is not None:
+        try:                # how the pc got into memory it may not execute
+            jump = bad_jump(pc, "is in memory mapped without execute permission", regs)
+        except GdbextError:
+            jump = None
+    executing = access == "execute" or (insn is not None and insn.flow is not None)
+    facts = FaultFacts(signo, code, addr, pc, access,
+                       _region(pc if access == "execute" else addr), bool(stack_overflow),
+                       insn, jump.to_json() if jump is not None else None,
+                       address_from=address_from)
+    if signo == 11:
+        facts.heaps = tuple(_anonymous_writable(regs.get("rsp")))
+        if executing:
+            try:
+                facts.exec_ranges = tuple(target.executable_ranges())
+            except GdbextError:
+                facts.exec_ranges = None
+    return facts
+
+
+SI_KERNEL = 0x80
+
+
+def _instruction(pc: int, regs: dict):
+    from .instruction import decode
+    try:
+        code = target.read_code(pc, 15)
+    except GdbextError:
+        return None
+    try:
+        return decode(pc, code, regs, target.memory_reader())
+    except Exception:  # noqa: BLE001 - an odd instruction is unknown, not a traceback
+        return None
+
+
+def bad_jump(address: int, where: str = "is in no mapping", regs: dict | None = None):
+    """Why the pc is nowhere (triage/jump.py): the word at rsp, the call
+    before it, and where that call went.  ``regs``: the faulting context's
+    registers (a signal frame's), else the selected frame's."""
+    from .jump import explain
+    regs = regs if regs else target.selected_registers()
+    rsp = regs.get("rsp")
+    ret = code = caller = None
+    try:
+        ret = target.read_pointer(rsp) if rsp is not None else None
+    except GdbextError:
+        pass
+    if ret:
+        caller = target.locate(ret).function
+        try:
+            code = target.read_bytes(ret - 7, 7)
+        except GdbextError:
+            code = None
+    return explain(address, rsp, ret, caller, code, regs, target.memory_reader(),
+                   lambda a: target.locate(a).function, where)
 
 
 def _access(pc: int | None, addr: int | None) -> str | None:
@@ -580,7 +655,7 @@ def _region(addr: int | None):
         for name, (lo, hi) in named.items():
             if lo <= addr < hi:
                 readonly = bool(READ_ONLY_SECTIONS.match(name))
-                return Region(os.path.basename(path), name, path, lo, 0, readonly)
+                return Region(os.path.basename(path), name, path, lo, 0, readonly, end=hi)
     for start, end, offset, path in _file_mappings():
         if start <= addr < end:
             size = None
@@ -588,11 +663,38 @@ def _region(addr: int | None):
                 size = os.path.getsize(path)
             except OSError:
                 pass
-            return Region(os.path.basename(path), None, path, start, offset, False, size)
+            return Region(os.path.basename(path), None, path, start, offset, False, size,
+                          end=end)
+    for m in target.mappings() or ():     # anonymous: the heap, a stack, mmap(MAP_ANONYMOUS)
+        if m.start <= addr < m.end:
+            return Region(None, None, None, m.start, 0, "w" not in m.perms[:3], end=m.end,
+                          perms=m.perms[:3], name=m.name or None)
     return None
 
 
+def _anonymous_writable(rsp: int | None) -> list[tuple[int, int]]:
+    """Writable mappings no file backs and that hold no stack pointer: the
+    heap arenas (the main arena's brk heap, mmap'd thread arenas)."""
+    files = [(lo, hi) for lo, hi, _, _ in _file_mappings()]
+    out = []
+    for m in target.mappings() or ():
+        if "w" not in m.perms[:3] or (m.name and m.name != "[heap]"):
+            continue
+        if rsp is not None and m.start <= rsp < m.end:
+            continue
+        if any(lo < m.end and m.start < hi for lo, hi in files):
+            continue
+        out.append((m.start, m.end))
+    return out
+
+
 def _file_mappings() -> list[tuple[int, int, int, str]]:
+    if "files" not in _SECTIONS:
+        _SECTIONS["files"] = _read_file_mappings()
+    return _SECTIONS["files"]
+
+
+def _read_file_mappings() -> list[tuple[int, int, int, str]]:
     maps = target.live_maps()
     if maps is not None:
         return [(m.start, m.end, m.offset, m.name) for m in maps if m.name.startswith("/")]

@@ -17,6 +17,9 @@ class Region:
     page_offset: int            # the file offset mapped at start
     readonly: bool
     file_size: int | None = None   # the file's size on disk now, when it is here
+    end: int | None = None
+    perms: str | None = None       # "rw-": an anonymous mapping's permissions
+    name: str | None = None        # [heap], [stack] (live /proc maps only)
 
     def file_offset_of(self, address: int | None) -> int:
         return self.page_offset + ((address or self.start) - self.start)
@@ -24,7 +27,8 @@ class Region:
     def to_json(self) -> dict:
         return {"object": self.object, "section": self.section, "path": self.path,
                 "start": self.start, "file_offset": self.page_offset,
-                "readonly": self.readonly, "file_size": self.file_size}
+                "readonly": self.readonly, "file_size": self.file_size, "end": self.end,
+                "perms": self.perms, "name": self.name}
 
 
 @dataclass
@@ -37,6 +41,17 @@ class FaultFacts:
     access: str | None          # read, write, execute; None: unknown
     region: Region | None
     stack_overflow: bool = False
+    insn: object | None = None      # triage/instruction.InstructionFacts
+    jump: dict | None = None        # triage/jump.BadJump.to_json(): how the pc got there
+    heaps: tuple = ()               # (lo, hi) of writable anonymous mappings
+    exec_ranges: tuple | None = None   # (lo, hi) executable; None: unknown
+    address_from: str = "si_addr"   # or "operand": si_addr was no address (SI_KERNEL)
+
+    def executable(self, address: int) -> bool:
+        """Code can run at ``address``; unknown ranges: assume it can."""
+        if self.exec_ranges is None:
+            return True
+        return any(lo <= address < hi for lo, hi in self.exec_ranges)
 
 
 @dataclass
@@ -59,14 +74,23 @@ def classify(facts: FaultFacts, rules=FAULT_RULES) -> FaultClass:
         try:
             if rule.match(facts):
                 return FaultClass(rule.name, rule.rating, rule.explain(facts),
-                                  f"fault:{rule.name}", warnings)
+                                  f"fault:{rule.id or rule.name}", warnings)
         except Exception as exc:  # noqa: BLE001 - one broken rule is a warning
             warnings.append(f"fault rule {rule.name} failed: {type(exc).__name__}: {exc}")
     return FaultClass("unknown-fault", UNKNOWN, "no rule matched", "none", warnings)
 
 
-def for_abort(verdict: str) -> FaultClass | None:
+def for_abort(verdict: str, details: dict | None = None) -> FaultClass | None:
+    """The class of an abort a runtime explained; glibc's malloc checks by
+    their message (knowledge/fault_rules.MALLOC_CHECKS)."""
+    import re
+
+    from ..knowledge.fault_rules import MALLOC_CHECKS
     if verdict not in ABORT_RATINGS:
         return None
     rating, explanation = ABORT_RATINGS[verdict]
+    check = (details or {}).get("check") if verdict == "heap-corruption" else None
+    for pattern, name, why in MALLOC_CHECKS if check else ():
+        if re.search(pattern, check):
+            return FaultClass(name, rating, f"{check}: {why}", f"abort:malloc-check:{name}")
     return FaultClass(verdict, rating, explanation, f"abort:{verdict}")

@@ -11,6 +11,9 @@ from .signature import NamedFrame, Signature
 from .stop import Stop
 
 SCHEMA = "gdbext/crash-triage/1"
+# spill-audit verdicts that are not about alignment: one line in the text
+BRIEF_SPILL_VERDICTS = ("not-alignment", "non-canonical-address", "stack-overflow",
+                        "bad-stack-pointer")
 
 
 @dataclass
@@ -58,7 +61,8 @@ class TriageReport:
         if self.reason is not None:
             return self.reason.verdict
         if self.fault_class is not None and (self.primary is None or self.primary.verdict
-                                             in ("not-alignment", "stack-overflow")):
+                                             in ("not-alignment", "stack-overflow",
+                                                 "non-canonical-address")):
             return self.fault_class.name
         if self.primary is not None:
             return self.primary.verdict
@@ -110,6 +114,7 @@ class TriageReport:
             "access": self.fault_facts.access if self.fault_facts is not None else None,
             "region": (self.fault_facts.region.to_json() if self.fault_facts is not None
                        and self.fault_facts.region is not None else None),
+            "fault": self._fault_json(),
             "interrupted": dict(self.interrupted.to_json(), handler=self.handler)
             if self.interrupted is not None else None,
             "stack_smashed": self.smashed,
@@ -121,6 +126,15 @@ class TriageReport:
             "errors": [{"command": c, "error": e} for c, e in self.errors],
             "warnings": self.warnings,
         }
+
+    def _fault_json(self) -> dict | None:
+        """The facts the fault rules saw: the address and where it came from,
+        the faulting instruction's facts."""
+        f = self.fault_facts
+        if f is None:
+            return None
+        return {"address": f.addr, "address_from": f.address_from,
+                "instruction": f.insn.to_json() if f.insn is not None else None}
 
     def _python_rows(self) -> list[tuple[str, str]]:
         py = self.python
@@ -168,8 +182,11 @@ class TriageReport:
             if self.reason is not None:
                 rows.append(("why", self.fault_class.explanation))
         if self.fault_facts is not None and self.fault_facts.access:
-            rows.append(("access", self.fault_facts.access + (
-                f" at {self.fault_facts.addr:#x}" if self.fault_facts.addr is not None else "")))
+            f = self.fault_facts
+            rows.append(("access", f.access + (f" at {f.addr:#x}" if f.addr is not None
+                                               else "") + (
+                " (the instruction's operand: a #GP's si_addr 0 is no address)"
+                if f.address_from == "operand" and f.addr is not None else "")))
         if self.interrupted is not None:
             i = self.interrupted
             who = (self.handler or {}).get("what") or "a signal handler"
@@ -195,8 +212,26 @@ class TriageReport:
         if self.finding is not None:
             rows += [("why", line) for line in self.finding.explanation[1:]]
             rows += [("fix", line) for line in self.finding.advice]
+        rows += self._stack_rows()
         rows += [("error", f"{c}: {e}") for c, e in self.errors]
         rows += [("warning", w) for w in self.warnings]
         parts = [self.headline(), render.block(rows)]
-        parts += [r.to_text() for r in self.reports.values()]
+        parts += [self._analysis_text(name, r) for name, r in self.reports.items()]
         return "\n\n".join(parts)
+
+    def _analysis_text(self, name: str, report) -> str:
+        """An analysis's own text; spill-audit's on a fault that is not about
+        alignment is one line (its JSON stays whole)."""
+        if name == "spill-audit" and report.verdict in BRIEF_SPILL_VERDICTS:
+            return (f"{report.headline()} (`spill-audit` shows its instruction, stack and "
+                    "slots; --json has them)")
+        return report.to_text()
+
+    def _stack_rows(self) -> list[tuple[str, str]]:
+        """spill-audit's explanation of a stack overflow, as crash-triage rows."""
+        spill = self.reports.get("spill-audit")
+        audit = getattr(spill, "audit", None)
+        if audit is None or spill.verdict not in ("stack-overflow", "bad-stack-pointer"):
+            return []
+        return ([("why", line) for line in audit.stack_notes]
+                + [("fix", line) for line in audit.stack_advice])
