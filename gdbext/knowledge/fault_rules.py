@@ -243,7 +243,7 @@ FAULT_RULES: tuple[Rule, ...] = (
                    "feenableexcept or the MXCSR)"),
 )
 
-# Aborts explained by a runtime's reason (triage/reasons.py): verdict -> rating.
+# Aborts explained by a runtime's reason (triage/evidence.py, fault_class.for_abort): verdict -> rating.
 ABORT_RATINGS: dict[str, tuple[str, str]] = {
     "heap-corruption": (PROBABLY, "glibc found its heap metadata corrupted: a double free, "
                         "an overflow of a heap block or a write after free"),
