@@ -149,6 +149,10 @@ def test_isa_check_numpy_sigill_names_the_python_line_and_cblas(numpy_sigill):
     blas = os.path.realpath(BLAS)
     assert re.search(r" T cblas_dgemm$", run(["nm", "-D", "--defined-only", blas]).stdout,
                      re.M)
+    caller = os.path.realpath(run([str(DEBIAN), "-c", "import numpy.core._multiarray_umath as m; "
+                                   "print(m.__file__)"]).stdout.strip())
+    assert re.search(r" U cblas_dgemm$", run(["nm", "-D", "--undefined-only", caller]).stdout,
+                     re.M)
     # Threads in the kernel when it faulted, by plain gdb's frame #0: the main
     # thread and maybe an OpenBLAS worker; either may be the faulting one.
     in_kernel = [int(m.group(1)) for m in re.finditer(
@@ -181,23 +185,31 @@ def test_isa_check_numpy_sigill_names_the_python_line_and_cblas(numpy_sigill):
             assert r["python"]["lwp"] == r["_script_lwp"]
             main_seen += 1
             names = [f["function"] for f in r["frames"]]
-            # Known limit (docs/limits.md): with one BLAS thread the frames past
-            # the kernel are a guess or a scan that can stop short (seen only
-            # in loaded CI runs); the Python line above is the fact tested.
-            scanned_cblas = env["OPENBLAS_NUM_THREADS"] != "1"
-            if scanned_cblas:
-                assert "cblas_dgemm" in names, names
-                cblas = r["frames"][names.index("cblas_dgemm")]
-                assert cblas["evidence"] == "inferred"          # past the kernel: scanned
-                assert os.path.realpath(cblas["object"]) == blas
-                assert r["scanned_frames"] > 0
+            # Past the kernel (no FDE covers it) every frame is inferred, never
+            # gdb's guess passed off as exact -- one BLAS thread or two.
+            assert all(f["evidence"] == "inferred" for f in r["frames"][1:]), r["frames"]
+            assert r["scanned_frames"] == len(r["frames"]) - 1 > 0
+            assert "cblas_dgemm" in names, names
+            at = names.index("cblas_dgemm")
+            cblas = r["frames"][at]
+            assert os.path.realpath(cblas["object"]) == blas
+            # From cblas_dgemm down to the kernel OpenBLAS calls nothing outside
+            # its two files: a frame of another object in between is a stale
+            # return address (the interpreter's, ld.so's) taken for a caller.
+            inside = {blas, os.path.realpath(r["frames"][0]["object"])}
+            assert all(os.path.realpath(f["object"] or "?") in inside
+                       for f in r["frames"][1:at]), r["frames"][:at + 1]
+            # and cblas_dgemm's caller is numpy's extension, which imports it
+            # (nm -u).
+            assert os.path.realpath(r["frames"][at + 1]["object"] or "?") == caller, \
+                r["frames"][:at + 2]
         else:                       # an OpenBLAS worker: the driver's Python stack
             assert r["python"]["lwp"] == r["_script_lwp"]
         if "_text" in r:
             text = r["_text"]
             assert f"{NUMPY_SCRIPT}:{blas_line} in multiply  <- the Python line that led here" \
                 in text
-            if r["python"]["evidence"] == "exact" and scanned_cblas:
+            if r["python"]["evidence"] == "exact":
                 assert re.search(r"cblas_dgemm\s+libblas\.so\.3\s+found by stack scanning "
                                  r"\(inferred\)", text), text
     if env["OPENBLAS_NUM_THREADS"] == "1":
@@ -218,9 +230,15 @@ def test_isa_check_numpy_sigill_names_the_python_line_and_cblas(numpy_sigill):
             frames = a["stack"]["frames"]
             names = [f["function"] for f in frames]
             assert names[0] == kernel and "cblas_dgemm" in names, names
-            cblas = frames[names.index("cblas_dgemm")]
+            at = names.index("cblas_dgemm")
+            cblas = frames[at]
             assert cblas["evidence"] == "inferred" and cblas["cfa"] is None
             assert os.path.realpath(cblas["object"]) == blas
+            assert all(f["evidence"] == "inferred" for f in frames[1:]), frames
+            inside = {blas, os.path.realpath(frames[0]["object"])}
+            assert all(os.path.realpath(f["object"] or "?") in inside
+                       for f in frames[1:at]), frames[:at + 1]
+            assert os.path.realpath(frames[at + 1]["object"] or "?") == caller, frames[:at + 2]
             assert frames[0]["cfa"] is None and a["stack"]["misaligned_since"] is None
             assert a["stack"]["scanned_frames"] > 0
             assert _python_frames(a) == truth
