@@ -86,21 +86,24 @@ def _guessed_caller(frames) -> bool:
     or inside a library (`?? < do_lookup_x` or `vfork@plt` above
     dgemm_kernel_PILEDRIVER, depending on what the stack held).  The scan
     starts at frame 0 instead, its frames marked inferred."""
-    if len(frames) < 2:
-        return False
+    return len(frames) > 1 and _uncovered(frames[0].pc)
+
+
+def _uncovered(pc: int) -> bool:
+    """``pc`` lies in a loaded file whose unwind index has no entry for it."""
     from ..spill import cfi
-    found = _object_of()(frames[0].pc)
+    found = _object_of()(pc)
     if not found:
         return False
     path, bias = found
     try:
-        return cfi.uncovered(path, frames[0].pc - bias)
+        return cfi.uncovered(path, pc - bias)
     except GdbextError:
         return False
 
 
 def unwinder_gave_up(frames) -> bool:
-    """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
+    """Frame 0 without an unwind entry (_guessed_caller).  A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
     had no CFI to leave it.  A caller at a nonzero pc that maps nothing is
     the same when the frame below it has no CFI either (gdb guessed its
     caller from rbp or a prologue it could not read: OpenBLAS's
@@ -108,6 +111,8 @@ def unwinder_gave_up(frames) -> bool:
     address when that frame's CFI located it: the frames past it are
     garbage, and a scan would dress up stale ones (triage/signature.py:
     smashed_at)."""
+    if _guessed_caller(frames):
+        return True                 # frame 0 has no unwind entry: gdb's callers are a guess
     for below, f in zip(frames, frames[1:]):
         if f.pc == 0:
             return True
@@ -154,8 +159,18 @@ def scan_above(pcs: list[int], functions: list[str | None], sps: list[int | None
                entry: tuple[int, str] | None = None):
     """unwind/stack_scan.recover over the target: (frames of gdb's to keep,
     the ScannedFrames above them).  ``tools``: a dict kept across calls of
-    one command (several threads) to share the readers' caches."""
+    one command (several threads) to share the readers' caches.  Frame 0
+    with no unwind entry (_guessed_caller) is the only frame of gdb's kept,
+    as in selected_frames; its registers are then read from the selected
+    frame, which must be that thread's newest (target.frames_with_sp leaves
+    it so)."""
     from ..unwind.stack_scan import recover
+    if not cut and len(pcs) > 1 and _uncovered(pcs[0]):
+        cut, pcs, functions, sps = True, pcs[:1], functions[:1], sps[:1]
+        try:
+            entry = _entry_slot(pcs[0], target.selected_registers())
+        except GdbextError:
+            entry = None
     tools = scan_tools() if tools is None else tools
     if not tools:
         tools.update(scan_tools())
