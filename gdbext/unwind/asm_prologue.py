@@ -106,7 +106,7 @@ def _signed(value: int) -> int:
 def return_address_rule(code: bytes, start: int, pc: int) -> ReturnAddressRule | None:
     """The rule for ``pc`` in the function whose bytes ``code`` start at
     ``start`` (the whole function, its symbol's size), or None."""
-    from iced_x86 import FlowControl, InstructionInfoFactory, Mnemonic
+    from iced_x86 import FlowControl, InstructionInfoFactory
 
     if not start <= pc < start + len(code):
         return None
@@ -143,8 +143,10 @@ def return_address_rule(code: bytes, start: int, pc: int) -> ReturnAddressRule |
     for ins in insns[first:last + 1]:
         if ins.ip == pc:
             return _rule(offs, steps)
+        if ins.flow_control in (FlowControl.CALL, FlowControl.INDIRECT_CALL):
+            continue                    # rsp and the callee-saved copies come back as they were
         if ins.flow_control != FlowControl.NEXT:
-            break
+            break                       # the block's last instruction
         written = _written(ins, factory, full)
         _step(ins, offs, written, full)
         if written:

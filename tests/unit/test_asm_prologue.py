@@ -105,3 +105,16 @@ def test_openblas_piledriver_kernel_keeps_entry_rsp_in_rbx():
         assert (rule.register, rule.offset) == ("rbx", frame), (hex(addr), rule)
     # past the reload of rbx in the epilogue nothing is claimed
     assert return_address_rule(code, func.start, int(insns[restore + 2][0], 16)) is None
+
+
+def test_a_call_in_the_entry_block_does_not_end_the_stepping():
+    # sub $0x20,%rsp; call next; mov %rsp,%rbx; and $-64,%rsp; test; je; nop; restore...
+    entry = SUB_20 + bytes.fromhex("e800000000") + MOV_RSP_RBX + AND_64 + TEST
+    code = entry + b"\x74\x01" + NOP + RESTORE + ADD_20 + RET
+    rule = return_address_rule(code, START, START + len(entry) + 2)
+    assert (rule.register, rule.offset) == ("rbx", 0x20)
+    # ... and a write of the copy after the call, still in the entry block, counts
+    entry = SUB_20 + MOV_RSP_RBX + bytes.fromhex("e800000000") + bytes.fromhex("31db") \
+        + AND_64 + TEST
+    code = entry + b"\x74\x01" + NOP + RESTORE + ADD_20 + RET
+    assert return_address_rule(code, START, START + len(entry) + 2) is None
