@@ -103,8 +103,9 @@ def _uncovered(pc: int) -> bool:
 
 
 def unwinder_gave_up(frames) -> bool:
-    """Frame 0 without an unwind entry (_guessed_caller).  A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
-    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is
+    """Frame 0 without an unwind entry (_guessed_caller).  A caller frame at
+    pc 0: an asm kernel reused rsp (OpenBLAS) and gdb had no CFI to leave
+    it.  A caller at a nonzero pc that maps nothing is
     the same when the frame below it has no CFI either (gdb guessed its
     caller from rbp or a prologue it could not read: OpenBLAS's
     single-threaded path gives a pc of 0x28efc360), but a smashed return

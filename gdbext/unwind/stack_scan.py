@@ -227,7 +227,7 @@ def scan(read: Read, sp: int, executable: Callable[[int], bool], max_frames: int
     end = sp + max_bytes if stack_end is None else min(stack_end, sp + max_bytes)
     scanner = _Scanner(read, executable, end, cfa_offset, function_start)
     out: list[ScannedFrame] = []
-    found = scanner.at_entry_slot(entry, callee) if entry else None
+    found = scanner.at_entry_slot(entry, callee) if entry and entry[0] >= sp else None
     if found is None:
         found = scanner.next_from(sp, callee)
     if found is None and scanner.strict:      # no CFI up there at all: take any word
