@@ -21,25 +21,62 @@ def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
     a signal handler's interrupted frame otherwise), innermost first, then
     the frames found by stack scanning where gdb's unwinder gave up.  A
     failure is a warning and no frames; the walk cut by ``bound`` says so."""
+    regs: dict[str, int] = {}
     try:
         if start_level:
             target.select_frame_level(start_level)
         frames, cut = target.stack_frames(bound)
+        # Frame 0 outside every unwind entry: gdb's callers are a guess, however
+        # many (a guess that runs on through a buffer of doubles can fill
+        # max-frames with 0x3ff0000000000000).  Its registers tell where its
+        # own code keeps the return address.
+        guessed = _guessed_caller(frames)
+        if guessed:
+            regs = target.selected_registers()
     except GdbextError as exc:
         warnings.append(f"no frames: {exc}")
         return []
     finally:
         if start_level:
             target.select_newest_frame()
-    if cut:
-        warnings.append(f"{what} {hit('max-frames', bound)}")
-    elif _guessed_caller(frames) or unwinder_gave_up(frames):
-        guessed = _guessed_caller(frames)
+    if guessed or (not cut and unwinder_gave_up(frames)):
         try:
-            frames = with_scanned(frames[:1] if guessed else frames, bound, cut=guessed)
+            frames = with_scanned(frames[:1] if guessed else frames, bound, cut=guessed,
+                                  entry=_entry_slot(frames[0].pc, regs) if guessed else None)
         except GdbextError as exc:
             warnings.append(f"stack scanning: {exc}")
+    elif cut:
+        warnings.append(f"{what} {hit('max-frames', bound)}")
     return frames
+
+
+def _entry_slot(pc: int, regs: dict[str, int]) -> tuple[int, str] | None:
+    """Where the code of the function holding ``pc`` (no unwind entry) keeps
+    its return address at ``pc``, as (stack address, how): its ELF symbol's
+    bytes read by unwind/asm_prologue.py, with frame 0's registers."""
+    from .. import elf_file
+    from ..unwind.asm_prologue import return_address_rule
+    found = _object_of()(pc)
+    if not found:
+        return None
+    path, bias = found
+    try:
+        functions = elf_file.functions(path)
+    except GdbextError:
+        return None
+    i = bisect.bisect_right(functions, (pc - bias, float("inf"))) - 1
+    if i < 0 or not functions[i].start <= pc - bias < functions[i].end:
+        return None
+    func = functions[i]
+    try:
+        code = target.read_bytes(func.start + bias, func.end - func.start)
+    except GdbextError:
+        return None
+    rule = return_address_rule(code, func.start + bias, pc)
+    if rule is None or rule.register not in regs:
+        return None
+    return ((regs[rule.register] + rule.offset) & 0xFFFFFFFFFFFFFFFF,
+            f"at {rule.how}")
 
 
 def _guessed_caller(frames) -> bool:
@@ -49,28 +86,34 @@ def _guessed_caller(frames) -> bool:
     or inside a library (`?? < do_lookup_x` or `vfork@plt` above
     dgemm_kernel_PILEDRIVER, depending on what the stack held).  The scan
     starts at frame 0 instead, its frames marked inferred."""
-    if len(frames) < 2:
-        return False
+    return len(frames) > 1 and _uncovered(frames[0].pc)
+
+
+def _uncovered(pc: int) -> bool:
+    """``pc`` lies in a loaded file whose unwind index has no entry for it."""
     from ..spill import cfi
-    found = _object_of()(frames[0].pc)
+    found = _object_of()(pc)
     if not found:
         return False
     path, bias = found
     try:
-        return cfi.uncovered(path, frames[0].pc - bias)
+        return cfi.uncovered(path, pc - bias)
     except GdbextError:
         return False
 
 
 def unwinder_gave_up(frames) -> bool:
-    """A caller frame at pc 0: an asm kernel reused rsp (OpenBLAS) and gdb
-    had no CFI to leave it.  A caller at a nonzero pc that maps nothing is
+    """Frame 0 without an unwind entry (_guessed_caller).  A caller frame at
+    pc 0: an asm kernel reused rsp (OpenBLAS) and gdb had no CFI to leave
+    it.  A caller at a nonzero pc that maps nothing is
     the same when the frame below it has no CFI either (gdb guessed its
     caller from rbp or a prologue it could not read: OpenBLAS's
     single-threaded path gives a pc of 0x28efc360), but a smashed return
     address when that frame's CFI located it: the frames past it are
     garbage, and a scan would dress up stale ones (triage/signature.py:
     smashed_at)."""
+    if _guessed_caller(frames):
+        return True                 # frame 0 has no unwind entry: gdb's callers are a guess
     for below, f in zip(frames, frames[1:]):
         if f.pc == 0:
             return True
@@ -93,11 +136,12 @@ def _has_cfi(pc: int) -> bool:
         return False
 
 
-def with_scanned(frames, bound: int, tools: dict | None = None, cut: bool = False):
+def with_scanned(frames, bound: int, tools: dict | None = None, cut: bool = False,
+                 entry: tuple[int, str] | None = None):
     """gdb's frames (target.StackFrame) up to where its unwinder failed, then
     those found by scanning the stack above, evidence "inferred"."""
     keep, found = scan_above([f.pc for f in frames], [f.function for f in frames],
-                             [f.rsp for f in frames], bound, tools, cut)
+                             [f.rsp for f in frames], bound, tools, cut, entry)
     out = list(frames[:keep])
     if found and out and out[-1].cfa is not None and not _has_cfi(out[-1].pc):
         # gdb placed this frame's caller by a guess (no unwind entry): its CFA
@@ -112,17 +156,28 @@ def with_scanned(frames, bound: int, tools: dict | None = None, cut: bool = Fals
 
 
 def scan_above(pcs: list[int], functions: list[str | None], sps: list[int | None],
-               bound: int, tools: dict | None = None, cut: bool = False):
+               bound: int, tools: dict | None = None, cut: bool = False,
+               entry: tuple[int, str] | None = None):
     """unwind/stack_scan.recover over the target: (frames of gdb's to keep,
     the ScannedFrames above them).  ``tools``: a dict kept across calls of
-    one command (several threads) to share the readers' caches."""
+    one command (several threads) to share the readers' caches.  Frame 0
+    with no unwind entry (_guessed_caller) is the only frame of gdb's kept,
+    as in selected_frames; its registers are then read from the selected
+    frame, which must be that thread's newest (target.frames_with_sp leaves
+    it so)."""
     from ..unwind.stack_scan import recover
+    if not cut and len(pcs) > 1 and _uncovered(pcs[0]):
+        cut, pcs, functions, sps = True, pcs[:1], functions[:1], sps[:1]
+        try:
+            entry = _entry_slot(pcs[0], target.selected_registers())
+        except GdbextError:
+            entry = None
     tools = scan_tools() if tools is None else tools
     if not tools:
         tools.update(scan_tools())
     return recover(pcs, functions, sps, target.read_bytes, tools["executable"], bound,
                    stack_end=target.mapping_end, cfa_offset=tools["cfa_offset"],
-                   function_start=tools["function_start"], cut=cut)
+                   function_start=tools["function_start"], cut=cut, entry=entry)
 
 
 def scan_tools() -> dict:

@@ -173,6 +173,18 @@ class _Scanner:
         # resolved yet) back into the PLT -- then nothing can be told.
         return final == start or abs(final - target) < 64 or not self.executable(final)
 
+    def at_entry_slot(self, entry: tuple[int, str], callee: int | None) -> ScannedFrame | None:
+        """The return address at ``entry``'s slot, when it is one whose call
+        can have called ``callee`` and whose CFI chain holds."""
+        slot, how = entry
+        if slot < 0 or slot % 8:
+            return None
+        word = self.word(slot)
+        if word is None or not self.is_return_address(word) or not self.calls_into(word, callee):
+            return None
+        frame = ScannedFrame(word, slot, how=how)
+        return frame if self.consistent(frame) else None
+
     def next_from(self, address: int, callee: int | None = None) -> ScannedFrame | None:
         """The first return address at or above ``address`` whose call can
         have called ``callee`` (an address inside the frame below)."""
@@ -197,7 +209,8 @@ def scan(read: Read, sp: int, executable: Callable[[int], bool], max_frames: int
          max_bytes: int = MAX_SCAN_BYTES, stack_end: int | None = None,
          cfa_offset: Callable[[int], int | None] | None = None,
          function_start: Callable[[int], int | None] | None = None,
-         callee: int | None = None) -> list[ScannedFrame]:
+         callee: int | None = None, entry: tuple[int, str] | None = None
+         ) -> list[ScannedFrame]:
     """Callers' return addresses from ``sp`` upwards, at most ``max_frames``,
     never past ``stack_end`` (the end of the stack's mapping) nor
     ``max_bytes``.  After each one found, ``cfa_offset(return address)`` --
@@ -207,11 +220,16 @@ def scan(read: Read, sp: int, executable: Callable[[int], bool], max_frames: int
     address, scanning resumes, taking only words whose own CFI chain holds
     and whose call can have called the frame below (``function_start(pc)``:
     the start of the function holding pc; ``callee``: the pc of the frame
-    the scan starts above)."""
+    the scan starts above).  ``entry``: (slot, how) where the code of that
+    frame says its return address is (unwind/asm_prologue.py): taken first
+    when the word there passes the same checks, and no scan below it is
+    needed -- the words between sp and there are that frame's own."""
     end = sp + max_bytes if stack_end is None else min(stack_end, sp + max_bytes)
     scanner = _Scanner(read, executable, end, cfa_offset, function_start)
     out: list[ScannedFrame] = []
-    found = scanner.next_from(sp, callee)
+    found = scanner.at_entry_slot(entry, callee) if entry and entry[0] >= sp else None
+    if found is None:
+        found = scanner.next_from(sp, callee)
     if found is None and scanner.strict:      # no CFI up there at all: take any word
         scanner.strict = False
         found = scanner.next_from(sp, callee)
@@ -242,10 +260,12 @@ def recover(pcs: list[int], functions: list[str | None], sps: list[int | None],
             stack_end: Callable[[int], int | None] | None = None,
             cfa_offset: Callable[[int], int | None] | None = None,
             function_start: Callable[[int], int | None] | None = None,
-            cut: bool = False) -> tuple[int, list[ScannedFrame]]:
+            cut: bool = False, entry: tuple[int, str] | None = None
+            ) -> tuple[int, list[ScannedFrame]]:
     """Given gdb's frames (pcs, names, rsp of each, innermost first): how many
     of them to keep, and the frames found by scanning above them.  Nothing is
-    scanned when the walk reached a thread's first frame."""
+    scanned when the walk reached a thread's first frame.  ``entry``: where
+    frame 0's code says its return address is (scan()), with ``cut``."""
     if not cut and not walk_is_cut(functions, pcs, executable):
         return len(pcs), []         # (cut: the caller knows gdb's walk ends at a guess)
     keep = next((i for i, pc in enumerate(pcs) if pc == 0 or not executable(pc)), len(pcs))
@@ -256,7 +276,8 @@ def recover(pcs: list[int], functions: list[str | None], sps: list[int | None],
     room = max(0, max_frames - keep)
     found = scan(read, sp, executable, room,
                  stack_end=stack_end(sp) if stack_end else None, cfa_offset=cfa_offset,
-                 function_start=function_start, callee=pcs[keep - 1] or None)
+                 function_start=function_start, callee=pcs[keep - 1] or None,
+                 entry=entry if keep == 1 else None)
     # A return address already placed by gdb is not a new frame.
     known = set(pcs[:keep])
     return keep, [f for f in found if f.pc not in known]

@@ -104,3 +104,20 @@ def test_stub_slot():
     assert stack_scan.stub_slot(stub, 0x1000) == 0x1000 + 11 + 0x10
     assert stack_scan.stub_slot(b"\xff\x25\x00\x01\x00\x00", 0x2000) == 0x2006 + 0x100
     assert stack_scan.stub_slot(b"\x55\x48\x89\xe5", 0x3000) is None
+
+
+def test_entry_slot_from_the_code_skips_the_frame_own_stale_words():
+    """A kernel's stack buffer holds a stale return address below its own:
+    the scan takes the first; the slot its entry code names (asm_prologue)
+    is taken instead when a return address is there, else the scan runs."""
+    words = [0, RET_REG, 0, 0, RET_E8, 0]
+    read = _memory(words)
+    assert stack_scan.scan(read, STACK, executable, 1)[0].pc == RET_REG
+    [f] = stack_scan.scan(read, STACK, executable, 1, entry=(STACK + 32, "rbx + 0x20"))
+    assert (f.pc, f.slot, f.how, f.evidence) == (RET_E8, STACK + 32, "rbx + 0x20", "inferred")
+    # no return address at the slot: the scan from sp, as without it
+    assert stack_scan.scan(read, STACK, executable, 1, entry=(STACK + 16, "x"))[0].pc == RET_REG
+    # recover passes it for frame 0 only
+    keep, found = stack_scan.recover([CODE + 0x80, 0], ["kernel", None], [STACK, None], read,
+                                     executable, 3, cut=True, entry=(STACK + 32, "rbx + 0x20"))
+    assert keep == 1 and found[0].pc == RET_E8
