@@ -232,6 +232,13 @@ def _memo() -> dict:
     return _ONE_COMMAND
 
 
+def command_memo() -> dict:
+    """Facts kept for the rest of one gdbext command (cleared when it ends
+    and when gdb loads or drops a file or a process): one frame walk shared
+    by crash-triage and the analyses it runs."""
+    return _memo()
+
+
 def _info(command: str) -> str:
     memo = _memo()
     out = memo.get(command)

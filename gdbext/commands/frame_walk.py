@@ -20,7 +20,25 @@ def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
     """The selected thread's real frames from ``start_level`` (0: the newest;
     a signal handler's interrupted frame otherwise), innermost first, then
     the frames found by stack scanning where gdb's unwinder gave up.  A
-    failure is a warning and no frames; the walk cut by ``bound`` says so."""
+    failure is a warning and no frames; the walk cut by ``bound`` says so.
+    Walked once per command: crash-triage's embedded spill-audit or
+    isa-check asks again for the same thread."""
+    thread = target.selected_thread_identity()
+    memo = target.command_memo()
+    key = ("selected_frames", thread and thread["num"], start_level, bound)
+    if key not in memo:
+        found: list[str] = []
+        memo[key] = (*_walk(bound, found, start_level), found)
+    frames, cut, found = memo[key]
+    warnings.extend(found)
+    if cut:
+        warnings.append(f"{what} {hit('max-frames', bound)}")
+    return list(frames)
+
+
+def _walk(bound: int, warnings: list[str], start_level: int
+          ) -> tuple[list[target.StackFrame], bool]:
+    """(frames, whether the walk stopped at ``bound`` with no scan)."""
     regs: dict[str, int] = {}
     try:
         if start_level:
@@ -35,7 +53,7 @@ def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
             regs = target.selected_registers()
     except GdbextError as exc:
         warnings.append(f"no frames: {exc}")
-        return []
+        return [], False
     finally:
         if start_level:
             target.select_newest_frame()
@@ -45,9 +63,8 @@ def selected_frames(bound: int, warnings: list[str], start_level: int = 0,
                                   entry=_entry_slot(frames[0].pc, regs) if guessed else None)
         except GdbextError as exc:
             warnings.append(f"stack scanning: {exc}")
-    elif cut:
-        warnings.append(f"{what} {hit('max-frames', bound)}")
-    return frames
+        return frames, False
+    return frames, cut
 
 
 def _entry_slot(pc: int, regs: dict[str, int]) -> tuple[int, str] | None:
