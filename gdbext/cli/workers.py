@@ -29,8 +29,9 @@ GDB_WORKER = Path(__file__).resolve().parent / "gdb_worker.py"
 # the serve loop still runs, from its file, so that every core gets the
 # answer a one-shot gdb gives: crash-triage's stand-in saying why.
 BOOTSTRAP = f"""\
+import importlib
 try:
-    import gdbext.cli.gdb_worker as w
+    w = importlib.import_module("gdbext.cli.gdb_worker")
 except ImportError:
     import importlib.util
     spec = importlib.util.spec_from_file_location("gdbext_gdb_worker", {str(GDB_WORKER)!r})

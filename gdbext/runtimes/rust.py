@@ -123,22 +123,19 @@ def panic_entry(functions: list[str]) -> tuple[str, str | None, str] | None:
     return found
 
 
-# The abort path that is no panic: libc's (named with or without its debug
-# info), std::process::abort and its abort_internal, and frames gdb cannot name.
-ABORT_PATH = re.compile(r"(?:__pthread_kill\w*|pthread_kill|__GI_\w+|raise|abort|"
-                        r"std::sys::(?:pal::)?unix::abort_internal|std::process::abort|"
-                        r"\?\?|<[^>]*>)(?:@\S*)?\Z")
-
-
 def is_panic(functions: list[str]) -> bool:
     """Whether std's panic machinery lies between the abort (frame 0 first)
-    and the program's innermost frame.  Machinery below the program's frames
-    -- lang_start's catch_unwind, __rust_begin_short_backtrace on every
-    thread -- is no panic: std::process::abort() passes none of it."""
+    and the program's innermost frame.  ``functions``: normalised names
+    (triage/signature.normalise_function).  Machinery below the program's
+    frames -- lang_start's catch_unwind, __rust_begin_short_backtrace on
+    every thread -- is no panic: std::process::abort() passes none of it.
+    The abort path above (libc's, std's abort_internal) is the signature's
+    own skip list; an unnamed frame is nobody's."""
+    from ..knowledge.skip_frames import is_machinery
     for name in functions:
         if PANIC_MACHINERY.match(name):
             return True
-        if not ABORT_PATH.match(name):
+        if not (is_machinery(name) or name == "??" or name.startswith("<")):
             return False                # the program's own frame, reached first
     return False
 

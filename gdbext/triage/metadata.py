@@ -6,6 +6,7 @@ with each mapped file (coredump_filter bit 4), else from the file here.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 
@@ -135,7 +136,6 @@ def _executable_paths(mappings) -> set[str] | None:
     if not maps:
         return None
     runs = sorted((m.start, m.end) for m in maps if "x" in m.perms)
-    import bisect
     starts = [a for a, _ in runs]
     out = set()
     for start, _, path in mappings:
