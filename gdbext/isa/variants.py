@@ -40,11 +40,6 @@ class VariantUse:
                 "harmless": sorted(self.harmless), "source": "decoded from the library's code"}
 
 
-def variant_functions(path: str, symbol_pattern: str) -> dict[str, list[elf_file.Function]]:
-    """Function symbols grouped by the variant their name carries."""
-    return _grouped(*elf_file.file_key(path), symbol_pattern)
-
-
 @functools.lru_cache(maxsize=8)
 def _grouped(path, _size, _mtime, symbol_pattern):
     pattern = re.compile(symbol_pattern)

@@ -170,13 +170,6 @@ def _u32(read, address: int) -> int | None:
         return None
 
 
-def _u8(read, address: int) -> int | None:
-    try:
-        return read(address, 1)[0]
-    except (GdbextError, IndexError):
-        return None
-
-
 def native_site(frames) -> str | None:
     """The first named native frame outside libc and the interpreter (a C
     library the Python line called into: ``lock_m``), or None."""
