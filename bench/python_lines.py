@@ -22,11 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import timing  # noqa: E402  (bench/ is the script's own directory)
-GDB = os.environ.get("GDB", "gdb")
-REPEAT = int(os.environ.get("REPEAT", "3"))
+from timing import REPEAT, GDB_BATCH_NO_DEBUG_INFO as BASE  # noqa: E402
 PYTHON = "/usr/bin/python3.11"
-BASE = [GDB, "-nx", "-nh", "-q", "-batch", "-iex", "set debuginfod enabled off",
-        "-iex", "set debug-file-directory /nonexistent"]
 STEP = """
 import time, gdb
 from gdbext.commands import frame_walk, python_runtime

@@ -1,8 +1,15 @@
 """The one timing rule of the benches: the best wall time of REPEAT runs."""
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+
+GDB = os.environ.get("GDB", "gdb")
+REPEAT = int(os.environ.get("REPEAT", "3"))
+# gdb -batch as a user without glibc debug info runs it (the kernel-core benches)
+GDB_BATCH_NO_DEBUG_INFO = [GDB, "-nx", "-nh", "-q", "-batch", "-iex", "set debuginfod enabled off",
+                           "-iex", "set debug-file-directory /nonexistent"]
 
 
 def best(fn, repeat: int) -> float:
