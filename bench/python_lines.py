@@ -26,7 +26,11 @@ from timing import REPEAT, GDB_BATCH_NO_DEBUG_INFO as BASE  # noqa: E402
 PYTHON = "/usr/bin/python3.11"
 STEP = """
 import time, gdb
+from gdbext import target
 from gdbext.commands import frame_walk, python_runtime
+def fresh_walk():               # a walk is kept for the rest of a command: not here
+    target.command_memo().clear()
+    frame_walk.selected_frames(64, [])
 def per_call(fn, n=20):
     t = time.perf_counter()
     for _ in range(n):
@@ -34,7 +38,7 @@ def per_call(fn, n=20):
     return (time.perf_counter() - t) / n * 1000
 w = []
 frames = frame_walk.selected_frames(64, w)
-walk = per_call(lambda: frame_walk.selected_frames(64, []))
+walk = per_call(fresh_walk)
 view = per_call(lambda: python_runtime.fault_view(frames, 64, []))
 print(f"STEP frame walk {walk:.1f} ms, Python line {view:.1f} ms")
 """
