@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
 
 from . import elf_file
 from .errors import GdbextError
+from .record import field, record
 
 ET_CORE = 4
 PT_NOTE = 4
@@ -33,7 +33,7 @@ class CoreFileError(GdbextError):
     """Not a core file this tool can read."""
 
 
-@dataclass
+@record
 class Mapping:
     """One NT_FILE entry: a file mapped into the process."""
     start: int
@@ -42,7 +42,7 @@ class Mapping:
     path: str
 
 
-@dataclass
+@record
 class CoreFacts:
     """What a core's notes say about the process (NT_PRPSINFO, NT_FILE, NT_AUXV...)."""
     machine: int

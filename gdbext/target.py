@@ -1,7 +1,7 @@
 """The one place that imports gdb.
 
 Everything gdb knows that an analysis needs is asked for here and handed out
-as plain values and dataclasses, so analysis modules stay testable without
+as plain values and records, so analysis modules stay testable without
 gdb.  Nothing here writes to the inferior, calls its functions or resumes it.
 """
 from __future__ import annotations
@@ -9,16 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from dataclasses import dataclass
 
 import gdb  # noqa: F401  (the adapter is the only importer)
 
 from .errors import GdbextError, UnmappedCodeError
+from .record import record
 
 SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
 
 
-@dataclass
+@record
 class SignalInfo:
     """The signal that stopped a thread."""
     signo: int
@@ -27,7 +27,7 @@ class SignalInfo:
     sender_pid: int | None = None   # si_pid, for a signal a process sent (si_code <= 0)
 
 
-@dataclass
+@record
 class FrameInfo:
     """One frame as gdb names it."""
     level: int
@@ -38,7 +38,7 @@ class FrameInfo:
     line: int | None = None
 
 
-@dataclass
+@record
 class ThreadSnapshot:
     """One thread: its frame-0 registers and frames."""
     num: int
@@ -50,7 +50,7 @@ class ThreadSnapshot:
     frames_truncated: bool      # the walk stopped at the bound, not at the outermost frame
 
 
-@dataclass
+@record
 class Location:
     """What an address is: symbol, function and object."""
     address: int
@@ -861,7 +861,7 @@ GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8
                      "fs_base", "gs_base")
 
 
-@dataclass
+@record
 class StackFrame:
     """One frame with its stack pointer and CFA, for stack audits."""
     level: int
@@ -931,7 +931,7 @@ def load_bias(path: str, loaded=None) -> int | None:
     return None
 
 
-@dataclass
+@record
 class Mapping:
     """One memory mapping of the process."""
     start: int
@@ -1123,7 +1123,7 @@ def demangle_type(mangled: str) -> str | None:
     return out[2:-1] if out.startswith("f(") and out.endswith(")") else None
 
 
-@dataclass
+@record
 class SigtrampFrame:
     """A <signal handler called> frame and what it interrupted."""
     level: int

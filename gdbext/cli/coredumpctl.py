@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from ..record import record
 
 STORED = ("present", "journal", "truncated")
 
@@ -16,7 +16,7 @@ class Unavailable(Exception):
     """No coredumpctl here, or it cannot list anything."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     """One crash as `coredumpctl list` shows it."""
     pid: int

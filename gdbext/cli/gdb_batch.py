@@ -8,10 +8,10 @@ import signal
 import struct
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import core_file
+from ..record import record
 
 RECORD_SCHEMA = "gdbext/triage-record/1"
 LOADER = Path(__file__).resolve().parent.parent / "gdbinit.py"    # in the package: a wheel has it
@@ -25,7 +25,7 @@ MACHINE_NAMES = {(3, 1): "i386", (62, 1): "i386:x64-32", (40, 1): "arm", (183, 2
                  (22, 2): "s390:64-bit", (243, 2): "riscv:rv64", (8, 1): "mips"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Job:
     """One core to triage, with its executable when known."""
     core: str
@@ -33,7 +33,7 @@ class Job:
     label: str | None = None            # where the core came from, when not a path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GdbOptions:
     """How each worker gdb is started."""
     gdb: str = "gdb"

@@ -8,10 +8,10 @@ function's start) are built per walk and cached per object."""
 from __future__ import annotations
 
 import bisect
-import dataclasses
 
 from .. import target
 from ..errors import GdbextError
+from ..record import replace
 from ..knowledge.bounds import hit
 
 
@@ -163,7 +163,7 @@ def with_scanned(frames, bound: int, tools: dict | None = None, cut: bool = Fals
     if found and out and out[-1].cfa is not None and not _has_cfi(out[-1].pc):
         # gdb placed this frame's caller by a guess (no unwind entry): its CFA
         # is that guess, not evidence of how the frame was entered.
-        out[-1] = dataclasses.replace(out[-1], cfa=None)
+        out[-1] = replace(out[-1], cfa=None)
     level = out[-1].level if out else 0
     for i, s in enumerate(found, 1):
         loc = target.locate(s.pc)

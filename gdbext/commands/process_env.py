@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
 from . import exported_symbols
+from ..record import field, record
 
 LIBC = r"/libc(?:\.so\.6|-2\.\d+\.so|\.so)$"
 ENVIRON_SYMBOLS = ("__environ", "environ", "_environ")
 MAX_LENGTH = 32768                  # bytes of one variable
 
 
-@dataclass
+@record
 class Environment:
     """The process's environment variables and where they were read."""
     variables: dict[str, str]

@@ -2,13 +2,12 @@
 --native the native frames interleaved where the eval loop runs them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
 from ..render import hexaddr
 from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
+from ..record import field, record
 
 PARSER = parser("py-stacks")
 PARSER.add_argument("--native", action="store_true",
@@ -33,7 +32,7 @@ class PyStacksCommand(GdbextCommand):
         return analyse(args)
 
 
-@dataclass
+@record
 class NativeFrame:
     """A native frame shown under a Python stack (--native)."""
     pc: int
@@ -46,7 +45,7 @@ class NativeFrame:
                 "evidence": self.evidence}
 
 
-@dataclass
+@record
 class ThreadStack:
     """One thread's Python stack, its GIL role and native frames."""
     num: int | None
@@ -58,7 +57,7 @@ class ThreadStack:
     scanned: int = 0
 
 
-@dataclass
+@record
 class PyStacksReport:
     """What py-stacks prints."""
     kind: str

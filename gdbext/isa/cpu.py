@@ -7,7 +7,7 @@ bits came from -- the record says it in ``source``.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from ..knowledge.cpuid_features import HYPERVISOR, OSXSAVE, CpuidBit
 
@@ -23,7 +23,7 @@ WANTED_LEAVES: tuple[tuple[int, int], ...] = (
 )
 
 
-@dataclass
+@record
 class CpuFacts:
     """The CPU that ran the process: CPUID leaves, XCR0, and where they came from."""
     source: str                                  # native | process | core-notes | profile

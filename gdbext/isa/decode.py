@@ -6,7 +6,6 @@ its encoding and registers, since iced does not report it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from iced_x86 import (Code, CpuidFeature, Decoder, DecoderError, EncodingKind,
@@ -14,6 +13,7 @@ from iced_x86 import (Code, CpuidFeature, Decoder, DecoderError, EncodingKind,
                       MemorySizeExt, Mnemonic, OpKind, RegisterExt)
 
 from ..knowledge import cpuid_features as cf
+from ..record import field, record
 from ..knowledge.traps import DELIBERATE_TRAPS
 
 MAX_INSTRUCTION_LENGTH = 15
@@ -40,7 +40,7 @@ _FEATURE_NAMES = _names(CpuidFeature)
 _MNEMONIC_NAMES = _names(Mnemonic)
 
 
-@dataclass
+@record
 class DecodedInstruction:
     """One instruction, decoded, with the CPUID features it needs."""
     address: int

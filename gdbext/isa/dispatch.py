@@ -7,18 +7,18 @@ environment and the kernel variants the object contains; the knowledge is in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from ..knowledge.cpuid_features import BY_NAME
 from ..knowledge.dispatch import LIBRARIES, Kernel, Library
 from .cpu import CpuFacts
+from ..record import field, record
 
 TYPE_CHECKING = False       # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from .model import ModelFinding
 
 
-@dataclass
+@record
 class DispatchFinding:
     """A library's dispatch picked a variant that needs features this CPU lacks."""
     library: str

@@ -7,7 +7,6 @@ callable, so tests can feed bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from collections.abc import Callable
 
 from iced_x86 import Code, Decoder, Mnemonic, OpKind, Register
@@ -15,13 +14,14 @@ from iced_x86 import Code, Decoder, Mnemonic, OpKind, Register
 from ..errors import GdbextError
 from ..knowledge.glibc_cpu_features import BASIC_SIZE, INDEX_LEAVES, KINDS
 from .cpu import CpuFacts
+from ..record import record
 
 Read = Callable[[int, int], bytes]
 MASK64 = (1 << 64) - 1
 MAX_STRIDE = 4096     # glibc's record is 32 bytes; a bigger "stride" is not its table
 
 
-@dataclass
+@record
 class TableLocation:
     """Where glibc's cpu_features table lies in the process."""
     table: int        # address of features[0]

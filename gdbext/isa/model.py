@@ -7,15 +7,14 @@ the model -- not on feature bits -- will trust.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..knowledge.cpu_models import CPU_MODELS, STEPPING_UPGRADES
 from ..knowledge.cpuid_features import BY_NAME
 from .cpu import CpuFacts
 from .profiles import ALIASES
+from ..record import field, record
 
 
-@dataclass
+@record
 class ModelFinding:
     """A CPU model whose features the process's CPUID contradicts."""
     microarch: str                  # archspec name

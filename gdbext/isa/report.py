@@ -1,14 +1,13 @@
 """The isa-check report: one data object rendered as text or JSON."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import frames_view, render
 from ..knowledge.cpuid_features import xcr0_names
 from ..knowledge.signals import code_name, signal_name
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
 from .verdict import IsaJudgement
+from ..record import field, record
 
 # Only for annotations: the dispatch and model modules load when a report needs them.
 DispatchFinding = ModelFinding = object
@@ -26,7 +25,7 @@ HEADLINES = {
 }
 
 
-@dataclass
+@record
 class IsaCheckReport:
     """What isa-check prints."""
     instruction: DecodedInstruction

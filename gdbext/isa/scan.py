@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from dataclasses import dataclass, field
 
 from iced_x86 import Code, Decoder
 
@@ -19,11 +18,12 @@ from ..knowledge.cpuid_features import xcr0_names
 from .cpu import CpuFacts
 from .decode import decode
 from .verdict import judge
+from ..record import field, record
 
 SCHEMA = "gdbext/isa-scan/1"
 
 
-@dataclass
+@record
 class FeatureUse:
     """How many instructions of an object need one CPUID feature."""
     name: str
@@ -38,7 +38,7 @@ class FeatureUse:
         return f"{self.name} ({self.mnemonic})" if self.runs_as else self.name
 
 
-@dataclass
+@record
 class FunctionGap:
     """A function with instructions this CPU cannot run."""
     name: str
@@ -48,7 +48,7 @@ class FunctionGap:
     missing: set[str] = field(default_factory=set)
 
 
-@dataclass
+@record
 class ScanResult:
     """isa-scan's findings for one object file."""
     path: str
@@ -64,7 +64,7 @@ class ScanResult:
     worker_failures: int = 0             # shares a worker failed and this process redid
 
 
-@dataclass
+@record
 class _CodeVerdict:
     """The features one instruction code needs, judged once per code."""
     # (name, present, nop when absent, runs as, mnemonic)
@@ -90,7 +90,7 @@ def _judge_code(data: bytes, offset: int, ip: int, length: int,
 N_CODES = 4936 + 64                      # iced-x86 1.21 has 4936 Code values
 
 
-@dataclass
+@record
 class Chunk:
     """[start, end) of one section's bytes (offsets into ``data``), cut at
     function starts so that decoding from ``start`` is in step with objdump,

@@ -1,17 +1,16 @@
 """The isa-scan report: one object per scanned file, rendered as text or JSON."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import render
 from ..demangle import demangle_many, shorten
 from .cpu import CpuFacts
 from .scan import SCHEMA, ScanResult
+from ..record import field, record
 
 STATE = {True: "present", False: "MISSING", None: "unknown"}
 
 
-@dataclass
+@record
 class IsaScanReport:
     """What isa-scan prints."""
     results: list[ScanResult]

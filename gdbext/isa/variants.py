@@ -12,14 +12,14 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from dataclasses import dataclass, field
 
 from iced_x86 import Decoder
 
 from .. import elf_file
+from ..record import field, record
 
 
-@dataclass
+@record
 class VariantUse:
     """The features one dispatch variant of a library uses."""
     variant: str

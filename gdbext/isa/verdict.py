@@ -7,15 +7,14 @@ undecodable, unknown.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..knowledge import cpuid_features as cf
 from ..knowledge.traps import FEATURE_NOTES, KERNEL_HIDDEN, RUNS_AS
 from .cpu import CpuFacts
 from .decode import DecodedInstruction
+from ..record import field, record
 
 
-@dataclass
+@record
 class FeatureStatus:
     """One required feature, and whether the CPU has it."""
     name: str                      # cpuinfo name ("hle|rtm" for alternatives)
@@ -39,7 +38,7 @@ class FeatureStatus:
                 "runs_as_when_absent": self.runs_as}
 
 
-@dataclass
+@record
 class IsaJudgement:
     """The verdict on one instruction against one CPU."""
     verdict: str

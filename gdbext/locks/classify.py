@@ -24,18 +24,18 @@ from __future__ import annotations
 import functools
 import re
 import struct
-from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
 from ..runtimes import glibc_threads
+from ..record import field, record
 
 Reader = Callable[[int, int], bytes]
 MASK64 = (1 << 64) - 1
 
 
-@dataclass
+@record
 class OwnerFate:
     """What an owner TID that is no thread of this process is."""
     fate: str                       # fork-parent, exited, gone
@@ -49,7 +49,7 @@ def unknown_fate(tid: int) -> OwnerFate:
     return OwnerFate("gone", f"no thread of this process has TID {tid}")
 
 
-@dataclass
+@record
 class BlockedOn:
     """What a thread waits for, and who holds it."""
     kind: str                       # mutex, loader-lock, rwlock, join, condvar, semaphore, ...
@@ -73,7 +73,7 @@ class BlockedOn:
                 "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()]}
 
 
-@dataclass
+@record
 class StartRoutine:
     """The function a thread was started with, from its struct pthread."""
     address: int                    # 0: not started by pthread_create (the main thread)
@@ -92,7 +92,7 @@ class StartRoutine:
         return what + (f" in {self.objfile}" if self.objfile else "")
 
 
-@dataclass
+@record
 class ThreadState:
     """One thread: its state, its wait and its wait site."""
     num: int

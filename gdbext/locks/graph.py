@@ -4,13 +4,13 @@ the lock), threads stuck behind either, and chains that end at a thread that
 is not blocked (sleeping, in I/O, running)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from .classify import ThreadState
+from ..record import field, record
 
 
-@dataclass
+@record
 class WaitGraph:
     """Who waits for whom, and the cycles."""
     states: list[ThreadState]

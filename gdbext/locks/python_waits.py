@@ -23,15 +23,14 @@ What keeps ``exact`` honest:
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import struct
-from dataclasses import dataclass, field
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
 from ..runtimes.cpython import CPythonError
 from .classify import BlockedOn
+from ..record import field, record, replace
 
 SYS_FUTEX = kb.SYS_FUTEX
 # covers _gil_runtime_state (3.11 Include/internal/pycore_gil.h: 208 bytes)
@@ -41,7 +40,7 @@ LAY_GIL_SPAN = 256
 INTERPRETER = re.compile(r"/(?:lib)?python3[.\d]*(?:[^/]*\.so[.\d]*)?$|/lib-dynload/|/libffi\.so")
 
 
-@dataclass
+@record
 class PythonWaits:
     """The waits read from CPython: GIL and threading locks, per thread."""
     version: str
@@ -57,8 +56,8 @@ class PythonWaits:
         # a copy: the classifier appends evidence to what a provider returns
         if found is None:
             return None
-        return dataclasses.replace(found, owner_lwps=list(found.owner_lwps),
-                                   evidence=list(found.evidence), gone=dict(found.gone))
+        return replace(found, owner_lwps=list(found.owner_lwps),
+                       evidence=list(found.evidence), gone=dict(found.gone))
 
     def to_json(self) -> dict:
         return {"version": self.version,

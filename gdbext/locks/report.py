@@ -3,11 +3,10 @@ symbolic resources and wait sites, a lockdep-style scenario, a fix that fits
 the pattern, and a table of all threads.  Text, JSON and Graphviz DOT."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import render
 from ..knowledge.blocking import HELD_KINDS, OWNERLESS_UNKNOWN
 from .graph import WaitGraph
+from ..record import field, record
 
 SCHEMA = "gdbext/deadlock-graph/1"
 
@@ -84,7 +83,7 @@ STALLED_FIX = {
 }
 
 
-@dataclass
+@record
 class DeadlockReport:
     """What deadlock-graph prints."""
     graph: WaitGraph

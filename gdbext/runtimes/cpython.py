@@ -47,10 +47,10 @@ API (what deadlock-graph, crash-triage and py-stacks call)
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from collections.abc import Callable
 
 from . import cpython_layouts as L
+from ..record import field, record
 
 Read = Callable[[int, int], bytes]
 
@@ -76,7 +76,7 @@ class CorruptRuntime(CPythonError):
     pass
 
 
-@dataclass
+@record
 class PyFrame:
     """One Python frame: function, file and line."""
     address: int
@@ -96,7 +96,7 @@ class PyFrame:
         return f"{self.filename or '?'}:{line} in {self.qualname or self.name or '?'}"
 
 
-@dataclass
+@record
 class PyThread:
     """One Python thread state and its frames."""
     tstate: int
@@ -108,7 +108,7 @@ class PyThread:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class Resource:
     """The GIL or a threading lock, and its owner."""
     kind: str                    # "gil", "lock", "rlock"

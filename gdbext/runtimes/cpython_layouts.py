@@ -8,10 +8,10 @@ shape is listed here field by field so it can be read from the target.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     """Offsets into one CPython minor version's runtime structures."""
     minor: int

@@ -54,9 +54,9 @@ Where it is (GCC libsupc++, GCC 4.x-14):
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from .cstring import c_string
+from ..record import field, record
 
 HEADER_SIZE = 112               # sizeof(__cxa_exception): the thrown object follows
 UNWIND_HEADER = 80
@@ -72,7 +72,7 @@ MESSAGE_BASES = {"St13runtime_error": "std::runtime_error", "St11logic_error": "
 NESTED_EXCEPTION = "St16nested_exception"
 
 
-@dataclass
+@record
 class InFlight:
     type: str | None            # demangled
     mangled: str | None

@@ -20,7 +20,7 @@ Pure: ``read(address, length) -> bytes`` raises on unreadable memory.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from ..record import field, record
 
 MAX_SIZE = 1 << 20          # a message mapping bigger than this is garbage
 MAX_TEXT = 4096
@@ -43,7 +43,7 @@ _FORTIFY_KINDS = {"stack smashing detected": ("stack-protector", "stack-smashing
                   "buffer overflow detected": ("fortify", "buffer-overflow")}
 
 
-@dataclass
+@record
 class AbortMessage:
     """glibc's __abort_msg, parsed into its kind and fields."""
     text: str

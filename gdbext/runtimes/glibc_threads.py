@@ -22,10 +22,10 @@ int | None`` (their run-time addresses).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from collections.abc import Callable
 
 from ..errors import GdbextError
+from ..record import record
 
 Reader = Callable[[int, int], bytes]
 SymbolAddress = Callable[[str], "int | None"]
@@ -44,7 +44,7 @@ class LayoutError(GdbextError):
     """The target's libc does not publish a usable struct pthread layout."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Field:
     """One _thread_db_* descriptor: bits, count and offset."""
     bits: int
@@ -52,7 +52,7 @@ class Field:
     offset: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PthreadLayout:
     """struct pthread's fields as libc's _thread_db_* descriptors publish them."""
     size: int | None
@@ -94,7 +94,7 @@ class PthreadLayout:
         return cls(size, fields, source)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pthread:
     """One thread's descriptor, as far as it could be read."""
     address: int                    # the thread pointer: struct pthread *

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass
+from ..record import record
 
 MAX_FILE = 1024
 MAX_LINE = 10_000_000
@@ -84,7 +84,7 @@ PANIC_MACHINERY = re.compile(r"(?:core::panicking|std::panicking|std::rt|panic_a
                              r"__rustc|std::sys::backtrace)::|__rust_\w+|rust_panic")
 
 
-@dataclass
+@record
 class Location:
     file: str
     line: int
@@ -190,7 +190,7 @@ MAX_CAPACITY = 1 << 40          # a Vec's capacity is an allocation size
 STRING_LAYOUTS = (("cap", "ptr", "len"), ("ptr", "cap", "len"))   # see the docstring
 
 
-@dataclass
+@record
 class Message:
     text: str
     payload: str                # "String" or "&str"
@@ -341,7 +341,7 @@ def executable_tls_offset(vaddr: int, memsz: int, align: int) -> int:
     return -(-(memsz - firstbyte) // align) * align + firstbyte
 
 
-@dataclass
+@record
 class ThreadName:
     name: str | None
     source: str

@@ -5,13 +5,13 @@ and a ``readable(address) -> bool`` probe."""
 from __future__ import annotations
 
 from collections.abc import Callable   # not typing: ~10 ms to import in each gdb
-from dataclasses import dataclass, field
 
 from ..errors import UndecodableError
 from ..knowledge import signals as sig
 from .operand import Operand, analyse, canonical, decode_one
 from .stack import Frame, Misalignment, Realignment, misalignment
 from .stack_bounds import StackBounds, left_the_stack
+from ..record import field, record
 
 TYPE_CHECKING = False       # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:      # the block analysis is imported only when it runs
@@ -27,7 +27,7 @@ STACK_REACH_ABOVE = PAGE
 GUARD_PAGES_MAX = 256
 
 
-@dataclass
+@record
 class Signal:
     """The fault's signal, code and address."""
     signo: int
@@ -43,7 +43,7 @@ class Signal:
         return sig.code_name(self.signo, self.code)
 
 
-@dataclass
+@record
 class FunctionInfo:
     """The function holding the fault, and where its bounds came from."""
     name: str | None
@@ -52,7 +52,7 @@ class FunctionInfo:
     bounds_from: str            # "symbol", "fde", or "unknown"
 
 
-@dataclass
+@record
 class AlignedAccess:
     """A memory access with an alignment rule."""
     pc: int
@@ -61,7 +61,7 @@ class AlignedAccess:
     required_alignment: int
 
 
-@dataclass
+@record
 class Audit:
     """spill-audit's findings for one fault."""
     pc: int
@@ -138,7 +138,7 @@ def fetching(signal: Signal | None, pc: int) -> bool:
 
 def not_executed(op: Operand) -> Operand:
     """The operand of an instruction that never ran: no access to claim."""
-    from dataclasses import replace
+    from ..record import replace
     return replace(op, memory=None, base=None, index=None, displacement=0, size=0,
                    writes=False, effective_address=None, required_alignment=None,
                    rule="the fault is fetching this instruction (si_addr is the pc): it "

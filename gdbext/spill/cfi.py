@@ -34,11 +34,11 @@ import struct
 import sys
 from array import array
 from collections.abc import Callable   # not typing: ~10 ms to import in each gdb
-from dataclasses import dataclass, field
 
 from .. import elf_file
 from ..elf_file import _key
 from ..errors import GdbextError
+from ..record import field, record
 
 MAX_ENTRY = 1 << 24      # no compiler emits a 16 MiB CIE/FDE; caps a corrupt length
 MAX_INSNS = 100_000      # DW_CFA instructions run for one lookup
@@ -66,7 +66,7 @@ def reg_name(num: int) -> str:
     return _REGS[num] if 0 <= num < len(_REGS) else f"dwarf{num}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CfaRule:
     """The CFA rule at one pc, from .eh_frame."""
     pc: int                 # the link-time address asked about
@@ -159,7 +159,7 @@ class _Cursor:
         return value & MASK64
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Insns:
     """A run of DW_CFA instructions and the link-time address of its first byte."""
     data: bytes
@@ -169,7 +169,7 @@ class _Insns:
         return _Cursor(self.data, 0, len(self.data), self.addr)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Cie:
     """A parsed Common Information Entry."""
     code_align: int
@@ -180,7 +180,7 @@ class _Cie:
     insns: _Insns            # initial instructions
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Fde:
     """A parsed Frame Description Entry."""
     start: int
@@ -189,7 +189,7 @@ class _Fde:
     insns: _Insns
 
 
-@dataclass
+@record
 class _Index:
     """The sorted .eh_frame_hdr search table."""
     base: int                # table values are relative to this (the hdr's address for datarel)

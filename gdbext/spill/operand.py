@@ -2,13 +2,12 @@
 and what alignment the instruction demands of it (knowledge/alignment.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iced_x86 import (Decoder, EncodingKind, Instruction, InstructionInfoFactory,
                       MemorySizeExt, Mnemonic, OpAccess, OpKind, Register, RegisterExt)
 
 from ..isa.decode import formatter
 from ..knowledge import alignment as al
+from ..record import record
 
 MASK64 = (1 << 64) - 1
 ENCODINGS = {EncodingKind.LEGACY: "legacy", EncodingKind.VEX: "VEX", EncodingKind.EVEX: "EVEX",
@@ -24,7 +23,7 @@ _WRITES = frozenset({OpAccess.WRITE, OpAccess.COND_WRITE, OpAccess.READ_WRITE,
                      OpAccess.READ_COND_WRITE})
 
 
-@dataclass
+@record
 class Operand:
     """The faulting instruction's memory operand."""
     text: str                       # the instruction, AT&T syntax like objdump

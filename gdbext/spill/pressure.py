@@ -83,7 +83,7 @@ Decisions (FORENSICS-NOTES, "Pressure from machine code", and where it left a ch
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from iced_x86 import (Code, Decoder, EncodingKind, FlowControl, Instruction,
                       InstructionInfoFactory, MemorySizeExt, Mnemonic, OpAccess, OpKind,
@@ -116,7 +116,7 @@ def _mask_count(mask: int) -> int:
 # ---------------------------------------------------------------------------
 # public results
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Block:
     """One basic block and its vector register pressure."""
     start: int
@@ -134,7 +134,7 @@ class Block:
         return self.start <= pc < self.end
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotAccess:
     """One store or reload of a stack slot."""
     pc: int
@@ -143,7 +143,7 @@ class SlotAccess:
     size: int                                    # bytes accessed
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Slot:
     """A stack slot and every access to it."""
     base: str                                    # register of the first access: "rsp" | "rbp"
@@ -162,7 +162,7 @@ class Slot:
         return sum(a.kind != "store" for a in self.accesses)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FunctionPressure:
     """A function's blocks, spills and reloads."""
     start: int
@@ -257,7 +257,7 @@ _SP_NONE, _SP_ADD, _SP_FROM_RBP, _SP_EPOCH, _SP_LEAVE = range(5)
 _BP_NONE, _BP_FROM_RSP, _BP_LOST = range(3)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Shape:
     """What liveness and slot tracking need from one instruction's bytes."""
     use: int                                     # liveness bits read
@@ -408,7 +408,7 @@ _INVALID = _Shape(0, 0, 0, _STOP, (), False, (_SP_NONE, 0), (_BP_NONE, 0), None)
 # ---------------------------------------------------------------------------
 # the function
 
-@dataclass
+@record
 class _Raw:
     """A function's decoded instructions, before blocks are built."""
     ips: list[int]

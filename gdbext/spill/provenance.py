@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
 
 from .. import elf_file
 from ..errors import GdbextError
+from ..record import field, record
 
 MAX_UNITS = 400           # compile units read for producers and names
 MAX_COMMENT = 1 << 16
 
 
-@dataclass
+@record
 class BuildInfo:
     """What the object says about how it was built."""
     comment: list[str] = field(default_factory=list)

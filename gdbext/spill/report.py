@@ -4,15 +4,14 @@ the verdict, a plain explanation, what to change, and the stack slots around
 the faulting one.  Text and JSON from the same Audit."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import frames_view, render
 from .audit import Audit
+from ..record import field, record
 
 SCHEMA = "gdbext/spill-audit/1"
 
 
-@dataclass
+@record
 class StackRow:
     """One stack word shown by spill-audit."""
     address: int
@@ -20,7 +19,7 @@ class StackRow:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class SpillAuditReport:
     """What spill-audit prints."""
     audit: Audit

@@ -9,17 +9,16 @@ the outermost of them, and the frame that called that one did it (an asm
 stub, a JIT, a context switch without the ABI's care)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iced_x86 import Code, Decoder, Register
 
 from .operand import register_name
+from ..record import record
 
 ABI_ALIGNMENT = 16
 PROLOGUE_INSTRUCTIONS = 64      # realignment happens in the first few instructions
 
 
-@dataclass
+@record
 class Frame:
     """One frame with its stack pointer and CFA."""
     level: int
@@ -39,7 +38,7 @@ class Frame:
         return self.residue not in (None, 0)
 
 
-@dataclass
+@record
 class Misalignment:
     """Which frame first ran on a misaligned stack, and its caller."""
     since: Frame | None         # the outermost frame entered misaligned, contiguous from frame 0
@@ -57,7 +56,7 @@ def misalignment(frames: list[Frame]) -> Misalignment:
     return Misalignment(frames[run - 1], caller, run)
 
 
-@dataclass
+@record
 class Realignment:
     """A prologue that realigns the stack (`and $-N,%rsp`)."""
     alignment: int              # the rsp alignment the prologue establishes

@@ -16,7 +16,7 @@ The bounds come from, in order of trust:
 from __future__ import annotations
 
 from collections.abc import Callable   # not typing: ~10 ms to import in each gdb
-from dataclasses import dataclass
+from ..record import record
 
 PAGE = 4096
 # How far below the stack a fault still belongs to it: the largest frame we
@@ -24,7 +24,7 @@ PAGE = 4096
 REACH_BELOW_RSP = 128 + PAGE
 
 
-@dataclass
+@record
 class StackBounds:
     """A thread's stack: its usable range and guard."""
     lo: int                         # lowest usable address

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .. import target
 from ..errors import GdbextError
+from ..record import field, record
 
 
-@dataclass
+@record
 class Reason:
     """Why the process aborted, in the runtime's own words."""
     verdict: str                # heap-corruption, assertion-failed, uncaught-exception...

@@ -2,12 +2,12 @@
 Pure: the facts are gathered by triage/evidence.py."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 
 from ..knowledge.fault_rules import ABORT_RATINGS, FAULT_RULES, UNKNOWN
 
 
-@dataclass
+@record
 class Region:
     """What holds a fault address: a loaded object's section, or a mapped file."""
     object: str | None          # file name only
@@ -31,7 +31,7 @@ class Region:
                 "perms": self.perms, "name": self.name}
 
 
-@dataclass
+@record
 class FaultFacts:
     """What the fault rules match on."""
     signo: int
@@ -54,7 +54,7 @@ class FaultFacts:
         return any(lo <= address < hi for lo, hi in self.exec_ranges)
 
 
-@dataclass
+@record
 class FaultClass:
     """The class and rating a fault rule gave."""
     name: str

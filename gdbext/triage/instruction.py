@@ -14,12 +14,12 @@ Pure: the caller hands in the code bytes, the registers at the stop and a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 
 MASK64 = (1 << 64) - 1
 
 
-@dataclass
+@record
 class InstructionFacts:
     """The faulting instruction, as the fault rules need it."""
     text: str                       # AT&T, like objdump

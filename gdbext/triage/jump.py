@@ -14,13 +14,13 @@ there -- but only what it proves:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import field, record
 
 VERDICT = "jump-to-unmapped"
 CALL_LENGTHS = (2, 3, 5, 6, 7)          # call *%reg ... call rel32 ... call *disp32(%reg,%idx)
 
 
-@dataclass
+@record
 class BadJump:
     """A jump or call to an unmapped pc, and the call that made it."""
     target: int

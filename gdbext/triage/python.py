@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from .signature import NamedFrame, meaningful_frames, normalise_function
+from ..record import field, record
 
 # The interpreter and the native parts of its standard library: the executable
 # (Debian links the interpreter in), libpython (shared builds), the stdlib's
@@ -29,7 +29,7 @@ _STDLIB = re.compile(r"/lib/python3(?:\.\d+)?/(?!(?:site|dist)-packages/)(.+)$")
 _PACKAGES = re.compile(r"/(?:site|dist)-packages/(.+)$")
 
 
-@dataclass
+@record
 class PythonView:
     """What crash-triage shows of Python: the stack that explains the crash."""
     version: str | None

@@ -2,13 +2,12 @@
 of every analysis that ran.  Text and JSON."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import render
 from ..knowledge.triage import (ARITHMETIC_VERDICT, SELF_SIGNAL_DEFAULT,
                                 SELF_SIGNAL_VERDICT)
 from .signature import NamedFrame, Signature
 from .stop import Stop
+from ..record import field, record
 
 SCHEMA = "gdbext/crash-triage/1"
 # spill-audit verdicts that are not about alignment: one line in the text
@@ -16,7 +15,7 @@ BRIEF_SPILL_VERDICTS = ("not-alignment", "non-canonical-address", "stack-overflo
                         "bad-stack-pointer")
 
 
-@dataclass
+@record
 class TriageReport:
     """What crash-triage prints."""
     target: str

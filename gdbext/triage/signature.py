@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from ..record import record
 
 from ..knowledge.skip_frames import SKIP_OBJECT_PATTERNS, is_machinery
 from ..knowledge.triage import SIGNATURE_SKIP_FUNCTIONS, SIGNATURE_SKIP_OBJECTS
@@ -82,7 +82,7 @@ def _strip_return_type(name: str) -> str:
     return name[cut + 1:] if cut >= 0 and name[cut + 1:] else name
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NamedFrame:
     """A frame of the signature: normalised function and object name."""
     function: str               # normalised
@@ -133,7 +133,7 @@ def smashed_at(frames, maps) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Signature:
     """The crash's signature: its text and id."""
     klass: str                  # SIGILL, SIGSEGV, SIGBUS, SIGFPE, hang, SIGABRT...

@@ -1,15 +1,14 @@
 """Why the process stopped, and which analysis that calls for."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..knowledge import signals
+from ..record import record
 from ..knowledge.triage import FAULT_PLANS, HANG_PLAN
 
 SI_KERNEL, TRAP_MAX = 0x80, 6       # TRAP_BRKPT..TRAP_PERF (uapi/asm-generic/siginfo.h)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Stop:
     """Why the process stopped: the signal and who sent it."""
     signo: int | None           # None: no signal (a core of a running process)

@@ -26,14 +26,14 @@ Pure: the function's bytes are given.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 
 # Callee-saved registers (SysV x86-64): a copy of rsp in one survives calls.
 KEPT = ("rbx", "rbp", "r12", "r13", "r14", "r15")
 WRITES = (3, 4, 5, 6)       # iced OpAccess: WRITE, COND_WRITE, READ_WRITE, READ_COND_WRITE
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReturnAddressRule:
     register: str           # "rsp" or one of KEPT
     offset: int             # the return address is at register + offset

@@ -24,7 +24,7 @@ from those, when they agree with the signal the handler re-raised.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from ..record import record
 
 MCONTEXT = 40                   # offsetof(struct ucontext, uc_mcontext)
 SIGINFO = 40 + 256 + 8          # sizeof(struct ucontext) on x86-64
@@ -42,7 +42,7 @@ X86_TRAP_DE, X86_TRAP_UD, X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_AC = 0, 6, 13, 14, 
 PF_PROT = 1                     # error code bit 0: a protection violation, not a missing page
 
 
-@dataclass
+@record
 class InterruptedContext:
     level: int                  # the <signal handler called> frame's level
     signo: int

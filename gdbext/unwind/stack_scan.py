@@ -14,7 +14,7 @@ Pure: memory comes through ``read(address, length)``, mappings through
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 from typing import Callable
 
 Read = Callable[[int, int], bytes]
@@ -30,7 +30,7 @@ CALL_LENGTHS = (5, 2, 3, 4, 6, 7, 8)
 CHAIN_CHECK = 6
 
 
-@dataclass
+@record
 class ScannedFrame:
     pc: int                 # the return address found
     slot: int               # where on the stack it was

@@ -3,8 +3,6 @@ them (OpenBLAS DYNAMIC_ARCH suffixes, glibc multiarch, numpy 2.x targets,
 oneMKL per-ISA libraries) and what a user should set instead."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from gdbext.isa.cpu import CpuFacts
@@ -13,6 +11,7 @@ from gdbext.isa.model import implied_microarch
 from gdbext.isa.profiles import profile_cpu
 from gdbext.knowledge import dispatch as kd
 from gdbext.knowledge.cpuid_features import BY_NAME
+from gdbext.record import replace
 
 
 def cpu_like(profile: str, *, signature: int | None = None, clear=(), vendor=None) -> CpuFacts:
@@ -28,7 +27,7 @@ def cpu_like(profile: str, *, signature: int | None = None, clear=(), vendor=Non
     vendor = vendor or facts.vendor_hint or "GenuineIntel"
     b, d, c = (int.from_bytes(vendor.encode()[i:i + 4], "little") for i in (0, 4, 8))
     leaves[(0, 0)] = [0xD, b, c, d]
-    return dataclasses.replace(facts, source="process", profile=None,
+    return replace(facts, source="process", profile=None,
                                leaves={k: tuple(v) for k, v in leaves.items()})
 
 
