@@ -66,6 +66,8 @@ def test_signature_text_and_id_are_stable():
     b = Signature("SIGILL", "unsupported", "avx512f", ("kernel", "main"))
     assert a.text == "SIGILL|unsupported|avx512f|kernel<main"
     assert a.id == b.id and len(a.id) == 12
+    # ids recorded by earlier versions stay valid: the first 12 hex of SHA-256
+    assert a.id == __import__("hashlib").sha256(a.text.encode()).hexdigest()[:12]
     assert Signature("SIGILL", "unsupported", "fma4", ("kernel", "main")).id != a.id
     assert Signature("hang", "no-deadlock", "", ()).text == "hang|no-deadlock|-|-"
     # a hang's frames are the sorted wait sites of several threads, not a chain
