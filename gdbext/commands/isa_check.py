@@ -144,16 +144,29 @@ def _add_context(report, kind: str, where) -> None:
 
 def _variant_uses(path: str, lib, warnings: list[str]):
     """variant -> VariantUse, decoded from the library on first use; a failure
-    becomes one warning and the table's expectation."""
-    from ..isa.variants import variant_use
+    becomes one warning and the table's expectation.  Its ``lacks(variant,
+    lacking)`` answers "does it need a feature this CPU lacks" from as few
+    instructions as show it (isa/variants.variant_lacks)."""
+    from ..isa.variants import variant_lacks, variant_use
+
+    def failed(variant: str, exc: Exception) -> None:
+        if not any("cannot decode" in w for w in warnings):
+            warnings.append(f"cannot decode {lib.name}'s {variant} functions: {exc}")
 
     def uses(variant: str):
         try:
             return variant_use(path, lib.symbol_pattern, variant)
         except (GdbextError, ValueError) as exc:
-            if not any("cannot decode" in w for w in warnings):
-                warnings.append(f"cannot decode {lib.name}'s {variant} functions: {exc}")
+            failed(variant, exc)
             return None
+
+    def lacks(variant: str, lacking) -> bool | None:
+        try:
+            return variant_lacks(path, lib.symbol_pattern, variant, lacking)
+        except (GdbextError, ValueError) as exc:
+            failed(variant, exc)
+            return None
+    uses.lacks = lacks
     return uses
 
 

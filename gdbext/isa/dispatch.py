@@ -91,6 +91,9 @@ def variants_in(names, lib: Library) -> set[str]:
 
 
 def usable(kernel: Kernel, cpu: CpuFacts, uses=None) -> bool | None:
+    lacks = getattr(uses, "lacks", None)    # decodes only until a lacking feature shows
+    if lacks is not None and lacks(kernel.variant, lambda f: _has(cpu, f) is False):
+        return False
     values = [_has(cpu, f) for f in _requires(kernel, uses)[0]]
     return False if False in values else (None if None in values else True)
 

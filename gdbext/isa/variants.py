@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+from collections.abc import Callable
 
 from iced_x86 import Decoder
 
@@ -54,19 +55,40 @@ def _grouped(path, _size, _mtime, symbol_pattern):
 def variant_use(path: str, symbol_pattern: str, variant: str) -> VariantUse | None:
     """The features ``variant``'s functions in ``path`` use, or None when the
     library has no function of that variant."""
-    return _variant_use(*elf_file.file_key(path), symbol_pattern, variant)
+    return _scan(elf_file.file_key(path) + (symbol_pattern, variant))
 
 
-@functools.lru_cache(maxsize=64)
-def _variant_use(path, size, mtime, symbol_pattern, variant):
+def variant_lacks(path: str, symbol_pattern: str, variant: str,
+                  lacking: Callable[[str], bool]) -> bool:
+    """Whether ``variant`` needs a feature for which ``lacking(name)`` is
+    true: a use that is not harmless, as ``VariantUse.required`` counts it.
+    Decoding stops at the first such use (an AVX-512 variant on a CPU
+    without it: a few functions, not the ~300,000 instructions of all)."""
+    key = elf_file.file_key(path) + (symbol_pattern, variant)
+    use = _scan(key, lacking)
+    return use is _STOPPED or (use is not None and any(map(lacking, use.required)))
+
+
+_STOPPED = object()                 # _scan: a use of a lacking feature ended the decoding
+_CACHE: dict[tuple, VariantUse | None] = {}     # file key + pattern + variant -> whole scan
+_CACHE_MAX = 64
+
+
+def _scan(key: tuple, lacking: Callable[[str], bool] | None = None):
+    """The variant's VariantUse (cached), or _STOPPED when ``lacking`` names
+    a feature one of its instructions needs for real."""
+    if key in _CACHE:
+        return _CACHE[key]
+    from iced_x86 import Code
+
+    path, size, mtime, symbol_pattern, variant = key
     funcs = _grouped(path, size, mtime, symbol_pattern).get(variant)
     if not funcs:
-        return None
+        return _remember(key, None)
     sections = _sections(path, size, mtime)
     starts = [s.address for s in sections]
-    use = VariantUse(variant, len(funcs))
     per_code: dict[int, int] = {}
-    first: dict[int, tuple[bytes, int]] = {}
+    needs: dict[int, tuple] = {}    # code -> ((feature, harmless), ...), judged once
     for f in funcs:
         i = bisect.bisect_right(starts, f.start) - 1
         if i < 0:
@@ -79,35 +101,45 @@ def _variant_use(path, size, mtime, symbol_pattern, variant):
         for ins in Decoder(64, data, ip=f.start):
             code = ins.code
             n = per_code.get(code)
-            if n is None:
-                off = ins.ip - f.start
-                first[code] = (data[off:off + ins.len], ins.ip)
-                per_code[code] = 1
-            else:
+            if n is not None:
                 per_code[code] = n + 1
-    _summarise(use, per_code, first)
-    return use
-
-
-@functools.lru_cache(maxsize=4)
-def _sections(path, _size, _mtime):
-    return sorted(elf_file.code_sections(path), key=lambda s: s.address)
-
-
-def _summarise(use: VariantUse, per_code: dict[int, int], first) -> None:
-    from iced_x86 import Code
-
-    from .decode import decode
-    from .verdict import judge
+                continue
+            per_code[code] = 1
+            off = ins.ip - f.start
+            found = needs[code] = () if code == Code.INVALID else \
+                _judged(data[off:off + ins.len], ins.ip)
+            if lacking is not None and any(not soft and lacking(name) for name, soft in found):
+                return _STOPPED
+    use = VariantUse(variant, len(funcs))
     soft: set[str] = set()
     hard: set[str] = set()
     for code, n in per_code.items():
         if code == Code.INVALID:
             continue
         use.instructions += n
-        raw, ip = first[code]
-        j = judge(decode(raw, ip), None)
-        for f in j.features:
-            use.features[f.name] = use.features.get(f.name, 0) + n
-            (soft if f.nop_when_absent or f.runs_as else hard).add(f.name)
+        for name, harmless in needs[code]:
+            use.features[name] = use.features.get(name, 0) + n
+            (soft if harmless else hard).add(name)
     use.harmless = soft - hard
+    return _remember(key, use)
+
+
+def _remember(key: tuple, use: VariantUse | None) -> VariantUse | None:
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = use
+    return use
+
+
+def _judged(raw: bytes, ip: int) -> tuple:
+    """((feature, harmless), ...) of one instruction form: harmless when the
+    instruction is a NOP or runs as a legacy one where the feature is absent."""
+    from .decode import decode
+    from .verdict import judge
+    return tuple((f.name, bool(f.nop_when_absent or f.runs_as))
+                 for f in judge(decode(raw, ip), None).features)
+
+
+@functools.lru_cache(maxsize=4)
+def _sections(path, _size, _mtime):
+    return sorted(elf_file.code_sections(path), key=lambda s: s.address)

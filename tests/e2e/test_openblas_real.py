@@ -135,3 +135,22 @@ def test_no_process_judges_against_the_cores_the_library_has():
     assert d["suggested_value"].upper() in cores_in(lib)
     truth = variant_isa(lib, d["suggested_value"].upper())
     assert not truth["avx512f"]          # zen3 has no AVX-512
+
+
+@pytest.mark.parametrize("feature", ["avx512f", "fma4"])
+def test_variant_lacks_stops_early_and_agrees_with_objdump(feature):
+    """variant_lacks (which stops decoding at the first use of a lacking
+    feature) against objdump's view of the same functions, and against the
+    whole decode (variant_use) -- which it must not leave half-cached."""
+    from gdbext.isa import variants
+    from gdbext.knowledge.dispatch import LIBRARIES
+    lib = debian_openblas()
+    pattern = next(l for l in LIBRARIES if l.name == "OpenBLAS").symbol_pattern
+    for variant in ("SKYLAKEX", "HASWELL", "PILEDRIVER", "ZEN"):
+        variants._CACHE.clear()
+        said = variants.variant_lacks(str(lib), pattern, variant, lambda f: f == feature)
+        assert said == variant_isa(lib, variant)[feature], (variant, feature)
+        whole = variants.variant_use(str(lib), pattern, variant)
+        assert (feature in whole.required) == said
+        assert variants.variant_lacks(str(lib), pattern, variant,
+                                      lambda f: f == feature) == said   # from the cache
