@@ -7,6 +7,7 @@ gdb.  Nothing here writes to the inferior, calls its functions or resumes it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 
@@ -25,6 +26,8 @@ class SignalInfo:
     code: int | None                # None: from pr_cursig, which has no si_code
     addr: int | None
     sender_pid: int | None = None   # si_pid, for a signal a process sent (si_code <= 0)
+    syscall: int | None = None      # SIGSYS: si_syscall, the number seccomp refused
+    arch: int | None = None         # SIGSYS: si_arch, the AUDIT_ARCH_* of that call
 
 
 @record
@@ -772,18 +775,45 @@ def stop_signal() -> SignalInfo | None:
     if signo == 0:
         return None
     addr = None
+    syscall = arch = None
     if signo in (4, 5, 7, 8, 11):   # SIGILL SIGTRAP SIGBUS SIGFPE SIGSEGV carry si_addr
         try:
             addr = int(info["_sifields"]["_sigfault"]["si_addr"])
         except (gdb.error, RuntimeError):
             addr = None
+    elif signo == 31 and code > 0:  # SIGSYS from seccomp: the call's address, number, ABI
+        try:
+            sys_fields = info["_sifields"]["_sigsys"]
+            addr = int(sys_fields["_call_addr"])
+            syscall = int(sys_fields["_syscall"])
+            arch = int(sys_fields["_arch"]) & 0xFFFFFFFF
+        except (gdb.error, RuntimeError):
+            pass
     sender = None
     if code <= 0:                   # SI_USER, SI_QUEUE, SI_TKILL...: kill(2) and friends
         try:
             sender = int(info["_sifields"]["_kill"]["si_pid"])
         except (gdb.error, RuntimeError):
             sender = None
-    return SignalInfo(signo, code, addr, sender)
+    return SignalInfo(signo, code, addr, sender, syscall, arch)
+
+
+def syscall_name(number: int, abi: str = "amd64") -> str | None:
+    """A system call's name from gdb's own table (DATA-DIRECTORY/syscalls/
+    ABI-linux.xml, what `catch syscall` reads); None when it is not there."""
+    return _syscall_names(abi).get(number)
+
+
+@functools.lru_cache(maxsize=4)
+def _syscall_names(abi: str) -> dict[int, str]:
+    try:
+        directory = gdb.parameter("data-directory")
+        with open(os.path.join(directory, "syscalls", f"{abi}-linux.xml")) as f:
+            text = f.read()
+    except (OSError, gdb.error, RuntimeError, TypeError):
+        return {}
+    return {int(n): name for name, n in
+            re.findall(r'<syscall\s+name="([^"]+)"\s+number="(\d+)"', text)}
 
 
 def selected_thread_identity() -> dict | None:

@@ -193,6 +193,12 @@ def _gdb_error(stderr: str, returncode: int | None) -> str:
     """gdb's own words: the crash-triage error line, else its last complaint."""
     lines = [l.strip() for l in stderr.splitlines() if l.strip()]
     ours = [l for l in lines if l.startswith("crash-triage:")]
+    if ours and "no process or core" in ours[-1]:
+        # gdb refused the core before crash-triage ran: its reason is the answer
+        refused = [l for l in lines if not l.startswith(("crash-triage:", "warning:"))
+                   and ("core" in l.lower() or "file format" in l)]
+        if refused:
+            return f"gdb could not load the core: {refused[-1]}"
     if ours:
         return ours[-1]
     crash = [l for l in lines if l.startswith("Fatal signal:") or ": internal-error: " in l]

@@ -151,7 +151,10 @@ def _explain(report, raw, context, bound: int) -> None:
         report.python = evidence.python_stack(report.thread, mine[0][1] if mine else None,
                                               bound, report.warnings)
     try:
-        if stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS", "SIGFPE"):
+        if stop.origin == "fault" and stop.klass == "SIGSYS":
+            report.fault_facts = evidence.seccomp_facts(stop)
+            report.fault_class = classify_fault(report.fault_facts)
+        elif stop.origin == "fault" and stop.klass in ("SIGSEGV", "SIGBUS", "SIGFPE"):
             spill = report.reports.get("spill-audit")
             spill_verdict = spill.verdict if spill is not None else None
             if spill_verdict in (None, "not-alignment", "stack-overflow",
@@ -274,6 +277,9 @@ def _signature(report):
     elif report.fault_class is not None and report.stop.origin == "fault" and \
             report.verdict == report.fault_class.name:
         key = report.fault_class.name
+        called = report.fault_facts.syscall if report.fault_facts is not None else None
+        if called:                      # two refused system calls are two bugs
+            key += f":{called['name'] or called['number']}"
     elif name:
         key = keys[name](report.report_json(name))
     else:

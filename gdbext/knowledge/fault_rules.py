@@ -154,7 +154,20 @@ FPE_INTDIV, FPE_INTOVF = 1, 2
 
 
 # Faults: SIGSEGV, SIGBUS, SIGFPE (SIGILL has isa-check).
+def _seccomp_text(f) -> str:
+    s = f.syscall or {}
+    name = f" ({s['name']})" if s.get("name") else ""
+    at = f" made at {f.addr:#x}" if f.addr else ""
+    abi = f", {s['abi']} ABI" if s.get("abi") else ""
+    return (f"the process's seccomp filter refused system call {s.get('number', '?')}{name}"
+            f"{at}{abi}: code ran a system call its sandbox forbids (SECCOMP_RET_TRAP or "
+            "KILL) - a new code path, a libc or runtime that now uses another call "
+            "(clone3, openat2, statx...), or injected code")
+
+
 FAULT_RULES: tuple[Rule, ...] = (
+    # SIGSYS with SYS_SECCOMP (uapi/asm-generic/siginfo.h): no instruction faulted
+    Rule("seccomp-violation", lambda f: f.signo == 31 and f.code == 1, UNKNOWN, _seccomp_text),
     Rule("stack-overflow", lambda f: f.stack_overflow, PROBABLY_NOT,
          lambda f: "the thread ran out of stack (its guard page or its size limit): "
                    "unbounded recursion or a huge stack frame"),

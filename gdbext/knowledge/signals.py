@@ -32,8 +32,15 @@ CODES: dict[str, dict[int, str]] = {
                 8: "SEGV_MTEAERR", 9: "SEGV_MTESERR", 10: "SEGV_CPERR"},
     "SIGBUS": {1: "BUS_ADRALN", 2: "BUS_ADRERR", 3: "BUS_OBJERR", 4: "BUS_MCEERR_AR",
                5: "BUS_MCEERR_AO"},
+    "SIGSYS": {1: "SYS_SECCOMP", 2: "SYS_USER_DISPATCH"},
     "SIGTRAP": {1: "TRAP_BRKPT", 2: "TRAP_TRACE", 3: "TRAP_BRANCH", 4: "TRAP_HWBKPT",
                 5: "TRAP_UNK", 6: "TRAP_PERF"},
+}
+
+
+# AUDIT_ARCH_* (uapi/linux/audit.h) of a seccomp SIGSYS -> gdb's syscall table
+AUDIT_ARCHES: dict[int, tuple[str, str]] = {
+    0xC000003E: ("x86-64", "amd64"), 0x40000003: ("i386 (int 0x80)", "i386"),
 }
 
 

@@ -18,6 +18,8 @@ FAULT_PLANS: dict[str, tuple[str, tuple[str, ...]]] = {
     "SIGSEGV": ("SIGSEGV", ("spill-audit",)),
     "SIGBUS": ("SIGBUS", ("spill-audit",)),
     "SIGFPE": ("SIGFPE", ()),
+    # seccomp's SYS_SECCOMP: raised for the system call the filter refused
+    "SIGSYS": ("SIGSYS", ()),
 }
 # Any other stop: a hang to explain, unless the process signalled itself.
 HANG_PLAN = ("hang", ("deadlock-graph",))

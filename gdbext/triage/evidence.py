@@ -529,6 +529,23 @@ READ_ONLY_SECTIONS = re.compile(r"\.(?:text|rodata|eh_frame|eh_frame_hdr|gcc_exc
                                 r"(?:\.\w+)*$")
 
 
+def seccomp_facts(stop):
+    """The facts of a seccomp SIGSYS: the refused call's number, its name
+    from gdb's syscall table for the call's ABI (si_arch), and where it was
+    made (si_call_addr)."""
+    from ..knowledge.signals import AUDIT_ARCHES
+    from .fault_class import FaultFacts
+    abi, table = AUDIT_ARCHES.get(stop.arch, (None, None))
+    if stop.arch is not None and abi is None:
+        abi = f"AUDIT_ARCH {stop.arch:#x}"
+    name = target.syscall_name(stop.syscall, table) \
+        if stop.syscall is not None and table else None
+    syscall = {"number": stop.syscall, "name": name, "abi": abi} \
+        if stop.syscall is not None else None
+    return FaultFacts(stop.signo, stop.code, stop.addr, stop.addr, None, None,
+                      address_from="si_call_addr", syscall=syscall)
+
+
 def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
                 regs: dict, stack_overflow: bool | None, jump=None):
     """The facts the fault rules match on.  ``jump``: triage/jump.BadJump

@@ -46,6 +46,7 @@ class FaultFacts:
     heaps: tuple = ()               # (lo, hi) of writable anonymous mappings
     exec_ranges: tuple | None = None   # (lo, hi) executable; None: unknown
     address_from: str = "si_addr"   # or "operand": si_addr was no address (SI_KERNEL)
+    syscall: dict | None = None     # SIGSYS: {"number", "name", "abi"} seccomp refused
 
     def executable(self, address: int) -> bool:
         """Code can run at ``address``; unknown ranges: assume it can."""

@@ -133,7 +133,8 @@ class TriageReport:
         if f is None:
             return None
         return {"address": f.addr, "address_from": f.address_from,
-                "instruction": f.insn.to_json() if f.insn is not None else None}
+                "instruction": f.insn.to_json() if f.insn is not None else None,
+                "syscall": f.syscall}
 
     def _python_rows(self) -> list[tuple[str, str]]:
         py = self.python

@@ -19,6 +19,8 @@ class Stop:
     klass: str                  # the signature's signal class
     commands: tuple[str, ...]   # what crash-triage runs, in order
     source: str = "siginfo"     # siginfo, pr_cursig (no code, no address), signal-frame
+    syscall: int | None = None  # SIGSYS: the system call seccomp refused
+    arch: int | None = None     # SIGSYS: its AUDIT_ARCH_*
 
     @property
     def name(self) -> str | None:
@@ -33,12 +35,14 @@ class Stop:
     def to_json(self) -> dict:
         return {"signal": self.name, "signo": self.signo, "code": self.code,
                 "code_name": self.code_name, "addr": self.addr,
-                "sender_pid": self.sender_pid, "origin": self.origin, "source": self.source}
+                "sender_pid": self.sender_pid, "origin": self.origin, "source": self.source,
+                "syscall": self.syscall}
 
     def describe(self) -> str:
         if self.signo is None:
             return "no signal (stopped from outside)"
-        who = {"fault": "raised by the faulting instruction",
+        who = {"fault": "raised for a system call the seccomp filter refused"
+                        if self.name == "SIGSYS" else "raised by the faulting instruction",
                "self": "sent by the process to itself",
                "trap": "a debug trap raised in the process (a breakpoint, int3, single-step "
                        "or watchpoint), not a signal sent from outside",
@@ -71,7 +75,8 @@ def classify(info, pid: int | None) -> Stop:
         origin = "self" if name == "SIGABRT" else "external"
         return Stop(signo, None, None, None, origin, name, (), source="pr_cursig")
     if name in FAULT_PLANS and code is not None and code > 0:
-        return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name])
+        return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name],
+                    syscall=getattr(info, "syscall", None), arch=getattr(info, "arch", None))
     if code is not None and code <= 0 and pid and sender_pid == pid:
         return Stop(signo, code, addr, sender_pid, "self", name, ())
     if name == "SIGTRAP" and code is not None and (0 < code <= TRAP_MAX or code == SI_KERNEL):

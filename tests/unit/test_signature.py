@@ -108,6 +108,8 @@ SignalInfo = namedtuple("SignalInfo", "signo code addr sender_pid")   # target.S
     (SIGTRAP, SI_KERNEL, None, "trap", "hang", ("deadlock-graph",)),  # a breakpoint (int3)
     (SIGTRAP, 1, None, "trap", "hang", ("deadlock-graph",)),          # TRAP_BRKPT
     (SIGTRAP, SI_USER, 555, "external", "hang", ("deadlock-graph",)),  # kill -TRAP
+    (31, 1, None, "fault", "SIGSYS", ()),                     # seccomp's SYS_SECCOMP
+    (31, SI_USER, 555, "external", "hang", ("deadlock-graph",)),      # kill -SYS
     (None, None, None, "none", "hang", ("deadlock-graph",)),
 ])
 def test_stop_classification(signo, code, sender, origin, klass, commands):

@@ -80,6 +80,14 @@ def test_gdb_crash_is_named_by_its_signal_not_its_bug_report_address():
         "crash-triage: no process or core"
 
 
+def test_a_core_gdb_refuses_is_named_by_gdb_s_reason():
+    stderr = ('"/c/xfsz.core" is not a core dump: file format not recognized\n'
+              "crash-triage: no process or core: attach PID, run the program, or core-file "
+              "CORE first\n")
+    assert gdb_batch._gdb_error(stderr, 0) == ('gdb could not load the core: "/c/xfsz.core" '
+                                               "is not a core dump: file format not recognized")
+
+
 def test_paths_a_gdb_command_line_cannot_carry():
     assert workers.needs_own_gdb("/tmp/a\nb")
     assert workers.needs_own_gdb("/tmp/core ")
