@@ -71,7 +71,16 @@ class CoreFacts:
             for m in self.mappings:
                 if os.path.basename(m.path).startswith(self.command):
                     return m.path
-        return None
+        return self.executable_from_arguments()
+
+    def executable_from_arguments(self) -> str | None:
+        """With no NT_FILE note at all (qemu-user writes none): pr_psargs'
+        first word when it is an absolute path, as gdb's "Core was generated
+        by" line shows it (79 characters at most: a longer path is cut)."""
+        if self.mappings or not self.arguments:
+            return None
+        first = self.arguments.split(" ", 1)[0]
+        return first if first.startswith("/") else None
 
 
 def read(path: str) -> CoreFacts:

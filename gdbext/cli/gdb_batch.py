@@ -125,6 +125,9 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
         record["error"] = str(exc)
         return False, None
     executable = job.executable or facts.executable()
+    if executable and not job.executable and executable == facts.executable_from_arguments():
+        record["warnings"].append(f"the core has no NT_FILE note (a qemu-user core?): the "
+                                  f"executable is its command line's first word, {executable}")
     if executable and not os.path.isfile(executable):
         record["warnings"].append(f"the core names {executable}, which is not here: frames are "
                                   "unnamed (give --exe PATH or --sysroot DIR)")

@@ -158,7 +158,7 @@ def _explain(report, raw, context, bound: int) -> None:
             spill = report.reports.get("spill-audit")
             spill_verdict = spill.verdict if spill is not None else None
             if spill_verdict in (None, "not-alignment", "stack-overflow",
-                                 "non-canonical-address"):
+                                 "non-canonical-address") or stop.code is None:
                 regs = context.regs if context is not None else _frame0_registers()
                 facts = evidence.fault_facts(stop.signo, stop.code, stop.addr,
                                              regs.get("rip"), regs,
@@ -167,6 +167,10 @@ def _explain(report, raw, context, bound: int) -> None:
                 report.fault_facts = facts
                 report.fault_class = classify_fault(facts)
                 report.warnings.extend(report.fault_class.warnings)
+                if stop.code is None:   # pr_cursig only: what the instruction shows
+                    report.fault_class.explanation += (
+                        " (inferred from the instruction and registers: the core has no "
+                        "siginfo, so no si_code or fault address)")
         elif stop.origin in ("self", "external") and stop.name == "SIGABRT":
             reason = (evidence.glibc_abort(report.warnings)
                       or evidence.cxx_exception(names, objects, report.warnings)

@@ -557,8 +557,9 @@ def fault_facts(signo: int, code: int | None, addr: int | None, pc: int | None,
     insn = None
     if pc is not None and jump is None:
         insn = _instruction(pc, regs)
-    # #GP (SIGSEGV) and #SS (SIGBUS) arrive as SI_KERNEL with si_addr 0
-    general_protection = signo in (7, 11) and code == SI_KERNEL
+    # #GP (SIGSEGV) and #SS (SIGBUS) arrive as SI_KERNEL with si_addr 0; a core
+    # with no NT_SIGINFO (qemu-user's) has no address at all
+    general_protection = signo in (7, 11) and code in (SI_KERNEL, None)
     address_from = "si_addr"
     if general_protection:
         addr = insn.address if insn is not None and insn.flow is None else None

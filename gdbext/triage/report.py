@@ -61,7 +61,8 @@ class TriageReport:
             return self.reason.verdict
         if self.fault_class is not None and (self.primary is None or self.primary.verdict
                                              in ("not-alignment", "stack-overflow",
-                                                 "non-canonical-address")):
+                                                 "non-canonical-address")
+                                             or self.stop.code is None):
             return self.fault_class.name
         if self.primary is not None:
             return self.primary.verdict
@@ -185,7 +186,9 @@ class TriageReport:
             f = self.fault_facts
             rows.append(("access", f.access + (f" at {f.addr:#x}" if f.addr is not None
                                                else "") + (
-                " (the instruction's operand: a #GP's si_addr 0 is no address)"
+                (" (the instruction's operand: a #GP's si_addr 0 is no address)"
+                 if f.code is not None else
+                 " (the instruction's operand: the core has no siginfo; inferred)")
                 if f.address_from == "operand" and f.addr is not None else "")))
         if self.interrupted is not None:
             i = self.interrupted

@@ -441,6 +441,37 @@ def test_qemu_user_core_is_a_sigill_not_a_hang(tmp_path):
     assert r["ran"] == ["isa-check"]
 
 
+def test_qemu_user_null_read_signs_as_the_kernel_core(records, tmp_path):
+    """A qemu-user guest core has no NT_SIGINFO and no NT_FILE: the fault
+    address comes from the instruction (inferred, and said so) and the
+    batch finds the executable from the command line.  It must land in the
+    kernel core's group, whose si_addr plain gdb reads."""
+    if shutil.which("qemu-x86_64") is None:
+        pytest.skip("qemu-user is not installed")
+    crash, native = triaged(records, "c-null-read")
+    si_addr = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                   "-ex", "p/x $_siginfo._sifields._sigfault.si_addr", str(crash.case.exe),
+                   str(crash.core)]).stdout
+    si_addr = int(re.search(r"= (0x[0-9a-f]+)", si_addr).group(1), 16)
+    proc = subprocess.run(["qemu-x86_64", str(crash.case.exe), *crash.case.argv[1:]],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    cores = sorted(tmp_path.glob("qemu_*.core"))
+    if not cores:
+        pytest.skip("qemu wrote no guest core")
+    notes = run(["readelf", "-n", str(cores[0])]).stdout
+    assert "NT_SIGINFO" not in notes and "NT_FILE" not in notes
+    [record] = triage(str(cores[0]), "--no-summary")        # no --exe: from NT_PRPSINFO
+    assert record["executable"] == str(crash.case.exe)
+    assert any("no NT_FILE note" in w for w in record["warnings"])
+    t = record["triage"]
+    assert t["stop"]["source"] == "pr_cursig" and t["verdict"] == native["verdict"]
+    assert t["fault"]["address"] == si_addr and t["fault"]["address_from"] == "operand"
+    assert "no siginfo" in t["class"]["explanation"]
+    assert t["signature"] == native["signature"]
+
+
 def test_garbage_abort_msg_is_a_warning(records, tmp_path):
     crash, _ = triaged(records, "c-double-free")
     out = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
