@@ -511,6 +511,12 @@ def interrupted_fault(max_frames: int, warnings: list[str], raised: int | None =
             warnings.append(f"signal frame #{frame.level}: {exc}")
             continue
         if ctx.signo in signal_frame.FAULT_SIGNALS and ctx.code > 0:
+            if ctx.check and not _trap_shown(ctx):
+                warnings.append(f"signal frame #{frame.level}: no siginfo (a handler without "
+                                f"SA_SIGINFO), and the instruction at {ctx.regs.get('rip', 0):#x} "
+                                f"does not show its trap data's fault (trapno {ctx.trapno}): "
+                                "which fault it handled is unknown")
+                continue
             if not ctx.confirmed:
                 warnings.append(f"signal frame #{frame.level}: the saved pc "
                                 f"{ctx.regs.get('rip', 0):#x} is not where gdb unwound "
@@ -520,6 +526,23 @@ def interrupted_fault(max_frames: int, warnings: list[str], raised: int | None =
         warnings.append(f"{len(frames)} nested signal frames: a looping handler chain; "
                         "the first 8 were read")
     return None
+
+
+def _trap_shown(ctx) -> bool:
+    """The interrupted instruction makes the fault the trap data describe: a
+    page fault at its operand's address, its own fetch or a push below rsp;
+    a divide error at a div.  Stale trap data of an earlier fault would not."""
+    from ..unwind.signal_frame import X86_TRAP_DE, X86_TRAP_PF
+    rip, rsp = ctx.regs.get("rip"), ctx.regs.get("rsp")
+    insn = _instruction(rip, ctx.regs) if rip is not None else None
+    if insn is None:
+        return False
+    if ctx.trapno == X86_TRAP_PF:
+        below_rsp = rsp is not None and rsp - 4096 <= ctx.addr < rsp
+        return ctx.addr in (insn.address, rip) or (insn.flow == "call" and below_rsp)
+    if ctx.trapno == X86_TRAP_DE:
+        return insn.divisor is not None
+    return False
 
 
 # --- facts for the fault rules --------------------------------------------------------

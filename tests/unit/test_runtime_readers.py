@@ -176,16 +176,33 @@ def test_signal_frame_parse_and_garbage():
     raw = bytearray(signal_frame.SIGINFO + 24)
     regs = dict(zip(signal_frame.SIGCONTEXT_REGS, range(100, 118)))
     struct.pack_into("<18Q", raw, signal_frame.MCONTEXT, *regs.values())
+    # the page fault the kernel recorded: err, trapno 14, oldmask, cr2
+    struct.pack_into("<4Q", raw, signal_frame.MCONTEXT + signal_frame.ERR, 7, 14, 0, 0x7FF0)
     struct.pack_into("<iii", raw, signal_frame.SIGINFO, 11, 0, 2)
     struct.pack_into("<Q", raw, signal_frame.SIGINFO + 16, 0x7FF0)
     ctx = signal_frame.parse(bytes(raw), 7, regs["rip"])
     assert (ctx.signo, ctx.code, ctx.addr, ctx.confirmed) == (11, 2, 0x7FF0, True)
-    assert ctx.regs["rsp"] == regs["rsp"]
+    assert ctx.source == "siginfo" and ctx.regs["rsp"] == regs["rsp"]
     struct.pack_into("<i", raw, signal_frame.SIGINFO, 999)
     with pytest.raises(signal_frame.SignalFrameError):
-        signal_frame.parse(bytes(raw), 7, None)
+        signal_frame.parse(bytes(raw), 7, None, 8)     # trap 14 is no SIGFPE
     with pytest.raises(signal_frame.SignalFrameError):
         signal_frame.read(Memory().read, 7, 0x1000, None)
+
+
+def test_a_stale_siginfo_that_looks_like_a_fault_is_not_believed():
+    """A handler without SA_SIGINFO: the slot held SIGFPE/FPE_FLTOVF from the
+    stack, the trap was a page fault at 0x10 -- the trap wins, to be checked."""
+    raw = bytearray(signal_frame.SIGINFO + 24)
+    struct.pack_into("<18Q", raw, signal_frame.MCONTEXT, *range(100, 118))
+    struct.pack_into("<4Q", raw, signal_frame.MCONTEXT + signal_frame.ERR, 4, 14, 0, 0x10)
+    struct.pack_into("<iii", raw, signal_frame.SIGINFO, 8, 0, 4)
+    ctx = signal_frame.parse(bytes(raw), 5, 116, 6)        # then the handler aborted
+    assert (ctx.signo, ctx.code, ctx.addr, ctx.source, ctx.check) == \
+        (11, 1, 0x10, "sigcontext", True)
+    assert not signal_frame.agrees(8, 4, None, 14, 0x10)
+    assert not signal_frame.agrees(11, 1, 0x20, 14, 0x10)   # si_addr must be cr2
+    assert signal_frame.agrees(11, 0x80, 0, 13, 0) and signal_frame.agrees(6, -6, None, 0, 0)
 
 
 def _no_siginfo_frame(trapno: int, err: int, cr2: int) -> bytes:
@@ -211,10 +228,17 @@ def test_signal_frame_without_siginfo_reads_the_sigcontext(trapno, err, raised, 
     assert ctx.source == "sigcontext" and ctx.to_json()["certainty"] == "inferred"
 
 
-@pytest.mark.parametrize("trapno, raised", [(14, 6), (14, None), (13, 8), (3, 5), (99, 11)])
+@pytest.mark.parametrize("trapno, raised", [(13, 8), (3, 5), (99, 11), (14, 8)])
 def test_signal_frame_sigcontext_must_agree_with_the_raised_signal(trapno, raised):
     with pytest.raises(signal_frame.SignalFrameError, match="no fault of signal"):
         signal_frame.parse(_no_siginfo_frame(trapno, 4, 0x8), 3, 116, raised)
+
+
+@pytest.mark.parametrize("trapno, raised, want", [(14, 6, (11, 1, 0x8)), (14, None, (11, 1, 0x8)),
+                                                  (0, 6, (8, 1, 116))])
+def test_a_handler_that_aborted_gets_the_trap_s_fault_to_check(trapno, raised, want):
+    ctx = signal_frame.parse(_no_siginfo_frame(trapno, 4, 0x8), 3, 116, raised)
+    assert (ctx.signo, ctx.code, ctx.addr) == want and ctx.check
 
 
 # --- fault rules and signatures ---------------------------------------------------------
