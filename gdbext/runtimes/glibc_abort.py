@@ -13,6 +13,9 @@ and sets it just before abort() for:
 - ``__fortify_fail(msg)``: "*** %s ***: terminated\\n" (debug/fortify_fail.c),
   called by ``__stack_chk_fail`` with "stack smashing detected" and by
   ``__chk_fail`` with "buffer overflow detected"
+- ``__libc_fatal`` from the _FORTIFY_SOURCE printf checks: "*** %n in
+  writable segment detected ***\n", "*** invalid %N$ use detected ***\n"
+  (stdio-common/vfprintf-internal.c): no ": terminated"
 - 2.37+: "Fatal glibc error: %s" prefixes some internal checks.
 
 Pure: ``read(address, length) -> bytes`` raises on unreadable memory.
@@ -38,7 +41,7 @@ _ASSERT = re.compile(r"^(?:(?P<program>[^\n]*?): )?(?P<file>[^\n]+?):(?P<line>\d
                      re.S)
 _PERROR = re.compile(r"^(?:(?P<program>[^\n]*?): )?(?P<file>[^\n]+?):(?P<line>\d+): "
                      r"(?:(?P<function>[^\n]+?): )?Unexpected error: (?P<error>.*)\.$", re.S)
-_FORTIFY = re.compile(r"^\*\*\* (?P<what>.+) \*\*\*: terminated$", re.S)
+_FORTIFY = re.compile(r"^\*\*\* (?P<what>.+) \*\*\*(?:: terminated)?$", re.S)
 _FORTIFY_KINDS = {"stack smashing detected": ("stack-protector", "stack-smashing"),
                   "buffer overflow detected": ("fortify", "buffer-overflow")}
 

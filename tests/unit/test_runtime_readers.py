@@ -48,6 +48,8 @@ def abort_msg(mem: Memory, text: bytes, size: int | None = None) -> int:
     (b"*** buffer overflow detected ***: terminated\n", "fortify", "buffer-overflow"),
     (b"*** longjmp causes uninitialized stack frame ***: terminated\n", "fortify-other",
      "fortify-check"),
+    # vfprintf's _FORTIFY_SOURCE checks call __libc_fatal: no ": terminated"
+    (b"*** %n in writable segment detected ***\n", "fortify-other", "fortify-check"),
     (b"something else\n", "other", "abort-message"),
 ])
 def test_abort_message_kinds(text, kind, verdict):
