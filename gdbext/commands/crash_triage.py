@@ -177,12 +177,27 @@ def _explain(report, raw, context, bound: int) -> None:
                       or evidence.rust_panic(names, report.thread, report.warnings)
                       or evidence.python_fatal(names, report.interpreter, raw))
             report.reason = reason
+            if reason is not None and reason.verdict == "assertion-failed" and \
+                    reason.runtime == "glibc" and _asserted_in_libc(names, objects):
+                reason.details["inside"] = "glibc"
             if reason is not None:
                 report.fault_class = for_abort(reason.verdict, reason.details)
     except Exception as exc:  # noqa: BLE001 - a broken reader must not hide the frames
         if target.is_debug_enabled():
             report.warnings.append(traceback.format_exc())
         report.warnings.append(f"explaining the crash failed: {type(exc).__name__}: {exc}")
+
+
+def _asserted_in_libc(names, objects) -> bool:
+    """The code that called __assert_fail is libc's own (pthread_mutex_lock's
+    checks...): a broken precondition of glibc, not the program's assertion."""
+    from ..knowledge.skip_frames import is_machinery
+    last = max((i for i, n in enumerate(names[:16]) if n and "assert" in n and
+                is_machinery(n)), default=None)
+    if last is None or last + 1 >= len(objects):
+        return False
+    caller = objects[last + 1] or ""
+    return "/libc.so" in caller or "/libc-" in caller or "/libpthread" in caller
 
 
 def _maps_something():

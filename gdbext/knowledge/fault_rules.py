@@ -266,6 +266,16 @@ ABORT_RATINGS: dict[str, tuple[str, str]] = {
                         "destination; _FORTIFY_SOURCE stopped it"),
     "fortify-check": (PROBABLY, "a _FORTIFY_SOURCE check failed"),
     "assertion-failed": (PROBABLY_NOT, "the program's own assertion failed"),
+    # assertions that are not the program's (for_abort: details "inside"/"checker")
+    "assertion-failed:glibc": (PROBABLY_NOT, "an assertion inside glibc failed: the program "
+                               "broke one of glibc's preconditions or corrupted its state - "
+                               "e.g. a pthread_mutex_t overwritten, used after "
+                               "pthread_mutex_destroy, or unlocked by a thread that does not "
+                               "own it"),
+    "assertion-failed:libstdc++": (PROBABLY_NOT, "a standard-library precondition check "
+                                   "(_GLIBCXX_ASSERTIONS) failed: an index out of range, "
+                                   "front()/back()/pop of an empty container, a null "
+                                   "unique_ptr dereferenced..."),
     "uncaught-exception": (PROBABLY_NOT, "a C++ exception nobody caught: std::terminate"),
     "terminate": (PROBABLY_NOT, "std::terminate called without an exception in flight"),
     "pure-virtual-call": (UNKNOWN, "a pure virtual method called through an object under "

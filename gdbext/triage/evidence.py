@@ -169,8 +169,11 @@ NO_EXCEPTION_CALLERS = (
 def cxx_exception(names: list[str], objects: list[str | None], warnings: list[str]
                   ) -> Reason | None:
     from ..runtimes import cxx
-    if not any(TERMINATE_FRAMES.match(n) for n in names) and not any(
-            o and "libstdc++" in o for o in objects[:8]):
+    checked = glibcxx_assertion(names)
+    if checked is not None:
+        return checked
+    terminated = any(TERMINATE_FRAMES.match(n) for n in names)
+    if not terminated and not any(o and "libstdc++" in o for o in objects[:8]):
         return None
     try:
         found = _in_flight()
@@ -180,6 +183,8 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
                       "unreadable)", "unknown", "std::terminate frames", "inferred", {})
     runtime = _runtime_prefix(names, objects)
     caller = next((c for c in NO_EXCEPTION_CALLERS if c[0] in runtime), None)
+    if found is None and not terminated:    # libstdc++ aborted some other way
+        return None
     if found is None:
         if caller is not None:
             verdict = "pure-virtual-call" if caller[1] == "pure-virtual-call" else "terminate"
@@ -212,6 +217,27 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
         details["called_by"] = caller[0]
     return Reason("uncaught-exception", "libstdc++", summary, found.type or "unknown",
                   source, "exact", details)
+
+
+# libstdc++'s _GLIBCXX_ASSERTIONS checks (bits/c++config.h __glibcxx_assert ->
+# std::__glibcxx_assert_fail(file, line, function, condition), src/c++11/
+# assert_fail.cc since GCC 12; GCC 11 and older call __replacement_assert, an
+# inline function): it prints the condition on stderr and calls abort(),
+# keeping nothing in memory.
+GLIBCXX_ASSERT_FAIL = ("std::__glibcxx_assert_fail", "std::__replacement_assert")
+
+
+def glibcxx_assertion(names: list[str]) -> Reason | None:
+    at = next((i for i, n in enumerate(names[:12]) if n in GLIBCXX_ASSERT_FAIL), None)
+    if at is None:
+        return None
+    where = names[at + 1] if at + 1 < len(names) else None
+    return Reason("assertion-failed", "libstdc++",
+                  f"a libstdc++ precondition check (_GLIBCXX_ASSERTIONS) failed in "
+                  f"{where or 'unknown code'}; libstdc++ printed the condition on stderr and "
+                  "keeps no copy in memory", where or "unknown",
+                  f"the {names[at]} frame", "exact",
+                  {"checker": names[at], "function": where, "condition": "unknown"})
 
 
 def _what(found) -> str:

@@ -94,4 +94,9 @@ def for_abort(verdict: str, details: dict | None = None) -> FaultClass | None:
     for pattern, name, why in MALLOC_CHECKS if check else ():
         if re.search(pattern, check):
             return FaultClass(name, rating, f"{check}: {why}", f"abort:malloc-check:{name}")
+    whose = (details or {}).get("inside") or ("libstdc++" if (details or {}).get("checker")
+                                              else None)
+    if verdict == "assertion-failed" and f"{verdict}:{whose}" in ABORT_RATINGS:
+        rating, explanation = ABORT_RATINGS[f"{verdict}:{whose}"]
+        return FaultClass(verdict, rating, explanation, f"abort:{verdict}:{whose}")
     return FaultClass(verdict, rating, explanation, f"abort:{verdict}")
