@@ -58,9 +58,9 @@ def table(records: list[dict], width: int = 60, group_by: str = "signature") -> 
             joiner = ", " if sig["class"] == "hang" else " < "   # wait sites, or a call chain
             frames = joiner.join(sig["frames"]) or "-"
             rows.append([g["count"], sig["id"], sig["class"], sig["verdict"], sig["key"] or "-",
-                         _cut(frames, width), _cut(g["cores"][0], width)])
+                         _head(frames, width), _cut(g["cores"][0], width)])
         else:
-            rows.append([g["count"], "-", g["status"], "", "", _cut(g["error"] or "", width),
+            rows.append([g["count"], "-", g["status"], "", "", _head(g["error"] or "", width),
                          _cut(g["cores"][0], width)])
     statuses = Counter(r["status"] for r in records)
     signatures = len({r["signature"]["id"] for r in records if r.get("signature")})
@@ -85,7 +85,13 @@ def _damaged(records: list[dict]) -> str:
 
 
 def _cut(text: str, width: int) -> str:
+    """A path: its end (the file name) is what tells it apart."""
     return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+def _head(text: str, width: int) -> str:
+    """Frames (innermost first) or an error: the start is what matters."""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _crash_point_table(records: list[dict], width: int) -> str:
@@ -93,10 +99,10 @@ def _crash_point_table(records: list[dict], width: int) -> str:
     for g in by_crash_point(records):
         if g["point"] is not None:
             kinds = sorted(set(g["signatures"].values()))
-            rows.append([g["count"], _cut(g["point"], width), len(g["signatures"]),
-                         _cut(", ".join(kinds), width), _cut(g["cores"][0], width)])
+            rows.append([g["count"], _head(g["point"], width), len(g["signatures"]),
+                         _head(", ".join(kinds), width), _cut(g["cores"][0], width)])
         else:
-            rows.append([g["count"], "-", 0, _cut(g["error"] or g["status"], width),
+            rows.append([g["count"], "-", 0, _head(g["error"] or g["status"], width),
                          _cut(g["cores"][0], width)])
     statuses = Counter(r["status"] for r in records)
     points = len({crash_point(r) for r in records if r.get("signature")})

@@ -282,6 +282,9 @@ ABORT_RATINGS: dict[str, tuple[str, str]] = {
                           "construction or destruction, or through one already freed"),
     "rust-panic": (PROBABLY_NOT, "a Rust panic with panic=abort, or one that could not "
                    "unwind"),
+    "rust-oom": (PROBABLY_NOT, "an allocation failed: out of memory, a limit (ulimit -v, a "
+                 "cgroup), or an absurd size the program computed (Vec::with_capacity of "
+                 "an unchecked length)"),
     "python-fatal-error": (UNKNOWN, "CPython gave up (Py_FatalError)"),
     "glibc-fatal-error": (UNKNOWN, "glibc found an internal inconsistency"),
     "abort-message": (UNKNOWN, "glibc left a message before abort"),

@@ -28,6 +28,12 @@ SKIP_FUNCTION_PATTERNS = (
     r"std::nested_exception::rethrow_nested", r"std::__throw_\w+",
     # std::thread's entry: header templates inlined into the program, libstdc++'s routine
     r"std::__invoke(?:_impl|_r)?<.*>", r"execute_native_thread_routine",
+    # The standard libraries themselves: libstdc++'s header templates compiled
+    # into the program (std::function::operator(), std::future::get,
+    # std::vector::operator[] under _GLIBCXX_ASSERTIONS) and Rust's core, alloc
+    # and std crates (RefCell::borrow_mut, drop_in_place, the thread start-up
+    # closures): the bug is in the caller, whichever container it misused.
+    r"std::.*", r"__gnu_cxx::.*", r"core::.*", r"alloc::.*",
     # Rust std and core: the panic path, abort, the stack-overflow handler
     r"core::panicking::.*", r"std::panicking::.*", r"std::rt::.*", r"panic_abort::.*",
     r"__rust_\w+", r"__rustc::.*", r"rust_panic", r"rust_begin_unwind",

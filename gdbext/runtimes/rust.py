@@ -123,6 +123,26 @@ def panic_entry(functions: list[str]) -> tuple[str, str | None, str] | None:
     return found
 
 
+# std's allocation-error path (library/std/src/alloc.rs rust_oom, default hook
+# "memory allocation of {} bytes failed"; alloc::alloc::handle_alloc_error):
+# it aborts without panicking, unless set_alloc_error_hook panics instead.
+OOM_MACHINERY = re.compile(r"std::alloc::(?:rust_oom|default_alloc_error_hook)|"
+                           r"(?:std::alloc::_::|__rustc::)?__rust_alloc_error_handler|"
+                           r"alloc::alloc::handle_alloc_error")
+
+
+def oom_frame(functions: list[str]) -> str | None:
+    """The allocation-error frame between the abort and the program's
+    innermost frame, if there is one."""
+    from ..knowledge.skip_frames import is_machinery
+    for name in functions:
+        if OOM_MACHINERY.match(name):
+            return name
+        if not (is_machinery(name) or name == "??" or name.startswith("<")):
+            return None
+    return None
+
+
 def is_panic(functions: list[str]) -> bool:
     """Whether std's panic machinery lies between the abort (frame 0 first)
     and the program's innermost frame.  ``functions``: normalised names
@@ -132,6 +152,8 @@ def is_panic(functions: list[str]) -> bool:
     The abort path above (libc's, std's abort_internal) is the signature's
     own skip list; an unnamed frame is nobody's."""
     from ..knowledge.skip_frames import is_machinery
+    if oom_frame(functions) is not None:
+        return False                    # std's OOM abort passes __rust_end_short_backtrace too
     for name in functions:
         if PANIC_MACHINERY.match(name):
             return True

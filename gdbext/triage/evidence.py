@@ -329,6 +329,12 @@ STACK_WORDS = 4096
 
 def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Reason | None:
     from ..runtimes import rust
+    oom = rust.oom_frame(names)
+    if oom is not None:
+        return Reason("rust-oom", "rust-std", "a memory allocation failed and Rust's "
+                      "allocation-error handler aborted (std printed \"memory allocation of N "
+                      "bytes failed\" and keeps no copy of N)", "rust-oom",
+                      f"the {oom} frame", "exact", {"handler": oom, "size": "unknown"})
     if not rust.is_panic(names):
         return None
     entry = rust.panic_entry(names)

@@ -33,11 +33,23 @@ def test_cxx_terminate_machinery_is_skipped(name):
 
 
 @pytest.mark.parametrize("name", ["abort_transaction", "raise_salary", "free_list",
-                                  "malloc_arena_stats", "std::terminate_all",
+                                  "malloc_arena_stats", "stdx::terminate_all",
+                                  "corestats::flush", "allocator_pool::grow",
                                   "rollback_guard::~rollback_guard", "shape::log_area",
                                   "deliver_result", "connect_db"])
 def test_a_program_function_that_starts_like_machinery_is_kept(name):
     assert not is_machinery(name)
+
+
+@pytest.mark.parametrize("name", [
+    "core::cell::panic_already_borrowed", "core::ptr::drop_in_place<dropunwind::Txn>",
+    "alloc::raw_vec::finish_grow", "std::alloc::rust_oom",
+    "std::function<void ()>::operator()", "std::__basic_future<int>::_M_get_result",
+    "std::vector<int, std::allocator<int> >::operator[]", "__gnu_cxx::__ops::__iter_less_iter"])
+def test_the_standard_libraries_code_is_machinery(name):
+    """Rust's core/alloc/std and libstdc++'s templates compiled into the
+    program (names from real g++ 12 and rustc 1.95 backtraces)."""
+    assert is_machinery(normalise_function(name))
 
 
 def test_user_frame_tops_a_rethrow_stack():
