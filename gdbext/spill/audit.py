@@ -4,6 +4,7 @@ whether the faulting slot is a spill.  Pure: gdb's facts come in as values
 and a ``readable(address) -> bool`` probe."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable   # not typing: ~10 ms to import in each gdb
 
 from ..errors import UndecodableError
@@ -405,6 +406,16 @@ def _kib(n: int) -> str:
     return f"{n // 1024} KiB" if n % 1024 == 0 else f"{n:,} bytes"
 
 
+# A stack-clash probe (-fstack-clash-protection): GCC touches each new page
+# with `or $0x0,OFF(%rsp)`, LLVM with `mov $0x0,(%rsp)` -- a write of
+# nothing, there only to fault on the guard.
+_PROBE = re.compile(r"^(?:or|mov)[bwlq]?\s+\$0(?:x0)?,(?:0x[0-9a-f]+)?\(%rsp\)$")
+
+
+def _probing(a: Audit) -> bool:
+    return bool(_PROBE.match(a.operand.text.strip()))
+
+
 def _explain_overflow(a: Audit) -> None:
     def say(text):
         a.explanation.append(text)
@@ -424,7 +435,14 @@ def _explain_overflow(a: Audit) -> None:
     size = (f" {a.function.name or 'This function'}'s frame is {_kib(frame)} (CFA - rsp)"
             + (f", {frame * 100 // st.size}% of the whole stack" if st and st.size else "")
             + "." if frame is not None else "")
-    if a.fault_kind == "stack-clash":
+    if _probing(a):
+        say(f"`{a.operand.text}` is a stack-clash probe (-fstack-clash-protection): the "
+            f"frame grows a page at a time, and this probe touched {a.signal.addr:#x}, below "
+            f"the stack, as designed - a huge alloca, VLA or frame, caught before it could "
+            f"write into whatever lies below the stack.{where}{size}")
+        fix("bound the allocation (an alloca or VLA sized by unchecked input) or move it to "
+            "the heap (malloc, std::vector, Vec)")
+    elif a.fault_kind == "stack-clash":
         below = f"{st.lo - rsp:,} bytes below its lowest address" if st and rsp is not None \
             and rsp < st.lo else "past its lowest address"
         say(f"The faulting address {a.signal.addr:#x} is in no mapping: rsp {_hex(rsp)} is "
