@@ -24,7 +24,11 @@ FAULT_PLANS: dict[str, tuple[str, tuple[str, ...]]] = {
 # Any other stop: a hang to explain, unless the process signalled itself.
 HANG_PLAN = ("hang", ("deadlock-graph",))
 # Verdicts of the stops no command explains.
-SELF_SIGNAL_VERDICT = {"SIGABRT": "abort"}
+SELF_SIGNAL_VERDICT = {"SIGABRT": "abort",
+                       # the kernel signals a write past RLIMIT_FSIZE with the
+                       # process's own pid as sender (SI_USER: fs/read_write.c ->
+                       # send_sig(SIGXFSZ, current, 0))
+                       "SIGXFSZ": "file-size-limit"}
 SELF_SIGNAL_DEFAULT = "self-signal"
 ARITHMETIC_VERDICT = "arithmetic-fault"
 

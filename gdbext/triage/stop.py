@@ -43,7 +43,10 @@ class Stop:
             return "no signal (stopped from outside)"
         who = {"fault": "raised for a system call the seccomp filter refused"
                         if self.name == "SIGSYS" else "raised by the faulting instruction",
-               "self": "sent by the process to itself",
+               "self": "sent by the kernel for a write past the file size limit "
+                       "(RLIMIT_FSIZE, ulimit -f), in the process's name"
+                       if self.name == "SIGXFSZ" and self.code == 0 else
+                       "sent by the process to itself",
                "trap": "a debug trap raised in the process (a breakpoint, int3, single-step "
                        "or watchpoint), not a signal sent from outside",
                "external": "sent from outside" + (f" (pid {self.sender_pid})"
