@@ -193,7 +193,8 @@ class TriageReport:
         if self.interrupted is not None:
             i = self.interrupted
             who = (self.handler or {}).get("what") or "a signal handler"
-            at = f" ({self.handler['function']})" if self.handler else ""
+            at = f" ({self.handler['function']})" if self.handler and \
+                self.handler["function"] not in who else ""
             what = ("siginfo" if i.source == "siginfo" else
                     "sigcontext's trapno/err/cr2: the handler took no siginfo")
             rows.append(("handler", f"{who}{at}; the fault is read from the kernel's signal "

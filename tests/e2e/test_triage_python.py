@@ -148,6 +148,9 @@ def test_faulthandler_core_signs_like_the_fault(python, tmp_path):
         assert i is not None and i["source"] == "sigcontext", t["warnings"]
         assert i["signo"] == signal.SIGSEGV and i["addr"] == int(addr, 16)
         assert i["code"] == int(code)
+        # faulthandler re-raised through raise (the process's stderr has its banner)
+        assert "Fatal Python error" in proc.stderr
+        assert t["interrupted"]["handler"]["runtime"] == "cpython-faulthandler"
         assert t["verdict"] == direct["verdict"] and t["verdict"] != "self-signal"
         assert _frames(t) == truth
         assert t["signature"]["id"] == direct["signature"]["id"], (t["signature"],
