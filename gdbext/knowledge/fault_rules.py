@@ -294,11 +294,12 @@ ABORT_RATINGS: dict[str, tuple[str, str]] = {
 # strings), most specific first: (message regex, class, explanation).  The
 # message is read from __abort_msg; the class says which heap bug it is.
 MALLOC_CHECKS: tuple[tuple[str, str, str], ...] = (
-    (r"^(?:free|munmap_chunk|realloc)\(\): invalid pointer$", "invalid-free",
-     "free() was given a pointer malloc never returned: glibc checks that the "
-     "pointer is 16-byte aligned and that its chunk does not wrap the address space - an "
-     "interior pointer (into the middle of a block), a stack or static address, a pointer "
-     "from another allocator, or garbage"),
+    (r"^(?:free|munmap_chunk|mremap_chunk|realloc)\(\): invalid pointer$", "invalid-free",
+     "free() or realloc() was given a pointer malloc never returned: glibc checks that the "
+     "pointer is 16-byte aligned, that its chunk does not wrap the address space and, for "
+     "a chunk whose header says mmapped (munmap_chunk, mremap_chunk), that it is a whole "
+     "page mapping - an interior pointer (into the middle of a block), a stack or static "
+     "address, a pointer from another allocator, or garbage"),
     (r"^free\(\): invalid size$|^realloc\(\): invalid old size$", "invalid-free",
      "the chunk header before the freed pointer has an impossible size: the pointer is not "
      "the start of a malloc block (an interior or foreign pointer), or the header was "

@@ -86,6 +86,9 @@ def test_safe_linked_pointers():
 
 @pytest.mark.parametrize("message, name, needle", [
     ("free(): invalid pointer", "invalid-free", "interior pointer"),
+    # glibc 2.36 malloc.c mremap_chunk: realloc() of a stack address whose header
+    # word happened to carry IS_MMAPPED
+    ("mremap_chunk(): invalid pointer", "invalid-free", "stack or static address"),
     ("free(): double free detected in tcache 2", "double-free", "freed twice"),
     ("double free or corruption (fasttop)", "double-free", "double free"),
     ("free(): invalid next size (fast)", "heap-overflow", "ran past the end"),
