@@ -58,8 +58,8 @@ def _strip_parameters(name: str) -> str:
         if stripped == name:
             break
         name = stripped
-    if not name.endswith(")"):
-        return name
+    if not name.endswith(")") or name.endswith("operator()"):
+        return name                 # gdb's bare "operator()" of a lambda: no parameters
     depth = 0
     for i in range(len(name) - 1, -1, -1):
         c = name[i]

@@ -26,6 +26,7 @@ from gdbext.triage.stop import classify
     ("void ns::apply<int>(std::vector<int, std::allocator<int> >&)", "ns::apply<int>"),
     ("unsigned long hash<unsigned long>(unsigned long)", "hash<unsigned long>"),
     ("ns::Cls::operator()(int)", "ns::Cls::operator()"),
+    ("operator()", "operator()"),                    # gdb's DWARF name of a lambda frame
     ("ns::operator new(unsigned long)", "ns::operator new"),
     ("(anonymous namespace)::helper(int)", "(anonymous namespace)::helper"),
     ("mycrate::worker::run::h0123456789abcdef", "mycrate::worker::run"),   # legacy Rust
