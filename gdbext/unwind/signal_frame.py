@@ -86,12 +86,18 @@ def parse(raw: bytes, level: int, unwound_pc: int | None, raised: int | None = N
     confirmed = unwound_pc is not None and regs["rip"] == unwound_pc
     signo, _errno, code = struct.unpack_from("<iii", raw, SIGINFO)
     addr = struct.unpack_from("<Q", raw, SIGINFO + 16)[0] if signo in FAULT_SIGNALS else None
-    if 1 <= signo <= 64 and agrees(signo, code, addr, trapno, cr2):
+    believed = 1 <= signo <= 64 and agrees(signo, code, addr, trapno, cr2)
+    if believed and signo in FAULT_SIGNALS and code > 0:
         return InterruptedContext(level, signo, code, addr, regs, trapno, confirmed)
+    # No fault in the slot: garbage that may even look like another signal's
+    # siginfo.  The trap data then tell, when the re-raised signal or the
+    # interrupted instruction (check) bears them out.
     fault = from_trap(trapno, err, cr2, regs["rip"], raised) if raised is not None else None
     check = False
     if fault is None and raised not in FAULT_SIGNALS:   # the handler aborted, say
         fault, check = from_trap(trapno, err, cr2, regs["rip"], None), True
+    if fault is None and believed:      # another signal's handler: no fault here
+        return InterruptedContext(level, signo, code, addr, regs, trapno, confirmed)
     if fault is None:
         raise SignalFrameError(f"the frame's siginfo (signal {signo}) is not its trap's, and "
                                f"its sigcontext (trapno {trapno}) is no fault of signal "

@@ -202,6 +202,10 @@ def test_a_stale_siginfo_that_looks_like_a_fault_is_not_believed():
     ctx = signal_frame.parse(bytes(raw), 5, 116, 6)        # then the handler aborted
     assert (ctx.signo, ctx.code, ctx.addr, ctx.source, ctx.check) == \
         (11, 1, 0x10, "sigcontext", True)
+    # garbage that looks like another signal's siginfo (SIGCHLD, code 0): the trap tells
+    struct.pack_into("<iii", raw, signal_frame.SIGINFO, 17, 0, 0)
+    ctx = signal_frame.parse(bytes(raw), 5, 116, 6)
+    assert (ctx.signo, ctx.addr, ctx.source, ctx.check) == (11, 0x10, "sigcontext", True)
     assert not signal_frame.agrees(8, 4, None, 14, 0x10)
     assert not signal_frame.agrees(11, 1, 0x20, 14, 0x10)   # si_addr must be cr2
     assert signal_frame.agrees(11, 0x80, 0, 13, 0) and signal_frame.agrees(6, -6, None, 0, 0)
