@@ -1212,3 +1212,32 @@ def core_signal() -> SignalInfo | None:
     if signo is None and len(facts.cursig) == 1:
         signo = next(iter(facts.cursig.values()))
     return SignalInfo(signo, None, None) if signo else None
+
+
+# --- the batch worker's gdb (cli/gdb_worker.py) --------------------------------------
+def run_command(command: str, capture: bool = True) -> str | None:
+    """A gdb command, its output returned (``capture``) or printed to stdout
+    as a one-shot gdb prints it; GdbextError with gdb's own words."""
+    try:
+        return gdb.execute(command, to_string=capture)
+    except (gdb.error, gdb.GdbError) as exc:
+        raise GdbextError(str(exc)) from None
+
+
+def say(text: str, stderr: bool = False) -> None:
+    """``text`` on gdb's stdout or stderr, flushed: the batch driver reads both."""
+    stream = gdb.STDERR if stderr else gdb.STDOUT
+    gdb.write(text, stream)
+    gdb.flush(stream)
+
+
+def only_executable_loaded(executable: str | None) -> bool:
+    """Nothing of a target is left in gdb but, when given, ``executable``'s
+    own objfiles: no process, no threads, one inferior."""
+    inferior = gdb.selected_inferior()
+    if inferior.pid != 0 or inferior.threads() or len(gdb.inferiors()) != 1:
+        return False
+    if executable is None:
+        return not gdb.objfiles() and gdb.current_progspace().filename is None
+    real = os.path.realpath(executable)
+    return all(os.path.realpath((o.owner or o).filename) == real for o in gdb.objfiles())

@@ -1,9 +1,8 @@
 """Inside gdb: crash-triage core after core in one gdb, for `gdbext triage`
 (gdbext/cli/workers.py starts it and reads it).  It runs in gdb's Python and
-is the one module besides target.py and the commands that imports gdb: it
-must also run when gdbext itself cannot load in that gdb (the loader refused
-a site-packages of another Python), run from its file with the standard
-library alone, so that every core still gets crash-triage's answer.
+reaches gdb through target.py.  When gdbext cannot be imported in that gdb
+(the loader refused a site-packages of another Python) the driver's
+bootstrap says so and the driver gives each core a one-shot gdb instead.
 
 Jobs arrive one JSON object a line on stdin: {"id", "core", "executable",
 "command"}.  For each, what a fresh `gdb -batch -ex COMMAND EXE -c CORE`
@@ -22,7 +21,8 @@ from __future__ import annotations
 import json
 import os
 
-import gdb
+from .. import target
+from ..errors import GdbextError
 
 END = "@gdbext-worker-end"          # + " ID clean|dirty", a line of its own on both pipes
 
@@ -49,10 +49,8 @@ def serve(fd: int = 0) -> None:
         except Exception:            # cannot tell what is left: a fresh gdb for the next core
             clean = False
         status = "clean" if clean else "dirty"
-        gdb.write(f"\n{END} {job.get('id')} {status}\n")
-        gdb.flush()
-        gdb.write(f"\n{END} {job.get('id')} {status}\n", gdb.STDERR)
-        gdb.flush(gdb.STDERR)
+        target.say(f"\n{END} {job.get('id')} {status}\n")
+        target.say(f"\n{END} {job.get('id')} {status}\n", stderr=True)
         if not clean:
             return
 
@@ -71,7 +69,7 @@ def _lines(fd: int):
 
 
 def _say(message: str) -> None:
-    gdb.write(message.rstrip("\n") + "\n", gdb.STDERR)
+    target.say(message.rstrip("\n") + "\n", stderr=True)
 
 
 _kept: tuple | None = None     # the executable still loaded: path, size, mtime, inode
@@ -97,25 +95,25 @@ def _triage(job: dict) -> None:
             _kept = None
         if exe:
             try:
-                gdb.execute(f"file {quote(exe)}", to_string=True)
+                target.run_command(f"file {quote(exe)}")
                 _kept = want
-            except gdb.error as exc:  # as gdb -batch EXE -c CORE prints it, and goes on
+            except GdbextError as exc:  # as gdb -batch EXE -c CORE prints it, and goes on
                 _say(str(exc))
                 _execute_quietly("file")
     try:
-        gdb.execute(f"core-file {job['core']}", to_string=True)
-    except gdb.error as exc:
+        target.run_command(f"core-file {job['core']}")
+    except GdbextError as exc:
         _say(str(exc))
-    try:
-        gdb.execute(job["command"])   # to stdout, as in a one-shot gdb: no nested capture
-    except (gdb.error, gdb.GdbError) as exc:
+    try:    # to stdout, as in a one-shot gdb: no nested capture
+        target.run_command(job["command"], capture=False)
+    except GdbextError as exc:
         _say(str(exc))
 
 
 def _execute_quietly(command: str) -> None:
     try:
-        gdb.execute(command, to_string=True)
-    except gdb.error:
+        target.run_command(command)
+    except GdbextError:
         pass
 
 
@@ -135,22 +133,13 @@ def _unload() -> bool:
 
 
 def _only_executable_left(exe: str | None) -> bool:
-    inferior = gdb.selected_inferior()
-    if inferior.pid != 0 or inferior.threads() or len(gdb.inferiors()) != 1:
-        return False
-    if exe is None:
-        return not gdb.objfiles() and gdb.current_progspace().filename is None
-    real = os.path.realpath(exe)
-    return all(os.path.realpath((o.owner or o).filename) == real for o in gdb.objfiles())
+    return target.only_executable_loaded(exe)
 
 
 def forget() -> None:
     """Per-target state of gdbext's modules.  Caches of parsed files stay:
     they are keyed by path, size, mtime, device and inode (elf_file.file_key),
     so another file at the same path is another entry."""
-    try:
-        from gdbext.triage import evidence
-    except ImportError:                 # gdbext did not load: it kept nothing
-        return
+    from ..triage import evidence
     evidence.reset()
     evidence.PYTHON_STACK_READER = None

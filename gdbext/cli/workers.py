@@ -18,26 +18,23 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 from .gdb_batch import (GdbOptions, Job, finish, gdb_options_argv, new_record, prepare,
                         timed_out, triage_command, triage_one)
 
-END = "@gdbext-worker-end"          # gdb_worker.END; not imported: that module imports gdb
-GDB_WORKER = Path(__file__).resolve().parent / "gdb_worker.py"
-# When gdbext cannot load in this gdb (the loader said why: another Python),
-# the serve loop still runs, from its file, so that every core gets the
-# answer a one-shot gdb gives: crash-triage's stand-in saying why.
+END = "@gdbext-worker-end"          # gdb_worker.END; not imported: that module needs gdb
+# When gdbext cannot load in this gdb (the loader said why: another Python)
+# the worker says so and ends; the driver then gives every core a one-shot
+# gdb, whose crash-triage stand-in answers with the loader's reason.
+UNAVAILABLE = "@gdbext-worker-unavailable"
 BOOTSTRAP = f"""\
 import importlib
 try:
     w = importlib.import_module("gdbext.cli.gdb_worker")
 except ImportError:
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("gdbext_gdb_worker", {str(GDB_WORKER)!r})
-    w = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(w)
-w.serve()
+    print({UNAVAILABLE!r}, flush=True)
+else:
+    w.serve()
 """
 SERVE = f"python exec({BOOTSTRAP!r})"
 
@@ -149,16 +146,20 @@ class WorkerRunner:
         self.next_id = 0
         self.stopped = False
         self.spawn_error = "stopped"
+        self.unavailable = False        # gdbext cannot load in this gdb: one-shot gdbs
 
     def triage(self, job: Job) -> dict:
         started = time.monotonic()
         record = new_record(job.label or job.core)
         try:
-            if needs_own_gdb(job.core) or needs_own_gdb(job.executable or ""):
+            if self.unavailable or needs_own_gdb(job.core) or \
+                    needs_own_gdb(job.executable or ""):
                 return triage_one(job, self.opts)
             go, executable = prepare(record, job)
             if go:
                 self._triage(record, job, executable, started)
+                if self.unavailable:
+                    return triage_one(job, self.opts)
         finally:
             record["seconds"] = round(time.monotonic() - started, 3)
         return record
@@ -177,6 +178,9 @@ class WorkerRunner:
             outcome = worker.run(dict(payload, id=self.next_id), started + self.opts.timeout)
             if outcome.kind != "done" or not worker.alive or worker.served >= self.per_gdb:
                 self._retire()
+            if outcome.kind == "died" and UNAVAILABLE in outcome.out.splitlines():
+                self.unavailable = True     # triage() asks a one-shot gdb
+                return
             if outcome.kind == "timeout":
                 timed_out(record, self.opts.timeout)
                 return
