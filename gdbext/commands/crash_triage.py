@@ -75,8 +75,7 @@ def analyse(args):
             from ..triage.jump import signature_frames
             report.frames = signature_frames(report.frames, report.finding)
     report.signature = _signature(report)
-    if report.handler and report.handler["runtime"] is None and report.interpreter and \
-            "re-raised" in report.handler["what"]:
+    if report.handler and report.handler.get("reraised") and report.interpreter:
         report.handler.update(runtime="cpython-faulthandler", runtime_certainty="inferred")
         report.handler["what"] += (" - in a Python process most likely CPython's "
                                    "faulthandler (python -X faulthandler, pytest), which "
@@ -125,7 +124,7 @@ def _handler(level: int) -> dict | None:
                             f"'{who or '...'}' has overflowed its stack\" and aborted"}
     from ..knowledge.skip_frames import is_machinery
     if is_machinery(function):      # raise, pthread_kill: the handler tail-called it
-        return {"function": function, "runtime": None,
+        return {"function": function, "runtime": None, "reraised": True,
                 "what": "a signal handler that re-raised the signal (it tail-called "
                         f"{function}, so its own frame is gone)"}
     return {"function": function, "runtime": None, "what": "a signal handler"}

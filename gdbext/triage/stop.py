@@ -79,7 +79,7 @@ def classify(info, pid: int | None) -> Stop:
         return Stop(signo, None, None, None, origin, name, (), source="pr_cursig")
     if name in FAULT_PLANS and code is not None and code > 0:
         return Stop(signo, code, addr, sender_pid, "fault", *FAULT_PLANS[name],
-                    syscall=getattr(info, "syscall", None), arch=getattr(info, "arch", None))
+                    syscall=info.syscall, arch=info.arch)
     if code is not None and code <= 0 and pid and sender_pid == pid:
         return Stop(signo, code, addr, sender_pid, "self", name, ())
     if name == "SIGTRAP" and code is not None and (0 < code <= TRAP_MAX or code == SI_KERNEL):
