@@ -92,7 +92,8 @@ def test_key_facts():
 # --- why the process stopped -------------------------------------------------
 SIGILL, SIGABRT, SIGSEGV, SIGSTOP, SIGINT, SIGTRAP, SIGFPE = 4, 6, 11, 19, 2, 5, 8
 SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
-SignalInfo = namedtuple("SignalInfo", "signo code addr sender_pid")   # target.SignalInfo's shape
+SignalInfo = namedtuple("SignalInfo", "signo code addr sender_pid syscall arch",
+                        defaults=(None, None))   # target.SignalInfo's shape
 
 
 @pytest.mark.parametrize("signo, code, sender, origin, klass, commands", [
