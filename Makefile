@@ -12,23 +12,20 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean test-real real-fixtures
+.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean test-real real-fixtures \
+  test-trixie
 
 setup: packages venv fixtures
 
-# System tools the project cannot work without; installed only when missing.
-# libomp5-14 is the LLVM OpenMP runtime for the loader-lock fixture's second runtime;
-# graphviz's dot draws deadlock-graph's --dot picture in `make demo`;
-# python3-numpy on libopenblas0-pthread: the real numpy/OpenBLAS SIGILL of py-stacks' tests
-# (its family-15h kernels; numpy's wheel leaves them out), and the dispatch tests' real OpenBLAS.
-LLVM_OMP_LIB ?= /usr/lib/llvm-14/lib/libomp.so.5
+# System packages the project cannot work without, by the names the running
+# Debian release gives them (12 and 13 differ); installed only when missing.
+# scripts/setup-packages says what each is for.
 packages:
-	@scripts/ensure-packages gdb:gdb gcc:gcc g++:g++ as:binutils objdump:binutils \
-	  /usr/bin/python3.11:python3.11 \
-	  $(LLVM_OMP_LIB):libomp5-14 dot:graphviz \
-	  gdb-multiarch:gdb-multiarch aarch64-linux-gnu-as:binutils-aarch64-linux-gnu \
-	  /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy \
-	  /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0:libopenblas0-pthread
+	@scripts/setup-packages "$(GDB)"
+
+# LLVM's OpenMP runtime (the loader-lock fixture's second runtime): the newest
+# LLVM's that `packages` found or installed.  Expanded when used, after it ran.
+LLVM_OMP_LIB ?= $(or $(shell ls -v /usr/lib/llvm-*/lib/libomp.so.5 2>/dev/null | tail -n 1),/usr/lib/llvm-N/lib/libomp.so.5)
 
 # rustc: the one on PATH, else rustup's, else Debian's (installed when none is found).
 RUSTC ?= $(shell command -v rustc 2>/dev/null || ls $(HOME)/.cargo/bin/rustc 2>/dev/null)
@@ -58,17 +55,20 @@ test: setup
 
 # Real runtimes too large or slow for `make test`: the mkl + intel-openmp
 # wheels (~270 MB download, 450 MB kept in build/mkl) and Debian's numpy with
-# threaded OpenBLAS (installed when missing).  tests/real.
-REAL_PACKAGES := /usr/lib/python3/dist-packages/numpy/__init__.py:python3-numpy \
-  /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0:libopenblas0-pthread
+# threaded OpenBLAS (`packages` installs it).  tests/real.
 real-fixtures: setup
-	@scripts/ensure-packages $(REAL_PACKAGES)
 	@scripts/fetch-mkl "$(VENV)" "$(BUILD)/mkl"
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" \
 	  MKL_LIB="$(abspath $(BUILD)/mkl/lib)" deadlock-mkl-fixtures
 
 test-real: real-fixtures
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/real
+
+# The same `make demo` and `make test` on a clean clone inside a Debian 13
+# chroot (gdb 16, Python 3.13, glibc 2.41, GCC 14) under build/trixie, built
+# on first use (~2 minutes) and reused.  Needs root.  scripts/test-trixie.
+test-trixie:
+	scripts/test-trixie demo test
 
 unit: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/unit
