@@ -147,3 +147,26 @@ def kernel_futex_view(pid: int) -> tuple[set[int], dict[int, int]]:
         if fields and fields[0] == "202":
             waits[t] = int(fields[1], 16)
     return tasks, waits
+
+
+@lru_cache(maxsize=1)
+def gdb_python_version() -> str:
+    """X.Y of the Python that gdb embeds, asked of gdb itself."""
+    out = run([GDB, "-nx", "-nh", "-batch", "-ex",
+               'python import sys; print("pyver=%d.%d" % sys.version_info[:2])']).stdout
+    return re.search(r"pyver=(3\.\d+)", out).group(1)
+
+
+def debian_python() -> Path:
+    """Debian's interpreter of gdb's Python version (3.11 on Debian 12, 3.13 on
+    13): the release's python3-numpy is built for it, `make setup` installs it.
+    Tests skip with its path named when it is absent."""
+    return Path(f"/usr/bin/python{gdb_python_version()}")
+
+
+def pyenv_python(version: str) -> Path | None:
+    """pyenv's newest build of minor VERSION ('3.12'), or None."""
+    root = Path(os.path.expanduser("~/.pyenv/versions"))
+    found = sorted(root.glob(f"{version}.*/bin/python{version}"),
+                   key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.parent.name)])
+    return found[-1] if found else None

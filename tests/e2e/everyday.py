@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.host import FIXTURES, find_kernel_core, kernel_cores_land_in_cwd, unlimited_core
+from tests.host import (FIXTURES, debian_python, find_kernel_core, kernel_cores_land_in_cwd,
+                        unlimited_core)
 
 EVERYDAY = FIXTURES / "everyday"
-PYTHON = Path("/usr/bin/python3.11")       # Debian's build: _PyRuntime in the executable
+PYTHON = debian_python()      # Debian's build of gdb's Python: _PyRuntime in the executable
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""deadlock-graph on real CPython 3.11 processes and cores: the GIL, threading
+"""deadlock-graph on real CPython processes and cores: the GIL, threading
 locks and joins as resources (issue 15 parts 4 and 5).
 
 Truth comes from the programs themselves (threading.get_native_id() and the
@@ -6,8 +6,9 @@ line each thread blocks on, printed before it blocks), from the kernel
 (/proc/PID/task/N/syscall while gdb holds the process stopped) and, for the
 pyenv build whose libpython carries DWARF, from gdb's own reading of
 ``_PyRuntime.ceval.gil`` through that debug info -- never from gdbext.
-Both 3.11 builds: Debian's /usr/bin/python3.11 (interpreter in the
-executable) and pyenv's (shared libpython).
+Debian's build of gdb's Python version (/usr/bin/python3.11 on Debian 12,
+python3.13 on 13; interpreter in the executable) and pyenv's 3.11 (shared
+libpython).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _pyenv, _start, _stop
+from tests.e2e.test_py_stacks import (DEBIAN, DEBIAN_ID, SCRIPTS, _pyenv, _start, _stop,
+                                      need_debian)
 from tests.host import FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, \
     kernel_futex_view, run, unlimited_core
 
@@ -30,8 +32,8 @@ CYCLES = int(os.environ.get("GDBEXT_GIL_BUSY_STOPS", "22"))
 
 
 def _builds():
-    return [pytest.param(DEBIAN, id="debian-3.11-static",
-                         marks=pytest.mark.skipif(not DEBIAN.exists(), reason="no python3.11")),
+    return [pytest.param(DEBIAN, id=DEBIAN_ID,
+                         marks=pytest.mark.skipif(not DEBIAN.exists(), reason=f"no {DEBIAN}")),
             pytest.param(PYENV311, id="pyenv-3.11-shared",
                          marks=pytest.mark.skipif(PYENV311 is None, reason="no pyenv 3.11"))]
 
@@ -194,6 +196,7 @@ def test_rlock_owner_exact_and_join(python, tmp_path):
 def test_unknown_owners_make_the_verdict_unknown(tmp_path):
     """A real ABBA taken with acquire() by hand: no frame shows who holds the
     locks, so the verdict is unknown -- never no-deadlock."""
+    need_debian()
     proc, facts = _start(DEBIAN, "locks.py", "manual", lines=4, cwd=tmp_path)
     try:
         with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:

@@ -334,7 +334,7 @@ def test_python_processes(records):
     for name, verdict in (("py-string-at", "null-read"), ("py-fatal", "python-fatal-error")):
         crash, t = triaged(records, name)
         assert t["verdict"] == verdict
-        assert t["python"]["interpreter"] == "python3.11"
+        assert t["python"]["interpreter"] == everyday.PYTHON.name
         assert t["python"]["lwp"] == crash.pid and t["python"]["evidence"] == "exact"
     crash, t = triaged(records, "py-fatal")
     assert t["reason"]["details"]["message"] == crash.facts["message"]   # CPython's words

@@ -1,10 +1,10 @@
 """py-stacks on real CPython processes and cores, without Python debug info.
 
 Truth comes from the programs themselves: each thread prints
-threading.get_native_id() and the line it is about to block on.  Both 3.11
-builds of this machine are run -- Debian's /usr/bin/python3.11 (interpreter
-linked into the executable) and a shared-libpython build (pyenv's); 3.12 and
-3.13 when pyenv has them.
+threading.get_native_id() and the line it is about to block on.  Debian's
+interpreter of gdb's Python version (/usr/bin/python3.11 on Debian 12,
+python3.13 on 13: interpreter linked into the executable) and pyenv's
+shared-libpython builds of 3.11, 3.12 and 3.13 when pyenv has them.
 """
 from __future__ import annotations
 
@@ -18,22 +18,24 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
-from tests.host import FIXTURES, GDB, REPO, find_kernel_core, host_has, run, unlimited_core
+from tests.host import (FIXTURES, GDB, REPO, debian_python, find_kernel_core, host_has,
+                        pyenv_python, run, unlimited_core)
 
 SCRIPTS = REPO / "fixtures" / "python"
-DEBIAN = Path("/usr/bin/python3.11")
+DEBIAN = debian_python()
+DEBIAN_ID = f"debian-{DEBIAN.name[len('python'):]}-static"
+_pyenv = pyenv_python
 
 
-def _pyenv(version: str) -> Path | None:
-    root = Path(os.path.expanduser("~/.pyenv/versions"))
-    found = sorted(root.glob(f"{version}.*/bin/python{version}"))
-    return found[-1] if found else None
+def need_debian() -> None:
+    if not DEBIAN.exists():
+        pytest.skip(f"{DEBIAN} (Debian's build of gdb's Python) is not installed")
 
 
 def _pythons():
     out = []
-    if DEBIAN.exists():
-        out.append(pytest.param(DEBIAN, id="debian-3.11-static"))
+    out.append(pytest.param(DEBIAN, id=DEBIAN_ID, marks=pytest.mark.skipif(
+        not DEBIAN.exists(), reason=f"no {DEBIAN}")))
     for version in ("3.11", "3.12", "3.13"):
         p = _pyenv(version)
         out.append(pytest.param(p, id=f"pyenv-{version}-shared",
@@ -159,6 +161,7 @@ def test_gil_holder(python, tmp_path):
 def test_busy_threads_no_false_holder(tmp_path):
     """Threads contending for the GIL: whoever is marked holding it is a
     Python thread of the process, and nothing else is exact."""
+    need_debian()
     proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
     try:
         with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
@@ -214,6 +217,7 @@ NUMPY = ("import numpy as np; a = np.ones((300, 300)); a @ a")
 def numpy_core(tmp_path_factory):
     """Debian's python3-numpy on libopenblas0-pthread, forced to the
     Piledriver kernels: SIGILL on any CPU without fma4 (/proc/cpuinfo)."""
+    need_debian()
     if host_has("fma4"):
         pytest.skip("this CPU has fma4: the Piledriver kernel runs")
     if subprocess.run([str(DEBIAN), "-c", "import numpy"], capture_output=True).returncode:
@@ -245,6 +249,7 @@ def test_numpy_sigill_python_line(numpy_core):
     """The Python frame of the SIGILL core is the -c string's line 1, which
     plain gdb cannot show; threads whose plain backtrace is cut at a pc of 0
     get frames found by stack scanning, marked inferred."""
+    need_debian()
     plain = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
                  "-ex", "thread apply all bt", str(DEBIAN), str(numpy_core)]).stdout
     assert "dgemm_kernel_PILEDRIVER" in plain
@@ -276,6 +281,7 @@ def test_numpy_sigill_python_line(numpy_core):
 
 
 def test_bad_thread_argument(tmp_path):
+    need_debian()
     proc, facts = _start(DEBIAN, "threads.py", "1", lines=2, cwd=tmp_path)
     try:
         with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
@@ -348,6 +354,7 @@ def test_gil_mutex_deadlock(tmp_path):
     """The GIL <-> mutex deadlock through a real C library and ctypes.PyDLL:
     the Python thread holds the GIL (exact) and the C thread waits for it in
     PyGILState_Ensure (exact)."""
+    need_debian()
     lib = tmp_path / "gil_mutex.so"
     run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(SCRIPTS / "gil_mutex.c"),
          "-lpthread"])
@@ -372,6 +379,7 @@ def test_read_only(tmp_path):
     """py-stacks in every form leaves the process and the session as they
     were (tests/e2e/snapshot.py, computed without gdbext): memory, every
     thread's registers and kernel state, the selection, the settings."""
+    need_debian()
     from tests.e2e import snapshot
     proc, facts = _start(DEBIAN, "locks.py", "abba", lines=3, cwd=tmp_path)
     try:
@@ -397,6 +405,7 @@ def test_corrupt_frame_chain_in_a_core(tmp_path):
     """A gcore whose frame chain was damaged on disk -- a frame pointing back
     at itself, a code pointer to garbage -- gives warnings, never a
     traceback, and the intact threads still show."""
+    need_debian()
     proc, facts = _start(DEBIAN, "threads.py", "2", lines=3, cwd=tmp_path)
     core = tmp_path / "py.core"
     try:
@@ -433,6 +442,7 @@ def test_corrupt_frame_chain_in_a_core(tmp_path):
 def test_with_glibc_debug_info(tmp_path):
     """With whatever debug info the host has (libc6-dbg, a debug build of
     libpython), the answer is the same: it never came from debug info."""
+    need_debian()
     proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
     try:
         with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=True) as gdb:

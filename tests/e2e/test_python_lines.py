@@ -26,13 +26,13 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import NO_DEBUG_INFO, assert_no_traceback
-from tests.host import (GDB, REPO, find_kernel_core, host_has, kernel_cores_land_in_cwd,
-                        run, unlimited_core)
+from tests.host import (GDB, REPO, debian_python, find_kernel_core, gdb_python_version,
+                        host_has, kernel_cores_land_in_cwd, run, unlimited_core)
 
 SCRIPTS = REPO / "fixtures" / "python"
 NUMPY_SCRIPT = SCRIPTS / "numpy_sigill.py"
 SPILL_SCRIPT = SCRIPTS / "spill_ctypes.py"
-DEBIAN = Path("/usr/bin/python3.11")
+DEBIAN = debian_python()
 BLAS = "/lib/x86_64-linux-gnu/libblas.so.3"
 pytestmark = pytest.mark.xdist_group("python-lines")
 
@@ -45,14 +45,15 @@ def marker(script: Path, name: str) -> int:
 
 
 def path_python() -> Path | None:
-    """The `python3` on PATH, when it is a 3.11 build other than Debian's."""
+    """The `python3` on PATH, when it is a build of gdb's Python version other
+    than Debian's."""
     try:
         out = subprocess.run(["python3", "-c", "import sys; print(sys.executable); "
                               "print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=30).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if len(out) != 2 or out[1] != "3.11":
+    if len(out) != 2 or out[1] != gdb_python_version():
         return None
     exe = Path(out[0])
     return None if os.path.realpath(exe) == os.path.realpath(DEBIAN) else exe
@@ -60,13 +61,12 @@ def path_python() -> Path | None:
 
 def _pythons():
     other = path_python()
-    return [pytest.param(DEBIAN, id="debian-3.11",
-                         marks=pytest.mark.skipif(not DEBIAN.exists(),
-                                                  reason="no /usr/bin/python3.11")),
+    return [pytest.param(DEBIAN, id=f"debian-{gdb_python_version()}",
+                         marks=pytest.mark.skipif(not DEBIAN.exists(), reason=f"no {DEBIAN}")),
             pytest.param(other, id="path-python3",
                          marks=pytest.mark.skipif(other is None, reason=(
-                             "the python3 on PATH is not a 3.11 build other than Debian's "
-                             "/usr/bin/python3.11")))]
+                             f"the python3 on PATH is not a {gdb_python_version()} build "
+                             f"other than Debian's {DEBIAN}")))]
 
 
 def _gdb(*args: str, debuginfo: bool = True, env: dict | None = None) -> str:

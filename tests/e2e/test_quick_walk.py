@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.host import GDB, run
+from tests.host import GDB, debian_python, run
 
 SNIPPET = r"""
 import json
@@ -108,7 +108,7 @@ def test_python_threads_quick_walk(tmp_path):
         "[t.start() for t in ts]\n"
         "time.sleep(0.5); print('ready', flush=True); time.sleep(600)\n")
     import subprocess
-    python = "/usr/bin/python3.11" if os.path.exists("/usr/bin/python3.11") else sys.executable
+    python = str(debian_python()) if debian_python().exists() else sys.executable
     proc = subprocess.Popen([python, str(script)], stdout=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     try:

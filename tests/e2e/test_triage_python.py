@@ -1,8 +1,8 @@
 """crash-triage in Python processes: the crashing thread's Python stack, the
 GIL holder, and signatures signed on the Python line -- live, from gcore and
-from kernel cores, with and without glibc debug info, on both CPython 3.11
-builds here (Debian's /usr/bin/python3.11, the interpreter in the executable;
-pyenv's with a shared libpython).
+from kernel cores, with and without glibc debug info, on Debian's build of
+gdb's Python version (/usr/bin/python3.11 on Debian 12, python3.13 on 13: the
+interpreter in the executable) and pyenv's 3.11 (a shared libpython).
 
 Truth comes from the programs: pycrash.py prints the line it crashes at,
 CPython's own fatal-error traceback on stderr, the -c string's line 1, plain
@@ -20,24 +20,19 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import NO_DEBUG_INFO, assert_no_traceback
-from tests.host import (GDB, REPO, find_kernel_core, host_has, kernel_cores_land_in_cwd,
-                        run, unlimited_core)
+from tests.host import (GDB, REPO, debian_python, find_kernel_core, host_has,
+                        kernel_cores_land_in_cwd, pyenv_python, run, unlimited_core)
 
 PYCRASH = REPO / "fixtures" / "everyday" / "pycrash.py"
-DEBIAN = Path("/usr/bin/python3.11")
+DEBIAN = debian_python()
 NUMPY = "import numpy as np; a = np.ones((300, 300)); a @ a"
 pytestmark = pytest.mark.xdist_group("triage-python")
 
 
-def _pyenv_311() -> Path | None:
-    found = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.11.*/bin/python3.11"))
-    return found[-1] if found else None
-
-
 def _pythons():
-    out = [pytest.param(DEBIAN, id="debian-3.11-static",
-                        marks=pytest.mark.skipif(not DEBIAN.exists(), reason="no python3.11"))]
-    p = _pyenv_311()
+    out = [pytest.param(DEBIAN, id=f"debian-{DEBIAN.name[len('python'):]}-static",
+                        marks=pytest.mark.skipif(not DEBIAN.exists(), reason=f"no {DEBIAN}"))]
+    p = pyenv_python("3.11")
     out.append(pytest.param(p, id="pyenv-3.11-shared",
                             marks=pytest.mark.skipif(p is None, reason="no pyenv 3.11")))
     return out
@@ -243,11 +238,11 @@ def test_not_python_no_python_section(tmp_path):
 def test_unknown_version_warns_and_keeps_native_frames(tmp_path):
     """CPython 3.10 (no Py_Version): one warning naming the problem, the
     native signature, no traceback."""
-    found = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.10.*/bin/python3.10"))
-    if not found:
+    old = pyenv_python("3.10")
+    if old is None:
         pytest.skip("no pyenv 3.10")
-    core, _ = _core([str(found[-1]), str(PYCRASH), "string_at"], tmp_path, signal.SIGSEGV)
-    [t] = _json(_gdb("-ex", "crash-triage --json", str(found[-1]), str(core)))
+    core, _ = _core([str(old), str(PYCRASH), "string_at"], tmp_path, signal.SIGSEGV)
+    [t] = _json(_gdb("-ex", "crash-triage --json", str(old), str(core)))
     assert t["python"]["interpreter"].startswith("libpython3.10")
     assert t["python"]["stack"] is None
     assert [w for w in t["warnings"] if "Py_Version" in w and "3.11" in w]
