@@ -16,7 +16,10 @@ and sets it just before abort() for:
 - ``__libc_fatal`` from the _FORTIFY_SOURCE printf checks: "*** %n in
   writable segment detected ***\n", "*** invalid %N$ use detected ***\n"
   (stdio-common/vfprintf-internal.c): no ": terminated"
-- 2.37+: "Fatal glibc error: %s" prefixes some internal checks.
+- 2.37+: "Fatal glibc error: %s" prefixes some internal checks; glibc's own
+  assert() inside libc is ``__libc_assert_fail`` (assert/__libc_assert_fail.c):
+  "Fatal glibc error: %s:%s (%s): assertion failed: %s\n" (file, line,
+  function, expression) -- 2.41's pthread_mutex_lock checks say it so.
 
 Pure: ``read(address, length) -> bytes`` raises on unreadable memory.
 """
@@ -41,6 +44,9 @@ _ASSERT = re.compile(r"^(?:(?P<program>[^\n]*?): )?(?P<file>[^\n]+?):(?P<line>\d
                      re.S)
 _PERROR = re.compile(r"^(?:(?P<program>[^\n]*?): )?(?P<file>[^\n]+?):(?P<line>\d+): "
                      r"(?:(?P<function>[^\n]+?): )?Unexpected error: (?P<error>.*)\.$", re.S)
+_LIBC_ASSERT = re.compile(r"^Fatal glibc error: (?P<file>[^\n]+?):(?P<line>\d+) "
+                          r"\((?P<function>[^\n]*?)\): assertion failed: (?P<expression>.*)$",
+                          re.S)
 _FORTIFY = re.compile(r"^\*\*\* (?P<what>.+) \*\*\*(?:: terminated)?$", re.S)
 _FORTIFY_KINDS = {"stack smashing detected": ("stack-protector", "stack-smashing"),
                   "buffer overflow detected": ("fortify", "buffer-overflow")}
@@ -79,6 +85,10 @@ def parse(text: str) -> AbortMessage:
     if m:
         f = {k: v for k, v in m.groupdict().items() if v is not None}
         f["line"] = int(f["line"])
+        return AbortMessage(text, "assertion", "assertion-failed", f)
+    m = _LIBC_ASSERT.match(text)
+    if m:       # glibc's assert on itself: by its format, never the program's
+        f = dict(m.groupdict(), line=int(m.group("line")), inside="glibc")
         return AbortMessage(text, "assertion", "assertion-failed", f)
     m = _PERROR.match(text)
     if m:

@@ -69,6 +69,19 @@ def test_assertion_fields():
     assert msg.key == 'x > 0 && "positive"'
 
 
+def test_glibc_s_own_assertion_is_glibc_s():
+    """glibc 2.37+ asserts on itself through __libc_assert_fail: the text
+    glibc 2.41 printed for a mutex whose lock word the program cleared."""
+    text = (b"Fatal glibc error: pthread_mutex_lock.c:94 (___pthread_mutex_lock): "
+            b"assertion failed: mutex->__data.__owner == 0\n")
+    mem = Memory()
+    msg = glibc_abort.read_message(mem.read, abort_msg(mem, text))
+    assert (msg.kind, msg.verdict) == ("assertion", "assertion-failed")
+    assert msg.fields == {"file": "pthread_mutex_lock.c", "line": 94,
+                          "function": "___pthread_mutex_lock",
+                          "expression": "mutex->__data.__owner == 0", "inside": "glibc"}
+
+
 def test_null_abort_msg_is_no_message():
     assert glibc_abort.read_message(Memory().read, 0) is None
 
