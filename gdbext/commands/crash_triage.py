@@ -183,7 +183,8 @@ def _explain(report, raw, context, bound: int) -> None:
                         "siginfo, so no si_code or fault address)")
         elif stop.origin in ("self", "external") and stop.name == "SIGABRT":
             reason = (evidence.glibc_abort(report.warnings)
-                      or evidence.cxx_exception(names, objects, report.warnings)
+                      or evidence.cxx_exception(names, objects, report.warnings,
+                                                [f.pc for f in raw])
                       or evidence.rust_panic(names, report.thread, report.warnings)
                       or evidence.python_fatal(names, report.interpreter, raw))
             report.reason = reason

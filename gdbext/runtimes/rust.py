@@ -323,6 +323,49 @@ def find_message(read, stack: int, words: int, location: int, is_static, is_code
     return None
 
 
+# panic_unwind's exception (library/panic_unwind/src/gcc.rs): RUST_EXCEPTION_CLASS,
+# the eight bytes "MOZ\0RUST" in memory (seen in cores of rustc 1.85 and 1.95
+# programs); #[repr(C)] struct
+# Exception { _uwe: _Unwind_Exception (class, cleanup, private: [usize; 2]: 32
+# bytes on x86-64), canary: *const u8, cause: Box<dyn Any + Send> }.
+RUST_EXCEPTION_CLASS = b"MOZ\0RUST"
+EXCEPTION_CANARY, EXCEPTION_CAUSE = 32, 40
+
+
+def find_exception_message(read, stack: int, words: int, is_static, is_code) -> Message | None:
+    """The payload of a Rust exception std raised, from a stack slot that
+    points at it: when the panic could not unwind (an `extern "C"` frame in
+    the way: "failed to initiate panic"), std had already moved the message
+    String out of its PanicHookInfo into the exception's ``cause``, and the
+    exception is leaked, not freed.  Believed only with the class, a canary
+    in a loaded file, and a ``dyn Any`` vtable of a String or &str."""
+    raw = _stack(read, stack, words)
+    end = stack + len(raw)
+    seen = set()
+    for (value,) in struct.iter_unpack("<Q", raw[:len(raw) // 8 * 8]):
+        if value & 7 or value < 0x10000 or stack <= value < end + (1 << 20) \
+                or value in seen or is_static(value):
+            continue
+        seen.add(value)
+        try:
+            head = read(value, EXCEPTION_CAUSE + 16)
+        except Exception:  # noqa: BLE001 - not a pointer to readable memory
+            continue
+        if head[:8] != RUST_EXCEPTION_CLASS:
+            continue
+        canary, data, vtable = struct.unpack_from("<QQQ", head, EXCEPTION_CANARY)
+        kind = payload_type(read, vtable, is_code) if is_static(canary) else None
+        if kind is None:
+            continue
+        try:
+            text, cut = (read_string if kind == "String" else read_str)(read, data)
+        except ValueError:
+            continue
+        return Message(text, kind, f"the Rust exception at {value:#x} (class MOZ\\0RUST, "
+                       f"panic_unwind's Exception.cause): payload {kind} at {data:#x}", cut)
+    return None
+
+
 def _stack(read, stack: int, words: int) -> bytes:
     raw = b""
     address, end = stack, stack + 8 * words

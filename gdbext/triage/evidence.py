@@ -166,8 +166,8 @@ NO_EXCEPTION_CALLERS = (
 )
 
 
-def cxx_exception(names: list[str], objects: list[str | None], warnings: list[str]
-                  ) -> Reason | None:
+def cxx_exception(names: list[str], objects: list[str | None], warnings: list[str],
+                  pcs: list[int] | None = None) -> Reason | None:
     from ..runtimes import cxx
     checked = glibcxx_assertion(names)
     if checked is not None:
@@ -183,6 +183,13 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
                       "unreadable)", "unknown", "std::terminate frames", "inferred", {})
     runtime = _runtime_prefix(names, objects)
     caller = next((c for c in NO_EXCEPTION_CALLERS if c[0] in runtime), None)
+    how_known = f"the {caller[0]} frame" if caller else None
+    if caller is None and found is None and pcs and len(runtime) < len(pcs):
+        called = _program_called(pcs[len(runtime)])
+        caller = next((c for c in NO_EXCEPTION_CALLERS if c[0] == called), None)
+        if caller is not None:
+            how_known = (f"the call before {names[len(runtime)] or 'the program'}'s return "
+                         f"address went to {caller[0]}")
     if found is None and not terminated:    # libstdc++ aborted some other way
         return None
     if found is None:
@@ -190,7 +197,7 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
             verdict = "pure-virtual-call" if caller[1] == "pure-virtual-call" else "terminate"
             return Reason(verdict, "libstdc++", f"std::terminate without an active "
                           f"exception: {caller[2]} ({caller[0]})", caller[1],
-                          f"__cxa_eh_globals (libstdc++ TLS) and the {caller[0]} frame",
+                          f"__cxa_eh_globals (libstdc++ TLS) and {how_known}",
                           "exact", {"exception": "none", "called_by": caller[0]})
         return Reason("terminate", "libstdc++", "std::terminate without an active exception",
                       "no-exception", "__cxa_eh_globals (libstdc++ TLS)", "exact",
@@ -248,6 +255,24 @@ def _what(found) -> str:
 
 
 _RUNTIME_OBJECTS = re.compile(r"/lib(?:c|stdc\+\+|gcc_s|pthread)[.-]")
+
+
+def _program_called(return_address: int) -> str | None:
+    """The function a direct call just before ``return_address`` went to
+    (its PLT stub named as the function).  GCC 14's libstdc++ calls
+    std::terminate from __cxa_rethrow's cold part, an unnamed block outside
+    __cxa_rethrow's symbol in a stripped library: the program's own call
+    instruction still says which entry point it called."""
+    from .jump import call_before
+    from iced_x86 import OpKind
+    try:
+        ins = call_before(target.read_code(return_address - 16, 16), return_address)
+    except GdbextError:
+        return None
+    if ins is None or ins.op0_kind not in (OpKind.NEAR_BRANCH64, OpKind.NEAR_BRANCH32):
+        return None
+    symbol = target.locate(ins.near_branch_target).symbol
+    return symbol.removesuffix("@plt") if symbol else None
 
 
 def _runtime_prefix(names: list[str], objects: list[str | None]) -> list[str]:
@@ -350,10 +375,18 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
         location = rust.find_location(read, rsp, STACK_WORDS,
                                       lambda v: any(lo <= v < hi for lo, hi in spans))
         if location is not None:
-            message = rust.find_message(
-                read, rsp, STACK_WORDS, location.address,
-                lambda v: any(lo <= v < hi for lo, hi in spans),
-                lambda v: any(lo <= v < hi for lo, hi in code), warnings)
+            def is_static(v):
+                return any(lo <= v < hi for lo, hi in spans)
+
+            def is_code(v):
+                return any(lo <= v < hi for lo, hi in code)
+            problems: list[str] = []
+            message = (rust.find_message(read, rsp, STACK_WORDS, location.address, is_static,
+                                         is_code, problems)
+                       or rust.find_exception_message(read, rsp, STACK_WORDS, is_static,
+                                                      is_code))
+            if message is None:
+                warnings.extend(problems)
     except GdbextError as exc:
         warnings.append(f"the panic's location: {exc}")
     name = rust_thread_name(thread, warnings)
@@ -361,7 +394,8 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
                "thread": name[0] or "unknown", "thread_source": name[1]}
     if location is not None:
         details["location_certainty"] = (
-            "exact (the PanicHookInfo's own)" if message is not None
+            "exact (the PanicHookInfo's own)"
+            if message is not None and message.source.startswith("std's PanicHookInfo")
             else "inferred (the innermost Location on the stack)")
     if message is not None:
         details.update(message=message.text, message_source=message.source,

@@ -160,3 +160,38 @@ def test_executable_tls_offset():
     # variant II (x86-64 ELF TLS ABI): the block ends at tp, rounded to its alignment
     assert rust.executable_tls_offset(0x57840, 0x60, 8) == 0x60
     assert rust.executable_tls_offset(0x4000, 0x61, 16) == 0x70
+
+
+def _leaked_exception(cls: bytes, canary: int, vtable: int):
+    """A stack slot pointing at panic_unwind's Exception (at 0x80000) whose
+    cause is a String, as a rustc 1.85 core holds it after "failed to initiate
+    panic": bytes as that core had them (class, cleanup, private, canary,
+    cause data, cause vtable)."""
+    mem, stack = space(struct.pack("<3Q", 0, 1, 0))        # the hook's String: moved out
+    text = b"index out of bounds: the len is 3 but the index is 11"
+    mem.put(0x80000, cls + struct.pack("<5Q", 0x400500, 0, 0, canary, 0x81000)
+            + struct.pack("<Q", vtable))
+    mem.put(0x81000, struct.pack("<3Q", 64, 0x82000, len(text)))
+    mem.put(0x82000, text)
+    frame = bytearray(mem.chunks[stack])                 # a slot of the stack points at it
+    frame[0x100:0x108] = struct.pack("<Q", 0x80000)
+    mem.chunks[stack] = bytes(frame)
+    return mem, stack, text.decode()
+
+
+def test_a_message_moved_into_the_exception_is_read_there():
+    mem, stack, text = _leaked_exception(rust.RUST_EXCEPTION_CLASS, 0x45000, STRING_VTABLE)
+    found, warnings = message(mem, stack)
+    assert found is None and "moved out" in " ".join(warnings)
+    found = rust.find_exception_message(mem.read, stack, 512, is_static, is_code)
+    assert found.text == text and found.payload == "String"
+    assert "0x80000" in found.source
+
+
+@pytest.mark.parametrize("cls, canary, vtable", [
+    (b"GNUCC++\0", 0x45000, STRING_VTABLE),            # a C++ exception
+    (rust.RUST_EXCEPTION_CLASS, 0x99000, STRING_VTABLE),  # the canary is in no file
+    (rust.RUST_EXCEPTION_CLASS, 0x45000, OTHER_VTABLE)])  # a payload of another type
+def test_an_exception_that_is_not_std_s_gives_no_message(cls, canary, vtable):
+    mem, stack, _ = _leaked_exception(cls, canary, vtable)
+    assert rust.find_exception_message(mem.read, stack, 512, is_static, is_code) is None
