@@ -139,10 +139,18 @@ def _lock_waits(out: PythonWaits, runtime, res, read) -> None:
     kind = "py-join" if join else f"py-{res.kind}"
     owner, confidence, why = res.owner_lwp, res.owner_evidence or "inferred", res.owner_why
     # The truth of "taken" is the sem_t itself (glibc new_sem: the value in
-    # the futex word's 32 bits): lock.locked and rlock_owner are set only
+    # the futex word's 32 bits), or a PyMutex's bit 0 (_Py_LOCKED, 3.13+
+    # Include/internal/pycore_lock.h): lock.locked and rlock_owner are set only
     # after the acquirer has taken the GIL back, so they lag behind it.
-    value = _u32(read, res.futex) if res.futex else None
-    free = value is not None and value > 0
+    if res.mutex is not None:
+        bits = _u32(read, res.mutex)
+        bits = bits & 0xFF if bits is not None else None
+        free = bits is not None and not bits & 1
+        released = f"the PyMutex's bits are {bits:#x} (not _Py_LOCKED)"
+    else:
+        value = _u32(read, res.futex) if res.futex else None
+        free = value is not None and value > 0
+        released = f"the sem_t's value is {value}"
     if free and confidence != "exact":
         owner, why = None, None
     for lwp, _ev, wait_why in res.waiters:
@@ -155,8 +163,7 @@ def _lock_waits(out: PythonWaits, runtime, res, read) -> None:
                       confidence if owner else "inferred", evidence)
         if free:
             b.released = True
-            b.evidence.append(f"the sem_t's value is {value}: released, the waiter is being "
-                              "woken")
+            b.evidence.append(f"{released}: released, the waiter is being woken")
         elif not owner:
             b.evidence.append(kb.OWNERLESS_UNKNOWN[kind])
         out.by_waiter[lwp] = b

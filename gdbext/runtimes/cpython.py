@@ -31,7 +31,12 @@ API (what deadlock-graph, crash-triage and py-stacks call)
 ``Runtime.locks(threads, regs_by_lwp) -> list[Resource]``
     ``threading.Lock``/``RLock`` objects the threads wait for or hold.  A
     waiter: its futex word is the lock's ``sem_t`` (``lock_lock``), the lock
-    found on the waiting frame's value stack (``exact`` match of the word).
+    found on the waiting frame's value stack (``exact`` match of the word);
+    or, where the lock is a ``PyMutex`` (Debian's 3.13.5 ``_thread.lock``
+    embeds one; a PyMutex-based ``PyThread_type_lock`` is pointed at), the
+    thread sleeps on its own semaphore in ``_PyParkingLot_Park`` and the
+    parking lot's wait entry beside that semaphore names the PyMutex
+    (``exact`` match of that address).
     An RLock's owner: ``rlock_owner`` (a pthread_t -> LWP, ``exact``).  A
     plain Lock has no owner field: a thread holds it when a frame's value
     stack keeps the lock's bound ``__exit__`` (an active ``with L:``) --
@@ -119,6 +124,7 @@ class Resource:
     owner_why: str | None = None
     waiters: list[tuple[int, str, str]] = field(default_factory=list)  # (lwp, evidence, why)
     futex: int | None = None     # the futex word a waiter sleeps on (sem_t, gil.cond)
+    mutex: int | None = None     # a PyMutex (3.13+): waiters park on semaphores of their own
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "name": self.name,
@@ -514,6 +520,7 @@ class Runtime:
         for t in threads:
             regs = regs_by_lwp.get(t.lwp or -1, {})
             word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
+            parked = self._parked_on(word) if word is not None and t.frames else None
             for depth, frame in enumerate(t.frames):
                 for obj in self._stack_objects(frame):
                     try:
@@ -523,13 +530,20 @@ class Runtime:
                         res = resource(hit[0], hit[1])
                     except CPythonError:
                         continue
-                    waiting = depth == 0 and word is not None and word == res.futex
+                    on_mutex = parked is not None and parked in (res.address + 16, res.futex)
+                    waiting = depth == 0 and word is not None and (word == res.futex
+                                                                   or on_mutex)
                     if waiting:
+                        if on_mutex:
+                            res.mutex, res.futex = parked, None
                         if (res.address, t.lwp) not in listed:     # a set: 1,000 waiters
                             listed.add((res.address, t.lwp))
-                            res.waiters.append((t.lwp, "exact",
-                                                f"futex wait on the lock's sem_t {word:#x} "
-                                                f"at {frame.where()}"))
+                            res.waiters.append((t.lwp, "exact", (
+                                f"parked on the lock's PyMutex {parked:#x} (_PyParkingLot_"
+                                f"Park's wait entry beside the semaphore {word:#x} it sleeps "
+                                f"on) at {frame.where()}") if on_mutex else (
+                                f"futex wait on the lock's sem_t {word:#x} at "
+                                f"{frame.where()}")))
                     elif hit[2] == "__exit__" and res.owner_evidence != "exact" \
                             and res.owner_lwp is None:
                         res.owner_lwp = t.lwp
@@ -545,6 +559,16 @@ class Runtime:
                                  "so a join waits here")
                 res.name = f"threading.Thread._tstate_lock {obj:#x} (join)"
         return list(found.values())
+
+    def _parked_on(self, word: int) -> int | None:
+        """The address a thread parked on, when its futex word is the
+        semaphore of a parking-lot wait entry (3.13+ Python/parking_lot.c:
+        ``struct wait_entry { void *park_arg; uintptr_t addr; _PySemaphore
+        sema; ...}`` on the parked thread's stack; with POSIX semaphores the
+        sem_t's value is the futex word): ``addr`` is the 8 bytes before it.
+        Only an address that is a lock's PyMutex is believed (locks())."""
+        raw = _safe_read(self._read, word - 8, 8)
+        return struct.unpack("<Q", raw)[0] if raw is not None else None
 
     def _state_locks(self, threads: list[PyThread]) -> dict[int, PyThread]:
         """threading's per-thread state lock -> its thread (3.11/3.12):

@@ -206,7 +206,24 @@ def from_debug_offsets(minor: int, values: dict[str, int]) -> Layout:
         code_stacksize=64, code_adaptive=v["code_object.co_code_adaptive"],
         ascii_size=v["unicode_object.asciiobject_size"],
         compact_size=v["unicode_object.asciiobject_size"] + 16,
-        gil_last_holder=v["interpreter_state.gil_runtime_state_holder"],
-        gil_locked=v["interpreter_state.gil_runtime_state_locked"],
+        **_gil_fields(v),
         ob_type=v["pyobject.ob_type"], tp_name=v["type_object.tp_name"],
         var_size=v["bytes_object.ob_size"], bytes_sval=v["bytes_object.ob_sval"])
+
+
+def _gil_fields(v: dict[str, int]) -> dict[str, int]:
+    """struct _gil_runtime_state's fields, relative to the struct.  3.13 and
+    3.14 publish them as offsets into PyInterpreterState (pycore_runtime.h /
+    pycore_debug_offsets.h: ``offsetof(PyInterpreterState, _gil.locked)``),
+    beside the struct's own ``offsetof(PyInterpreterState, _gil)``; the GIL is
+    reached through ``interp->ceval.gil``, so subtract.  cond and mutex are not
+    published: they follow ``switch_number`` as in pycore_gil.h, shifted as
+    ``last_holder`` is (a free-threaded build's ``enabled`` comes first)."""
+    base = v["interpreter_state.gil_runtime_state"]
+    holder = v["interpreter_state.gil_runtime_state_holder"]
+    locked = v["interpreter_state.gil_runtime_state_locked"]
+    if base <= holder and base <= locked:       # interpreter-relative, as published
+        holder, locked = holder - base, locked - base
+    shift = holder - Layout.gil_last_holder
+    return {"gil_last_holder": holder, "gil_locked": locked,
+            "gil_cond": Layout.gil_cond + shift, "gil_mutex": Layout.gil_mutex + shift}

@@ -203,8 +203,11 @@ def _debug_offsets(minor: int) -> tuple[L.Layout, bytes]:
         "runtime_state.interpreters_head": 40 + 8 * len(names),
         "interpreter_state.next": 0, "interpreter_state.threads_head": 72,
         "interpreter_state.ceval_gil": 384,
-        "interpreter_state.gil_runtime_state_locked": 16,
-        "interpreter_state.gil_runtime_state_holder": 8,
+        # as pyenv's 3.13.0 publishes them: offsets into PyInterpreterState
+        # (_gil @7752), not into the GIL struct interp->ceval.gil points at
+        "interpreter_state.gil_runtime_state": 7752,
+        "interpreter_state.gil_runtime_state_locked": 7768,
+        "interpreter_state.gil_runtime_state_holder": 7760,
         "thread_state.next": 8, "thread_state.interp": 16, "thread_state.current_frame": 56,
         "thread_state.thread_id": 136, "thread_state.native_thread_id": 144,
         "interpreter_frame.previous": 8, "interpreter_frame.executable": 0,
