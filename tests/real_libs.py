@@ -2,8 +2,12 @@
 with binutils (nm, objdump, strings) -- never with gdbext.
 
 Debian's libopenblas (libopenblas0-pthread, installed by `make setup`) and
-numpy's wheel (pip download into build/wheels, installed with --target into a
-site-packages folder there so the library sits next to its dist-info).
+numpy's wheels (pip download into build/wheels, each installed with --target
+into a site-packages folder there so the library sits next to its dist-info).
+The wheels are pinned, not "whatever is newest today": the oldest numpy that
+bundles scipy-openblas (2.0, `gotoblas` exported) and the newest here (2.5,
+`gotoblas` and its tables local symbols only).  The wheels only provide the
+library (a C driver loads it), so each is taken for a Python it was built for.
 """
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from tests.host import REPO, run
 
 DEBIAN_OPENBLAS = Path("/usr/lib/x86_64-linux-gnu/libopenblas.so.0")
 WHEELS = REPO / "build" / "wheels"
-SITE = WHEELS / "site-packages"
+# numpy version -> (a Python it has wheels for, their platform tag)
+NUMPY_PINS = {"2.0.2": ("3.11", "manylinux_2_17_x86_64"),
+              "2.5.5": ("3.13", "manylinux_2_28_x86_64")}
 
 # XOP's mnemonics (AMD APM vol. 4): objdump spells them so.
 XOP = re.compile(r"^(vpcmov|vpperm|vprot[bwdq]|vpsh[al][bwdq]|vpmacs|vpmadcs|vfrcz|vphadd[bwdu]"
@@ -38,38 +44,44 @@ def debian_openblas() -> Path:
     return DEBIAN_OPENBLAS.resolve()
 
 
-@functools.lru_cache(maxsize=1)
-def _numpy_wheel() -> Path | None:
+@functools.lru_cache(maxsize=4)
+def _numpy_wheel(version: str) -> Path | None:
     WHEELS.mkdir(parents=True, exist_ok=True)
     # pytest-xdist workers may all get here first: one downloads and installs
     with open(WHEELS / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _download_and_install()
+        return _download_and_install(version)
 
 
-def _download_and_install() -> Path | None:
-    wheels = sorted(WHEELS.glob("numpy-*.whl"))
+def _download_and_install(version: str) -> Path | None:
+    python, platform = NUMPY_PINS[version]
+    wheels = sorted(WHEELS.glob(f"numpy-{version}-*.whl"))
     if not wheels:
-        proc = subprocess.run([str(REPO / ".venv" / "bin" / "pip"), "download", "--quiet",
-                               "--no-deps", "--only-binary=:all:", "--python-version",
-                               "%d.%d" % sys.version_info[:2],
-                               "--platform", "manylinux_2_28_x86_64", "-d", str(WHEELS),
-                               "numpy"], capture_output=True, text=True)
-        wheels = sorted(WHEELS.glob("numpy-*.whl"))
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet",
+                               "--no-deps", "--only-binary=:all:", "--python-version", python,
+                               "--platform", platform, "-d", str(WHEELS),
+                               f"numpy=={version}"], capture_output=True, text=True)
+        wheels = sorted(WHEELS.glob(f"numpy-{version}-*.whl"))
         if proc.returncode or not wheels:
             return None
-    if not glob.glob(str(SITE / "numpy.libs" / "libscipy_openblas*.so")):
-        run([str(REPO / ".venv" / "bin" / "pip"), "install", "--quiet", "--no-deps",
-             "--no-compile", "--target", str(SITE), str(wheels[-1])])
+    site = WHEELS / f"numpy-{version}" / "site-packages"
+    if not glob.glob(str(site / "numpy.libs" / "libscipy_openblas*.so")):
+        # unpacked as pip would lay it out (a wheel is a zip of site-packages);
+        # not installed, since it may be for another Python than the venv's
+        import zipfile
+        with zipfile.ZipFile(wheels[-1]) as wheel:
+            wheel.extractall(site)
     return wheels[-1]
 
 
-def numpy_wheel_openblas() -> tuple[Path, str]:
-    """(numpy's bundled OpenBLAS, numpy's version from the wheel's file name)."""
-    wheel = _numpy_wheel()
+def numpy_wheel_openblas(version: str) -> tuple[Path, str]:
+    """(the OpenBLAS bundled in numpy VERSION's wheel, numpy's version from the
+    wheel's file name)."""
+    wheel = _numpy_wheel(version)
     if wheel is None:
-        pytest.skip("cannot download numpy's wheel (no network?)")
-    lib = sorted(SITE.glob("numpy.libs/libscipy_openblas*.so"))
+        pytest.skip(f"cannot download numpy {version}'s wheel (no registry?)")
+    site = WHEELS / f"numpy-{version}" / "site-packages"
+    lib = sorted(site.glob("numpy.libs/libscipy_openblas*.so"))
     assert lib, f"{wheel} bundles no OpenBLAS"
     return lib[0], wheel.name.split("-")[1]
 
@@ -130,6 +142,9 @@ def embedded_version(lib: Path) -> str:
 
 
 def cores_in(lib: Path) -> set[str]:
-    """Cores with a table of their own: gotoblas_<CORE> in .data (nm -D says D)."""
+    """Cores with a table of their own: gotoblas_<CORE> in .data, exported (nm
+    -D says D) or, in numpy 2.5's wheel, local (nm says d)."""
     out = run(["nm", "-D", "--defined-only", str(lib)]).stdout
-    return set(re.findall(r"^[0-9a-f]+ D gotoblas_([A-Z0-9_]+)$", out, re.M))
+    out += subprocess.run(["nm", "--defined-only", str(lib)], capture_output=True,
+                          text=True).stdout
+    return set(re.findall(r"^[0-9a-f]+ [Dd] gotoblas_([A-Z0-9_]+)$", out, re.M))

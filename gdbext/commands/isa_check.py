@@ -170,17 +170,31 @@ def _variant_uses(path: str, lib, warnings: list[str]):
     return uses
 
 
+def _openblas_tables(path: str) -> tuple[int, dict[str, int], str]:
+    """(``gotoblas``'s link-time address, the ``gotoblas_<CORE>`` tables,
+    where they were found).  Debian's OpenBLAS and numpy <= 2.4's wheel export
+    them in ``.dynsym``; numpy 2.5's wheel keeps them local, in ``.symtab``
+    only (nm without -D)."""
+    try:
+        return (elf_file.dynamic_symbol(path, ("gotoblas",))[1],
+                elf_file.dynamic_symbols_with_prefix(path, "gotoblas_"), ".dynsym")
+    except GdbextError:
+        local = elf_file.local_symbols(path, rb"gotoblas(?:_[A-Z0-9_]+)?", (b"gotoblas",))
+        if "gotoblas" not in local:
+            raise GdbextError(f"{path} has no gotoblas in .dynsym or .symtab") from None
+        return (local.pop("gotoblas")[0], {n: v[0] for n, v in local.items()},
+                ".symtab (local symbols)")
+
+
 def _openblas_choice(path: str, warnings: list[str]) -> dict | None:
     """The core OpenBLAS's ``gotoblas`` pointer names: it points at one of the
-    exported ``gotoblas_<CORE>`` tables (driver/others/dynamic.c)."""
-    import re
-
-    from . import exported_symbols
+    ``gotoblas_<CORE>`` tables (driver/others/dynamic.c)."""
     try:
-        var = exported_symbols.find("^" + re.escape(path) + "$", ("gotoblas",))
-        pointer = target.read_pointer(var.address)
-        bias = var.address - elf_file.dynamic_symbol(path, ("gotoblas",))[1]
-        tables = elf_file.dynamic_symbols_with_prefix(path, "gotoblas_")
+        value, tables, where = _openblas_tables(path)
+        bias = target.load_bias(path, target.object_sections())
+        if bias is None:
+            raise GdbextError(f"no section of {path} is loaded")
+        pointer = target.read_pointer(value + bias)
     except GdbextError as exc:
         warnings.append(f"cannot read OpenBLAS's gotoblas: {exc}")
         return None
@@ -190,7 +204,8 @@ def _openblas_choice(path: str, warnings: list[str]) -> dict | None:
     for name, value in tables.items():
         if value + bias == pointer and name[len("gotoblas_"):].isupper():
             return {"core": name[len("gotoblas_"):], "pointer": pointer, "symbol": name,
-                    "source": f"gotoblas = &{name}, read from the process"}
+                    "source": f"gotoblas = &{name}, read from the process (symbols: "
+                              f"{where})"}
     return {"core": None, "pointer": pointer,
             "source": f"gotoblas = {pointer:#x}, which is no gotoblas_<CORE> table"}
 

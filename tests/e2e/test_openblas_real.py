@@ -7,6 +7,7 @@ the driver), nm/objdump/strings of the library, /proc/cpuinfo.
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 
@@ -16,18 +17,22 @@ from tests.e2e.conftest import objdump_at
 from tests.e2e.gdb_session import GdbSession
 from tests.host import FIXTURES, find_kernel_core, host_has, kernel_cores_land_in_cwd, \
     unlimited_core
-from tests.real_libs import (cores_in, debian_openblas, dynamic_functions, embedded_version,
+from tests.real_libs import (NUMPY_PINS, cores_in, debian_openblas, dynamic_functions,
+                             embedded_version,
                              numpy_wheel_openblas, objdump_instructions, sized_functions,
                              variant_isa)
 
 DRIVER = FIXTURES / "blas_driver"
 
 
-def crash(lib, core_type: str, cwd, *symbol_affixes) -> tuple[dict, object]:
-    """Run the driver with OPENBLAS_CORETYPE; (its own words, the kernel core)."""
-    if not kernel_cores_land_in_cwd():
+def crash(lib, core_type: str, cwd, *symbol_affixes, emulate: str | None = None
+          ) -> tuple[dict, object]:
+    """Run the driver with OPENBLAS_CORETYPE; (its own words, the kernel core),
+    or under ``qemu-x86_64 -cpu EMULATE`` (its guest core)."""
+    if emulate is None and not kernel_cores_land_in_cwd():
         pytest.skip("core_pattern does not write kernel cores into the cwd")
-    proc = subprocess.run([str(DRIVER), str(lib), *symbol_affixes], cwd=cwd,
+    qemu = ["qemu-x86_64", "-cpu", emulate] if emulate else []
+    proc = subprocess.run([*qemu, str(DRIVER), str(lib), *symbol_affixes], cwd=cwd,
                           capture_output=True, text=True, timeout=120,
                           preexec_fn=unlimited_core, stdin=subprocess.DEVNULL,
                           env={"PATH": "/usr/bin:/bin", "OPENBLAS_CORETYPE": core_type,
@@ -38,6 +43,9 @@ def crash(lib, core_type: str, cwd, *symbol_affixes) -> tuple[dict, object]:
     if "survived" in proc.stdout:
         pytest.skip(f"this CPU runs OpenBLAS's {said['core']} kernels: nothing crashes")
     assert proc.returncode == -signal.SIGILL, proc
+    if emulate:
+        [core] = sorted(cwd.glob(f"qemu_{DRIVER.name}_*.core"))
+        return said, core
     return said, find_kernel_core(cwd, said["pid"])
 
 
@@ -101,11 +109,18 @@ def test_debian_openblas_forced_piledriver(debian_piledriver, debuginfo):
     assert ("\n  model " in text) == relevant
 
 
-def test_numpy_wheel_forced_skylakex(tmp_path):
+@pytest.mark.parametrize("numpy", sorted(NUMPY_PINS))
+def test_numpy_wheel_forced_skylakex(numpy, tmp_path):
+    """The core numpy's OpenBLAS chose, read from its `gotoblas` -- exported
+    in numpy 2.0's wheel, a local symbol in 2.5's.  On a CPU with AVX-512 the
+    driver runs under qemu-x86_64 as a Haswell, which has none."""
+    emulate = None
     if host_has("avx512f", "avx512vl"):
-        pytest.skip("this CPU runs AVX-512: SkylakeX kernels do not crash here")
-    lib, numpy_version = numpy_wheel_openblas()
-    said, core = crash(lib, "SkylakeX", tmp_path, "scipy_", "64_")
+        if shutil.which("qemu-x86_64") is None:
+            pytest.skip("this CPU runs AVX-512 and qemu-user is not installed")
+        emulate = "Haswell"
+    lib, numpy_version = numpy_wheel_openblas(numpy)
+    said, core = crash(lib, "SkylakeX", tmp_path, "scipy_", "64_", emulate=emulate)
     with GdbSession(str(DRIVER), "-ex", f"core-file {core}", debuginfo=False,
                     cwd=tmp_path) as gdb:
         r = gdb.json("isa-check --json")
@@ -118,10 +133,11 @@ def test_numpy_wheel_forced_skylakex(tmp_path):
     assert d["suggested_value"].upper() in cores_in(lib)
 
 
-def test_no_process_judges_against_the_cores_the_library_has():
+@pytest.mark.parametrize("numpy", sorted(NUMPY_PINS))
+def test_no_process_judges_against_the_cores_the_library_has(numpy):
     """--cpu with a file and no process: the hint names only cores this build
     contains (numpy's wheel has no Zen or family-15h tables)."""
-    lib, _ = numpy_wheel_openblas()
+    lib, _ = numpy_wheel_openblas(numpy)
     funcs = sized_functions(lib)
     kernel = next(n for n in funcs if n.startswith("dgemm_kernel_") and n.endswith("SKYLAKEX"))
     start, end = funcs[kernel]
