@@ -29,9 +29,24 @@ END = "@gdbext-worker-end"          # + " ID clean|dirty", a line of its own on 
 
 def quote(path: str) -> str:
     """A path as the one argument of `file`, which gdb splits with libiberty's
-    buildargv (a backslash escapes any character).  `core-file` takes the
-    rest of the line as it is."""
+    buildargv (a backslash escapes any character), and of `core-file` in gdb
+    16 (which reads one such filename; gdb 13 takes the rest of the line as it
+    is: see load_core)."""
     return "".join("\\" + c if c in " \t\\'\"" else c for c in path)
+
+
+def load_core(path: str) -> None:
+    """`core-file PATH` whatever this gdb's parsing: the escaped form first
+    (gdb 16: "Junk after filename" for a bare space), and when gdb did not
+    find that file, the path as it is (gdb 13 takes the line verbatim, so the
+    escaped path names no file).  A path needing no escape is sent once."""
+    quoted = quote(path)
+    try:
+        target.run_command(f"core-file {quoted}")
+    except GdbextError as exc:
+        if quoted == path or "No such file" not in str(exc):
+            raise
+        target.run_command(f"core-file {path}")
 
 
 def serve(fd: int = 0) -> None:
@@ -101,7 +116,7 @@ def _triage(job: dict) -> None:
                 _say(str(exc))
                 _execute_quietly("file")
     try:
-        target.run_command(f"core-file {job['core']}")
+        load_core(job["core"])
     except GdbextError as exc:
         _say(str(exc))
     try:    # to stdout, as in a one-shot gdb: no nested capture

@@ -120,15 +120,17 @@ def test_gcore(python, tmp_path):
         _check_threads(result, facts, "threads.py")
 
 
-def test_shared_build_is_shared():
-    """The two 3.11 builds differ where it matters: one exports _PyRuntime
-    from the executable, the other from libpython (nm, not gdbext)."""
-    p = _pyenv("3.11")
-    if p is None or not DEBIAN.exists():
-        pytest.skip("needs both 3.11 builds")
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_shared_build_is_shared(version):
+    """The builds differ where it matters: Debian's exports _PyRuntime from
+    the executable, pyenv's from libpython (nm, not gdbext)."""
+    need_debian()
+    p = _pyenv(version)
+    if p is None:
+        pytest.skip(f"no pyenv {version}")
     assert "libpython" not in run(["ldd", str(DEBIAN)]).stdout
     assert "_PyRuntime" in run(["nm", "-D", str(DEBIAN)]).stdout
-    assert "libpython3.11" in run(["ldd", str(p)]).stdout
+    assert f"libpython{version}" in run(["ldd", str(p)]).stdout
     assert "_PyRuntime" not in run(["nm", "-D", str(p)]).stdout
 
 
@@ -350,18 +352,19 @@ def test_rlock_and_join_owners(python, tmp_path):
         _stop(proc)
 
 
-def test_gil_mutex_deadlock(tmp_path):
+@pytest.mark.parametrize("python", _pythons())
+def test_gil_mutex_deadlock(python, tmp_path):
     """The GIL <-> mutex deadlock through a real C library and ctypes.PyDLL:
     the Python thread holds the GIL (exact) and the C thread waits for it in
-    PyGILState_Ensure (exact)."""
-    need_debian()
+    PyGILState_Ensure (exact).  On every version: 3.13 publishes the GIL's
+    fields as offsets into the interpreter state, not into the GIL."""
     lib = tmp_path / "gil_mutex.so"
     run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(SCRIPTS / "gil_mutex.c"),
          "-lpthread"])
-    proc, facts = _start(DEBIAN, "gil_mutex.py", str(lib), lines=2, cwd=tmp_path)
+    proc, facts = _start(python, "gil_mutex.py", str(lib), lines=2, cwd=tmp_path)
     try:
         time.sleep(1.5)             # the C thread's sleep(1), then PyGILState_Ensure
-        with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
             result = gdb.json("py-stacks --json")
             main, cthread = facts["main"]["lwp"], facts["cthread"]["lwp"]
             assert (result["gil"]["owner"], result["gil"]["owner_evidence"]) == (main, "exact")

@@ -18,7 +18,8 @@ def test_an_overflow_a_stack_clash_probe_caught(tmp_path):
                  str(exe), str(core)]).stdout
     pc = int(re.search(r"\$1 = (0x[0-9a-f]+)", plain).group(1), 16)
     base = min(int(m.group(1), 16) for m in re.finditer(
-        rf"^\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+0x0\s+.*{exe.name}$", plain, re.M))
+        # gdb 13 indents the rows; gdb 16 does not, and ends them with a space
+        rf"^\s*(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+0x0\s+.*{exe.name}\s*$", plain, re.M))
     dump = run(["objdump", "-d", "--no-show-raw-insn", str(exe)]).stdout
     m = re.search(rf"^\s+{pc - base:x}:\s+(.+)$", dump, re.M)
     assert m and re.match(r"or[bwlq]?\s+\$0x0,(0x[0-9a-f]+)?\(%rsp\)", m.group(1)), m

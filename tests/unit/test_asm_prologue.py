@@ -89,13 +89,15 @@ def test_openblas_piledriver_kernel_keeps_entry_rsp_in_rbx():
                               f"--start-address={func.start:#x}",
                               f"--stop-address={func.end:#x}", str(OPENBLAS)],
                              capture_output=True, text=True, check=True).stdout
-    insns = re.findall(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$", listing, re.M)
-    # The truth from objdump: the first `sub $N,%rsp`, then `mov %rsp,%rbx`
-    # with no other rsp change between; the only later writes of rbx follow
-    # `mov %rbx,%rsp` (the epilogue).
-    frame = int(re.fullmatch(r"\$0x([0-9a-f]+),%rsp", insns[0][2]).group(1), 16)
+    insns = re.findall(r"^[ \t]*([0-9a-f]+):[ \t]+(\S+)[ \t]*(.*)$", listing, re.M)
+    # The truth from objdump: the first `sub $N,%rsp` (after an endbr64 in a
+    # CET build: OpenBLAS 0.3.29 on Debian 13), then `mov %rsp,%rbx` with no
+    # other rsp change between; the only later writes of rbx follow `mov
+    # %rbx,%rsp` (the epilogue).
+    first = next(i for i, (_, op, _a) in enumerate(insns) if op != "endbr64")
+    frame = int(re.fullmatch(r"\$0x([0-9a-f]+),%rsp", insns[first][2]).group(1), 16)
     copy = next(i for i, (_, op, args) in enumerate(insns) if (op, args) == ("mov", "%rsp,%rbx"))
-    assert not any(args.endswith(",%rsp") for _, _, args in insns[1:copy])
+    assert not any(args.endswith(",%rsp") for _, _, args in insns[first + 1:copy])
     restore = next(i for i, (_, op, args) in enumerate(insns) if (op, args) == ("mov", "%rbx,%rsp"))
     [text] = [s for s in elf_file.code_sections(str(OPENBLAS)) if s.name == ".text"]
     code = text.data[func.start - text.address:func.end - text.address]
