@@ -521,6 +521,7 @@ class Runtime:
             regs = regs_by_lwp.get(t.lwp or -1, {})
             word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
             parked = self._parked_on(word) if word is not None and t.frames else None
+            matched = False
             for depth, frame in enumerate(t.frames):
                 for obj in self._stack_objects(frame):
                     try:
@@ -534,6 +535,7 @@ class Runtime:
                     waiting = depth == 0 and word is not None and (word == res.futex
                                                                    or on_mutex)
                     if waiting:
+                        matched = True
                         if on_mutex:
                             res.mutex, res.futex = parked, None
                         if (res.address, t.lwp) not in listed:     # a set: 1,000 waiters
@@ -550,6 +552,10 @@ class Runtime:
                         res.owner_evidence = "inferred"
                         res.owner_why = (f"an active 'with' at {frame.where()}: the lock's "
                                          "__exit__ is on that frame's value stack")
+            if parked is not None and not matched:
+                join = self._thread_handle_join(parked, by_pthread, t, word)
+                if join is not None:
+                    found.setdefault(join.address, join).waiters += join.waiters
         for obj, res in found.items():
             holder = sentinels.get(obj)
             if holder is not None and res.owner_evidence != "exact":
@@ -559,6 +565,33 @@ class Runtime:
                                  "so a join waits here")
                 res.name = f"threading.Thread._tstate_lock {obj:#x} (join)"
         return list(found.values())
+
+    def _thread_handle_join(self, parked: int, by_pthread: dict[int, int | None], t: PyThread,
+                            word: int) -> Resource | None:
+        """3.13+ ``Thread.join`` parks on the joined thread's ThreadHandle's
+        ``thread_is_exiting`` event (Modules/_threadmodule.c v3.13.0 and
+        Include/internal/pycore_pythread.h v3.14.0: ... PyThread_ident_t ident;
+        os_handle; int has_os_handle; int state; PyMutex mutex; PyEvent
+        thread_is_exiting -- the event 25 bytes after ``ident`` in both).  A
+        join only when ``ident`` and ``os_handle`` are one pthread_t (as
+        PyThread_start_joinable_thread stores them) of a thread of this
+        process: that thread is the one joined, exact."""
+        raw = _safe_read(self._read, parked - 25, 16)
+        if raw is None:
+            return None
+        ident, handle = struct.unpack("<QQ", raw)
+        lwp = by_pthread.get(ident)
+        if ident != handle or not lwp:
+            return None
+        frame = t.frames[0].where()
+        return Resource("lock", parked, f"threading.Thread handle of pthread {ident:#x} (join)",
+                        owner_lwp=lwp, owner_evidence="exact",
+                        owner_why=(f"the ThreadHandle's ident = os_handle = pthread {ident:#x}: "
+                                   "its thread_is_exiting event is set when that thread "
+                                   "ends, so a join waits here"),
+                        waiters=[(t.lwp, "exact", f"parked on the ThreadHandle's "
+                                  f"thread_is_exiting event {parked:#x} (_PyParkingLot_Park's "
+                                  f"wait entry beside the semaphore {word:#x}) at {frame}")])
 
     def _parked_on(self, word: int) -> int | None:
         """The address a thread parked on, when its futex word is the

@@ -343,11 +343,9 @@ def test_rlock_and_join_owners(python, tmp_path):
             rlock = waits[facts["waiter"]["lwp"]]
             assert rlock["kind"] == "rlock"
             assert (rlock["owner"], rlock["owner_evidence"]) == (facts["owner"]["lwp"], "exact")
-            minor = int(result["python_version"].split(".")[1])
-            if minor <= 12:             # 3.13 joins through a thread handle, not a lock
-                join = waits[facts["main"]["lwp"]]
-                assert (join["owner"], join["owner_evidence"]) == (facts["owner"]["lwp"],
-                                                                   "exact")
+            # 3.11/3.12 join on the thread's _tstate_lock, 3.13 on its ThreadHandle
+            join = waits[facts["main"]["lwp"]]
+            assert (join["owner"], join["owner_evidence"]) == (facts["owner"]["lwp"], "exact")
     finally:
         _stop(proc)
 
@@ -423,10 +421,14 @@ def test_corrupt_frame_chain_in_a_core(tmp_path):
     loop_frame = by_lwp[w0]["python"][1]["address"]       # worker(): point it at itself
     bad_frame = by_lwp[w1]["python"][0]["address"]        # leaf(): f_code to garbage
     data = bytearray(core.read_bytes())
-    # _PyInterpreterFrame of 3.11 (Include/internal/pycore_frame.h): previous @48, f_code @32
-    off = _core_offset(core, loop_frame + 48)
+    # _PyInterpreterFrame (Include/internal/pycore_frame.h at each tag): 3.11
+    # f_code @32, previous @48; 3.12 f_code @0, previous @8; 3.13 f_executable
+    # @0, previous @8
+    minor = int(DEBIAN.name[len("python3."):])
+    code_at, previous_at = {11: (32, 48), 12: (0, 8), 13: (0, 8)}[minor]
+    off = _core_offset(core, loop_frame + previous_at)
     data[off:off + 8] = loop_frame.to_bytes(8, "little")
-    off = _core_offset(core, bad_frame + 32)
+    off = _core_offset(core, bad_frame + code_at)
     data[off:off + 8] = (0x4141414141414140).to_bytes(8, "little")
     core.write_bytes(bytes(data))
     with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:

@@ -195,8 +195,10 @@ def test_isa_check_numpy_sigill_names_the_python_line_and_cblas(numpy_sigill):
     blas = os.path.realpath(BLAS)
     assert re.search(r" T cblas_dgemm$", run(["nm", "-D", "--defined-only", blas]).stdout,
                      re.M)
-    caller = os.path.realpath(run([str(DEBIAN), "-c", "import numpy.core._multiarray_umath as m; "
-                                   "print(m.__file__)"]).stdout.strip())
+    # numpy 2 moved the extension to numpy._core (numpy.core is a shim module)
+    caller = os.path.realpath(run([str(DEBIAN), "-c", "try:\n import numpy._core._multiarray_umath "
+                                   "as m\nexcept ImportError:\n import numpy.core."
+                                   "_multiarray_umath as m\nprint(m.__file__)"]).stdout.strip())
     assert re.search(r" U cblas_dgemm$", run(["nm", "-D", "--undefined-only", caller]).stdout,
                      re.M)
     # Threads in the kernel when it faulted, by plain gdb's frame #0: the main
