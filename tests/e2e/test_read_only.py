@@ -479,6 +479,11 @@ def test_harness_detects_an_inferior_call(live):
     finally:
         live.gdb.cmd(f"set scheduler-locking {locking}")
     try:
+        if "Couldn't write extended state status" in out:
+            # gdb 13 on a CPU whose XSAVE area it cannot write back (AMX): it
+            # refuses every inferior call before resuming, so there is no call
+            # for the harness to catch on this machine
+            pytest.skip(f"this gdb cannot make inferior calls on this CPU: {out.strip()}")
         assert re.search(rf"= {live.pid}\b", out), out
         diff = live.baseline.differences(live.snap())
         assert "tasks" in diff and "registers" not in diff, diff     # $1 = pid: "extra"

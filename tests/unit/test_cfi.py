@@ -9,6 +9,7 @@ debug file, whose .eh_frame is NOBITS, and exits 1.
 from __future__ import annotations
 
 import bisect
+import glob
 import functools
 import random
 import re
@@ -23,12 +24,15 @@ from gdbext.errors import GdbextError
 from gdbext.spill import cfi
 from gdbext.spill.cfi import CfaRule, cfa_rule_at, fde_bounds, lookup
 
-from tests.host import have
+from tests.host import debian_python, have
 
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 LIBM = "/lib/x86_64-linux-gnu/libm.so.6"
-BIG = ["/usr/bin/gdb", "/usr/bin/python3.11"]
-HUGE = "/usr/lib/x86_64-linux-gnu/libLLVM-15.so.1"       # timing only, when installed
+BIG = ["/usr/bin/gdb", str(debian_python())]
+# timing only: the newest LLVM library installed (Debian 12 has libLLVM-15 here)
+HUGE = (sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libLLVM*.so.*"),
+               key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).name)])
+        or ["/usr/lib/x86_64-linux-gnu/libLLVM-N.so.1"])[-1]
 
 pytestmark = pytest.mark.skipif(not have("readelf"), reason="needs binutils' readelf")
 
@@ -145,8 +149,11 @@ def check_against_readelf(path: str, sample: int | None, seed: int = 20240601) -
     return len(chosen)
 
 
-def existing(*paths: str) -> list[str]:
-    return [p for p in paths if Path(p).exists()]
+def existing(*paths: str) -> list:
+    """Each path as a case; one that is not installed here skips, naming it."""
+    return [pytest.param(p, marks=pytest.mark.skipif(not Path(p).exists(),
+                                                     reason=f"{p} is not installed"))
+            for p in paths]
 
 
 # --- real files --------------------------------------------------------------
