@@ -86,8 +86,10 @@ def unlimited_core() -> None:
 def glibc_field_address(binary, core, field: str) -> int | None:
     """The address of a glibc/ld.so object field in a core, found by plain gdb
     through glibc's debug info (independently of gdbext); None without it."""
-    out = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
-               "-ex", f"print &{field}", str(binary), str(core)]).stdout
+    # without the debug info gdb fails the print, and -batch exits 1: no check
+    out = subprocess.run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                          "-ex", f"print &{field}", str(binary), str(core)],
+                         capture_output=True, text=True).stdout
     m = re.search(r"\(unsigned int \*\) (0x[0-9a-f]+)", out)
     return int(m.group(1), 16) if m else None
 
