@@ -46,6 +46,7 @@ venv: packages
 fixtures: packages rustc
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" RUSTC="$(RUSTC)" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
+	@scripts/strip-pythons "$(abspath $(FIXTURES))/pystripped"
 
 demo: setup
 	@scripts/demo "$(GDB)" "$(FIXTURES)" "$(abspath $(VENV))"

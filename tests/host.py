@@ -166,9 +166,32 @@ def debian_python() -> Path:
     return Path(f"/usr/bin/python{gdb_python_version()}")
 
 
-def pyenv_python(version: str) -> Path | None:
-    """pyenv's newest build of minor VERSION ('3.12'), or None."""
+def pyenv_python(version: str, stripped: bool = False) -> Path | None:
+    """pyenv's newest build of minor VERSION ('3.12'), or None; ``stripped``:
+    the copy `make setup` made of it with libpython stripped to .dynsym
+    (scripts/strip-pythons), or None."""
+    if stripped:
+        copy = FIXTURES / "pystripped" / version / "bin" / f"python{version}"
+        return copy if copy.exists() else None
     root = Path(os.path.expanduser("~/.pyenv/versions"))
     found = sorted(root.glob(f"{version}.*/bin/python{version}"),
                    key=lambda p: [int(x) for x in re.findall(r"\d+", p.parent.parent.name)])
     return found[-1] if found else None
+
+
+def interpreter_params(minors=("3.11", "3.12", "3.13"), stripped: bool = True) -> list:
+    """pytest params of every CPython build to test, each skipping with its
+    name when absent: Debian's (gdb's Python version, interpreter in the
+    executable), pyenv's shared-libpython builds of MINORS, and their copies
+    with libpython stripped as distributions ship it."""
+    import pytest
+    debian = debian_python()
+    out = [pytest.param(debian, id=f"debian-{debian.name[len('python'):]}-static",
+                        marks=pytest.mark.skipif(not debian.exists(), reason=f"no {debian}"))]
+    for version in minors:
+        for strip in (False, True) if stripped else (False,):
+            p = pyenv_python(version, stripped=strip)
+            kind = "stripped" if strip else "shared"
+            out.append(pytest.param(p, id=f"pyenv-{version}-{kind}", marks=pytest.mark.skipif(
+                p is None, reason=f"no pyenv {version}" + (" (stripped copy)" if strip else ""))))
+    return out

@@ -129,6 +129,14 @@ OWNERLESS_UNKNOWN = {
                "shows who took it (acquire() by hand, or taken from C)",
     "py-rlock": "the RLock's rlock_owner is no thread state of the process",
     "py-join": "the joined thread's state lock has no thread state that owns it",
+    "py-semaphore": "a threading.Semaphore has no owner: any thread may release it",
+}
+# Python waits that end when another thread notifies them (threading.Condition
+# under Event, Barrier, queue.Queue): like a condition variable, no owner and
+# no "unknown" -- idle workers wait so in every healthy process.
+NOTIFY_WAITS = {
+    "py-condition": "a threading.Condition wait ends when another thread notifies it: no "
+                    "thread holds it",
 }
 # OpenMP runtimes: a team is the threads the runtime started (their start
 # routine lies in the runtime's object), else the threads with its frames.

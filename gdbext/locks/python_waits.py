@@ -165,7 +165,7 @@ def _lock_waits(out: PythonWaits, runtime, res, read) -> None:
             b.released = True
             b.evidence.append(f"{released}: released, the waiter is being woken")
         elif not owner:
-            b.evidence.append(kb.OWNERLESS_UNKNOWN[kind])
+            b.evidence.append(kb.OWNERLESS_UNKNOWN.get(kind, kb.NOTIFY_WAITS.get(kind, "")))
         out.by_waiter[lwp] = b
 
 

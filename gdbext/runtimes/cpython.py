@@ -113,10 +113,18 @@ class PyThread:
     warnings: list[str] = field(default_factory=list)
 
 
+# The standard library's waits through threading.Condition, by the caller's
+# qualname (CPython 3.11-3.14 Lib/threading.py, Lib/queue.py): its module.
+CONDITION_USERS = {"Condition.wait_for": "threading", "Event.wait": "threading",
+                   "Semaphore.acquire": "threading", "Barrier.wait": "threading",
+                   "Barrier._wait": "threading", "Barrier._enter": "threading",
+                   "Queue.get": "queue", "Queue.put": "queue", "Queue.join": "queue"}
+
+
 @record
 class Resource:
     """The GIL or a threading lock, and its owner."""
-    kind: str                    # "gil", "lock", "rlock"
+    kind: str                    # "gil", "lock", "rlock", "condition", "semaphore"
     address: int
     name: str
     owner_lwp: int | None = None
@@ -517,6 +525,7 @@ class Runtime:
 
         sentinels = self._state_locks(threads)
         listed: set[tuple[int, int]] = set()
+        waiter_locks: set[int] = set()
         for t in threads:
             regs = regs_by_lwp.get(t.lwp or -1, {})
             word = regs.get("rdi") if regs.get("orig_rax") == SYS_FUTEX else None
@@ -538,6 +547,11 @@ class Runtime:
                         matched = True
                         if on_mutex:
                             res.mutex, res.futex = parked, None
+                        waited = self._condition_of(t.frames) if hit[1] == "_thread.lock" \
+                            else None
+                        if waited is not None:      # the Condition's own waiter lock
+                            waiter_locks.add(res.address)
+                            res = found.setdefault(waited.address, waited)
                         if (res.address, t.lwp) not in listed:     # a set: 1,000 waiters
                             listed.add((res.address, t.lwp))
                             res.waiters.append((t.lwp, "exact", (
@@ -564,7 +578,41 @@ class Runtime:
                                  "(tstate->on_delete_data): held until that thread ends, "
                                  "so a join waits here")
                 res.name = f"threading.Thread._tstate_lock {obj:#x} (join)"
-        return list(found.values())
+        return [res for obj, res in found.items()
+                if obj not in waiter_locks or res.waiters or res.owner_lwp]
+
+    def _condition_of(self, frames: list[PyFrame]) -> Resource | None:
+        """What a thread blocked in ``Condition.wait`` (threading.py: it parks on
+        a fresh waiter lock it took itself, released by notify()) waits for:
+        the outermost of the standard library's callers that wait through a
+        Condition (Event.wait, Semaphore.acquire, Barrier.wait, Queue.get...),
+        its object being that frame's ``self`` (localsplus[0]), named by its
+        type.  A Semaphore is a "semaphore" (no owner, any thread may release
+        it); the others a "condition" (a notify any thread may bring)."""
+        if not frames or frames[0].qualname != "Condition.wait" \
+                or not (frames[0].filename or "").endswith("threading.py"):
+            return None
+        chosen = 0
+        for i, frame in enumerate(frames[1:6], 1):
+            module = CONDITION_USERS.get(frame.qualname or "")
+            if module is None or not (frame.filename or "").endswith(f"/{module}.py"):
+                break
+            chosen = i
+        frame = frames[chosen]
+        try:
+            obj = self._ptr(frame.address + self.layout.frame_localsplus)     # self
+            kind = self.type_name(obj) if obj else None
+        except CPythonError:
+            return None
+        if not kind:
+            return None
+        module = CONDITION_USERS.get(frame.qualname or "", "threading")
+        semaphore = (frame.qualname or "").startswith("Semaphore.")
+        method = (frame.qualname or "").rpartition(".")[2]
+        return Resource("semaphore" if semaphore else "condition", obj,
+                        f"{module}.{kind} {obj:#x} ({method})",
+                        owner_why=f"{frame.where()}: waits in Condition.wait on a fresh "
+                                  "waiter lock until another thread notifies it")
 
     def _thread_handle_join(self, parked: int, by_pthread: dict[int, int | None], t: PyThread,
                             word: int) -> Resource | None:

@@ -22,20 +22,15 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.e2e.test_py_stacks import (DEBIAN, DEBIAN_ID, SCRIPTS, _pyenv, _start, _stop,
-                                      need_debian)
-from tests.host import FIXTURES, GDB, find_kernel_core, kernel_cores_land_in_cwd, \
-    kernel_futex_view, run, unlimited_core
+from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _start, _stop, need_debian
+from tests.host import FIXTURES, GDB, find_kernel_core, interpreter_params, \
+    kernel_cores_land_in_cwd, kernel_futex_view, run, unlimited_core
 
-PYENV311 = _pyenv("3.11")
 CYCLES = int(os.environ.get("GDBEXT_GIL_BUSY_STOPS", "22"))
 
 
 def _builds():
-    return [pytest.param(DEBIAN, id=DEBIAN_ID,
-                         marks=pytest.mark.skipif(not DEBIAN.exists(), reason=f"no {DEBIAN}")),
-            pytest.param(PYENV311, id="pyenv-3.11-shared",
-                         marks=pytest.mark.skipif(PYENV311 is None, reason="no pyenv 3.11"))]
+    return interpreter_params()
 
 
 def _gcore(pid: int, core: Path) -> None:
@@ -224,7 +219,13 @@ def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
     (pyenv's libpython) the GIL owner is what gdb reads from
     _PyRuntime.ceval.gil itself."""
     proc, facts = _start(python, "gil_busy.py", lines=9, cwd=tmp_path)
-    dwarf = python != DEBIAN
+    # pyenv's libpython carries DWARF (not Debian's, not the stripped copies):
+    # gdb reads the GIL itself -- 3.11 _PyRuntime.ceval.gil, 3.12+ the main
+    # interpreter's ceval.gil pointer; 3.11/3.12 wrap the fields in _Py_atomic_*
+    dwarf = python != DEBIAN and "pystripped" not in str(python)
+    minor = int(python.name[len("python3."):])
+    gil = "_PyRuntime.ceval.gil" if minor == 11 else "(*_PyRuntime.interpreters.main->ceval.gil)"
+    atomic = "._value" if minor <= 12 else ""
     seen = {"gil-exact": 0}
     try:
         with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False,
@@ -236,10 +237,10 @@ def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
                 seen[result["verdict"]] = seen.get(result["verdict"], 0) + 1
                 assert result["cycles"] == [] and result["orphaned"] == []
                 if dwarf:
-                    locked = int(gdb.cmd("output (int)_PyRuntime.ceval.gil.locked._value"))
+                    locked = int(gdb.cmd(f"output (int){gil}.locked{atomic}"))
                     holder = int(gdb.cmd(
-                        "output (long)((PyThreadState *)_PyRuntime.ceval.gil.last_holder."
-                        "_value)->native_thread_id"))
+                        f"output (long)((PyThreadState *){gil}.last_holder{atomic})"
+                        "->native_thread_id"))
                 for t in result["threads"]:
                     b = t["blocked_on"]
                     if b is None or not b["kind"].startswith(("gil", "py-")):
@@ -298,3 +299,38 @@ def test_not_python_costs_nothing(tmp_path):
     assert result["python"] is None
     assert not any("Python" in w for w in result["warnings"])
     assert "runtime None reads 0 []" in out, out
+
+
+@pytest.mark.parametrize("mode", ["notify", "semaphore"])
+@pytest.mark.parametrize("how", ["live", "kernel-core"])
+@pytest.mark.parametrize("python", _builds())
+def test_condition_waits_name_what_they_wait_for(python, how, mode, tmp_path):
+    """Event.wait, Queue.get, Condition.wait, Barrier.wait (and
+    Semaphore.acquire) all park in Condition.wait on a waiter lock the thread
+    took itself: each is named by the object it waits for -- its id() as the
+    program printed it -- with no owner.  Only the semaphore makes the
+    verdict unknown: the others end when any thread notifies them, as a
+    condition variable's wait does."""
+    waits = 5 if mode == "semaphore" else 4
+    proc, facts = _launch(python, "waits.py", mode, lines=waits + 1, tmp_path=tmp_path, how=how)
+    objects = dict(re.findall(r"thread=(\w+) lwp=\d+ line=\d+ obj=(0x[0-9a-f]+)",
+                              (tmp_path / "out.txt").read_text()))
+    try:
+        with _session(how, python, proc, tmp_path) as gdb:
+            result = gdb.json("deadlock-graph --json")
+            text = gdb.cmd("deadlock-graph")
+    finally:
+        _stop(proc) if proc.poll() is None else None
+    assert_no_traceback(text)
+    assert len(objects) == waits, objects
+    by = _by_lwp(result)
+    names = {"event": "threading.Event", "queue": "queue.Queue", "cond": "threading.Condition",
+             "barrier": "threading.Barrier", "semaphore": "threading.Semaphore"}
+    for name, obj in objects.items():
+        b = by[facts[name]["lwp"]]["blocked_on"]
+        kind = "py-semaphore" if name == "semaphore" else "py-condition"
+        assert (b["kind"], b["owner_lwps"], b["address"]) == (kind, [], int(obj, 16)), b
+        assert b["label"].startswith(f"{names[name]} {obj} ("), b
+    assert result["verdict"] == ("unknown" if mode == "semaphore" else "no-deadlock")
+    assert [u["kind"] for u in result["unknown"]] == (["py-semaphore"] if mode == "semaphore"
+                                                     else [])

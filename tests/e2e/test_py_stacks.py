@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
 from tests.host import (FIXTURES, GDB, REPO, debian_python, find_kernel_core, host_has,
-                        pyenv_python, run, unlimited_core)
+                        interpreter_params, pyenv_python, run, unlimited_core)
 
 SCRIPTS = REPO / "fixtures" / "python"
 DEBIAN = debian_python()
@@ -33,14 +33,7 @@ def need_debian() -> None:
 
 
 def _pythons():
-    out = []
-    out.append(pytest.param(DEBIAN, id=DEBIAN_ID, marks=pytest.mark.skipif(
-        not DEBIAN.exists(), reason=f"no {DEBIAN}")))
-    for version in ("3.11", "3.12", "3.13"):
-        p = _pyenv(version)
-        out.append(pytest.param(p, id=f"pyenv-{version}-shared",
-                                marks=pytest.mark.skipif(p is None, reason=f"no pyenv {version}")))
-    return out
+    return interpreter_params()
 
 
 def _start(python: Path, script: str, *args: str, lines: int, cwd: Path):
