@@ -54,7 +54,8 @@ def analyse(args):
                                         max_threads=threads, **read)
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
-    python = _python_waits(runtime, snapshots, frames, threads, warnings) if runtime else None
+    python = _python_waits(runtime, snapshots, frames, threads, warnings,
+                           _pthread_owner(kind, layout)) if runtime else None
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind),
                    pointers=target.thread_pointers() if layout is not None else {},
@@ -193,7 +194,8 @@ def _python_runtime(warnings: list[str]):
         return None
 
 
-def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[str]):
+def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[str],
+                  owner_of_pthread=None):
     """The GIL, threading locks and joins the threads wait for, as a provider."""
     from ..locks import python_waits
     from ..runtimes import cpython
@@ -204,7 +206,8 @@ def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[
         warnings.append(f"Python waits not read: {exc}")
         return None
     regs = {s.lwp: s.regs for s in snapshots if s.in_syscall}
-    found = python_waits.build(runtime, pythreads, regs, python_runtime.paged(target.read_bytes))
+    found = python_waits.build(runtime, pythreads, regs, python_runtime.paged(target.read_bytes),
+                               owner_of_pthread)
     warnings += found.warnings
     return found
 
@@ -261,6 +264,42 @@ def _symbolize(address: int) -> tuple[str | None, str | None]:
     if m:
         name = name[m.end():m.end() + int(m.group(1))] or name
     return name, where.objfile
+
+
+def _pthread_owner(kind: str, layout):
+    """``owner(pthread) -> (tid | None, why)`` for a pthread_t that is no
+    thread of the process (an RLock's rlock_owner).  glibc's fork() reclaims
+    every other thread's descriptor in the child (nptl's reclaim_stacks sets
+    its tid to 0), so a descriptor here that reads tid 0 was a thread of the
+    parent when fork() copied the memory.  While the parent lives, the same
+    address in its memory (/proc/PPID/mem, read only) is that thread's
+    descriptor: its tid, confirmed by /proc/PPID/task/TID, is the owner."""
+    from ..runtimes import glibc_threads
+
+    def owner(pthread: int):
+        if layout is None:
+            return None, ("no thread state of this process has it (glibc's thread "
+                          "descriptor layout is not published here)")
+        d = glibc_threads.descriptor(target.read_bytes, layout, pthread)
+        if d is None or d.tid != 0:
+            return None, ("no thread of this process has it" + (
+                f" (its descriptor reads tid {d.tid})" if d is not None else ""))
+        why = ("its descriptor here reads tid 0: glibc's fork() reclaimed it, so it was a "
+               "thread of the parent when fork() copied the lock held")
+        pid = target.pid() if kind == "live" else None
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
+            with open(f"/proc/{ppid}/mem", "rb") as mem:
+                mem.seek(glibc_threads.tid_field_address(layout, pthread))
+                tid = int.from_bytes(mem.read(4), "little")
+        except (OSError, AttributeError, ValueError, TypeError):
+            return None, why
+        if tid and os.path.isdir(f"/proc/{ppid}/task/{tid}"):
+            return tid, (f"{why}; in the parent {ppid} it is thread {tid} (the descriptor "
+                         f"at that address there holds TID {tid})")
+        return None, why + f"; the parent {ppid} has no such thread now"
+    return owner
 
 
 def _owner_fate(kind: str):

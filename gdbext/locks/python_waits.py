@@ -65,9 +65,12 @@ class PythonWaits:
                 "locks": [r.to_json() for r in self.locks]}
 
 
-def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read) -> PythonWaits:
+def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read,
+          owner_of_pthread=None) -> PythonWaits:
     """The Python waits of every thread, from the reader's thread states and
-    each thread's frame-0 registers."""
+    each thread's frame-0 registers.  ``owner_of_pthread(pthread) -> (tid |
+    None, why)``: an RLock owner that is no thread state of the process (the
+    parent's thread, when fork() copied the RLock held)."""
     out = PythonWaits(runtime.version)
     out.thread_lwps = {t.lwp for t in pythreads if t.lwp}
     for t in pythreads:
@@ -90,7 +93,7 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read) -> P
         out.warnings.append(f"threading locks not read: {exc}")
         out.locks = []
     for res in out.locks:
-        _lock_waits(out, runtime, res, read)
+        _lock_waits(out, runtime, res, read, owner_of_pthread)
     return out
 
 
@@ -134,10 +137,16 @@ def _gil_waits(out: PythonWaits, runtime, gil, regs_by_lwp, read) -> None:
         out.by_waiter[lwp] = b
 
 
-def _lock_waits(out: PythonWaits, runtime, res, read) -> None:
+def _lock_waits(out: PythonWaits, runtime, res, read, owner_of_pthread=None) -> None:
     join = "(join)" in res.name
     kind = "py-join" if join else f"py-{res.kind}"
     owner, confidence, why = res.owner_lwp, res.owner_evidence or "inferred", res.owner_why
+    if owner is None and res.owner_pthread:
+        tid, how = (owner_of_pthread(res.owner_pthread) if owner_of_pthread
+                    else (None, "no thread state of this process has it"))
+        why = f"rlock_owner = pthread {res.owner_pthread:#x}, count {res.owner_count}: {how}"
+        if tid:
+            owner, confidence = tid, "exact"
     # The truth of "taken" is the sem_t itself (glibc new_sem: the value in
     # the futex word's 32 bits), or a PyMutex's bit 0 (_Py_LOCKED, 3.13+
     # Include/internal/pycore_lock.h): lock.locked and rlock_owner are set only

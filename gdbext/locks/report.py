@@ -68,6 +68,15 @@ GONE = {
              "threads or exec at once, use pthread_atfork, unlock on every exit path, or use "
              "robust mutexes"),
 }
+# The same in Python: a threading lock held by another thread when os.fork()
+# copied the process (multiprocessing's "fork" start method included).
+PY_FORK = ("python-fork-inherited-lock",
+           "a thread of the parent held this threading lock when os.fork() copied the "
+           "process; in the child no thread owns it, so it is never released: re-create or "
+           "reset the lock in the child with os.register_at_fork(after_in_child=...), use "
+           "the 'spawn' or 'forkserver' start method (multiprocessing.set_start_method, "
+           "concurrent.futures' mp_context) instead of 'fork', or fork before starting "
+           "threads")
 SELF = "self-deadlock"
 SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
             "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
@@ -120,12 +129,15 @@ class DeadlockReport:
                 continue
             kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
             out.append(next((name for name, needs, _ in FIXES if needs <= kinds), None))
-        out += [GONE[self._fate(w, o)][0] for w, o in self.graph.orphaned]
+        for w, o in self.graph.orphaned:
+            fate = self._fate(w, o)
+            python = by[w].blocked_on.kind.startswith("py-")
+            out.append(PY_FORK[0] if python and fate == "fork-parent" else GONE[fate][0])
         return out
 
     def hints(self) -> list[str]:
         advice = ({name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
-                  | {name: text for name, text in GONE.values()})
+                  | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1]})
         out = [advice[p] for p in self.patterns() if p]
         if self.verdict != "deadlock":
             out += [STALLED_FIX[s] for s in self.stalled_holders().values() if s in STALLED_FIX]

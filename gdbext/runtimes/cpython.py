@@ -133,6 +133,8 @@ class Resource:
     waiters: list[tuple[int, str, str]] = field(default_factory=list)  # (lwp, evidence, why)
     futex: int | None = None     # the futex word a waiter sleeps on (sem_t, gil.cond)
     mutex: int | None = None     # a PyMutex (3.13+): waiters park on semaphores of their own
+    owner_pthread: int | None = None  # an RLock's rlock_owner that is no thread state here
+    owner_count: int | None = None
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "name": self.name,
@@ -520,6 +522,8 @@ class Runtime:
                         res.owner_lwp = by_pthread[owner]
                         res.owner_evidence = "exact"
                         res.owner_why = f"rlock_owner = pthread {owner:#x}, count {count}"
+                    elif owner and count:       # a thread gone, or the parent's (fork)
+                        res.owner_pthread, res.owner_count = owner, count
                 found[obj] = res
             return found[obj]
 

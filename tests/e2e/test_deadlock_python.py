@@ -334,3 +334,46 @@ def test_condition_waits_name_what_they_wait_for(python, how, mode, tmp_path):
     assert result["verdict"] == ("unknown" if mode == "semaphore" else "no-deadlock")
     assert [u["kind"] for u in result["unknown"]] == (["py-semaphore"] if mode == "semaphore"
                                                      else [])
+
+
+@pytest.mark.parametrize("how", ["live", "gcore"])
+@pytest.mark.parametrize("python", _builds())
+def test_rlock_inherited_across_fork(python, how, tmp_path):
+    """A thread of the parent holds a module-level RLock when the main thread
+    forks; the child's `with LOCK:` waits forever.  Live, the RLock's owner
+    is the parent's thread -- the native id the parent printed -- and the
+    verdict a deadlock with Python's fork fixes; from a core (no parent to
+    ask) the owner stays unknown, and the report says the descriptor was
+    reclaimed by fork()."""
+    proc, facts = _start(python, "fork_lock.py", lines=2, cwd=tmp_path)
+    said = (tmp_path / "out.txt").read_text()
+    owner = int(re.search(r"owner lwp=(\d+)", said).group(1))
+    child = int(re.search(r"thread=child lwp=\d+ line=\d+ pid=(\d+)", said).group(1))
+    try:
+        if how == "live":
+            with GdbSession(str(python), "-ex", f"attach {child}", debuginfo=False) as gdb:
+                result = gdb.json("deadlock-graph --json")
+                text = gdb.cmd("deadlock-graph")
+        else:
+            core = tmp_path / "child.core"
+            _gcore(child, core)
+            with GdbSession(str(python), str(core), debuginfo=False) as gdb:
+                result = gdb.json("deadlock-graph --json")
+                text = gdb.cmd("deadlock-graph")
+    finally:
+        os.kill(child, signal.SIGKILL)
+        _stop(proc)
+    assert_no_traceback(text)
+    b = _by_lwp(result)[facts["child"]["lwp"]]["blocked_on"]
+    assert b["kind"] == "py-rlock"
+    assert any("glibc's fork() reclaimed it" in e for e in b["evidence"]), b
+    if how == "live":
+        assert result["verdict"] == "deadlock"
+        assert (b["owner_lwps"], b["confidence"]) == ([owner], "exact")
+        assert result["orphaned"] == [{"lwp": facts["child"]["lwp"], "owner": owner,
+                                       "fate": "fork-parent",
+                                       "evidence": result["orphaned"][0]["evidence"]}]
+        assert result["patterns"] == ["python-fork-inherited-lock"]
+        assert "os.register_at_fork" in " ".join(result["hints"])
+    else:
+        assert result["verdict"] == "unknown" and b["owner_lwps"] == []
