@@ -36,6 +36,7 @@ def exported(names: tuple[str, ...]) -> dict[str, int]:
             if bias is not None:
                 found[name] = value + bias
         if "_PyRuntime" in found:
+            found["object"] = path
             return found
     return {}
 
@@ -46,7 +47,8 @@ def open_runtime():
     that one)."""
     from ..runtimes import cpython
     symbols = exported(("_PyRuntime", "Py_Version"))
-    return cpython.open_runtime(paged(target.read_bytes), symbols)
+    where = symbols.pop("object", None)
+    return cpython.open_runtime(paged(target.read_bytes), symbols, where)
 
 
 PAGE = 4096

@@ -151,7 +151,9 @@ def version_of(hexversion: int) -> tuple[int, int, int]:
     return hexversion >> 24 & 0xFF, hexversion >> 16 & 0xFF, hexversion >> 8 & 0xFF
 
 
-def open_runtime(read: Read, symbols: dict[str, int]) -> "Runtime":
+def open_runtime(read: Read, symbols: dict[str, int], where: str | None = None) -> "Runtime":
+    """``where``: the object that exports _PyRuntime, whose name (python3.10,
+    libpython3.10.so.1.0) names a version the memory does not."""
     address = symbols.get("_PyRuntime")
     if not address:
         raise NotPython("no _PyRuntime: not a CPython process")
@@ -165,8 +167,13 @@ def open_runtime(read: Read, symbols: dict[str, int]) -> "Runtime":
     if head is not None and head[:8] == L.DEBUG_COOKIE:
         hexversion = _u(head, 8, 8)        # _Py_DebugOffsets.version
     if not hexversion or hexversion >> 24 != 3:
-        raise UnsupportedVersion("CPython of unknown version (no Py_Version: before 3.11?); "
-                                 "Python frames need 3.11 to 3.14")
+        import re
+        named = re.search(r"python(3\.\d+)", (where or "").rpartition("/")[2])
+        who = (f"CPython {named.group(1)} (so named by {where.rpartition('/')[2]}; it exports "
+               "no Py_Version, which 3.11 added)" if named else
+               "CPython of unknown version (no Py_Version: before 3.11?)")
+        raise UnsupportedVersion(f"{who}: gdbext reads the Python frames of 3.11 to 3.14; "
+                                 "native frames only")
     major, minor, micro = version_of(hexversion)
     name = f"{major}.{minor}.{micro}"
     if minor in L.LAYOUTS:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _start, _stop, need_debian
-from tests.host import FIXTURES, GDB, find_kernel_core, interpreter_params, \
+from tests.host import FIXTURES, GDB, find_kernel_core, interpreter_params, pyenv_python, \
     kernel_cores_land_in_cwd, kernel_futex_view, run, unlimited_core
 
 CYCLES = int(os.environ.get("GDBEXT_GIL_BUSY_STOPS", "22"))
@@ -377,3 +377,30 @@ def test_rlock_inherited_across_fork(python, how, tmp_path):
         assert "os.register_at_fork" in " ".join(result["hints"])
     else:
         assert result["verdict"] == "unknown" and b["owner_lwps"] == []
+
+
+def test_a_version_gdbext_does_not_read_is_one_line_native_complete(tmp_path):
+    """pyenv's CPython 3.10 (no Py_Version): py-stacks and deadlock-graph say
+    so in one line naming 3.10, and the native analysis is whole -- every
+    thread of the Lock ABBA classified from its futex wait, as the kernel
+    shows it."""
+    old = pyenv_python("3.10")
+    if old is None:
+        pytest.skip("no pyenv 3.10")
+    proc, facts = _start(old, "locks.py", "abba", lines=4, cwd=tmp_path)
+    try:
+        with GdbSession(str(old), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            stacks = gdb.cmd("py-stacks")
+            result = gdb.json("deadlock-graph --json")
+            tasks, waits = kernel_futex_view(proc.pid)
+    finally:
+        _stop(proc)
+    assert_no_traceback(stacks)
+    [line] = [w for w in result["warnings"] if "Python" in w]
+    assert "CPython 3.10" in line and "3.11 to 3.14" in line
+    assert "CPython 3.10" in stacks
+    blocked = {t["lwp"]: t["blocked_on"] for t in result["threads"] if t["blocked_on"]}
+    assert set(blocked) == set(waits) and len(blocked) == 3
+    for lwp, b in blocked.items():
+        assert b["address"] == waits[lwp], (b, waits)
+    assert result["verdict"] == "unknown"
