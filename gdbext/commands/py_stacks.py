@@ -74,7 +74,11 @@ class PyStacksReport:
             entry = {"num": s.num, "lwp": s.lwp, "gil": s.gil,
                      "thread_state": s.python.tstate if s.python else None,
                      "python": [f.to_json() for f in s.python.frames] if s.python else [],
-                     "python_truncated": bool(s.python and s.python.truncated)}
+                     "python_truncated": bool(s.python and s.python.truncated),
+                     "python_depth": s.python.depth if s.python else None,
+                     "python_outer": [f.to_json() for f in s.python.outer] if s.python
+                     else [],
+                     "python_middle_same": bool(s.python and s.python.middle_same)}
             if s.native is not None:
                 entry["native"] = [f.to_json() for f in s.native]
                 entry["native_truncated"] = s.native_truncated
@@ -88,6 +92,7 @@ class PyStacksReport:
                 "warnings": self.warnings}
 
     def to_text(self) -> str:
+        from ..runtimes.cpython import collapsed_lines
         holder = self.gil.owner_lwp if self.gil else None
         python = f"CPython {self.version}" if self.version else "Python stacks not read"
         head = f"py-stacks: {python}, {len(self.stacks)} thread(s)"
@@ -103,9 +108,11 @@ class PyStacksReport:
                 frames = s.python.frames if s.python else []
                 if not frames:
                     out.append("  (no Python frames)")
-                for i, f in enumerate(frames):
-                    out.append(f"  #{i:<2} {f.where()}")
-                if s.python and s.python.truncated:
+                py = s.python
+                out += [f"  {line}" for line in collapsed_lines(
+                    frames, py.depth if py else None, py.outer if py else (),
+                    py.middle_same if py else False)]
+                if py and py.truncated and py.depth is None:
                     out.append(f"  ... {hit('max-frames', len(frames))}")
             else:
                 for kind, item, level in _interleave(s):

@@ -134,9 +134,10 @@ def triage_view(thread: dict | None, crash_object: str | None, max_frames: int,
                       gil=None if gil is None else {"owner": gil.owner_lwp,
                                                     "evidence": gil.owner_evidence,
                                                     "why": gil.owner_why})
+    view.recursion_limit = runtime.recursion_limit()
     mine = next((t for t in threads if t.lwp and t.lwp == lwp), None)
     if mine is not None and mine.frames:
-        view.frames, view.truncated = mine.frames, mine.truncated
+        view.take(mine)
         warnings.extend(f"the Python stack: {w}" for w in mine.warnings)
         return view
     view.source = "the crashing thread has no Python frames"
@@ -157,7 +158,7 @@ def triage_view(thread: dict | None, crash_object: str | None, max_frames: int,
             else "; several Python threads run code of ") + os.path.basename(crash_object)
         return view
     chosen = next(t for t in others if t.lwp == found[0])
-    view.lwp, view.frames, view.truncated = chosen.lwp, chosen.frames, chosen.truncated
+    view.take(chosen)
     view.driver_frames = found[1]
     view.evidence = "inferred"
     view.source = (f"the one Python thread whose native stack runs code of "

@@ -111,6 +111,18 @@ class PyThread:
     frames: list[PyFrame] = field(default_factory=list)
     truncated: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Past ``frames`` (max-frames), the chain is still followed to its end
+    # (up to MAX_DEPTH): ``depth`` Python frames in all, the outermost
+    # ``outer``, and ``middle_same`` when every frame between is the
+    # innermost kept frame's code location again (a recursion).
+    depth: int | None = None
+    outer: list[PyFrame] = field(default_factory=list)
+    middle_same: bool = False
+
+
+MAX_DEPTH = 1 << 21          # Python frames followed past max-frames (a deep recursion)
+OUTER_FRAMES = 6             # the outermost frames kept: where a recursion was entered
+DEFAULT_RECURSION_LIMIT = 1000   # Py_DEFAULT_RECURSION_LIMIT (Include/internal/pycore_ceval.h)
 
 
 # The standard library's waits through threading.Condition, by the caller's
@@ -357,6 +369,19 @@ class Runtime:
         self._walk(thread, frame, max_frames)
         return thread
 
+    def recursion_limit(self, interp: int | None = None) -> int | None:
+        """``interp->ceval.recursion_limit`` (sys.getrecursionlimit()), or None
+        where this version's offset is not known or the value is no limit."""
+        off = self.layout.interp_recursion_limit
+        if off is None:
+            return None
+        try:
+            interp = interp or self.interpreters()[0]
+            value = self._int(interp + off)
+        except (CPythonError, IndexError):
+            return None
+        return value if 0 < value < 1 << 31 else None
+
     def _walk(self, thread: PyThread, frame: int, max_frames: int) -> None:
         lay = self.layout
         seen: set[int] = set()
@@ -366,6 +391,7 @@ class Runtime:
                 return
             if len(thread.frames) >= max_frames:
                 thread.truncated = True
+                self._walk_on(thread, frame, seen)
                 return
             seen.add(frame)
             try:
@@ -389,6 +415,51 @@ class Runtime:
                     py.entry = True
                 thread.frames.append(py)
             frame = _u(head, lay.frame_previous, 8)
+
+    def _walk_on(self, thread: PyThread, frame: int, seen: set[int]) -> None:
+        """Past max-frames: follow the chain to its end (reading only each
+        frame's head, through the page cache; up to MAX_DEPTH frames), keep the
+        outermost OUTER_FRAMES and say whether every frame between repeats the
+        innermost kept frame's code and instruction -- a recursion, and where
+        it was entered.  A loop longer than the kept frames ends at the bound."""
+        from collections import deque
+        lay = self.layout
+        last = thread.frames[-1] if thread.frames else None
+        key = (last.code, last.line) if last is not None else None
+        lines: dict[tuple[int, int], int | None] = {}     # (code, instr) -> line
+
+        def location(code: int, instr: int):
+            if (code, instr) not in lines:      # few: the specializing interpreter
+                found = self._frame(0, code, instr)     # moves a call site's instr
+                lines[code, instr] = found.line if found is not None else None
+            return code, lines[code, instr]
+        outer: deque = deque(maxlen=OUTER_FRAMES)
+        depth, same, previous = len(thread.frames), key is not None, None
+        limit = depth + MAX_DEPTH
+        while frame:
+            if depth >= limit:
+                thread.warnings.append(f"more than {MAX_DEPTH:,} Python frames past "
+                                       "max-frames (or a loop): counted so far")
+                break
+            if frame in seen or frame == previous:
+                thread.warnings.append(f"the frame chain loops at {frame:#x}")
+                break
+            try:
+                head = self._mem(frame, lay.frame_localsplus)
+            except CPythonError as exc:
+                thread.warnings.append(f"frame chain broken past max-frames: {exc}")
+                break
+            if lay.owner_cstack is None or head[lay.frame_owner] != lay.owner_cstack:
+                if len(outer) == OUTER_FRAMES and same:     # the oldest leaves: between
+                    same = location(*outer[0][1:]) == key
+                outer.append((frame, _u(head, lay.frame_code, 8) & ~7,
+                              _u(head, lay.frame_instr, 8)))
+                depth += 1
+            previous, frame = frame, _u(head, lay.frame_previous, 8)
+        decoded = [self._frame(a, c, i) for a, c, i in outer]
+        thread.outer = [f for f in decoded if f is not None]
+        thread.depth = depth
+        thread.middle_same = same
 
     def _frame(self, address: int, code: int, instr: int) -> PyFrame | None:
         lay = self.layout
@@ -732,3 +803,43 @@ def line_for(table: bytes, firstlineno: int, units: int) -> int | None:
     except IndexError:
         return None
     return None
+
+
+# --- long stacks -------------------------------------------------------------------
+def collapsed(frames: list[PyFrame], depth: int | None = None, outer: list[PyFrame] = (),
+              middle_same: bool = False) -> list[tuple[int, int, PyFrame | None]]:
+    """A stack, innermost first, as runs ``(first, last, frame)`` of frame
+    numbers at one code location (``frame`` None: frames past max-frames that
+    were counted, not read).  ``depth``/``outer``/``middle_same``: what the
+    walk found past ``frames`` (PyThread)."""
+    known: list[tuple[int, int, PyFrame | None]] = [(i, i, f) for i, f in enumerate(frames)]
+    if depth is not None and depth > len(frames):
+        first_outer = depth - len(outer)
+        if first_outer > len(frames):
+            known.append((len(frames), first_outer - 1,
+                          frames[-1] if middle_same and frames else None))
+        known += [(first_outer + i, first_outer + i, f) for i, f in enumerate(outer)]
+    runs: list[tuple[int, int, PyFrame | None]] = []
+    for first, last, frame in known:
+        if runs and frame is not None and runs[-1][2] is not None \
+                and runs[-1][2].where() == frame.where():
+            runs[-1] = (runs[-1][0], last, runs[-1][2])
+        else:
+            runs.append((first, last, frame))
+    return runs
+
+
+def collapsed_lines(frames: list[PyFrame], depth: int | None = None,
+                    outer: list[PyFrame] = (), middle_same: bool = False) -> list[str]:
+    """The runs as text: ``#0-#13095 x.py:14 in f  (repeated 13,096 times)``."""
+    out = []
+    for first, last, frame in collapsed(frames, depth, outer, middle_same):
+        number = f"#{first}" if first == last else f"#{first}-#{last}"
+        if frame is None:
+            out.append(f"{number} ({last - first + 1:,} frames counted, not read: "
+                       "max-frames)")
+        elif first == last:
+            out.append(f"{number} {frame.where()}")
+        else:
+            out.append(f"{number} {frame.where()}  (repeated {last - first + 1:,} times)")
+    return out

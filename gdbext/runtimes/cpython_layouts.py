@@ -24,6 +24,7 @@ class Layout:
     interp_threads_head: int
     interp_runtime: int | None       # back-pointer to _PyRuntime: the identity check
     interp_gil_pointer: int | None   # 3.12+: interp->ceval.gil, a pointer
+    interp_recursion_limit: int | None   # interp->ceval.recursion_limit (an int)
     # PyThreadState (Include/cpython/pystate.h)
     tstate_next: int
     tstate_interp: int
@@ -81,6 +82,7 @@ PY311 = Layout(
     minor=11, source="CPython v3.11.0 headers (checked on 3.11.7 DWARF)",
     runtime_interpreters_head=40, runtime_gil=360,
     interp_next=0, interp_threads_head=16, interp_runtime=40, interp_gil_pointer=None,
+    interp_recursion_limit=96,      # ceval @96 {recursion_limit @0} (3.11.7 DWARF)
     tstate_next=8, tstate_interp=16, tstate_thread_id=152, tstate_native_thread_id=160,
     tstate_cframe=56, cframe_current_frame=8, tstate_current_frame=None,
     tstate_on_delete_data=192,
@@ -102,6 +104,7 @@ PY312 = Layout(
     minor=12, source="CPython v3.12.0 headers (checked on 3.12.1 DWARF)",
     runtime_interpreters_head=40, runtime_gil=None,
     interp_next=0, interp_threads_head=72, interp_runtime=96, interp_gil_pointer=384,
+    interp_recursion_limit=376,     # ceval @368 {.., recursion_limit @8} (3.12.1 DWARF)
     tstate_next=8, tstate_interp=16, tstate_thread_id=136, tstate_native_thread_id=144,
     tstate_cframe=56, cframe_current_frame=0, tstate_current_frame=None,
     tstate_on_delete_data=176,
@@ -188,6 +191,12 @@ def from_debug_offsets(minor: int, values: dict[str, int]) -> Layout:
         interp_next=v["interpreter_state.next"],
         interp_threads_head=v["interpreter_state.threads_head"],
         interp_runtime=None, interp_gil_pointer=v["interpreter_state.ceval_gil"],
+        # not published: 3.13's struct _ceval_state {uintptr_t
+        # instrumentation_version; int recursion_limit; gil *} (3.13.0 DWARF:
+        # ceval @0, recursion_limit @8, gil @16) -- taken only where the
+        # published gil pointer sits at 16, as there
+        interp_recursion_limit=(8 if minor == 13 and v["interpreter_state.ceval_gil"] == 16
+                                else None),
         tstate_next=v["thread_state.next"], tstate_interp=v["thread_state.interp"],
         tstate_thread_id=v["thread_state.thread_id"],
         tstate_native_thread_id=v["thread_state.native_thread_id"],

@@ -41,6 +41,16 @@ class PythonView:
     threads: int = 0                    # Python thread states read
     truncated: bool = False
     driver_frames: list = field(default_factory=list)  # (function, objfile) of the chosen thread
+    depth: int | None = None            # Python frames in all, when walked past max-frames
+    outer: list = field(default_factory=list)         # the outermost frames then
+    middle_same: bool = False           # the frames between repeat the last kept one
+    recursion_limit: int | None = None  # sys.getrecursionlimit() of the interpreter
+
+    def take(self, thread) -> None:
+        """The stack of ``thread`` (cpython.PyThread)."""
+        self.lwp, self.frames, self.truncated = thread.lwp, thread.frames, thread.truncated
+        self.depth, self.outer, self.middle_same = (thread.depth, thread.outer,
+                                                    thread.middle_same)
 
     def lines(self) -> list[str]:
         return [f.where() for f in self.frames]
@@ -48,9 +58,12 @@ class PythonView:
     def to_json(self) -> dict:
         return {"version": self.version, "lwp": self.lwp, "source": self.source,
                 "evidence": self.evidence, "gil": self.gil, "thread_states": self.threads,
-                "truncated": self.truncated,
+                "truncated": self.truncated, "depth": self.depth,
+                "recursion_limit": self.recursion_limit,
                 "frames": [{"file": f.filename, "line": f.line,
-                            "function": f.qualname or f.name} for f in self.frames]}
+                            "function": f.qualname or f.name} for f in self.frames],
+                "outer": [{"file": f.filename, "line": f.line,
+                           "function": f.qualname or f.name} for f in self.outer]}
 
 
 def signature_name(frame) -> str:

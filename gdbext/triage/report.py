@@ -139,6 +139,7 @@ class TriageReport:
 
     def _python_rows(self) -> list[tuple[str, str]]:
         py = self.python
+        from ..runtimes.cpython import DEFAULT_RECURSION_LIMIT, collapsed_lines
         if py is None:
             return [("python", f"a Python process ({self.interpreter}); its Python stack "
                                "is not read" + (" (see the warnings)" if self.warnings
@@ -148,10 +149,19 @@ class TriageReport:
         if py.frames:
             whose = "the crashing thread" if py.evidence == "exact" else py.source
             head = f"{version}, LWP {py.lwp} ({whose}; {py.evidence})"
-            body = [f"  {f.where()}" for f in py.frames]
-            if py.truncated:
+            body = [f"  {line}" for line in collapsed_lines(py.frames, py.depth, py.outer,
+                                                             py.middle_same)]
+            if py.truncated and py.depth is None:
                 body.append("  ... (max-frames)")
             rows.append(("python", head + "\n" + "\n".join(body)))
+        limit = py.recursion_limit
+        if limit is not None and limit > DEFAULT_RECURSION_LIMIT:
+            rows.append(("recursion", f"sys.setrecursionlimit({limit:,}): raised above the "
+                         f"default {DEFAULT_RECURSION_LIMIT:,}"
+                         + (f", and the stack is {py.depth:,} Python frames deep: "
+                            "RecursionError could not stop the recursion before the C stack "
+                            "ran out" if self.verdict == "stack-overflow" and py.depth
+                            else "")))
         else:
             rows.append(("python", f"{version}: {py.source}"))
         if py.gil is not None:

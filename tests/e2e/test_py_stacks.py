@@ -199,7 +199,8 @@ def test_unknown_version_says_which(tmp_path):
         with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
             out = gdb.cmd("py-stacks --native 1")
             assert_no_traceback(out)
-            assert "warning: CPython of unknown version" in out
+            # named by the object that exports _PyRuntime: libpython3.10.so
+            assert re.search(r"warning: CPython 3\.10 \(so named by libpython3\.10\.so", out), out
             assert "_PyEval_EvalFrameDefault" in out
     finally:
         _stop(proc)
@@ -480,3 +481,67 @@ def test_kernel_core(python, tmp_path):
     with GdbSession(str(python), str(core), debuginfo=False) as gdb:
         result = gdb.json("py-stacks --json")
         _check_threads(result, facts, "threads.py")
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_a_deep_stack_is_collapsed_and_its_entry_shown(python, tmp_path):
+    """50,000 frames of one recursion, live: the depth is the interpreter's
+    own count (traceback.extract_stack(), printed by the program), the
+    recursion is one line 'repeated N times', and the outermost frames --
+    where it was entered -- are shown."""
+    out = tmp_path / "out.txt"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([str(python), str(SCRIPTS / "deep.py")], stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while "depth=" not in out.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        said = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out.read_text())}
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("py-stacks --json")
+            text = gdb.cmd("py-stacks")
+    finally:
+        _stop(proc)
+    assert_no_traceback(text)
+    [t] = [t for t in result["threads"] if t["python"]]
+    script = str(SCRIPTS / "deep.py")
+    assert t["python_depth"] == said["depth"]
+    assert (t["python"][0]["file"], t["python"][0]["line"]) == (script, said["sleep"])
+    assert [f["function"] for f in t["python_outer"][-2:]] == ["main", "<module>"]
+    assert t["python_middle_same"] is True
+    outer_down = sum(1 for f in t["python_outer"] if f["function"] == "down")
+    repeated = said["depth"] - 1 - (len(t["python_outer"]) - outer_down)
+    assert f"#1-#{repeated} {script}:{said['repeat']} in down  (repeated {repeated:,} times)" \
+        in text, text
+    assert f"#{said['depth'] - 1} " in text and "in <module>" in text.splitlines()[-1]
+
+
+@pytest.mark.parametrize("python", _pythons())
+def test_a_c_stack_overflow_in_python_names_its_entry_and_the_recursion_limit(python, tmp_path):
+    """repr() of a million nested objects with the recursion limit raised to
+    two million: 3.11 runs out of C stack (SIGSEGV); crash-triage collapses
+    the recursion, shows where it was entered (the lines the program
+    printed) and the limit it set.  3.12+ stop C recursion themselves."""
+    proc = subprocess.run([str(python), str(SCRIPTS / "recursion.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
+    said = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", proc.stdout)}
+    if proc.returncode == 1 and "RecursionError" in proc.stderr:
+        pytest.skip(f"{python.name} stops the C recursion itself (RecursionError)")
+    assert proc.returncode == -signal.SIGSEGV, proc
+    core = find_kernel_core(tmp_path, said["pid"])
+    with GdbSession(str(python), str(core), debuginfo=False) as gdb:
+        r = gdb.json("crash-triage --json")
+        text = gdb.cmd("crash-triage")
+    assert_no_traceback(text)
+    py = r["python"]
+    assert r["verdict"] == "stack-overflow" and py["recursion_limit"] == said["limit"]
+    script = str(SCRIPTS / "recursion.py")
+    assert [(f["function"], f["line"]) for f in py["outer"][-3:]] == \
+        [("report", said["entry"]), ("main", py["outer"][-2]["line"]), ("<module>",
+                                                                         py["outer"][-1]["line"])]
+    assert re.search(rf"#0-#\d+ {re.escape(script)}:{said['repeat']} in Node.__repr__  "
+                     r"\(repeated [\d,]+ times\)", text), text
+    assert f"sys.setrecursionlimit({said['limit']:,})" in text

@@ -376,3 +376,23 @@ def test_lock_held_by_with_is_inferred():
     rt = b.open(0x030B02F0)
     (res,) = rt.locks(rt.threads(), {})
     assert res.owner_lwp == 5
+
+
+def _f(line, name="f"):
+    return cpython.PyFrame(0, name, name, "x.py", line)
+
+
+def test_runs_of_one_location_collapse_and_count():
+    frames = [_f(9, "leaf")] + [_f(18)] * 5 + [_f(30, "main")]
+    assert cpython.collapsed_lines(frames) == [
+        "#0 x.py:9 in leaf", "#1-#5 x.py:18 in f  (repeated 5 times)", "#6 x.py:30 in main"]
+
+
+def test_frames_past_max_frames_join_the_run_or_say_they_were_not_read():
+    kept, outer = [_f(9, "leaf")] + [_f(18)] * 3, [_f(18), _f(25, "entry"), _f(30, "main")]
+    same = cpython.collapsed_lines(kept, depth=100_000, outer=outer, middle_same=True)
+    assert same == ["#0 x.py:9 in leaf", "#1-#99997 x.py:18 in f  (repeated 99,997 times)",
+                    "#99998 x.py:25 in entry", "#99999 x.py:30 in main"]
+    other = cpython.collapsed_lines(kept, depth=100_000, outer=outer, middle_same=False)
+    assert other[2] == "#4-#99996 (99,993 frames counted, not read: max-frames)"
+    assert other[1] == "#1-#3 x.py:18 in f  (repeated 3 times)"
