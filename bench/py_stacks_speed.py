@@ -1,4 +1,5 @@
-"""py-stacks over 1,000 Python threads, side by side with pystack.
+"""py-stacks over 1,000 Python threads, side by side with pystack, on each
+CPython here: Debian's (gdb's Python version) and pyenv's 3.12 and 3.13.
 
 Baseline: `pystack remote PID` and `pystack core CORE` (bloomberg/pystack,
 installed into build/bench-venv when pip can get it).  Both sides are timed
@@ -19,7 +20,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GDB = os.environ.get("GDB", "gdb")
-PYTHON = "/usr/bin/python3.11"
+sys.path.insert(0, str(REPO))
+from tests.host import debian_python, pyenv_python  # noqa: E402
+
+PYTHON = str(debian_python())
 BENCH_VENV = REPO / "build" / "bench-venv"
 PYSTACK = BENCH_VENV / "bin" / "pystack"
 REPEAT = 3
@@ -33,10 +37,10 @@ def ensure_pystack() -> bool:
     return done.returncode == 0 and PYSTACK.exists()
 
 
-def start(threads: int, cwd: str) -> subprocess.Popen:
+def start(threads: int, cwd: str, python: str) -> subprocess.Popen:
     out = Path(cwd) / "out.txt"
     fh = open(out, "w")
-    proc = subprocess.Popen([PYTHON, str(REPO / "fixtures" / "python" / "threads.py"),
+    proc = subprocess.Popen([python, str(REPO / "fixtures" / "python" / "threads.py"),
                              str(threads)], stdout=fh, stdin=subprocess.DEVNULL, cwd=cwd)
     deadline = time.monotonic() + 120
     while "thread=main" not in out.read_text():
@@ -82,8 +86,14 @@ def inside(*target: str) -> float:
 def main() -> None:
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     have_pystack = ensure_pystack()
+    pythons = [PYTHON] + [str(p) for p in (pyenv_python("3.12"), pyenv_python("3.13")) if p]
+    for python in pythons:
+        one(threads, python, have_pystack)
+
+
+def one(threads: int, python: str, have_pystack: bool) -> None:
     with tempfile.TemporaryDirectory() as cwd:
-        proc = start(threads, cwd)
+        proc = start(threads, cwd, python)
         core = Path(cwd) / "py.core"
         try:
             ours, text = best(gdb_argv("-p", str(proc.pid)))
@@ -95,12 +105,12 @@ def main() -> None:
         finally:
             proc.kill()
             proc.wait()
-        ours_core, _ = best(gdb_argv(PYTHON, str(core)))
-        alone_core = inside(PYTHON, str(core))
-        theirs_core = best([str(PYSTACK), "core", str(core), PYTHON])[0] \
+        ours_core, _ = best(gdb_argv(python, str(core)))
+        alone_core = inside(python, str(core))
+        theirs_core = best([str(PYSTACK), "core", str(core), python])[0] \
             if have_pystack else None
-    print(f"py-stacks over {threads} Python threads ({shown} stack lines shown), "
-          f"best of {REPEAT}:")
+    print(f"py-stacks over {threads} Python threads of {python} ({shown} stack lines "
+          f"shown), best of {REPEAT}:")
     for label, mine, only, base, name in (
             ("live", ours, alone, theirs, "pystack remote"),
             ("core", ours_core, alone_core, theirs_core, "pystack core")):

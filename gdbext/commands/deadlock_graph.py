@@ -284,8 +284,9 @@ def _pthread_owner(kind: str, layout):
         if d is None or d.tid != 0:
             return None, ("no thread of this process has it" + (
                 f" (its descriptor reads tid {d.tid})" if d is not None else ""))
-        why = ("its descriptor here reads tid 0: glibc's fork() reclaimed it, so it was a "
-               "thread of the parent when fork() copied the lock held")
+        from ..knowledge.blocking import FORK_RECLAIMED
+        why = (f"its descriptor here reads tid 0: {FORK_RECLAIMED}, so it was a thread of "
+               "the parent when fork() copied the lock held")
         pid = target.pid() if kind == "live" else None
         try:
             with open(f"/proc/{pid}/status") as fh:

@@ -4,7 +4,7 @@ the pattern, and a table of all threads.  Text, JSON and Graphviz DOT."""
 from __future__ import annotations
 
 from .. import render
-from ..knowledge.blocking import HELD_KINDS, OWNERLESS_UNKNOWN
+from ..knowledge.blocking import FORK_RECLAIMED, HELD_KINDS, OWNERLESS_UNKNOWN
 from .graph import WaitGraph
 from ..record import field, record
 
@@ -110,7 +110,9 @@ class DeadlockReport:
         """(lwp, kind, why) of each thread blocked, without a timeout, on a
         wait whose owner cannot be known: no cycle found does not mean none."""
         g = self.graph
-        return [(s.lwp, s.blocked_on.kind, OWNERLESS_UNKNOWN[s.blocked_on.kind])
+        return [(s.lwp, s.blocked_on.kind, next(
+                    (e for e in s.blocked_on.evidence if FORK_RECLAIMED in e),
+                    OWNERLESS_UNKNOWN[s.blocked_on.kind]))
                 for s in g.states if s.blocked_on and not s.blocked_on.owner_lwps
                 and not s.blocked_on.timed and not s.blocked_on.released
                 and s.blocked_on.kind in OWNERLESS_UNKNOWN]
@@ -139,6 +141,9 @@ class DeadlockReport:
         advice = ({name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
                   | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1]})
         out = [advice[p] for p in self.patterns() if p]
+        if PY_FORK[1] not in out and any(FORK_RECLAIMED in why
+                                         for _, _, why in self.unknown_waits()):
+            out.append(PY_FORK[1])      # from a core: the parent's thread is not named
         if self.verdict != "deadlock":
             out += [STALLED_FIX[s] for s in self.stalled_holders().values() if s in STALLED_FIX]
         return list(dict.fromkeys(out))
