@@ -77,6 +77,20 @@ PY_FORK = ("python-fork-inherited-lock",
            "the 'spawn' or 'forkserver' start method (multiprocessing.set_start_method, "
            "concurrent.futures' mp_context) instead of 'fork', or fork before starting "
            "threads")
+# A Python thread that waits for a threading lock it holds itself: the fix
+# follows the lock, not pthreads.  An RLock does not block its owner -- unless
+# acquire() was re-entered while it was taking the lock (a signal handler that
+# takes the same RLock: CPython issue gh-144706).
+SELF_PYTHON = (
+    ("python-self-deadlock", "py-lock",
+     "the thread acquires a threading.Lock it already holds; Lock is not reentrant: use "
+     "threading.RLock, or release it before the nested acquire"),
+    ("python-rlock-reentered", "py-rlock",
+     "the thread waits for an RLock it owns itself, which an RLock never does unless its "
+     "acquire() was re-entered while taking the lock -- a signal handler (or a __del__ run "
+     "by the garbage collector) that takes the same RLock: take no locks in signal "
+     "handlers (set a flag, or use signal.set_wakeup_fd) and none in __del__"),
+)
 SELF = "self-deadlock"
 SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
             "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
@@ -127,7 +141,8 @@ class DeadlockReport:
         out = []
         for cycle in self.graph.cycles:
             if len(cycle) == 1:
-                out.append(SELF)
+                kind = by[cycle[0]].blocked_on.kind if by[cycle[0]].blocked_on else None
+                out.append(next((n for n, k, _ in SELF_PYTHON if k == kind), SELF))
                 continue
             kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
             out.append(next((name for name, needs, _ in FIXES if needs <= kinds), None))
@@ -139,6 +154,7 @@ class DeadlockReport:
 
     def hints(self) -> list[str]:
         advice = ({name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
+                  | {name: text for name, _, text in SELF_PYTHON}
                   | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1]})
         out = [advice[p] for p in self.patterns() if p]
         if PY_FORK[1] not in out and any(FORK_RECLAIMED in why

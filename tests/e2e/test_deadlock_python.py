@@ -77,6 +77,20 @@ def _launch(python: Path, script: str, *args: str, lines: int, tmp_path: Path, h
     return _start(python, script, *args, lines=lines, cwd=tmp_path)
 
 
+def _graph(python: Path, script: str, *args: str, lines: int, tmp_path: Path, how: str):
+    """(deadlock-graph's JSON, its text, the program's facts) of SCRIPT run by
+    PYTHON, examined HOW (live, gcore or kernel-core)."""
+    proc, facts = _launch(python, script, *args, lines=lines, tmp_path=tmp_path, how=how)
+    try:
+        with _session(how, python, proc, tmp_path) as gdb:
+            result = gdb.json("deadlock-graph --json")
+            text = gdb.cmd("deadlock-graph")
+    finally:
+        _stop(proc) if proc.poll() is None else None
+    assert_no_traceback(text)
+    return result, text, facts
+
+
 def _by_lwp(result: dict) -> dict[int, dict]:
     return {t["lwp"]: t for t in result["threads"]}
 
@@ -141,14 +155,8 @@ def test_gil_mutex_is_a_deadlock(python, how, tmp_path):
 @pytest.mark.parametrize("how", ["live", "gcore", "kernel-core"])
 @pytest.mark.parametrize("python", _builds())
 def test_python_abba_is_a_cycle_with_inferred_edges(python, how, tmp_path):
-    proc, facts = _launch(python, "locks.py", "abba", lines=4, tmp_path=tmp_path, how=how)
-    try:
-        with _session(how, python, proc, tmp_path) as gdb:
-            result = gdb.json("deadlock-graph --json")
-            text = gdb.cmd("deadlock-graph")
-    finally:
-        _stop(proc) if proc.poll() is None else None
-    assert_no_traceback(text)
+    result, text, facts = _graph(python, "locks.py", "abba", lines=4, tmp_path=tmp_path,
+                                 how=how)
     t1, t2, main = (facts[n]["lwp"] for n in ("t1", "t2", "main"))
     assert result["verdict"] == "deadlock"
     assert [sorted(c) for c in result["cycles"]] == [sorted([t1, t2])]
@@ -312,16 +320,10 @@ def test_condition_waits_name_what_they_wait_for(python, how, mode, tmp_path):
     verdict unknown: the others end when any thread notifies them, as a
     condition variable's wait does."""
     waits = 5 if mode == "semaphore" else 4
-    proc, facts = _launch(python, "waits.py", mode, lines=waits + 1, tmp_path=tmp_path, how=how)
+    result, text, facts = _graph(python, "waits.py", mode, lines=waits + 1, tmp_path=tmp_path,
+                                 how=how)
     objects = dict(re.findall(r"thread=(\w+) lwp=\d+ line=\d+ obj=(0x[0-9a-f]+)",
                               (tmp_path / "out.txt").read_text()))
-    try:
-        with _session(how, python, proc, tmp_path) as gdb:
-            result = gdb.json("deadlock-graph --json")
-            text = gdb.cmd("deadlock-graph")
-    finally:
-        _stop(proc) if proc.poll() is None else None
-    assert_no_traceback(text)
     assert len(objects) == waits, objects
     by = _by_lwp(result)
     names = {"event": "threading.Event", "queue": "queue.Queue", "cond": "threading.Condition",
@@ -393,17 +395,44 @@ def test_a_version_gdbext_does_not_read_is_one_line_native_complete(tmp_path):
     proc, facts = _start(old, "locks.py", "abba", lines=4, cwd=tmp_path)
     try:
         with GdbSession(str(old), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
-            stacks = gdb.cmd("py-stacks")
+            stacks = gdb.cmd("py-stacks --native 1")
             result = gdb.json("deadlock-graph --json")
             tasks, waits = kernel_futex_view(proc.pid)
     finally:
         _stop(proc)
     assert_no_traceback(stacks)
     [line] = [w for w in result["warnings"] if "Python" in w]
-    assert "CPython 3.10" in line and "3.11 to 3.14" in line
-    assert "CPython 3.10" in stacks
+    # named by the object that exports _PyRuntime: libpython3.10.so
+    assert re.search(r"CPython 3\.10 \(so named by libpython3\.10\.so", line), line
+    assert "3.11 to 3.14" in line
+    assert "CPython 3.10" in stacks and "_PyEval_EvalFrameDefault" in stacks   # native frames
     blocked = {t["lwp"]: t["blocked_on"] for t in result["threads"] if t["blocked_on"]}
     assert set(blocked) == set(waits) and len(blocked) == 3
     for lwp, b in blocked.items():
         assert b["address"] == waits[lwp], (b, waits)
     assert result["verdict"] == "unknown"
+
+
+@pytest.mark.parametrize("python", _builds())
+def test_an_rlock_reentered_from_a_signal_handler(python, tmp_path):
+    """SIGALRM's handler takes the RLock the main thread's acquire() was
+    waiting for (as in CPython gh-144706): the main thread then waits for a
+    lock it owns.  A self-deadlock on an RLock, with the fix for signal
+    handlers -- not the pthread advice."""
+    proc, facts = _start(python, "signal_rlock.py", lines=2, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while "handler acquired" not in (tmp_path / "out.txt").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            result = gdb.json("deadlock-graph --json")
+    finally:
+        _stop(proc)
+    main = facts["main"]["lwp"]
+    assert result["verdict"] == "deadlock" and result["cycles"] == [[main]]
+    b = _by_lwp(result)[main]["blocked_on"]
+    assert (b["kind"], b["owner_lwps"], b["confidence"]) == ("py-rlock", [main], "exact")
+    assert result["patterns"] == ["python-rlock-reentered"]
+    assert "signal handler" in " ".join(result["hints"])

@@ -188,24 +188,6 @@ def test_no_process():
         assert_one_error_line(out, "py-stacks", "no process")
 
 
-def test_unknown_version_says_which(tmp_path):
-    """CPython 3.10 has no layout table here: a warning naming the version
-    problem, native frames still shown."""
-    python = _pyenv("3.10")
-    if python is None:
-        pytest.skip("no pyenv 3.10")
-    proc, facts = _start(python, "threads.py", "1", lines=2, cwd=tmp_path)
-    try:
-        with GdbSession(str(python), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
-            out = gdb.cmd("py-stacks --native 1")
-            assert_no_traceback(out)
-            # named by the object that exports _PyRuntime: libpython3.10.so
-            assert re.search(r"warning: CPython 3\.10 \(so named by libpython3\.10\.so", out), out
-            assert "_PyEval_EvalFrameDefault" in out
-    finally:
-        _stop(proc)
-
-
 NUMPY = ("import numpy as np; a = np.ones((300, 300)); a @ a")
 
 
