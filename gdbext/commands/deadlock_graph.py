@@ -285,8 +285,9 @@ def _pthread_owner(kind: str, layout):
             return None, ("no thread of this process has it" + (
                 f" (its descriptor reads tid {d.tid})" if d is not None else ""))
         from ..knowledge.blocking import FORK_RECLAIMED
-        why = (f"its descriptor here reads tid 0: {FORK_RECLAIMED}, so it was a thread of "
-               "the parent when fork() copied the lock held")
+        why = (f"{FORK_RECLAIMED}: that thread has ended -- it exited holding the lock, or "
+               "it was a thread of the parent when fork() copied the process (glibc's fork() "
+               "reclaims those descriptors in the child)")
         pid = target.pid() if kind == "live" else None
         try:
             with open(f"/proc/{pid}/status") as fh:

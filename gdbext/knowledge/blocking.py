@@ -132,8 +132,9 @@ OWNERLESS_UNKNOWN = {
     "py-semaphore": "a threading.Semaphore has no owner: any thread may release it",
 }
 # What deadlock-graph says of an RLock owner (a pthread_t) whose descriptor
-# reads tid 0 in a child: glibc's fork() reclaimed it (a thread of the parent).
-FORK_RECLAIMED = "glibc's fork() reclaimed it"
+# reads tid 0: the thread ended here holding it, or was a thread of the parent
+# whose descriptor glibc's fork() reclaimed in the child.
+FORK_RECLAIMED = "its descriptor here reads tid 0"
 # Python waits that end when another thread notifies them (threading.Condition
 # under Event, Barrier, queue.Queue): like a condition variable, no owner and
 # no "unknown" -- idle workers wait so in every healthy process.

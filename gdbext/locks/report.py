@@ -159,7 +159,8 @@ class DeadlockReport:
         out = [advice[p] for p in self.patterns() if p]
         if PY_FORK[1] not in out and any(FORK_RECLAIMED in why
                                          for _, _, why in self.unknown_waits()):
-            out.append(PY_FORK[1])      # from a core: the parent's thread is not named
+            out.append(PY_FORK[1] + "; or, if its owner exited holding it, release it on "
+                       "every path (with LOCK:)")     # a core: no parent to ask
         if self.verdict != "deadlock":
             out += [STALLED_FIX[s] for s in self.stalled_holders().values() if s in STALLED_FIX]
         return list(dict.fromkeys(out))
