@@ -55,7 +55,7 @@ def analyse(args):
     if not snapshots:
         raise GdbextError("the target has no threads to examine")
     python = _python_waits(runtime, snapshots, frames, threads, warnings,
-                           _pthread_owner(kind, layout)) if runtime else None
+                           _owner_elsewhere(kind, layout)) if runtime else None
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind),
                    pointers=target.thread_pointers() if layout is not None else {},
@@ -195,7 +195,7 @@ def _python_runtime(warnings: list[str]):
 
 
 def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[str],
-                  owner_of_pthread=None):
+                  owner_elsewhere=None):
     """The GIL, threading locks and joins the threads wait for, as a provider."""
     from ..locks import python_waits
     from ..runtimes import cpython
@@ -207,7 +207,7 @@ def _python_waits(runtime, snapshots, frames: int, threads: int, warnings: list[
         return None
     regs = {s.lwp: s.regs for s in snapshots if s.in_syscall}
     found = python_waits.build(runtime, pythreads, regs, python_runtime.paged(target.read_bytes),
-                               owner_of_pthread)
+                               owner_elsewhere)
     warnings += found.warnings
     return found
 
@@ -266,17 +266,26 @@ def _symbolize(address: int) -> tuple[str | None, str | None]:
     return name, where.objfile
 
 
-def _pthread_owner(kind: str, layout):
-    """``owner(pthread) -> (tid | None, why)`` for a pthread_t that is no
-    thread of the process (an RLock's rlock_owner).  glibc's fork() reclaims
-    every other thread's descriptor in the child (nptl's reclaim_stacks sets
-    its tid to 0), so a descriptor here that reads tid 0 was a thread of the
-    parent when fork() copied the memory.  While the parent lives, the same
-    address in its memory (/proc/PPID/mem, read only) is that thread's
-    descriptor: its tid, confirmed by /proc/PPID/task/TID, is the owner."""
+def _owner_elsewhere(kind: str, layout):
+    """``owner(resource) -> (tid | None, why, exact) | None`` for a Python lock
+    no thread of the process holds.  An RLock's rlock_owner: glibc's fork()
+    reclaims every other thread's descriptor in the child (nptl's
+    reclaim_stacks sets its tid to 0), and a thread that exits leaves tid 0
+    too; while the parent lives, the same address in its memory
+    (/proc/PPID/mem, read only) is that thread's descriptor: its tid,
+    confirmed by /proc/PPID/task/TID, is the owner (exact).  A plain Lock
+    records no owner: the parent's own Python frames are read the same way,
+    and a thread there in an active 'with' on the lock at the same address
+    held it when fork() copied it (inferred)."""
     from ..runtimes import glibc_threads
+    parent = _parent_of(kind)
 
-    def owner(pthread: int):
+    def owner(res):
+        if res.owner_pthread:
+            return rlock_owner(res.owner_pthread) + (True,)
+        return _parent_with(parent, res.address, layout) if parent and layout else None
+
+    def rlock_owner(pthread: int):
         if layout is None:
             return None, ("no thread state of this process has it (glibc's thread "
                           "descriptor layout is not published here)")
@@ -288,10 +297,10 @@ def _pthread_owner(kind: str, layout):
         why = (f"{FORK_RECLAIMED}: that thread has ended -- it exited holding the lock, or "
                "it was a thread of the parent when fork() copied the process (glibc's fork() "
                "reclaims those descriptors in the child)")
-        pid = target.pid() if kind == "live" else None
+        if parent is None:
+            return None, why
+        ppid = parent
         try:
-            with open(f"/proc/{pid}/status") as fh:
-                ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
             with open(f"/proc/{ppid}/mem", "rb") as mem:
                 mem.seek(glibc_threads.tid_field_address(layout, pthread))
                 tid = int.from_bytes(mem.read(4), "little")
@@ -302,6 +311,62 @@ def _pthread_owner(kind: str, layout):
                          f"at that address there holds TID {tid})")
         return None, why + f"; the parent {ppid} has no such thread now"
     return owner
+
+
+def _parent_of(kind: str) -> int | None:
+    """The live process's parent when it runs the same executable (a fork
+    without exec, so the same addresses hold the same objects), else None."""
+    pid = target.pid() if kind == "live" else None
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
+        same = os.stat(f"/proc/{ppid}/exe") == os.stat(f"/proc/{pid}/exe")
+    except (OSError, AttributeError, ValueError):
+        return None
+    return ppid if same and ppid > 1 else None
+
+
+def _parent_with(ppid: int, address: int, layout):
+    """(tid, why, False) when, in the parent's memory, a thread holds the lock
+    at ``address`` in an active 'with' (the CPython reader run on
+    /proc/PPID/mem, read only: the same symbols at the same addresses) -- and
+    this process is that parent's fork: the holder's struct pthread, copied
+    here, reads tid 0 (glibc's fork() reclaimed it), where a program merely
+    run by its parent would have no such copy."""
+    from ..runtimes import cpython, glibc_threads
+    from . import python_runtime
+    try:
+        mem = open(f"/proc/{ppid}/mem", "rb")
+    except OSError:
+        return None
+    with mem:
+        def read(at: int, length: int) -> bytes:
+            mem.seek(at)
+            data = mem.read(length)
+            if len(data) != length:
+                raise OSError(f"cannot read the parent's memory at {at:#x}")
+            return data
+        symbols = python_runtime.exported(("_PyRuntime", "Py_Version"))
+        symbols.pop("object", None)
+        try:
+            runtime = cpython.open_runtime(python_runtime.paged(read), symbols)
+            threads = runtime.threads(64, 4096)
+            held = [r for r in runtime.locks(threads, {})
+                    if r.address == address and r.owner_lwp]
+        except (cpython.CPythonError, OSError, GdbextError):
+            return None
+    if not held or not os.path.isdir(f"/proc/{ppid}/task/{held[0].owner_lwp}"):
+        return None
+    pthread = next((t.pthread for t in threads if t.lwp == held[0].owner_lwp), None)
+    copy = glibc_threads.descriptor(target.read_bytes, layout, pthread) if pthread else None
+    if copy is None or copy.tid != 0:
+        return None
+    return (held[0].owner_lwp, f"no thread here holds it; in the parent {ppid} thread "
+            f"{held[0].owner_lwp} holds the lock at the same address ({held[0].owner_why}), "
+            f"and its struct pthread {pthread:#x} is here with tid 0: this process is that "
+            "parent's fork", False)
 
 
 def _owner_fate(kind: str):

@@ -66,11 +66,12 @@ class PythonWaits:
 
 
 def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read,
-          owner_of_pthread=None) -> PythonWaits:
+          owner_elsewhere=None) -> PythonWaits:
     """The Python waits of every thread, from the reader's thread states and
-    each thread's frame-0 registers.  ``owner_of_pthread(pthread) -> (tid |
-    None, why)``: an RLock owner that is no thread state of the process (the
-    parent's thread, when fork() copied the RLock held)."""
+    each thread's frame-0 registers.  ``owner_elsewhere(resource) -> (tid |
+    None, why, exact) | None``: the owner of a lock no thread of the process
+    holds -- an RLock's rlock_owner that is no thread state here, a Lock no
+    frame here holds (the parent's thread, when fork() copied it held)."""
     out = PythonWaits(runtime.version)
     out.thread_lwps = {t.lwp for t in pythreads if t.lwp}
     for t in pythreads:
@@ -93,7 +94,7 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read,
         out.warnings.append(f"threading locks not read: {exc}")
         out.locks = []
     for res in out.locks:
-        _lock_waits(out, runtime, res, read, owner_of_pthread)
+        _lock_waits(out, runtime, res, read, owner_elsewhere)
     return out
 
 
@@ -137,16 +138,19 @@ def _gil_waits(out: PythonWaits, runtime, gil, regs_by_lwp, read) -> None:
         out.by_waiter[lwp] = b
 
 
-def _lock_waits(out: PythonWaits, runtime, res, read, owner_of_pthread=None) -> None:
+def _lock_waits(out: PythonWaits, runtime, res, read, owner_elsewhere=None) -> None:
     join = "(join)" in res.name
     kind = "py-join" if join else f"py-{res.kind}"
     owner, confidence, why = res.owner_lwp, res.owner_evidence or "inferred", res.owner_why
-    if owner is None and res.owner_pthread:
-        tid, how = (owner_of_pthread(res.owner_pthread) if owner_of_pthread
-                    else (None, "no thread state of this process has it"))
-        why = f"rlock_owner = pthread {res.owner_pthread:#x}, count {res.owner_count}: {how}"
-        if tid:
-            owner, confidence = tid, "exact"
+    if owner is None and res.kind in ("lock", "rlock") and not join and res.waiters:
+        found = owner_elsewhere(res) if owner_elsewhere else None
+        if res.owner_pthread:
+            why = (f"rlock_owner = pthread {res.owner_pthread:#x}, count {res.owner_count}: "
+                   + (found[1] if found else "no thread state of this process has it"))
+        elif found:
+            why = found[1]
+        if found and found[0]:
+            owner, confidence = found[0], "exact" if found[2] else "inferred"
     # The truth of "taken" is the sem_t itself (glibc new_sem: the value in
     # the futex word's 32 bits), or a PyMutex's bit 0 (_Py_LOCKED, 3.13+
     # Include/internal/pycore_lock.h): lock.locked and rlock_owner are set only
