@@ -164,6 +164,8 @@ def command_line(name: str, args, arguments: list[str]) -> str:
 
 def gdb_argv(target: Target, line: str, opts: GdbOptions) -> list[str]:
     argv = gdb_options_argv(opts) + ([target.executable] if target.executable else [])
+    if target.kind in ("live", "remote"):
+        argv += one_shot.INTERRUPTIBLE
     if target.kind == "live":
         argv += ["-p", str(target.pid)]
     elif target.kind == "core":

@@ -73,7 +73,7 @@ def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
     argv = gdb_options_argv(opts) + ["-ex", triage_command(opts)]
     if job.pid is not None:
         keep = ["-ex", f"gcore {gcore_path(job, opts)}"] if opts.gcore_dir else []
-        return argv + keep + ["-p", str(job.pid)]
+        return argv + keep + one_shot.INTERRUPTIBLE + ["-p", str(job.pid)]
     return argv + ([executable] if executable else []) + ["-c", job.core]
 
 

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, summary
+from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, one_shot, summary
 from .gdb_batch import LOADER, GdbOptions, Job, new_record
 from .progress import Progress
 from .workers import OneShotRunner, Runners, WorkerRunner
@@ -118,7 +118,10 @@ def _run_pool(work, runners: Runners, jobs: int, sink, progress: Progress) -> li
             progress.close()
             for f in futures:
                 f.cancel()
-            runners.stop_all(now=sys.exc_info()[0] is not None)   # interrupted: kill them
+            interrupted = sys.exc_info()[0] is not None
+            if interrupted:
+                one_shot.interrupt_all()    # attached gdbs detach, then end
+            runners.stop_all(now=interrupted)   # interrupted: kill the workers (cores)
     return records
 
 
