@@ -51,13 +51,16 @@ def _cpu(p: argparse.ArgumentParser) -> None:
                    help="check against a named microarchitecture or level (archspec)")
 
 
+def _address(p: argparse.ArgumentParser, what: str) -> argparse.ArgumentParser:
+    p.add_argument("address", nargs="*", metavar="ADDRESS", help=what)
+    return p
+
+
 def isa_check() -> argparse.ArgumentParser:
     p = parser("isa-check")
     _cpu(p)
     _max_frames(p, "frames shown of the stopped thread")
-    p.add_argument("address", nargs="*", metavar="ADDRESS",
-                   help="any gdb expression; default: the selected frame's pc")
-    return p
+    return _address(p, "any gdb expression; default: the selected frame's pc")
 
 
 def isa_scan() -> argparse.ArgumentParser:
@@ -83,9 +86,7 @@ def deadlock_graph() -> argparse.ArgumentParser:
 def spill_audit() -> argparse.ArgumentParser:
     p = parser("spill-audit")
     _max_frames(p, "frames followed for the CFA chain")
-    p.add_argument("address", nargs="*", metavar="ADDRESS",
-                   help="another instruction of the same frame (any gdb expression)")
-    return p
+    return _address(p, "another instruction of the same frame (any gdb expression)")
 
 
 def crash_triage() -> argparse.ArgumentParser:
