@@ -159,3 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gdbext: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:    # the driver's own failure: one line, never a traceback
+        print(f"gdbext: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -191,11 +191,19 @@ def run(name: str, line: str, target: Target, args) -> int:
                             + ("; the process was detached" if attached else "")) from None
     report, outcome = split_output(out)
     if report:
-        sys.stdout.write(report)
-        sys.stdout.flush()
+        write(report)
     if outcome is not None:
         return exit_status.of(outcome)
     raise CannotAnalyse(why_not(name, target, err, returncode))
+
+
+def write(report: str) -> None:
+    """The report on stdout; a reader that went away (| head) is no error."""
+    try:
+        sys.stdout.write(report)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def split_output(out: str) -> tuple[str, dict | None]:
