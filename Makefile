@@ -96,6 +96,7 @@ bench: setup
 	$(VENV)/bin/python bench/spill_audit_speed.py
 	$(VENV)/bin/python bench/triage_throughput.py
 	$(VENV)/bin/python bench/py_stacks_speed.py
+	$(VENV)/bin/python bench/cli_speed.py
 	$(VENV)/bin/python bench/everyday_triage.py
 	$(VENV)/bin/python bench/triage_python.py
 	$(VENV)/bin/python bench/python_lines.py

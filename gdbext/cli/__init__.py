@@ -1,6 +1,8 @@
-"""The `gdbext` command line: batch work that spawns gdb and never imports it.
+"""The `gdbext` command line: spawns gdb and never imports it.
 
-    gdbext triage CORE... [--exe PATH]      JSON Lines, then a grouped summary
+    gdbext COMMAND TARGET [OPTIONS]         one gdb command (isa-check, deadlock-graph...)
+                                            on -p PID, CORE [EXECUTABLE] or --remote
+    gdbext triage CORE... [-p PID...]       JSON Lines, then a grouped summary
     gdbext triage --coredumpctl [MATCH...]  the cores systemd-coredump kept
     gdbext gdbinit [--install]              the line that loads the commands into gdb
 """
@@ -10,9 +12,11 @@ import argparse
 import os
 import sys
 
-from .. import __version__
-
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_FINDING = 1        # gdbext COMMAND: what it found is wrong (exit_status.py)
+# gdb's commands, each also `gdbext COMMAND` (cli/command.py)
+COMMANDS = ("isa-check", "isa-scan", "deadlock-graph", "spill-audit", "crash-triage",
+            "py-stacks")
 
 
 def _positive(kind):
@@ -27,24 +31,56 @@ def _positive(kind):
     return parse
 
 
+def _pids(text: str) -> list[int]:
+    try:
+        pids = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a process id: {text}") from None
+    if not pids or min(pids) <= 0:
+        raise argparse.ArgumentTypeError(f"not a process id: {text}")
+    return pids
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="gdbext", description="Native crash forensics in batch: runs gdb with the "
-        "gdbext extension on each core and groups the crashes by signature; and the line "
-        "that loads the extension into your gdb.")
-    top.add_argument("--version", action="version", version=f"gdbext {__version__}")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        prog="gdbext", description="Native crash forensics from the shell: runs gdb with "
+        "the gdbext extension on a process, a core or a gdbserver and prints the command's "
+        "report; triages many cores and processes at once; and prints the line that loads "
+        "the extension into your gdb.",
+        epilog="`gdbext COMMAND --help` for each; exit status of the analyses: 0 nothing "
+        "wrong found, 1 a finding, 2 the target could not be analysed.")
+    top.add_argument("--version", action="store_true",
+                     help="this gdbext, and the gdb and Python it runs")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    from .command_help import SUMMARY
+    for name in COMMANDS:
+        sub.add_parser(name, help=SUMMARY[name], add_help=False)
     t = sub.add_parser(
-        "triage", help="crash-triage every core; JSON Lines and a summary by signature",
-        description="Run gdb's crash-triage on each core and write one JSON record per "
-        "core, then a summary grouped by crash signature.  --jobs gdbs work at once; each "
-        "triages core after core (loading one, then unloading it and everything gdbext "
-        "learnt of it), so gdb's start-up and the analysis' imports are paid once per gdb.",
-        epilog="exit status: 0 every core triaged; 1 some cores gave an error or timed "
-        "out (their records say why); 2 usage error or nothing to triage; 130 interrupted.")
+        "triage", help="crash-triage every core and process; JSON Lines and a summary by "
+        "signature",
+        description="Run gdb's crash-triage on each core and live process and write one "
+        "JSON record for each, then a summary grouped by crash signature.  --jobs gdbs work "
+        "at once; each triages core after core (loading one, then unloading it and "
+        "everything gdbext learnt of it), so gdb's start-up and the analysis' imports are "
+        "paid once per gdb.  A live process (-p) gets a gdb of its own that attaches, "
+        "reads and detaches: a hang explained without writing a core (--gcore DIR keeps "
+        "one); the records of the processes come first, then the cores'.",
+        epilog="examples:\n"
+        "  gdbext triage /var/crash/                 every core in a directory\n"
+        "  gdbext triage -p 1234 -p 5678,5679        three hung processes, no core written\n"
+        "  gdbext triage -p 1234 --gcore /tmp/keep core.999   a process (its core kept) "
+        "and a core\n\n"
+        "exit status: 0 every core and process triaged; 1 some gave an error or timed "
+        "out (their records say why); 2 usage error or nothing to triage; 130 interrupted.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("cores", nargs="*", metavar="CORE",
                    help="core files, or directories of them (with --coredumpctl: "
                    "coredumpctl MATCH arguments: PID, COMM, EXE or FIELD=VALUE)")
+    t.add_argument("-p", "--pid", dest="pids", action="append", type=_pids, default=[],
+                   metavar="PID[,PID...]",
+                   help="a live process to triage (repeatable): attached, read, detached")
+    t.add_argument("--gcore", metavar="DIR",
+                   help="also write each live process's core to DIR/core.PID (gdb's gcore)")
     t.add_argument("--exe", metavar="PATH",
                    help="the program of every core (default: the file the core maps at "
                    "AT_PHDR, from its NT_FILE note)")
@@ -104,13 +140,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.command == "gdbinit":
-        from .gdbinit import run
-    else:
-        from .triage import run
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] in COMMANDS:   # its own parser: TARGET, then its gdb options
+            from .command import main as command
+            return command(argv[0], argv[1:])
+        args = parser().parse_args(argv)
+        if args.version:
+            from .gdbinit import version
+            return version(args)
+        if args.command is None:
+            parser().error("a COMMAND is needed")
+        if args.command == "gdbinit":
+            from .gdbinit import run
+        else:
+            from .triage import run
         return run(args)
     except KeyboardInterrupt:
         print("gdbext: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:    # the driver's own failure: one line, never a traceback
+        print(f"gdbext: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE

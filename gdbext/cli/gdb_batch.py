@@ -1,17 +1,16 @@
-"""Run crash-triage on one core in a batch-mode gdb and turn what it prints
-into one record.  Spawns gdb; never imports it."""
+"""Run crash-triage on one core, or one live process, in a batch-mode gdb and
+turn what it prints into one record.  Spawns gdb; never imports it."""
 from __future__ import annotations
 
 import json
 import os
-import signal
 import struct
-import subprocess
 import time
 from pathlib import Path
 
 from .. import core_file
 from ..record import record
+from . import live, one_shot
 
 RECORD_SCHEMA = "gdbext/triage-record/1"
 LOADER = Path(__file__).resolve().parent.parent / "gdbinit.py"    # in the package: a wheel has it
@@ -27,10 +26,11 @@ MACHINE_NAMES = {(3, 1): "i386", (62, 1): "i386:x64-32", (40, 1): "arm", (183, 2
 
 @record(frozen=True)
 class Job:
-    """One core to triage, with its executable when known."""
-    core: str
+    """One core to triage, with its executable when known; or a live process."""
+    core: str | None
     executable: str | None = None       # None: read from the core's notes
     label: str | None = None            # where the core came from, when not a path
+    pid: int | None = None              # a live process (core None): attach, read, detach
 
 
 @record(frozen=True)
@@ -42,6 +42,7 @@ class GdbOptions:
     debug_file_directory: str | None = None
     max_frames: int | None = None
     index_cache: str | None = None      # gdb's index-cache directory; None: off
+    gcore_dir: str | None = None        # a live process's core is kept here (gcore)
 
 
 def gdb_options_argv(opts: GdbOptions) -> list[str]:
@@ -67,9 +68,17 @@ def triage_command(opts: GdbOptions) -> str:
 
 
 def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
-    """One gdb for one core: it prints crash-triage's JSON and exits."""
+    """One gdb for one core or process: it prints crash-triage's JSON (then,
+    with --gcore, writes the process's core) and exits, detaching."""
     argv = gdb_options_argv(opts) + ["-ex", triage_command(opts)]
+    if job.pid is not None:
+        keep = ["-ex", f"gcore {gcore_path(job, opts)}"] if opts.gcore_dir else []
+        return argv + keep + one_shot.INTERRUPTIBLE + ["-p", str(job.pid)]
     return argv + ([executable] if executable else []) + ["-c", job.core]
+
+
+def gcore_path(job: Job, opts: GdbOptions) -> str:
+    return os.path.join(opts.gcore_dir, f"core.{job.pid}")
 
 
 # crash-triage's warnings that a core's evidence is damaged (target.core_warnings,
@@ -77,9 +86,11 @@ def gdb_argv(job: Job, executable: str | None, opts: GdbOptions) -> list[str]:
 DAMAGED_EVIDENCE = ("the core file is truncated", "is not the build that crashed")
 
 
-def new_record(core: str, error: str | None = None) -> dict:
-    """A record with no report yet: status error until crash-triage answers."""
-    return {"schema": RECORD_SCHEMA, "core": core, "executable": None, "status": "error",
+def new_record(core: str | None, error: str | None = None, pid: int | None = None) -> dict:
+    """A record with no report yet: status error until crash-triage answers.
+    A live process's has its pid, and no core unless --gcore kept one."""
+    return {"schema": RECORD_SCHEMA, "core": core, "pid": pid, "executable": None,
+            "status": "error",
             "seconds": None, "signature": None, "verdict": None, "headline": None,
             "python": None, "error": error, "warnings": [], "triage": None}
 
@@ -87,7 +98,7 @@ def new_record(core: str, error: str | None = None) -> dict:
 def triage_one(job: Job, opts: GdbOptions) -> dict:
     """One record: the crash-triage JSON, or why there is none."""
     started = time.monotonic()
-    record = new_record(job.label or job.core)
+    record = new_record(job.label or job.core, pid=job.pid)
     try:
         _triage_into(record, job, opts)
     finally:
@@ -114,7 +125,12 @@ def foreign_architecture(path: str) -> str | None:
 
 def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
     """What is checked before any gdb: (whether gdb should see the core, the
-    executable to give it); the record says why not."""
+    executable to give it); the record says why not.  A process: whether
+    gdb can attach (gdb finds its executable in /proc)."""
+    if job.pid is not None:
+        record["error"] = live.problem(job.pid)
+        record["executable"] = live.executable(job.pid)
+        return record["error"] is None, None
     foreign = foreign_architecture(job.core)
     if foreign is not None:
         record["error"] = f"unsupported architecture: {foreign} (gdbext supports x86-64 only)"
@@ -144,7 +160,9 @@ def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
     JSON line on stdout, else gdb's own words on stderr."""
     line = next((l for l in out.splitlines() if l.startswith(JSON_PREFIX)), None)
     if line is None:
-        record["error"] = _gdb_error(err, returncode)
+        pid = record.get("pid")
+        record["error"] = (pid is not None and live.attach_failure(err, pid)) or \
+            gdb_error(err, returncode)
         return
     triage = json.loads(line)
     record.update(status="ok", triage=triage, signature=triage["signature"],
@@ -166,20 +184,21 @@ def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
     if not go:
         return
     try:
-        proc = subprocess.Popen(gdb_argv(job, executable, opts), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace", start_new_session=True)
+        out, err, returncode = one_shot.run(gdb_argv(job, executable, opts), opts.timeout,
+                                            live=job.pid is not None, pid=job.pid)
     except OSError as exc:
         record["error"] = f"cannot run {opts.gdb}: {exc.strerror}"
         return
-    try:
-        out, err = proc.communicate(timeout=opts.timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)     # gdb and anything it started
-        proc.communicate()
+    except one_shot.Timeout:
         timed_out(record, opts.timeout)
         return
-    finish(record, out, err, proc.returncode)
+    finish(record, out, err, returncode)
+    if opts.gcore_dir and job.pid is not None and record["status"] == "ok":
+        path = gcore_path(job, opts)
+        if os.path.isfile(path):
+            record["core"] = path
+        else:
+            record["warnings"].append(f"gcore wrote no {path}")
 
 
 def _python_of(triage: dict) -> dict | None:
@@ -192,13 +211,13 @@ def _python_of(triage: dict) -> dict | None:
     return {k: py.get(k) for k in keep}
 
 
-def _gdb_error(stderr: str, returncode: int | None) -> str:
-    """gdb's own words: the crash-triage error line, else its last complaint."""
+def gdb_error(stderr: str, returncode: int | None, command: str = "crash-triage") -> str:
+    """gdb's own words: the command's error line, else its last complaint."""
     lines = [l.strip() for l in stderr.splitlines() if l.strip()]
-    ours = [l for l in lines if l.startswith("crash-triage:")]
+    ours = [l for l in lines if l.startswith(f"{command}:")]
     if ours and "no process or core" in ours[-1]:
-        # gdb refused the core before crash-triage ran: its reason is the answer
-        refused = [l for l in lines if not l.startswith(("crash-triage:", "warning:"))
+        # gdb refused the core before the command ran: its reason is the answer
+        refused = [l for l in lines if not l.startswith((f"{command}:", "warning:"))
                    and ("core" in l.lower() or "file format" in l)]
         if refused:
             return f"gdb could not load the core: {refused[-1]}"

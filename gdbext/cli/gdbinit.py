@@ -17,22 +17,30 @@ from . import EXIT_OK, EXIT_USAGE
 SOURCE_LINE = re.compile(r"^\s*source\s+(.*?)\s*$")
 
 
-def gdb_python(gdb: str) -> tuple[int, int, int] | None:
-    """The version of the Python ``gdb`` embeds; None when it cannot be asked."""
+ASK_PYTHON = ("python import sys, os; print('python=%d.%d.%d' % sys.version_info[:3]); "
+              "print('stdlib=' + os.path.dirname(os.__file__))")
+
+
+def ask_gdb(gdb: str) -> str:
+    """What ``gdb --version`` and its Python say of themselves; "" when it cannot run."""
     try:
-        out = subprocess.run([gdb, "-nx", "-nh", "-batch", "-ex",
-                              "python import sys; print('python=%d.%d.%d' % sys.version_info[:3])"],
-                             capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL).stdout
+        return subprocess.run([gdb, "-nx", "-nh", "-batch", "-ex", "show version",
+                               "-ex", ASK_PYTHON], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r"^python=(\d+)\.(\d+)\.(\d+)$", out, re.M)
+        return ""
+
+
+def gdb_python(gdb: str, said: str | None = None) -> tuple[int, int, int] | None:
+    """The version of the Python ``gdb`` embeds; None when it cannot be asked."""
+    m = re.search(r"^python=(\d+)\.(\d+)\.(\d+)$", ask_gdb(gdb) if said is None else said,
+                  re.M)
     return tuple(int(x) for x in m.groups()) if m else None
 
 
-def interpreter_problem(gdb: str) -> str | None:
+def interpreter_problem(gdb: str, said: str | None = None) -> str | None:
     """One line when ``gdb`` would refuse this package (another minor version)."""
-    theirs = gdb_python(gdb)
+    theirs = gdb_python(gdb, said)
     ours = "%d.%d.%d" % sys.version_info[:3]
     if theirs is None:
         return (f"cannot ask {gdb} which Python it embeds (not found, or built without "
@@ -105,3 +113,30 @@ def run(args) -> int:
     ok, what = install(Path(args.file).expanduser(), line)
     print(f"gdbext gdbinit: {what}", file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_USAGE
+
+
+def version(args) -> int:
+    """`gdbext --version`: this gdbext, the gdb it runs ($GDB or gdb) and the
+    Python that gdb embeds, which is the one gdbext's analysis runs in."""
+    import shutil
+    from .. import __version__
+    gdb = os.environ.get("GDB", "gdb")
+    print(f"gdbext {__version__} ({os.path.dirname(loader.loader_path())})")
+    print(f"shell CLI: Python {sys.version.split()[0]} ({sys.executable})")
+    said = ask_gdb(gdb)
+    first = next((l for l in said.splitlines() if l.startswith("GNU gdb")), None)
+    if first is None:
+        print(f"gdbext: {gdb} does not run (install gdb, or set GDB=PATH)", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"gdb: {first} ({shutil.which(gdb) or gdb})")
+    python = gdb_python(gdb, said)
+    stdlib = re.search(r"^stdlib=(.*)$", said, re.M)
+    if python is None:
+        print("gdb's Python: none (gdb is built without Python: gdbext cannot run in it)")
+        return EXIT_USAGE
+    print(f"gdb's Python: {'%d.%d.%d' % python} ({stdlib.group(1) if stdlib else '?'}): the "
+          "analysis runs in it")
+    problem = interpreter_problem(gdb, said)
+    if problem:
+        print(f"gdbext: warning: {problem}", file=sys.stderr)
+    return EXIT_OK

@@ -6,6 +6,11 @@ from collections import Counter
 from .. import render
 
 
+def name(r: dict) -> str:
+    """What a record is of: its core, else its live process."""
+    return r["core"] if r.get("core") is not None else f"pid {r.get('pid')}"
+
+
 def group(records: list[dict]) -> list[dict]:
     """One entry per signature id (and one per distinct error), largest first."""
     groups: dict[str, dict] = {}
@@ -15,7 +20,7 @@ def group(records: list[dict]) -> list[dict]:
         g = groups.setdefault(key, {"id": sig["id"] if sig else None, "signature": sig,
                                     "status": r["status"], "error": r.get("error"),
                                     "headline": r.get("headline"), "cores": []})
-        g["cores"].append(r["core"])
+        g["cores"].append(name(r))
     out = [dict(g, count=len(g["cores"])) for g in groups.values()]
     return sorted(out, key=lambda g: (-g["count"], g["id"] is None, g["id"] or ""))
 
@@ -43,7 +48,7 @@ def by_crash_point(records: list[dict]) -> list[dict]:
         if r.get("signature"):
             sig = r["signature"]
             g["signatures"].setdefault(sig["id"], f"{sig['class']}|{sig['verdict']}")
-        g["cores"].append(r["core"])
+        g["cores"].append(name(r))
     out = [dict(g, count=len(g["cores"])) for g in groups.values()]
     return sorted(out, key=lambda g: (-g["count"], g["point"] is None, g["point"] or ""))
 
@@ -75,7 +80,7 @@ def _damaged(records: list[dict]) -> str:
     """A line naming the cores whose evidence is damaged (a truncated core,
     another build of the executable): their signatures group nothing."""
     from .gdb_batch import DAMAGED_EVIDENCE
-    bad = [r["core"] for r in records if r.get("signature") and any(
+    bad = [name(r) for r in records if r.get("signature") and any(
         mark in w for w in r.get("warnings", []) for mark in DAMAGED_EVIDENCE)]
     if not bad:
         return ""

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, summary
+from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, one_shot, summary
 from .gdb_batch import LOADER, GdbOptions, Job, new_record
 from .progress import Progress
 from .workers import OneShotRunner, Runners, WorkerRunner
@@ -30,14 +30,16 @@ def run(args) -> int:
             return _usage(str(exc))
         work = [_from_coredumpctl(e, args.exe) for e in entries]
     else:
-        if not args.cores:
-            return _usage("no cores given (CORE... or --coredumpctl)")
+        if not args.cores and not args.pids:
+            return _usage("no cores given (CORE..., -p PID or --coredumpctl)")
         work = [_from_file(Job(path, args.exe)) for path in _expand(args.cores)]
+    work = [_from_file(Job(None, pid=pid)) for pids in args.pids for pid in pids] + work
     if not work:
         return _usage("no cores to triage")
     with _output(args.out) as sink, _index_cache(args) as index_cache:
         opts = GdbOptions(args.gdb, args.timeout, args.sysroot, args.debug_file_directory,
-                          args.max_frames, index_cache)
+                          args.max_frames, index_cache,
+                          os.path.abspath(args.gcore) if args.gcore else None)
         per_gdb = args.cores_per_gdb
         runners = Runners(lambda: OneShotRunner(opts) if per_gdb == 1
                           else WorkerRunner(opts, per_gdb))
@@ -57,6 +59,8 @@ def _check_tools(args) -> str | None:
         return f"{LOADER} is missing: the gdbext package is incomplete (reinstall it)"
     if args.exe and not os.path.isfile(args.exe):
         return f"--exe {args.exe}: no such file"
+    if args.gcore and not os.path.isdir(args.gcore):
+        return f"--gcore {args.gcore}: no such directory"
     if args.index_cache and not os.path.isdir(args.index_cache):
         return f"--index-cache {args.index_cache}: no such directory"
     return None
@@ -114,7 +118,10 @@ def _run_pool(work, runners: Runners, jobs: int, sink, progress: Progress) -> li
             progress.close()
             for f in futures:
                 f.cancel()
-            runners.stop_all(now=sys.exc_info()[0] is not None)   # interrupted: kill them
+            interrupted = sys.exc_info()[0] is not None
+            if interrupted:
+                one_shot.interrupt_all()    # attached gdbs detach, then end
+            runners.stop_all(now=interrupted)   # interrupted: kill the workers (cores)
     return records
 
 

@@ -152,7 +152,8 @@ class WorkerRunner:
         started = time.monotonic()
         record = new_record(job.label or job.core)
         try:
-            if self.unavailable or needs_own_gdb(job.core) or \
+            # a live process gets its own gdb, which detaches however the run ends
+            if job.pid is not None or self.unavailable or needs_own_gdb(job.core) or \
                     needs_own_gdb(job.executable or ""):
                 return triage_one(job, self.opts)
             go, executable = prepare(record, job)

@@ -14,6 +14,11 @@ import gdb
 from .. import gdbinit, target
 from ..errors import GdbextError
 
+# What the last command found, for `gdbext COMMAND` (cli/gdb_command.py reads
+# it after the command): its name, verdict and, for crash-triage, the stop's
+# origin.  None while a command runs and after one that failed.
+last_outcome: dict | None = None
+
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Import name -> the distribution that provides it.
@@ -23,27 +28,6 @@ DEPENDENCIES = {"iced_x86": "iced-x86", "tabulate": "tabulate", "elftools": "pye
 
 def missing_dependencies(modules) -> list[str]:
     return [DEPENDENCIES.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors as GdbextError instead of exiting gdb."""
-
-    def error(self, message):
-        raise GdbextError(f"{self.prog}: {message} (see 'help {self.prog}')")
-
-    def exit(self, status=0, message=None):
-        raise GdbextError(message.strip() if message else f"{self.prog}: exited")
-
-
-def frame_count(text: str) -> int:
-    """argparse type of --max-frames: a bound on frames followed."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def max_frames(args) -> int:
@@ -60,18 +44,6 @@ def threads_and_registers(hint: str) -> str:
     if kind not in ("live", "core", "remote"):
         raise GdbextError(f"no process or core: {hint}")
     return kind
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    # A fixed width: argparse would import shutil (with bz2, lzma) for the
-    # terminal's, and gdb's `help` shows the command's own text anyway.
-    return argparse.HelpFormatter(prog, width=80)
-
-
-def parser(prog: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, add_help=False, allow_abbrev=False, formatter_class=_formatter)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    return p
 
 
 def split_options(argument: str, parser: argparse.ArgumentParser) -> list[str]:
@@ -93,6 +65,14 @@ def split_options(argument: str, parser: argparse.ArgumentParser) -> list[str]:
 def _next_token(text: str) -> tuple[str, str]:
     m = re.match(r"(\S+)\s*", text)
     return m.group(1), text[m.end():]
+
+
+def outcome(name: str, result) -> dict:
+    """What a script acts on: the report's verdict (py-stacks has none) and,
+    for crash-triage, who stopped the process (a crash or a hang)."""
+    stop = getattr(result, "stop", None)
+    return {"command": name, "verdict": getattr(result, "verdict", None),
+            "origin": getattr(stop, "origin", None)}
 
 
 class GdbextCommand:
@@ -118,6 +98,8 @@ class GdbextCommand:
         return gdb.COMPLETE_EXPRESSION
 
     def invoke(self, argument, from_tty):
+        global last_outcome
+        last_outcome = None
         try:
             args = self.PARSER.parse_args(split_options(argument, self.PARSER))
             missing = missing_dependencies(self.NEEDS)
@@ -134,6 +116,7 @@ class GdbextCommand:
                     gdb.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
                 else:
                     gdb.write(result.to_text() + "\n")
+                last_outcome = outcome(self.NAME, result)
         except GdbextError as exc:
             message = str(exc)
             if not message.startswith(self.NAME + ":"):

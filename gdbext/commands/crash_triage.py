@@ -6,13 +6,10 @@ import traceback
 
 from .. import target
 from ..errors import GdbextError, UndecodableError, UnmappedCodeError
-from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
+from . import options
+from .base import GdbextCommand, max_frames, threads_and_registers
 
-PARSER = parser("crash-triage")
-PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
-                    help="frames followed per thread (default: set gdbext max-frames)")
-PARSER.add_argument("--no-metadata", action="store_true",
-                    help="leave out the process facts (command, uid, modules, build-ids)")
+PARSER = options.crash_triage()    # options.py: shared with the shell CLI
 
 # command -> (module with PARSER and analyse(), takes --max-frames); imported
 # when the stop calls for it: a crash never pays for deadlock-graph's modules.

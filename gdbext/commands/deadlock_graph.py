@@ -8,12 +8,10 @@ from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
 from . import exported_symbols
-from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
+from . import options
+from .base import GdbextCommand, max_frames, threads_and_registers
 
-PARSER = parser("deadlock-graph")
-PARSER.add_argument("--dot", metavar="FILE", help="also write a Graphviz graph to FILE")
-PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
-                    help="frames read per thread (default: set gdbext max-frames, 64)")
+PARSER = options.deadlock_graph()    # options.py: shared with the shell CLI
 
 
 class DeadlockGraphCommand(GdbextCommand):

@@ -5,16 +5,11 @@ import os
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from .base import GdbextCommand, frame_count, max_frames, parser
+from . import options
+from .base import GdbextCommand, max_frames
 from .cpu_source import cpu_for
 
-PARSER = parser("isa-check")
-PARSER.add_argument("--cpu", metavar="NAME",
-                    help="check against a named microarchitecture or level (archspec)")
-PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
-                    help="frames shown of the stopped thread (default: set gdbext max-frames)")
-PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
-                    help="any gdb expression; default: the selected frame's pc")
+PARSER = options.isa_check()    # options.py: shared with the shell CLI
 
 SIGILL, SIGBUS, SIGSEGV = 4, 7, 11
 

@@ -5,19 +5,11 @@ import os
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from .base import GdbextCommand, parser
+from . import options
+from .base import GdbextCommand
 from .cpu_source import cpu_for
 
-PARSER = parser("isa-scan")
-PARSER.add_argument("--cpu", metavar="NAME",
-                    help="check against a named microarchitecture or level (archspec)")
-PARSER.add_argument("--limit", type=int, default=30, metavar="N",
-                    help="functions listed per object in text output (default 30)")
-PARSER.add_argument("--jobs", type=int, default=None, metavar="N",
-                    help="processes decoding in parallel (default: one per usable core "
-                         "for objects over 4 MB of code)")
-PARSER.add_argument("object", nargs="*", metavar="OBJFILE|all",
-                    help="a file, a loaded object's name, or all; default: the program")
+PARSER = options.isa_scan()    # options.py: shared with the shell CLI
 
 EM_X86_64 = "EM_X86_64"
 PARALLEL_BYTES = 4 << 20        # below this, starting workers costs more than it saves

@@ -6,18 +6,11 @@ from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
 from ..render import hexaddr
-from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
+from . import options
+from .base import GdbextCommand, max_frames, threads_and_registers
 from ..record import field, record
 
-PARSER = parser("py-stacks")
-PARSER.add_argument("--native", action="store_true",
-                    help="interleave the native frames (and scan past unwinding failures)")
-PARSER.add_argument("--locks", action="store_true",
-                    help="also the threading locks threads wait for and hold")
-PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
-                    help="frames read per thread (default: set gdbext max-frames, 64)")
-PARSER.add_argument("threads", nargs="*", metavar="THREAD",
-                    help="gdb thread numbers (default: all)")
+PARSER = options.py_stacks()    # options.py: shared with the shell CLI
 
 EVAL_FUNCTIONS = ("_PyEval_EvalFrameDefault",)
 

@@ -5,13 +5,10 @@ import bisect
 
 from .. import elf_file, target
 from ..errors import GdbextError
-from .base import GdbextCommand, frame_count, max_frames, parser, threads_and_registers
+from . import options
+from .base import GdbextCommand, max_frames, threads_and_registers
 
-PARSER = parser("spill-audit")
-PARSER.add_argument("--max-frames", type=frame_count, metavar="N",
-                    help="frames followed for the CFA chain (default: set gdbext max-frames)")
-PARSER.add_argument("address", nargs="*", metavar="ADDRESS",
-                    help="another instruction of the same frame (any gdb expression)")
+PARSER = options.spill_audit()    # options.py: shared with the shell CLI
 
 MAX_FUNCTION_BYTES = 1 << 20        # a function bigger than this is read in part
 STACK_VIEW_ROWS = 10

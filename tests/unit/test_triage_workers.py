@@ -66,17 +66,17 @@ def test_a_worker_that_dies_leaves_its_last_words(tmp_path):
     assert worker.run({"id": 1, "core": "ok"}, time.monotonic() + 30).kind == "done"
     out = worker.run({"id": 2, "core": "die"}, time.monotonic() + 30)
     assert out.kind == "died" and out.returncode == 3
-    assert gdb_batch._gdb_error(out.err, out.returncode) == "I give up on die"
+    assert gdb_batch.gdb_error(out.err, out.returncode) == "I give up on die"
 
 
 def test_gdb_crash_is_named_by_its_signal_not_its_bug_report_address():
     stderr = ("\n\nFatal signal: Segmentation fault\n----- Backtrace -----\n0x1 ???\n"
               "A fatal error internal to GDB has been detected, further\n"
               "For instructions, see:\n<https://www.gnu.org/software/gdb/bugs/>.\n")
-    assert gdb_batch._gdb_error(stderr, -11) == \
+    assert gdb_batch.gdb_error(stderr, -11) == \
         "gdb crashed: Fatal signal: Segmentation fault (exit status -11)"
     # crash-triage's own error wins
-    assert gdb_batch._gdb_error("crash-triage: no process or core\n" + stderr, -11) == \
+    assert gdb_batch.gdb_error("crash-triage: no process or core\n" + stderr, -11) == \
         "crash-triage: no process or core"
 
 
@@ -84,7 +84,7 @@ def test_a_core_gdb_refuses_is_named_by_gdb_s_reason():
     stderr = ('"/c/xfsz.core" is not a core dump: file format not recognized\n'
               "crash-triage: no process or core: attach PID, run the program, or core-file "
               "CORE first\n")
-    assert gdb_batch._gdb_error(stderr, 0) == ('gdb could not load the core: "/c/xfsz.core" '
+    assert gdb_batch.gdb_error(stderr, 0) == ('gdb could not load the core: "/c/xfsz.core" '
                                                "is not a core dump: file format not recognized")
 
 
