@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from tests.e2e.conftest import MODES
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.hung import DEADLOCK, abort_when_blocked
 from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _start, _stop, need_debian
-from tests.host import GDB, REPO, find_kernel_core, run
+from tests.host import GDB, REPO, debian_python, find_kernel_core, run
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
@@ -238,9 +239,23 @@ def test_not_a_core(tmp_path):
                     reason="needs root to run the CLI as another user")
 def test_another_users_process_is_refused_by_uid(hang):
     h = hang("abba")
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           sys.executable, "-m", "gdbext", "deadlock-graph", "-p", str(h.pid)],
-                          capture_output=True, text=True, timeout=120, env=ENV, cwd="/")
+    # uid 65534 may not read this checkout or its venv (CI clones into a 0700
+    # folder): a world-readable copy of the package, run by Debian's python
+    interpreter = debian_python()
+    if not interpreter.exists():
+        pytest.skip(f"{interpreter} is not installed")
+    shared = Path(tempfile.mkdtemp(prefix="gdbext-other-user-"))
+    try:
+        shutil.copytree(REPO / "gdbext", shared / "gdbext",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path in (shared, *shared.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               str(interpreter), "-m", "gdbext", "deadlock-graph", "-p",
+                               str(h.pid)], capture_output=True, text=True, timeout=120,
+                              env=dict(ENV, PYTHONPATH=str(shared)), cwd="/")
+    finally:
+        shutil.rmtree(shared)
     assert proc.returncode == 2, proc
     line = one_line(proc, "deadlock-graph")
     owner = re.search(r"^Uid:\s*\d+\s+(\d+)", Path(f"/proc/{h.pid}/status").read_text(),
