@@ -306,10 +306,12 @@ def test_ctrl_c_mid_analysis_leaves_the_process_running(how, after, tmp_path):
         argv = ["py-stacks", "--native", "-p", str(proc.pid)] if how == "py-stacks" \
             else ["triage", "-p", str(proc.pid)]
     try:
-        for _ in range(10):
-            interrupted = _interrupt_when_attached(argv, proc.pid, after)
+        delay = after
+        for _ in range(10):     # a fast machine may finish first: interrupt sooner
+            interrupted = _interrupt_when_attached(argv, proc.pid, delay)
             if interrupted:
                 break
+            delay /= 2
         assert interrupted, "the analysis always ended before the interrupt"
         code, out, err = interrupted
         assert code == 130, (out, err)
