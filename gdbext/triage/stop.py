@@ -51,6 +51,10 @@ class Stop:
                        "or watchpoint), not a signal sent from outside",
                "external": "sent from outside" + (f" (pid {self.sender_pid})"
                                                   if self.sender_pid else "")}[self.origin]
+        if self.origin == "external" and self.name == "SIGSTOP" and not self.sender_pid:
+            # PTRACE_ATTACH's stop: the stop of every `gdb -p` and gcore
+            who = ("the stop a debugger makes when it attaches (gdb -p, gcore): the process "
+                   "was running or blocked, not signalled (a kill -STOP reads the same)")
         if self.code is None:
             return f"{self.name} (from NT_PRSTATUS pr_cursig: no si_code, sender or address)"
         via = " (the fault a signal handler was handling)" if self.source == "signal-frame" \

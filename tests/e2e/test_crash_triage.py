@@ -80,6 +80,8 @@ def test_attached_hang_keeps_the_users_selection(tmp_path):
     assert_no_traceback(text)
     assert text.startswith("crash-triage: hang (SIGSTOP): DEADLOCK")
     assert f"signature    {r['signature']['id']}" in text
+    # the SIGSTOP is gdb's own attach (this test attached), never "sent from outside"
+    assert "the stop a debugger makes when it attaches" in text and "sent from" not in text
 
 
 def test_self_abort_is_its_own_verdict(tmp_path):
