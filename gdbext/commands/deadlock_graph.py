@@ -277,11 +277,16 @@ def _owner_elsewhere(kind: str, layout):
     held it when fork() copied it (inferred)."""
     from ..runtimes import glibc_threads
     parent = _parent_of(kind)
+    held_in_parent: dict = {}       # read once: the parent's held locks by address
 
     def owner(res):
         if res.owner_pthread:
             return rlock_owner(res.owner_pthread) + (True,)
-        return _parent_with(parent, res.address, layout) if parent and layout else None
+        if not parent or layout is None:
+            return None
+        if "locks" not in held_in_parent:
+            held_in_parent["locks"] = _parent_held(parent)
+        return _forked_holder(parent, held_in_parent["locks"], res.address, layout)
 
     def rlock_owner(pthread: int):
         if layout is None:
@@ -326,14 +331,11 @@ def _parent_of(kind: str) -> int | None:
     return ppid if same and ppid > 1 else None
 
 
-def _parent_with(ppid: int, address: int, layout):
-    """(tid, why, False) when, in the parent's memory, a thread holds the lock
-    at ``address`` in an active 'with' (the CPython reader run on
-    /proc/PPID/mem, read only: the same symbols at the same addresses) -- and
-    this process is that parent's fork: the holder's struct pthread, copied
-    here, reads tid 0 (glibc's fork() reclaimed it), where a program merely
-    run by its parent would have no such copy."""
-    from ..runtimes import cpython, glibc_threads
+def _parent_held(ppid: int) -> dict[int, tuple]:
+    """The locks threads of the parent hold, by address: {address: (lwp,
+    why, pthread)} -- the CPython reader run on /proc/PPID/mem, read only
+    (a fork child: the same symbols at the same addresses)."""
+    from ..runtimes import cpython
     from . import python_runtime
     try:
         mem = open(f"/proc/{ppid}/mem", "rb")
@@ -351,20 +353,31 @@ def _parent_with(ppid: int, address: int, layout):
         try:
             runtime = cpython.open_runtime(python_runtime.paged(read), symbols)
             threads = runtime.threads(64, 4096)
-            held = [r for r in runtime.locks(threads, {})
-                    if r.address == address and r.owner_lwp]
+            locks = runtime.locks(threads, {})
         except (cpython.CPythonError, OSError, GdbextError):
-            return None
-    if not held or not os.path.isdir(f"/proc/{ppid}/task/{held[0].owner_lwp}"):
+            return {}
+    pthreads = {t.lwp: t.pthread for t in threads}
+    return {r.address: (r.owner_lwp, r.owner_why, pthreads.get(r.owner_lwp))
+            for r in locks if r.owner_lwp}
+
+
+def _forked_holder(ppid: int, held: dict[int, tuple], address: int, layout):
+    """(tid, why, False) when a thread of the parent holds the lock at
+    ``address`` and this process is that parent's fork: the holder's struct
+    pthread, copied here, reads tid 0 (glibc's fork() reclaimed it), where a
+    program merely run by its parent would have no such copy."""
+    from ..runtimes import glibc_threads
+    if address not in held:
         return None
-    pthread = next((t.pthread for t in threads if t.lwp == held[0].owner_lwp), None)
+    lwp, why, pthread = held[address]
+    if not os.path.isdir(f"/proc/{ppid}/task/{lwp}"):
+        return None
     copy = glibc_threads.descriptor(target.read_bytes, layout, pthread) if pthread else None
     if copy is None or copy.tid != 0:
         return None
-    return (held[0].owner_lwp, f"no thread here holds it; in the parent {ppid} thread "
-            f"{held[0].owner_lwp} holds the lock at the same address ({held[0].owner_why}), "
-            f"and its struct pthread {pthread:#x} is here with tid 0: this process is that "
-            "parent's fork", False)
+    return (lwp, f"no thread here holds it; in the parent {ppid} thread {lwp} holds the "
+            f"lock at the same address ({why}), and its struct pthread {pthread:#x} is here "
+            "with tid 0: this process is that parent's fork", False)
 
 
 def _owner_fate(kind: str):

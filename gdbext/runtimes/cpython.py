@@ -120,7 +120,7 @@ class PyThread:
     middle_same: bool = False
 
 
-MAX_DEPTH = 1 << 21          # Python frames followed past max-frames (a deep recursion)
+MAX_DEPTH = 1_000_000        # Python frames followed past max-frames (a deep recursion)
 OUTER_FRAMES = 6             # the outermost frames kept: where a recursion was entered
 DEFAULT_RECURSION_LIMIT = 1000   # Py_DEFAULT_RECURSION_LIMIT (Include/internal/pycore_ceval.h)
 
@@ -420,8 +420,10 @@ class Runtime:
         """Past max-frames: follow the chain to its end (reading only each
         frame's head, through the page cache; up to MAX_DEPTH frames), keep the
         outermost OUTER_FRAMES and say whether every frame between repeats the
-        innermost kept frame's code and instruction -- a recursion, and where
-        it was entered.  A loop longer than the kept frames ends at the bound."""
+        innermost kept frame's code and line -- a recursion, and where it was
+        entered.  A walk that does not reach the end (the bound, a loop, a
+        broken frame) claims no outermost frames and no depth: the warning
+        says why, and the stack stays cut at max-frames."""
         from collections import deque
         lay = self.layout
         last = thread.frames[-1] if thread.frames else None
@@ -439,16 +441,16 @@ class Runtime:
         while frame:
             if depth >= limit:
                 thread.warnings.append(f"more than {MAX_DEPTH:,} Python frames past "
-                                       "max-frames (or a loop): counted so far")
-                break
+                                       "max-frames (or a loop): not counted to the end")
+                return
             if frame in seen or frame == previous:
                 thread.warnings.append(f"the frame chain loops at {frame:#x}")
-                break
+                return
             try:
                 head = self._mem(frame, lay.frame_localsplus)
             except CPythonError as exc:
                 thread.warnings.append(f"frame chain broken past max-frames: {exc}")
-                break
+                return
             if lay.owner_cstack is None or head[lay.frame_owner] != lay.owner_cstack:
                 if len(outer) == OUTER_FRAMES and same:     # the oldest leaves: between
                     same = location(*outer[0][1:]) == key
