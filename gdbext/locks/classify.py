@@ -64,13 +64,17 @@ class BlockedOn:
     runtime_count: int | None = None    # the runtime's own count of members not arrived
     released: bool = False          # the lock is free already: the waiter is being woken
     loops: bool = False             # the waiter re-waits after each timeout (take_gil)
+    # the owner is no thread of this process and its TID is not known (an
+    # RLock's owner whose descriptor says it ended): a wait that never ends
+    ended: OwnerFate | None = None
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "label": self.label,
                 "owner_lwps": list(self.owner_lwps), "confidence": self.confidence,
                 "evidence": list(self.evidence), "timed": self.timed,
                 "released": self.released,
-                "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()]}
+                "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()],
+                "ended": self.ended.to_json() if self.ended else None}
 
 
 @record
