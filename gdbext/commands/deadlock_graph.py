@@ -55,7 +55,7 @@ def analyse(args):
     python = _python_waits(runtime, snapshots, frames, threads, warnings,
                            _owner_elsewhere(kind, layout)) if runtime else None
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
-                   fate=_owner_fate(kind),
+                   fate=_owner_fate(kind), syscall_name=target.syscall_name,
                    pointers=target.thread_pointers() if layout is not None else {},
                    providers=[python.provider] if python else [])
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)

@@ -486,3 +486,29 @@ def test_an_rlock_reentered_from_a_signal_handler(python, tmp_path):
     assert (b["kind"], b["owner_lwps"], b["confidence"]) == ("py-rlock", [main], "exact")
     assert result["patterns"] == ["python-rlock-reentered"]
     assert "signal handler" in " ".join(result["hints"])
+
+
+def test_a_thread_in_another_syscall_is_named_by_it(tmp_path):
+    """os.abort() in CPython: glibc raises SIGABRT with tgkill(2), and the
+    kernel core keeps the thread inside it.  deadlock-graph names the call
+    (gdb's syscall table) -- the name the kernel's own header gives that
+    number (asm/unistd_64.h), never "syscall N"."""
+    if not kernel_cores_land_in_cwd():
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    header = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+    if not header.exists():
+        pytest.skip(f"no {header} (linux-libc-dev) to name the call independently")
+    numbers = {int(n): name for name, n in
+               re.findall(r"#define __NR_(\w+) (\d+)", header.read_text())}
+    proc = subprocess.Popen([str(DEBIAN), "-c", "import os; os.abort()"], cwd=tmp_path,
+                            preexec_fn=unlimited_core)
+    assert proc.wait(timeout=60) == -signal.SIGABRT
+    core = find_kernel_core(tmp_path, proc.pid)
+    assert core is not None
+    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+        result = gdb.json("deadlock-graph --json")
+        nr = int(gdb.cmd("python print(int(gdb.selected_frame().read_register('orig_rax')))")
+                 .strip().splitlines()[-1])
+    [t] = result["threads"]
+    assert numbers[nr] == "tgkill"
+    assert t["detail"] == numbers[nr], t
