@@ -172,7 +172,14 @@ def eval_address(expression: str) -> int:
 
 
 def read_code(address: int, length: int) -> bytes:
-    """Up to ``length`` bytes at ``address``, fewer when the mapping ends sooner."""
+    """Up to ``length`` bytes at ``address``, fewer when the mapping ends sooner;
+    never bytes a core lacks from a file that is not the build that ran."""
+    refused = _ONE_COMMAND.get("refused")
+    if refused is None:
+        refused = _refused_ranges()
+    why = _refused(address, 1, refused) if refused else None
+    if why:
+        raise GdbextError(f"the instruction is unknown: {why}")
     inferior = gdb.selected_inferior()
     for n in _shrinking(length, address):
         try:
@@ -195,11 +202,88 @@ def _shrinking(length: int, address: int):
 
 
 def read_bytes(address: int, length: int) -> bytes:
-    """Exactly ``length`` bytes or a GdbextError."""
+    """Exactly ``length`` bytes or a GdbextError.  From a core, memory the
+    core does not hold comes from the files gdb loaded: never from one that is
+    not the build that ran (file_for), whose bytes would be another program's."""
+    refused = _ONE_COMMAND.get("refused")     # hot: no state check once computed
+    if refused is None:
+        refused = _refused_ranges()
+    if refused:
+        why = _refused(address, length, refused)
+        if why:
+            raise GdbextError(why)
+    return _read_raw(address, length)
+
+
+def _read_raw(address: int, length: int) -> bytes:
     try:
         return bytes(gdb.selected_inferior().read_memory(address, length))
     except (gdb.MemoryError, OverflowError, ValueError):   # past 2**64 or a negative length
         raise GdbextError(f"cannot read {length} bytes at {address:#x}") from None
+
+
+def _refused_ranges() -> list[tuple[int, int, str]]:
+    """(start, end, why) of the sections of a core's objects whose file here
+    is another build than the one that ran; [] for a process (its memory is
+    the truth) or when every file checks out."""
+    memo = _memo()
+    if "refused" not in memo:
+        memo["refused"] = []            # set first: file_for reads memory itself
+        if kind() == "core":
+            out = []
+            for name, sections in object_sections().items():
+                try:
+                    file_for(name)
+                except GdbextError as exc:
+                    if "has build-id" in str(exc):
+                        base = _core_base(name) or min(lo for lo, _ in sections.values())
+                        out += [(lo, hi, str(exc), os.path.basename(name), base)
+                                for lo, hi in sections.values()]
+            memo["refused"] = sorted(out)
+            memo["dumped"] = _dumped_ranges() if out else []
+    return memo["refused"]
+
+
+def _dumped_ranges() -> list[tuple[int, int]]:
+    """The core's PT_LOAD ranges that hold bytes (p_filesz > 0)."""
+    from . import elf_file
+    try:
+        return [(p.address, p.address + p.file_size)
+                for p in elf_file.program_headers(core_file_path() or "")
+                if p.type == elf_file.PT_LOAD and p.file_size]
+    except GdbextError:
+        return []
+
+
+def _core_base(name: str) -> int | None:
+    """Where a core's NT_FILE maps the file's first page."""
+    path = name[len("target:"):] if name.startswith("target:") else name
+    return next((m.start for m in _memo().get("core_mappings", ())
+                 if m.path == path and m.page_offset == 0), None)
+
+
+def trusted_name(pc: int, name: str | None) -> str | None:
+    """gdb's name for the function at ``pc``, unless gdb took it from a file
+    that is not the build that ran (a core's refused object): then the
+    object and the offset in it (``libfoo.so+0x10c``), the same on any
+    machine and true of the build that ran."""
+    refused = _ONE_COMMAND.get("refused")
+    if refused is None:
+        refused = _refused_ranges()
+    for lo, hi, _why, module, base in refused:
+        if lo <= pc < hi:
+            return f"{module}+{pc - base:#x}"
+    return name
+
+
+def _refused(address: int, length: int, refused) -> str | None:
+    end = address + max(length, 1)
+    for lo, hi, why, _module, _base in refused:
+        if lo < end and address < hi:
+            if any(a <= address and end <= b for a, b in _memo().get("dumped", ())):
+                return None             # the core holds these bytes itself
+            return f"the bytes at {address:#x} are not in the core, and {why}"
+    return None
 
 
 def symbol_address(name: str) -> int | None:
@@ -294,6 +378,9 @@ def locate(address: int) -> Location:
             function = block.function.print_name
     except (gdb.error, RuntimeError):
         pass
+    trusted = trusted_name(address, symbol)
+    if trusted != symbol:                   # named from another build: the offset only
+        symbol, offset, function = trusted, 0, None
     return Location(address, symbol, offset, function or symbol, objfile_for(address))
 
 
@@ -335,6 +422,134 @@ def shared_libraries():
         except (gdb.error, RuntimeError):
             continue
     return rows, ids
+
+
+# --- the target's files ---------------------------------------------------------
+# gdb names an object by the file it read: a path here, "target:PATH" when it
+# read the process's own file through the target (gdbserver, qemu's stub, or
+# a native process in another mount namespace), or a path here that is not
+# what ran (a core from another host, a library rebuilt since).  Every reader
+# of an object's sections or symbols goes through file_for: a local file
+# that is the very build that ran, or none.
+
+def link_maps():
+    """The dynamic linker's list of loaded objects, read in memory
+    (memory_elf.link_maps); [] for a static program or unreadable memory."""
+    from . import memory_elf
+    memo = _memo()
+    if "link_maps" not in memo:
+        aux = auxv()
+        try:
+            r_debug = memory_elf.r_debug_address(_read_raw, aux.get("AT_PHDR"),
+                                                 aux.get("AT_PHNUM"))
+            memo["link_maps"] = memory_elf.link_maps(_read_raw, r_debug) if r_debug else []
+        except GdbextError:
+            memo["link_maps"] = []
+    return memo["link_maps"]
+
+
+def _link_map_of(path: str):
+    base = os.path.basename(path)
+    found = [m for m in link_maps() if m.name == path] or \
+        [m for m in link_maps() if m.name and os.path.basename(m.name) == base]
+    return found[0] if len(found) == 1 else None
+
+
+def ran_build_id(name: str) -> str | None:
+    """The build-id of the object gdb names ``name`` as the process had it
+    mapped, from its ELF notes in memory: a core's NT_FILE mapping or the
+    dynamic linker's list; None when that memory is not there."""
+    from . import core_file, memory_elf
+    path = name[len("target:"):] if name.startswith("target:") else name
+    memo = _memo().setdefault("ran_build_id", {})
+    if name in memo:
+        return memo[name]
+    bases = []
+    if kind() == "core":
+        if "core_mappings" not in _memo():
+            try:
+                _memo()["core_mappings"] = core_file.read(core_file_path() or "").mappings
+            except GdbextError:
+                _memo()["core_mappings"] = []
+        bases = [m.start for m in _memo()["core_mappings"]
+                 if m.path == path and m.page_offset == 0]
+    link = _link_map_of(path)
+    if link is not None and link.name:
+        bases.append(link.bias)         # a shared object's first page (p_vaddr 0)
+    found = next((b for b in (memory_elf.build_id(_read_raw, base) for base in bases) if b),
+                 None)
+    memo[name] = found
+    return found
+
+
+def file_for(name: str) -> str:
+    """A local file holding the very build the process ran, for the object
+    gdb names ``name``: a live process's own view (/proc/PID/root, its mount
+    namespace), the path itself ("target:" stripped).  Checked by build-id
+    against the process's memory (or against the file gdb read from the
+    target) when one is known.  GdbextError saying why when there is none."""
+    from . import core_file
+    memo = _memo().setdefault("file_for", {})
+    if name not in memo:
+        memo[name] = _file_for(name, core_file.build_id)
+    found, why = memo[name]
+    if found is None:
+        raise GdbextError(why)
+    return found
+
+
+def _file_for(name: str, build_id_of) -> tuple[str | None, str | None]:
+    remote = name.startswith("target:")
+    path = name[len("target:"):] if remote else name
+    want = ran_build_id(name)
+    if want is None and remote:         # gdb read the process's own file: its id
+        want = next((o.build_id for o in gdb.objfiles()
+                     if name in (o.filename, o.username)), None)
+    candidates = []
+    if kind() == "live" and pid():
+        candidates.append(f"/proc/{pid()}/root{path}")     # its mount namespace
+    candidates.append(path)
+    mismatch = None
+    for candidate in candidates:
+        if not os.path.isfile(candidate):
+            continue
+        here = build_id_of(candidate)
+        if want is None or here == want:
+            return candidate, None
+        mismatch = mismatch or (candidate, here)
+    if mismatch:
+        return None, (f"{path}: the file here ({mismatch[0]}) has build-id {mismatch[1]}, the "
+                      f"process ran build-id {want}: not read (a rebuilt library, or a core "
+                      "from another host: point gdb at the original files with set sysroot "
+                      "or solib-search-path)")
+    return None, (f"cannot open {name}: "
+                  + ("the file is the remote target's, with no copy here (set sysroot to a "
+                     "copy of its files)" if remote or kind() == "remote" else "no such file"))
+
+
+def exported_symbols(name: str, names: tuple[str, ...], loaded=None
+                     ) -> dict[str, tuple[int, int]]:
+    """{symbol: (run-time address, size)} of ``names`` that the object gdb
+    names ``name`` exports: from its .dynsym in the verified local file
+    (file_for) and gdb's load bias, else from its dynamic section in memory
+    (a remote target, a file that is not the build that ran).  GdbextError
+    saying why when neither can be read."""
+    from . import elf_file, memory_elf
+    try:
+        path = file_for(name)
+        bias = load_bias(name, loaded)
+        if bias is None:
+            raise GdbextError(f"no section of {name} is loaded")
+        return {n: (value + bias, size)
+                for n, (value, size) in elf_file.dynamic_symbols(path, names).items()}
+    except GdbextError as file_error:
+        link = _link_map_of(name[len("target:"):] if name.startswith("target:") else name)
+        if link is None:
+            raise
+        try:
+            return memory_elf.exported(read_bytes, link, names)
+        except GdbextError as exc:
+            raise GdbextError(f"{file_error}; and in memory: {exc}") from None
 
 
 def _in_exec_file_sections(address: int) -> bool:
@@ -405,6 +620,18 @@ def auxv() -> dict[str, int]:
 
 def pid() -> int:
     return gdb.selected_inferior().pid
+
+
+def remote_parent_pid() -> int | None:
+    """A remote process's parent, from its /proc/PID/status as gdb reads it
+    on the target (`info proc status`: gdbserver's file I/O); None when the
+    stub does not serve it (qemu's)."""
+    try:
+        out = gdb.execute("info proc status", to_string=True)
+    except gdb.error:
+        return None
+    m = re.search(r"^PPid:\s*(\d+)", out, re.M)
+    return int(m.group(1)) if m else None
 
 
 def _no_more_registers(regs: dict[str, int]) -> tuple[str, ...]:
@@ -532,7 +759,7 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     for level in range(max_frames):
         try:
             pc = frame.pc()
-            name = frame.name()
+            name = trusted_name(pc, frame.name())
             objfile = seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
                 objfile = seen[pc] = progspace.solib_name(pc)
@@ -763,7 +990,11 @@ class _QuickWalk:
         objfile = self.progspace.objfile_for_address(pc) \
             if hasattr(self.progspace, "objfile_for_address") else None
         path = objfile.filename if objfile is not None else self.progspace.solib_name(pc)
-        if not path or not os.path.isfile(path):
+        if not path:
+            return None
+        try:
+            local = file_for(path)          # the build that ran, read here
+        except GdbextError:
             return None
         if path not in self.objects:
             self.objects[path] = None
@@ -773,9 +1004,9 @@ class _QuickWalk:
             if bias is not None:
                 from . import elf_file
                 try:
-                    table = {sec.name: sec for sec in elf_file.sections(path)}
+                    table = {sec.name: sec for sec in elf_file.sections(local)}
                     hdr, frame = table[".eh_frame_hdr"], table[".eh_frame"]
-                    with open(path, "rb") as fh:
+                    with open(local, "rb") as fh:
                         fh.seek(hdr.offset)
                         hdr_bytes = fh.read(hdr.size)
                         fh.seek(frame.offset)
@@ -958,7 +1189,7 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
             pc = int(frame.pc())
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
             cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
-            name = frame.name()
+            name = trusted_name(pc, frame.name())
             path = progspace.solib_name(pc) or (progspace.filename if name else None)
             out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined))
         except (gdb.error, RuntimeError):
@@ -977,7 +1208,7 @@ def load_bias(path: str, loaded=None) -> int | None:
     if not runtime:
         return None
     try:
-        link = elf_file.section_addresses(path)
+        link = elf_file.section_addresses(file_for(path))
     except GdbextError:
         return None
     for name, (start, _end) in runtime.items():
@@ -1136,7 +1367,7 @@ def frames_with_sp(thread_num: int, max_frames: int
         try:
             pc = frame.pc()
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
-            name = frame.name()
+            name = trusted_name(pc, frame.name())
             objfile = progspace.solib_name(pc) or (progspace.filename if name else None)
             frames.append(FrameInfo(len(frames), pc, name, objfile))
             sps.append(rsp)

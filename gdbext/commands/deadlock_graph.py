@@ -229,22 +229,21 @@ def _python_sites(states, python) -> None:
 def _pthread_layout(loaded, warnings: list[str]):
     """glibc's struct pthread layout from libc's _thread_db_* descriptors, or
     None with a warning (then OpenMP teams come from frames)."""
-    from .. import elf_file
     from ..runtimes import glibc_threads
-    path = next((p for p in loaded if re.search(LIBC, p)), None)
-    bias = target.load_bias(path, loaded) if path else None
+    path = next((p for p in loaded if re.search(LIBC, p)), None) or next(
+        (m.name for m in target.link_maps() if m.name and re.search(LIBC, m.name)), None)
+    cause = None
     try:
-        found = elf_file.dynamic_symbols(path, glibc_threads.SYMBOLS) if bias is not None \
-            else {}
-    except GdbextError:
-        found = {}
+        found = target.exported_symbols(path, glibc_threads.SYMBOLS, loaded) if path else {}
+    except GdbextError as exc:
+        found, cause = {}, str(exc)     # the real cause, not "publishes none"
 
     def address_of(name: str) -> int | None:
-        return found[name][0] + bias if name in found else None
+        return found[name][0] if name in found else None
     try:
         return glibc_threads.PthreadLayout.read(target.read_bytes, address_of)
     except GdbextError as exc:
-        warnings.append(f"thread start routines not read ({exc}): OpenMP teams come "
+        warnings.append(f"thread start routines not read ({cause or exc}): OpenMP teams come "
                         "from whole stack walks")
         return None
 
@@ -314,8 +313,10 @@ def _owner_elsewhere(kind: str, layout):
             return None, why, how
         if parent is None:
             ppid = _core_parent(kind)
-            return None, why + (f"; the parent was process {ppid} (the core's NT_PRPSINFO), "
-                                "whose threads' TIDs this core does not record"
+            return None, why + (f"; the parent was process {ppid} "
+                                + ("(the core's NT_PRPSINFO), whose threads' TIDs this core "
+                                   "does not record" if kind == "core" else
+                                   "(the target's /proc), whose memory is not read remotely")
                                 if ppid else ""), how
         try:
             with open(f"/proc/{parent}/mem", "rb") as mem:
@@ -331,7 +332,10 @@ def _owner_elsewhere(kind: str, layout):
 
 
 def _core_parent(kind: str) -> int | None:
-    """The parent PID a core records (NT_PRPSINFO's pr_ppid), or None."""
+    """The parent PID a core records (NT_PRPSINFO's pr_ppid), or a remote
+    target's /proc says; None."""
+    if kind == "remote":
+        return target.remote_parent_pid()
     if kind != "core":
         return None
     from .. import core_file
@@ -418,7 +422,7 @@ def _owner_fate(kind: str):
                 ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
         except (OSError, AttributeError, ValueError):
             ppid = None
-    elif kind == "core":
+    elif kind in ("core", "remote"):
         ppid = _core_parent(kind)
 
     def fate(tid: int) -> OwnerFate:

@@ -161,6 +161,8 @@ FUTEX_ARGUMENTS = ("rdi", "rsi", "rdx")
 
 
 def registers_wanted(regs: dict[str, int]) -> tuple[str, ...]:
+    if regs.get("orig_rax") == kb.SYS_RESTART_SYSCALL and "r10" not in regs:
+        return FUTEX_ARGUMENTS + ("r10",)     # a restarted futex wait keeps them (one())
     if regs.get("orig_rax") != kb.SYS_FUTEX:
         return ()
     if "rdi" not in regs:
@@ -293,13 +295,21 @@ class Classifier:
         nr = t.regs.get("orig_rax")
         if not t.in_syscall or nr is None or nr >= 1 << 63:
             return ThreadState(state="running", blocked_on=None, **base)
+        restarted = nr == kb.SYS_RESTART_SYSCALL and self._restarted_futex(t)
+        if restarted:       # a timed futex wait the stop interrupted (gdbserver's attach):
+            nr = kb.SYS_FUTEX   # the kernel keeps its arguments in rdi, rsi, rdx, r10
         if nr == kb.SYS_FUTEX:
             cmd = t.regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
             if "rsi" in t.regs and cmd not in kb.FUTEX_WAITS | kb.FUTEX_PI_LOCKS:
                 # FUTEX_WAKE, REQUEUE...: caught in the middle of waking others
                 return ThreadState(state="running", blocked_on=None,
                                    detail=f"futex op {cmd} (not a wait)", **base)
-            return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
+            blocked = self.futex(t)
+            if restarted:
+                blocked.evidence.append("a futex wait resumed as restart_syscall (a stop "
+                                        "interrupted it): its arguments are still in the "
+                                        "registers")
+            return ThreadState(state="blocked", blocked_on=blocked, **base)
         state, what = kb.SYSCALL_STATES.get(
             nr, ("syscall", self.syscall_name(nr) or f"syscall {nr}"))
         if nr == kb.SYS_RESTART_SYSCALL:
@@ -308,6 +318,24 @@ class Classifier:
                                (state, "restart_syscall"))
             what += " (restarted)"
         return ThreadState(state=state, blocked_on=None, detail=what, **base)
+
+    def _restarted_futex(self, t) -> bool:
+        """Whether a thread in restart_syscall was in futex(2): its frames say
+        so, or, without symbols, the code at its syscall does -- glibc's
+        wrappers load the number just before it (mov $202,%eax; syscall:
+        b8 ca 00 00 00 0f 05), with rip after the syscall or rewound onto it."""
+        if any("futex" in (f.function or "") for f in t.frames[:3]):
+            return True
+        pc = t.frames[0].pc if t.frames else None
+        for at in ((pc - 7, pc - 5) if pc else ()):
+            try:
+                code = self.read(at, 7)
+            except GdbextError:
+                continue
+            if code[0] == 0xB8 and code[5:7] == b"\x0f\x05" \
+                    and int.from_bytes(code[1:5], "little") == kb.SYS_FUTEX:
+                return True
+        return False
 
     # --- futex waits ---------------------------------------------------------
     def futex(self, t) -> BlockedOn:

@@ -8,39 +8,12 @@ from __future__ import annotations
 
 import bisect
 import os
-import struct
 
-from .. import core_file, target
+from .. import core_file, memory_elf, target
 from ..errors import GdbextError
 
-PT_LOAD, PT_NOTE = 1, 4
 MAX_MODULES = 512
 MAX_THREADS = 64
-
-
-def build_id_in_memory(read, base: int) -> str | None:
-    """The build-id of the ELF image mapped at ``base`` (its file offset 0):
-    ELF header -> program headers -> PT_NOTE -> NT_GNU_BUILD_ID "GNU"."""
-    try:
-        ehdr = read(base, 64)
-        if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2:
-            return None
-        phoff, = struct.unpack_from("<Q", ehdr, 32)
-        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
-        if phentsize != 56 or not 0 < phnum <= 64 or phoff > 4096:
-            return None
-        table = read(base + phoff, 56 * phnum)
-        phdrs = [struct.unpack_from("<IIQQQQQQ", table, 56 * i) for i in range(phnum)]
-        first_load = min((p[3] - p[2] for p in phdrs if p[0] == PT_LOAD), default=0)
-        for p_type, _flags, _off, vaddr, _pa, _filesz, memsz, _align in phdrs:
-            if p_type == PT_NOTE and 0 < memsz <= 4096:
-                data = read(base + vaddr - first_load, memsz)
-                for name, n_type, desc in core_file.notes(data):
-                    if name == b"GNU" and n_type == core_file.NT_GNU_BUILD_ID and desc:
-                        return desc.hex()
-    except Exception:  # noqa: BLE001 - not dumped, not an ELF: no build-id
-        return None
-    return None
 
 
 def collect(warnings: list[str]) -> dict:
@@ -92,9 +65,12 @@ def collect(warnings: list[str]) -> dict:
         if not _maps_elf(read, start, path):     # locale archives, caches: not modules
             continue
         seen.add(path)
-        bid = build_id_in_memory(read, start)
+        bid = memory_elf.build_id(read, start)
         source = "memory" if bid else None
-        on_disk = core_file.build_id(path) if os.path.exists(path) else None
+        here = f"/proc/{meta['pid']}/root{path}" if kind == "live" and meta["pid"] else path
+        if not os.path.exists(here):
+            here = path         # /proc/PID/root unreadable (another user): the path itself
+        on_disk = core_file.build_id(here) if os.path.exists(here) else None
         if bid is None and on_disk:
             bid, source = on_disk, "file"
         entry = {"path": path, "base": start, "build_id": bid, "build_id_source": source}

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,8 @@ from tests.host import GDB, find_kernel_core, kernel_cores_land_in_cwd, run
 
 def report(h: Hung, source: str, debuginfo: bool, tmp_path, command="deadlock-graph --json"):
     program = str(Path(os.readlink(f"/proc/{h.pid}/exe")))
+    if source == "gdbserver":
+        return gdbserver_report(h, debuginfo, tmp_path, command)
     if source == "attach":
         with GdbSession(program, "-ex", f"attach {h.pid}", debuginfo=debuginfo,
                         cwd=tmp_path) as gdb:
@@ -31,6 +36,29 @@ def report(h: Hung, source: str, debuginfo: bool, tmp_path, command="deadlock-gr
     with GdbSession(program, "-ex", f"core-file {core}", debuginfo=debuginfo,
                     cwd=tmp_path) as gdb:
         return gdb.json(command)
+
+
+def gdbserver_report(h: Hung, debuginfo: bool, tmp_path, command) -> dict:
+    """The process behind Debian's gdbserver (--attach), gdb given no file:
+    it reads the program and its libraries through the remote protocol
+    (target:), as from another machine."""
+    if not shutil.which("gdbserver"):
+        pytest.skip("no gdbserver (make setup installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(h.pid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in server.stdout:
+            if "Listening on port" in line:
+                break
+        with GdbSession("-ex", f"target remote 127.0.0.1:{port}", debuginfo=debuginfo,
+                        cwd=tmp_path) as gdb:
+            return gdb.json(command)
+    finally:
+        server.kill() if server.poll() is None else None
+        server.wait()
 
 
 def kernel_core_report(h: Hung, program: str, debuginfo: bool, tmp_path, command) -> dict:
@@ -52,7 +80,7 @@ def by_lwp(r: dict) -> dict[int, dict]:
 
 MODES = pytest.mark.parametrize("source, debuginfo", [
     ("attach", True), ("attach", False), ("gcore", True), ("gcore", False),
-    ("kcore", False)])
+    ("kcore", False), ("gdbserver", True), ("gdbserver", False)])
 
 
 @MODES
