@@ -482,6 +482,17 @@ def ran_build_id(name: str) -> str | None:
     return found
 
 
+def gdb_path_for(path: str) -> str | None:
+    """The local file gdb read for the process's file ``path``: the path
+    itself or under gdb's sysroot (`set sysroot`); None when gdb read none."""
+    for objfile in gdb.objfiles():
+        name = objfile.filename or ""
+        if name == path or (name.endswith(path) and not name.startswith("target:")
+                            and name != path and os.path.isfile(name)):
+            return name
+    return None
+
+
 def file_for(name: str) -> str:
     """A local file holding the very build the process ran, for the object
     gdb names ``name``: a live process's own view (/proc/PID/root, its mount

@@ -67,7 +67,8 @@ def collect(warnings: list[str]) -> dict:
         seen.add(path)
         bid = memory_elf.build_id(read, start)
         source = "memory" if bid else None
-        here = f"/proc/{meta['pid']}/root{path}" if kind == "live" and meta["pid"] else path
+        here = f"/proc/{meta['pid']}/root{path}" if kind == "live" and meta["pid"] else \
+            target.gdb_path_for(path) or path      # a core: the file gdb read (its sysroot)
         if not os.path.exists(here):
             here = path         # /proc/PID/root unreadable (another user): the path itself
         on_disk = core_file.build_id(here) if os.path.exists(here) else None
