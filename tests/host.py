@@ -13,6 +13,26 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "build" / "fixtures"
 GDB = os.environ.get("GDB", "gdb")
 
+# scripts/vacuity-check runs the negative tests (pytest -m negative) with
+# gdbext disabled, where every one of them must fail: "unloaded" -- gdb never
+# sources gdbinit.py and the batch CLI is a program that does nothing;
+# "missing" -- GDBEXT_VENV names no venv, so the packages cannot be imported.
+VACUITY = os.environ.get("GDBEXT_TEST_VACUITY", "")
+assert VACUITY in ("", "unloaded", "missing"), f"GDBEXT_TEST_VACUITY={VACUITY!r}"
+
+
+def gdbext_cli() -> list[str]:
+    """The installed `gdbext` command of the checkout's venv (a no-op in the
+    vacuity check's "unloaded" mode)."""
+    if VACUITY == "unloaded":
+        return ["true"]
+    return [str(REPO / ".venv" / "bin" / "gdbext")]
+
+
+def loader_args() -> list[str]:
+    """gdb's arguments that load gdbext (none in the "unloaded" mode)."""
+    return [] if VACUITY == "unloaded" else ["-ex", f"source {REPO / 'gdbinit.py'}"]
+
 
 @lru_cache(maxsize=1)
 def cpuinfo() -> dict[str, str]:
