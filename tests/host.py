@@ -215,3 +215,13 @@ def interpreter_params(minors=("3.11", "3.12", "3.13"), stripped: bool = True) -
             out.append(pytest.param(p, id=f"pyenv-{version}-{kind}", marks=pytest.mark.skipif(
                 p is None, reason=f"no pyenv {version}" + (" (stripped copy)" if strip else ""))))
     return out
+
+
+def records_by_core(cores: dict, records: list[dict]) -> dict:
+    """`gdbext triage` records matched to the cores they are for, by path:
+    name -> record for ``cores`` (name -> core path).  Exactly one record per
+    core, none missing, none extra -- never a zip that quietly shortens."""
+    assert len(records) == len(cores), (len(records), len(cores))
+    by_path = {r["core"]: r for r in records}
+    assert set(by_path) == {str(core) for core in cores.values()}, sorted(by_path)
+    return {name: by_path[str(core)] for name, core in cores.items()}
