@@ -21,11 +21,15 @@ VACUITY = os.environ.get("GDBEXT_TEST_VACUITY", "")
 assert VACUITY in ("", "unloaded", "missing"), f"GDBEXT_TEST_VACUITY={VACUITY!r}"
 
 
-def gdbext_cli() -> list[str]:
-    """The installed `gdbext` command of the checkout's venv (a no-op in the
-    vacuity check's "unloaded" mode)."""
+def gdbext_cli(module: bool = False, python=None) -> list[str]:
+    """The installed `gdbext` command of the checkout's venv, or (``module``)
+    `python -m gdbext` with ``python`` (default: this interpreter); a
+    program that does nothing in the vacuity check's "unloaded" mode."""
     if VACUITY == "unloaded":
         return ["true"]
+    if module:
+        import sys
+        return [str(python or sys.executable), "-m", "gdbext"]
     return [str(REPO / ".venv" / "bin" / "gdbext")]
 
 
