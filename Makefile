@@ -47,6 +47,7 @@ fixtures: packages rustc
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" RUSTC="$(RUSTC)" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 	@scripts/strip-pythons "$(abspath $(FIXTURES))/pystripped"
+	@scripts/fetch-coredumpctl "$(abspath $(BUILD))/coredumpctl"
 
 demo: setup
 	@scripts/demo "$(GDB)" "$(FIXTURES)" "$(abspath $(VENV))"
