@@ -13,7 +13,7 @@ FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean test-real real-fixtures \
-  test-trixie
+  test-trixie vacuity-check
 
 setup: packages venv fixtures
 
@@ -47,12 +47,20 @@ fixtures: packages rustc
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" RUSTC="$(RUSTC)" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 	@scripts/strip-pythons "$(abspath $(FIXTURES))/pystripped"
+	@scripts/fetch-coredumpctl "$(abspath $(BUILD))/coredumpctl"
 
 demo: setup
 	@scripts/demo "$(GDB)" "$(FIXTURES)" "$(abspath $(VENV))"
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests --ignore=tests/real
+
+# The negative tests (pytest -m negative: refusals, errors, read-only and
+# security claims) once with gdb never sourcing gdbext and once with its
+# packages missing: every one must fail; any that passes is listed and fails
+# the check (scripts/vacuity-check; a few minutes).
+vacuity-check: setup
+	$(VENV)/bin/python scripts/vacuity-check $(VENV)/bin/python $(PYTEST_ARGS)
 
 # Real runtimes too large or slow for `make test`: the mkl + intel-openmp
 # wheels (~270 MB download, 450 MB kept in build/mkl) and Debian's numpy with

@@ -13,6 +13,30 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "build" / "fixtures"
 GDB = os.environ.get("GDB", "gdb")
 
+# scripts/vacuity-check runs the negative tests (pytest -m negative) with
+# gdbext disabled, where every one of them must fail: "unloaded" -- gdb never
+# sources gdbinit.py and the batch CLI is a program that does nothing;
+# "missing" -- GDBEXT_VENV names no venv, so the packages cannot be imported.
+VACUITY = os.environ.get("GDBEXT_TEST_VACUITY", "")
+assert VACUITY in ("", "unloaded", "missing"), f"GDBEXT_TEST_VACUITY={VACUITY!r}"
+
+
+def gdbext_cli(module: bool = False, python=None) -> list[str]:
+    """The installed `gdbext` command of the checkout's venv, or (``module``)
+    `python -m gdbext` with ``python`` (default: this interpreter); a
+    program that does nothing in the vacuity check's "unloaded" mode."""
+    if VACUITY == "unloaded":
+        return ["true"]
+    if module:
+        import sys
+        return [str(python or sys.executable), "-m", "gdbext"]
+    return [str(REPO / ".venv" / "bin" / "gdbext")]
+
+
+def loader_args() -> list[str]:
+    """gdb's arguments that load gdbext (none in the "unloaded" mode)."""
+    return [] if VACUITY == "unloaded" else ["-ex", f"source {REPO / 'gdbinit.py'}"]
+
 
 @lru_cache(maxsize=1)
 def cpuinfo() -> dict[str, str]:
@@ -195,3 +219,13 @@ def interpreter_params(minors=("3.11", "3.12", "3.13"), stripped: bool = True) -
             out.append(pytest.param(p, id=f"pyenv-{version}-{kind}", marks=pytest.mark.skipif(
                 p is None, reason=f"no pyenv {version}" + (" (stripped copy)" if strip else ""))))
     return out
+
+
+def records_by_core(cores: dict, records: list[dict]) -> dict:
+    """`gdbext triage` records matched to the cores they are for, by path:
+    name -> record for ``cores`` (name -> core path).  Exactly one record per
+    core, none missing, none extra -- never a zip that quietly shortens."""
+    assert len(records) == len(cores), (len(records), len(cores))
+    by_path = {r["core"]: r for r in records}
+    assert set(by_path) == {str(core) for core in cores.values()}, sorted(by_path)
+    return {name: by_path[str(core)] for name, core in cores.items()}

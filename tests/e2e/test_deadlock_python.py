@@ -282,6 +282,7 @@ def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
     assert seen["gil-exact"] > 0        # the GIL was seen held and waited for
 
 
+@pytest.mark.negative
 def test_not_python_costs_nothing(tmp_path):
     """A process without _PyRuntime: the provider is never built and no
     memory of the process is read for it."""
@@ -434,6 +435,7 @@ def test_rlock_whose_owner_exited(python, how, tmp_path):
     assert f"owner_exited.py:{facts['main']['line']}" in text
 
 
+@pytest.mark.negative
 def test_a_version_gdbext_does_not_read_is_one_line_native_complete(tmp_path):
     """pyenv's CPython 3.10 (no Py_Version): py-stacks and deadlock-graph say
     so in one line naming 3.10, and the native analysis is whole -- every

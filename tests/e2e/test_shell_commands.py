@@ -28,13 +28,14 @@ from tests.e2e.conftest import MODES
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.hung import DEADLOCK, abort_when_blocked
 from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _start, _stop, need_debian
-from tests.host import GDB, REPO, debian_python, find_kernel_core, interpreter_params, run
+from tests.host import GDB, REPO, debian_python, find_kernel_core, gdbext_cli, interpreter_params, \
+    run
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
 def gdbext(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gdbext", *map(str, args)],
+    return subprocess.run([*gdbext_cli(module=True), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO,
                           env=ENV, stdin=subprocess.DEVNULL)
 
@@ -208,6 +209,7 @@ def test_sigill_core_isa_check_and_crash_triage(kernel_core, isa_crash):
     assert json.loads(triage.stdout)["stop"]["signal"] == mode.signal
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 # -- the target cannot be analysed: exit 2 and one line ---------------------
 
 def test_no_such_process(tmp_path):
@@ -232,6 +234,7 @@ def test_another_tracer_is_named(hang):
     assert_left_running(h.pid)
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 def test_not_a_core(tmp_path):
     junk = tmp_path / "core.junk"
     junk.write_bytes(os.urandom(4096))
@@ -243,6 +246,7 @@ def test_not_a_core(tmp_path):
     assert "not a core (4)" in one_line(elf, "deadlock-graph")
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                     reason="needs root to run the CLI as another user")
 def test_another_users_process_is_refused_by_uid(hang):
@@ -259,8 +263,9 @@ def test_another_users_process_is_refused_by_uid(hang):
         for path in (shared, *shared.rglob("*")):
             path.chmod(0o755 if path.is_dir() else 0o644)
         proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               str(interpreter), "-m", "gdbext", "deadlock-graph", "-p",
-                               str(h.pid)], capture_output=True, text=True, timeout=120,
+                               *gdbext_cli(module=True, python=interpreter),
+                               "deadlock-graph", "-p", str(h.pid)],
+                              capture_output=True, text=True, timeout=120,
                               env=dict(ENV, PYTHONPATH=str(shared)), cwd="/")
     finally:
         shutil.rmtree(shared)
@@ -393,6 +398,7 @@ def test_triage_live_processes_and_cores_in_one_run(hang, abba_core, tmp_path):
     assert "3 core(s): 3 triaged" in proc.stderr
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 def test_triage_a_process_that_is_gone_is_an_error_record():
     gone = subprocess.Popen(["true"])
     gone.wait()
