@@ -22,6 +22,7 @@ class IsaScanCommand(GdbextCommand):
     NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
 
     def run(self, args):
+        from ..isa.bounds import function_bounds
         from ..isa.scan import scan
         from ..isa.scan_report import IsaScanReport
 
@@ -49,7 +50,13 @@ class IsaScanCommand(GdbextCommand):
             sections = elf_file.code_sections(path)
             size = sum(len(sec.data) for sec in sections)
             jobs = args.jobs or (usable_cores() if size > PARALLEL_BYTES else 1)
-            results.append(scan(path, sections, elf_file.functions(path), cpu, jobs))
+            bounds = function_bounds(path, sections)
+            result = scan(path, sections, bounds.functions, cpu, jobs)
+            result.functions, result.from_fdes = len(bounds.functions), bounds.from_fdes
+            if bounds.fde_note and not bounds.from_symbols:
+                warnings.append(f"no function bounds: {bounds.fde_note}, and no sized "
+                                "symbols")
+            results.append(result)
         return IsaScanReport(results, cpu, args.limit, warnings)
 
     @staticmethod
