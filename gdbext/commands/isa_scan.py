@@ -33,9 +33,11 @@ class IsaScanCommand(GdbextCommand):
         if args.jobs is not None and not 1 <= args.jobs <= 256:
             raise GdbextError("--jobs must be between 1 and 256")
         paths = self._paths(" ".join(args.object).strip())
-        if args.cpu:
+        if args.level and args.cpu:
+            raise GdbextError("--level judges against every x86-64 level: drop --cpu")
+        if args.cpu or args.level:
             from ..isa.profiles import profile_cpu
-            cpu, warnings = profile_cpu(args.cpu), []
+            cpu, warnings = profile_cpu(args.cpu or "x86_64"), []
         else:
             cpu, warnings = cpu_for(target.kind())
         results = []
@@ -57,6 +59,10 @@ class IsaScanCommand(GdbextCommand):
                 warnings.append(f"no function bounds: {bounds.fde_note}, and no sized "
                                 "symbols")
             results.append(result)
+        if args.level:
+            from ..isa.level_report import LevelReport, object_level
+            return LevelReport([object_level(r) for r in results], results, args.limit,
+                               warnings)
         return IsaScanReport(results, cpu, args.limit, warnings)
 
     @staticmethod

@@ -38,12 +38,17 @@ def level_name(index: int | None) -> str:
     return "above x86-64-v4" if index is None else LEVELS[index][1]
 
 
+def _satisfied(need, have: frozenset[str]) -> bool:
+    """Every feature in ``need`` is in ``have``; "hle|rtm" wants either."""
+    return all(any(part in have for part in name.split("|")) for name in need)
+
+
 def level_of(features) -> int | None:
     """The lowest level whose features include ``features`` (cpuinfo names);
     None when no level does (aes, sha_ni, avx512_vnni: in no level)."""
     need = frozenset(features) - frozenset(BASELINE_NAMES)
     for i, have in enumerate(level_features()):
-        if need <= have:
+        if _satisfied(need, have):
             return i
     return None
 
@@ -98,7 +103,7 @@ def named_cpus() -> tuple[tuple[str, str, frozenset[str]], ...]:
 def cpus_running(features) -> list[str]:
     """Named CPUs whose archspec features include every one of ``features``."""
     need = frozenset(features)
-    return [name for name, _vendor, have in named_cpus() if need <= have]
+    return [name for name, _vendor, have in named_cpus() if _satisfied(need, have)]
 
 
 @functools.lru_cache(maxsize=None)
