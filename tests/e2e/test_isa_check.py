@@ -139,28 +139,44 @@ def _guest_cpuid(model: str) -> dict[str, int]:
     return {k: int(v) for k, v in (line.split("=") for line in out.split())}
 
 
+PSABI_V4 = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
+# (program, qemu CPU model): gcc -march builds and rustc -Ctarget-cpu=x86-64-v3
+BUILDS = [("built_v3", "Nehalem"), ("built_v3", "SandyBridge"), ("built_v4", "Haswell"),
+          ("rust/bits_v3", "Nehalem")]
+
+
+def _psabi_level(absent: set) -> str:
+    for n, features in ((4, PSABI_V2 | PSABI_V3 | PSABI_V4), (3, PSABI_V2 | PSABI_V3),
+                        (2, PSABI_V2)):
+        if not features & absent:
+            return f"x86-64-v{n}"
+    return "x86-64-v1"
+
+
 @pytest.mark.parametrize("debuginfo", [True, False], ids=["debuginfo", "nodebuginfo"])
-@pytest.mark.parametrize("model", ["Nehalem", "SandyBridge"])
-def test_a_build_for_a_newer_cpu_says_what_it_was_built_for(model, debuginfo, tmp_path):
-    """gcc -march=x86-64-v3 run on an older guest CPU: the report names the
-    -march the producer recorded, the guest's level and what it lacks, and a
-    guest core without NT_SIGINFO gives its signal from pr_cursig."""
+@pytest.mark.parametrize("program, model", BUILDS, ids=[f"{p}-{m}" for p, m in BUILDS])
+def test_a_build_for_a_newer_cpu_says_what_it_was_built_for(program, model, debuginfo,
+                                                            tmp_path):
+    """A program built for a newer CPU run on an older guest CPU: the report
+    names the -march the producer recorded (rustc records none, and says so),
+    the guest's psABI level and what it lacks; a guest core has no
+    NT_SIGINFO, so the signal comes from pr_cursig with no si_code quoted."""
     if shutil.which("qemu-x86_64") is None:
         pytest.skip("qemu-user is not installed")
-    exe = FIXTURES / "built_v3"
+    exe = FIXTURES / program
     producer = run(["readelf", "--debug-dump=info", str(exe)]).stdout
-    march = re.search(r"DW_AT_producer.*\s-march=(\S+)", producer).group(1)
-    assert march == "x86-64-v3"
+    found = re.search(r"DW_AT_producer.*\s-march=(\S+)", producer)
+    march = found.group(1) if found else None
+    rust = "rustc version" in producer
+    assert (march is None) == rust, march
     bits = _guest_cpuid(model)
     absent = {name for name, v in bits.items() if not v}
-    level = ("x86-64-v3" if not (PSABI_V2 | PSABI_V3) & absent
-             else "x86-64-v2" if not PSABI_V2 & absent else "x86-64-v1")
-    assert level == "x86-64-v2"                   # both models have SSE4.2, neither AVX2
+    level = _psabi_level(absent)
     proc = subprocess.run(["qemu-x86_64", "-cpu", model, str(exe)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120,
                           preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
-    assert proc.returncode == -signal.SIGILL or proc.returncode == 128 + signal.SIGILL, proc
-    cores = sorted(tmp_path.glob("qemu_built_v3_*.core"))
+    assert proc.returncode in (-signal.SIGILL, 128 + signal.SIGILL), proc
+    cores = sorted(tmp_path.glob(f"qemu_{exe.name}_*.core"))
     if not cores:
         pytest.skip("qemu wrote no guest core")
     assert "NT_SIGINFO" not in run(["readelf", "-n", str(cores[0])]).stdout
@@ -171,18 +187,24 @@ def test_a_build_for_a_newer_cpu_says_what_it_was_built_for(model, debuginfo, tm
     assert_no_traceback(text)
     assert r["verdict"] == "unsupported"
     assert r["missing"] and set(r["missing"]) <= absent
+    assert r["cpu"]["source"] == "process"            # glibc's snapshot of the guest CPU
     assert r["signal"]["name"] == "SIGILL" and r["signal"]["source"] == "pr_cursig"
     assert r["signal"]["code"] is None and r["signal"]["code_name"] is None
     assert not any("ILL_" in reason for reason in r["reasons"]), r["reasons"]
     assert "ILL_" not in text and "pr_cursig" in text
-    assert r["built_for"]["march"] == march
-    assert r["built_for"]["level"] == march
     assert r["cpu_level"]["level"] == level and r["cpu_level"]["known"]
-    assert set(r["cpu_level"]["next_level_lacks"]) == PSABI_V3 & absent
+    following = {"x86-64-v1": PSABI_V2, "x86-64-v2": PSABI_V3, "x86-64-v3": PSABI_V4}[level]
+    assert set(r["cpu_level"]["next_level_lacks"]) == following & absent
+    assert f"cpu level    {level}" in text
     [fix] = r["hints"]
+    if rust:
+        assert r["built_for"]["march"] is None and r["built_for"]["language"] == "rust"
+        assert "is_x86_feature_detected!" in fix and f"target-cpu={level}" in fix
+        return
+    assert r["built_for"]["march"] == march and r["built_for"]["level"] == march
     assert f"-march={march}" in fix and "target_clones" in fix and "glibc-hwcaps" in fix
     assert f"-march={level}" in fix
-    assert f"-march={march} in DW_AT_producer" in text and f"cpu level    {level}" in text
+    assert f"-march={march} in DW_AT_producer" in text
 
 
 def test_a_baseline_build_says_the_code_chose_the_instruction(isa_crash, tmp_path):
