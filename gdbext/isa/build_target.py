@@ -33,7 +33,7 @@ ISA_BITS = ((1, "x86-64-baseline"), (2, "x86-64-v2"), (4, "x86-64-v3"), (8, "x86
 MAX_NOTE = 1 << 16
 
 _MARCH = re.compile(r"(?:^|\s)-m(arch|cpu)=(\S+)")
-_MFEATURE = re.compile(r"(?:^|\s)-m(no-)?(avx\w*|sse\w*|ssse3|fma4?|bmi2?|lzcnt|popcnt|"
+_MFEATURE = re.compile(r"(?:^|\s)-m(no-)?(avx\w*|sse[\w.]*|ssse3|fma4?|bmi2?|lzcnt|popcnt|"
                        r"f16c|movbe|aes|pclmul|sha|vaes|vpclmulqdq|gfni|adx|xsave\w*)"
                        r"(?=\s|$)")
 # GCC switch -> /proc/cpuinfo name, where they differ
