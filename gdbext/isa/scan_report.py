@@ -170,7 +170,7 @@ def _data_lines(r: ScanResult) -> list[str]:
                      + (", ..." if len(named) > 6 else "") + ")")
         lines.append(text + ": constant tables and padding, not counted above")
     if r.data_like:
-        lines.append(f"{sum(r.data_like.values()):,} instructions no user program runs, "
+        lines.append(f"{sum(r.data_like.values()):,} instruction(s) no user program runs, "
                      "not counted above: "
                      + "; ".join(f"{why} ({n:,})" for why, n in sorted(r.data_like.items())))
     return lines
