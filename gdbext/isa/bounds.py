@@ -37,12 +37,14 @@ def function_bounds(path: str, sections: list[CodeSection]) -> Bounds:
     fdes = fde_ranges(path)
     if isinstance(fdes, str):
         out.fde_note, fdes = fdes, []
-    spans = [(s.address, s.address + len(s.data)) for s in sections]
+    spans = sorted((s.address, s.address + len(s.data)) for s in sections)
+    span_starts = [lo for lo, _ in spans]
     starts = [f.start for f in symbols]
     added = []
     for start, end in fdes:
-        if not any(lo <= start < hi for lo, hi in spans):
-            continue                      # a discarded section's FDE, or PLT data
+        k = bisect.bisect_right(span_starts, start) - 1
+        if k < 0 or start >= spans[k][1]:
+            continue                      # not in code: a discarded section's FDE
         i = bisect.bisect_right(starts, start) - 1
         if i >= 0 and start < symbols[i].end:
             continue                      # inside a symbol: the symbol names it
@@ -53,7 +55,7 @@ def function_bounds(path: str, sections: list[CodeSection]) -> Bounds:
             else f"fde@{start:#x}"
         added.append(Function(start, end, name))
     # FDEs may overlap each other (hand-written CFI): keep the first of each start
-    merged = sorted(set(symbols) | {f for f in added}, key=lambda f: (f.start, f.end))
+    merged = sorted(symbols + added)
     functions, last_start = [], None
     for f in merged:
         if f.start != last_start:
