@@ -53,7 +53,8 @@ def analyse(args, embedded: bool = False):
     from . import python_runtime
     from .frame_walk import selected_frames
     raw_frames = selected_frames(bound, warnings, what="the CFA chain")
-    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile)
+    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile,
+                    tuple(getattr(f, "inlined_names", ())))
               for f in raw_frames]
     python = None if embedded else python_runtime.fault_view(raw_frames, bound, warnings)
     probe = target.accessible_probe()
