@@ -313,6 +313,23 @@ def locate(address: int) -> Location:
     return Location(address, symbol, offset, function or symbol, objfile_for(address))
 
 
+def inlined_functions(address: int) -> list[str]:
+    """The functions inlined at ``address`` (an intrinsic such as
+    _mm_load_ps, core::ptr::read), innermost first, from the debug info's
+    blocks, then the function that holds them (gdb's demangled names).
+    Empty without debug info; one name when nothing is inlined there."""
+    names = []
+    try:
+        block = gdb.block_for_pc(address)
+        while block is not None:
+            if block.function is not None:
+                names.append(block.function.print_name)
+            block = block.superblock
+    except (gdb.error, RuntimeError):
+        return []
+    return names
+
+
 def objfile_for(address: int) -> str | None:
     """The shared library, vDSO or executable file that holds ``address``."""
     solib = gdb.solib_name(address)

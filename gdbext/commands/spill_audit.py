@@ -73,7 +73,8 @@ def analyse(args, embedded: bool = False):
         function_code = cfa_from_cfi = build_info = None
     audit = build(address, code, regs, signal, frames, function, function_code,
                   cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
-                  stack=stack, language=_language(function.name, build_info), deep=deep)
+                  stack=stack, language=_language(function.name, build_info), deep=deep,
+                  inlined=target.inlined_functions(address))
     if not deep:
         audit.explanation.append("Not a fault about alignment or the stack: crash-triage "
                                  "leaves out the block and spill analysis (spill-audit "

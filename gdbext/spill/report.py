@@ -70,6 +70,7 @@ class SpillAuditReport:
                 "encoding": op.encoding, "memory_operand": op.memory, "base": op.base,
                 "index": op.index, "displacement": op.displacement, "segment": op.segment,
                 "access_size": op.size, "writes": op.writes, "alignment_rule": op.rule,
+                "inlined_from": a.inlined[:-1],
             },
             "stack": {
                 "rsp": frame0.rsp if frame0 else None,

@@ -153,3 +153,14 @@ def test_inlined_frames_are_rows():
     rows = [line.split()[0] for line in text.splitlines()[1:]]
     assert rows == ["#0", "#1", "#2", "#3"]
     assert "_mm256_storeu_ps" in text and "inlined into #2" in text
+
+
+@pytest.mark.parametrize("name, twin", [
+    ("_mm_load_ps", "_mm_loadu_ps"), ("_mm256_store_ps", "_mm256_storeu_ps"),
+    ("_mm512_load_si512", "_mm512_loadu_si512"), ("_mm_store_si128", "_mm_storeu_si128"),
+    ("core::core_arch::x86::sse::_mm_load_ps", "_mm_loadu_ps"),
+    ("core::ptr::read<u64>", "core::ptr::read_unaligned"),
+    ("_mm_stream_ps", None), ("_mm_add_ps", None), ("memcpy", None)])
+def test_unaligned_twins(name, twin):
+    from gdbext.spill.audit import unaligned_form
+    assert unaligned_form(name) == twin
