@@ -2,8 +2,10 @@
 nm and the host's /proc/cpuinfo."""
 from __future__ import annotations
 
+import random
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +169,29 @@ def test_level_names_the_kernels_that_set_it():
     levels = {f["name"]: f["level"] for f in obj["functions"]}
     for k, n in need.items():
         assert levels[k] == (f"x86-64-v{n}" if n else "above x86-64-v4"), k
+
+
+DEBIAN_OPENBLAS = Path("/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0")
+
+
+def test_real_3dnow_in_a_function_is_code(tmp_path):
+    """Debian's OpenBLAS keeps femms (3DNow!) in its OPTERON kernels: inside a
+    function it is an instruction a Haswell lacks, not data (objdump per
+    function, a sample of 25)."""
+    if not DEBIAN_OPENBLAS.exists():
+        pytest.skip("libopenblas0-pthread is not installed")
+    out = run(["nm", "-D", "-S", "--defined-only", str(DEBIAN_OPENBLAS)]).stdout
+    opteron = sorted((int(a, 16), int(a, 16) + int(s, 16), n) for a, s, n in
+                     re.findall(r"^([0-9a-f]+) ([0-9a-f]+) [Tt] (\w+_OPTERON\w*)$", out, re.M))
+    assert opteron
+    with GdbSession(cwd=tmp_path, timeout=300) as gdb:
+        r = gdb.json(f"isa-scan --json --cpu haswell {DEBIAN_OPENBLAS}")
+    reported = {f["name"]: set(f["missing"]) for f in r["objects"][0]["functions"]}
+    with_femms = 0
+    for start, end, name in random.Random(27).sample(opteron, min(25, len(opteron))):
+        text = run(["objdump", "-d", f"--start-address={start:#x}",
+                    f"--stop-address={end:#x}", str(DEBIAN_OPENBLAS)]).stdout
+        if re.search(r"\tfemms", text):
+            with_femms += 1
+            assert "3dnow" in reported.get(name, set()), name
+    assert with_femms
