@@ -292,7 +292,23 @@ def symbol_address(name: str) -> int | None:
         value = gdb.parse_and_eval(f"&'{name}'")
         return int(value.cast(gdb.lookup_type("unsigned long")))
     except gdb.error:
+        pass
+    # In a Rust (or other) frame, 'name' is not C's quoting: evaluate as C
+    # for this one lookup, then give gdb its language setting back.
+    try:
+        language = gdb.parameter("language")
+    except (gdb.error, RuntimeError):
         return None
+    if language == "c":
+        return None
+    try:
+        gdb.execute("set language c", to_string=True)
+        value = gdb.parse_and_eval(f"&'{name}'")
+        return int(value.cast(gdb.lookup_type("unsigned long")))
+    except gdb.error:
+        return None
+    finally:
+        gdb.execute(f"set language {language}", to_string=True)
 
 
 # What `info target` / `info files` printed, kept for one command (a command
@@ -382,6 +398,23 @@ def locate(address: int) -> Location:
     if trusted != symbol:                   # named from another build: the offset only
         symbol, offset, function = trusted, 0, None
     return Location(address, symbol, offset, function or symbol, objfile_for(address))
+
+
+def inlined_functions(address: int) -> list[str]:
+    """The functions inlined at ``address`` (an intrinsic such as
+    _mm_load_ps, core::ptr::read), innermost first, from the debug info's
+    blocks, then the function that holds them (gdb's demangled names).
+    Empty without debug info; one name when nothing is inlined there."""
+    names = []
+    try:
+        block = gdb.block_for_pc(address)
+        while block is not None:
+            if block.function is not None:
+                names.append(block.function.print_name)
+            block = block.superblock
+    except (gdb.error, RuntimeError):
+        return []
+    return names
 
 
 def objfile_for(address: int) -> str | None:
@@ -1169,6 +1202,7 @@ class StackFrame:
     objfile: str | None
     inlined: int = 0            # inline frames folded into this one
     evidence: str = "exact"     # "inferred": found by stack scanning (unwind/stack_scan.py)
+    inlined_names: tuple = ()   # their functions, innermost first (an intrinsic at #0)
 
 
 def selected_registers() -> dict[str, int]:
@@ -1189,12 +1223,13 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
         raise GdbextError(NOTHING_LOADED)
     progspace = gdb.current_progspace()
     out: list[StackFrame] = []
-    inlined = 0
+    inlined, names = 0, []
     while frame is not None and len(out) < max_frames:
         try:
             older = frame.older()
             if frame.type() in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
                 inlined += 1            # no stack of its own: named by the frame holding its pc
+                names.append(frame.name())
                 frame = older
                 continue
             pc = int(frame.pc())
@@ -1202,10 +1237,11 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
             cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
             name = trusted_name(pc, frame.name())
             path = progspace.solib_name(pc) or (progspace.filename if name else None)
-            out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined))
+            out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined,
+                                  inlined_names=tuple(names)))
         except (gdb.error, RuntimeError):
             break
-        inlined = 0
+        inlined, names = 0, []
         frame = older
     return out, frame is not None
 

@@ -32,7 +32,7 @@ def process_cpu(kind: str):
     facts = read_snapshot(locate_table(code, func, target.read_bytes), target.read_bytes)
     if kind == "live" and host_is_x86_64():
         native = read_native_cpu()
-        facts.xcr0, facts.xcr0_source = native.xcr0, "XGETBV on this host (the live process runs here)"
+        facts.xcr0, facts.xcr0_source = native.xcr0, "XGETBV on this host, where the live process runs"
     elif kind == "core":
         path = target.core_file_path()
         xcr0 = core_file.read(path).xcr0 if path else None

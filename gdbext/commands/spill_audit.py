@@ -53,7 +53,8 @@ def analyse(args, embedded: bool = False):
     from . import python_runtime
     from .frame_walk import selected_frames
     raw_frames = selected_frames(bound, warnings, what="the CFA chain")
-    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile)
+    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile,
+                    tuple(getattr(f, "inlined_names", ())))
               for f in raw_frames]
     python = None if embedded else python_runtime.fault_view(raw_frames, bound, warnings)
     probe = target.accessible_probe()
@@ -72,7 +73,8 @@ def analyse(args, embedded: bool = False):
         function_code = cfa_from_cfi = build_info = None
     audit = build(address, code, regs, signal, frames, function, function_code,
                   cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
-                  stack=stack, language=_language(function.name, build_info), deep=deep)
+                  stack=stack, language=_language(function.name, build_info), deep=deep,
+                  inlined=target.inlined_functions(address))
     if not deep:
         audit.explanation.append("Not a fault about alignment or the stack: crash-triage "
                                  "leaves out the block and spill analysis (spill-audit "
