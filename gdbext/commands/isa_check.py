@@ -124,7 +124,10 @@ def _add_context(report, kind: str, where) -> None:
     if found is not None:
         lib, _ = found
         available = uses = chosen = None
-        path = where.objfile if where.objfile and os.path.isfile(where.objfile) else None
+        try:                # the build that ran, read here (a container's, gdbserver's)
+            path = target.file_for(where.objfile) if where.objfile else None
+        except GdbextError:
+            path = None
         if path and lib.symbol_pattern:
             try:
                 available = variants_in(elf_file.function_names(path), lib) or None
@@ -158,10 +161,10 @@ def _add_build_target(report, path: str | None) -> None:
     from ..isa.levels import cpu_level
 
     report.cpu_level = cpu_level(report.cpu)
-    if not path or not os.path.isfile(path):
+    if not path:
         return
     try:
-        report.build = read_build_target(path)
+        report.build = read_build_target(target.file_for(path))   # the build that ran
     except GdbextError as exc:
         report.warnings.append(f"cannot read what {os.path.basename(path)} was built for: "
                                f"{exc}")

@@ -113,7 +113,7 @@ def _build_info(path, warnings):
     if not path:
         return None
     try:
-        return read_build_info(path)
+        return read_build_info(target.file_for(path))      # the build that ran, or none
     except GdbextError as exc:
         warnings.append(f"build provenance unreadable: {exc}")
         return None
@@ -133,8 +133,9 @@ def _function(address: int, regs: dict[str, int], warnings: list[str]):
     cfa = None
     if path and bias is not None:
         link = address - bias
+        local = target.file_for(path)       # found already: load_bias read it
         try:
-            funcs = elf_file.functions(path)
+            funcs = elf_file.functions(local)
         except GdbextError as exc:
             funcs = []
             warnings.append(str(exc))
@@ -143,7 +144,7 @@ def _function(address: int, regs: dict[str, int], warnings: list[str]):
             start, end, source = funcs[i].start + bias, funcs[i].end + bias, "symbol"
             symbol = funcs[i].name
         try:
-            rule = cfi.cfa_rule_at(path, link)
+            rule = cfi.cfa_rule_at(local, link)
             bounds = (rule.fde_start, rule.fde_end) if rule else None
         except GdbextError:
             rule = bounds = None
