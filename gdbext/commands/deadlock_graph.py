@@ -80,7 +80,8 @@ def analyse(args):
     if python:
         _python_sites(states, python)
     report = DeadlockReport(build(states), kind, warnings + classifier.warnings,
-                            python=python.to_json() if python else None)
+                            python=python.to_json() if python else None,
+                            complete=len(states) >= len(target.thread_lwps()))
     truncated = sum(1 for s in states if s.frames_truncated)
     if truncated:
         report.warnings.append(f"the stack walk of {truncated} thread(s) "
@@ -221,6 +222,7 @@ def _python_sites(states, python) -> None:
         native = native_site(s.frames)
         if site is not None:
             s.wait_site = site + (f" [native: {native}]" if native else "")
+            s.python_site = python.site_frames.get(s.lwp)
         elif native and (s.lwp in python.thread_lwps
                          or (s.blocked_on and s.blocked_on.kind == "gil")):
             s.wait_site = native

@@ -60,3 +60,8 @@ SKIP_OBJECT_PATTERNS = (r"/libffi\.so", r"/_ctypes[^/]*\.so", r"/libpython3\.\d+
 
 def is_machinery(function: str) -> bool:
     return bool(SKIP_FUNCTIONS.match(function))
+
+
+# Python files of the standard library: /usr/lib/python3.11/ctypes/__init__.py,
+# ~/.pyenv/versions/3.11.7/lib/python3.11/threading.py; not site-/dist-packages.
+PYTHON_STDLIB = re.compile(r"/lib/python3(?:\.\d+)?/(?!(?:site|dist)-packages/)(.+)$")

@@ -109,6 +109,11 @@ class ThreadState:
     frames: list = field(default_factory=list)
     frames_truncated: bool = False
     start: StartRoutine | None = None
+    # sleeps for good: an untimed (or re-waiting) futex wait on a word of this
+    # process's own (private, or a join) that still holds the value the
+    # waiter sleeps on -- nothing has woken it; only a thread here can
+    stuck: bool = False
+    python_site: object = None      # a Python thread's wait site (runtimes.cpython.PyFrame)
 
 
 _SUFFIXES = re.compile(r"(?:_common|_slow|_full|_cancelable|_ex|_np|64)$")
@@ -309,7 +314,8 @@ class Classifier:
                 blocked.evidence.append("a futex wait resumed as restart_syscall (a stop "
                                         "interrupted it): its arguments are still in the "
                                         "registers")
-            return ThreadState(state="blocked", blocked_on=blocked, **base)
+            return ThreadState(state="blocked", blocked_on=blocked,
+                               stuck=self._sleeps_for_good(t, blocked), **base)
         state, what = kb.SYSCALL_STATES.get(
             nr, ("syscall", self.syscall_name(nr) or f"syscall {nr}"))
         if nr == kb.SYS_RESTART_SYSCALL:
@@ -318,6 +324,30 @@ class Classifier:
                                (state, "restart_syscall"))
             what += " (restarted)"
         return ThreadState(state=state, blocked_on=None, detail=what, **base)
+
+    def _sleeps_for_good(self, t, b: BlockedOn) -> bool:
+        """Whether nothing but another thread of this process can end the
+        wait (ThreadState.stuck).  A word that no longer holds the value the
+        waiter sleeps on means a wake-up is on its way (FUTEX_WAIT sleeps
+        only while *uaddr == val): a busy healthy process caught mid-handoff
+        is not stuck."""
+        uaddr, op, val = t.regs.get("rdi"), t.regs.get("rsi"), t.regs.get("rdx")
+        if uaddr is None or op is None or val is None or b.released:
+            return False
+        if b.timed and not b.loops:
+            return False
+        cmd = op & kb.FUTEX_CMD_MASK
+        if cmd in kb.FUTEX_PI_LOCKS:
+            return True                 # the kernel hands it over at the owner's unlock
+        if cmd not in kb.FUTEX_WAITS:
+            return False
+        if not op & kb.FUTEX_PRIVATE_FLAG and b.kind != "join":
+            return False                # process-shared: another process may wake it
+        try:
+            word = int.from_bytes(self.read(uaddr, 4), "little")
+        except GdbextError:
+            return False
+        return word == val & 0xFFFFFFFF
 
     def _restarted_futex(self, t) -> bool:
         """Whether a thread in restart_syscall was in futex(2): its frames say

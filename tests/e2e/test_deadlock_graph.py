@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -397,3 +398,30 @@ def test_semaphores_make_the_verdict_unknown(source, debuginfo, hang, tmp_path):
         assert b["confidence"] == "inferred"
     assert r["verdict"] == "unknown"
     assert [u["lwp"] for u in r["unknown"]] == [h.tid("waiter")]
+
+
+@MODES
+@pytest.mark.parametrize("mode", ["private", "shared"])
+def test_a_lone_waiter_nobody_can_wake(mode, source, debuginfo, hang, tmp_path):
+    """The process's only thread waits on a semaphore nobody posts (its
+    reporter thread has exited: /proc shows one task).  Private: only a
+    thread of this process could post it, and there is none -- a deadlock,
+    though no owner can be named.  Process-shared: another process may post
+    it, so the verdict stays unknown."""
+    h = hang("lonewait", mode)
+    deadline = time.monotonic() + 10
+    while len(os.listdir(f"/proc/{h.pid}/task")) != 1:
+        assert time.monotonic() < deadline, os.listdir(f"/proc/{h.pid}/task")
+        time.sleep(0.02)
+    main = h.tid("main")
+    r = report(h, source, debuginfo, tmp_path)
+    assert [t["lwp"] for t in r["threads"]] == [main]
+    b = by_lwp(r)[main]["blocked_on"]
+    assert (b["kind"], b["address"], b["owner_lwps"]) == ("semaphore", h.locks["S"], [])
+    assert b["address"] == h.waits[main]
+    if mode == "private":
+        assert (r["verdict"], r["all_blocked"], r["patterns"]) == \
+            ("deadlock", True, ["all-threads-blocked"])
+        assert [u["lwp"] for u in r["unknown"]] == [main]     # still no owner to name
+    else:
+        assert (r["verdict"], r["all_blocked"]) == ("unknown", False)

@@ -514,3 +514,26 @@ def test_a_thread_in_another_syscall_is_named_by_it(tmp_path):
     [t] = result["threads"]
     assert numbers[nr] == "tgkill"
     assert t["detail"] == numbers[nr], t
+
+
+@pytest.mark.parametrize("how", ["live", "gcore"])
+@pytest.mark.parametrize("python", _builds())
+def test_exit_joins_a_worker_that_never_ends(python, how, tmp_path):
+    """CPython gh-80961: the script ends, and the exit hook of
+    concurrent.futures joins a pool worker that waits on an Event nobody sets.
+    No cycle and no owner to name for the Event, but every thread waits for
+    good: a deadlock (all-threads-blocked), the worker's wait site the line
+    the fixture printed, in its own code, naming the stdlib function it waits
+    in; the main thread joins the worker (its native id)."""
+    result, text, facts = _graph(python, "pool_exit.py", lines=2, tmp_path=tmp_path, how=how)
+    worker, main = facts["worker"], facts["main"]["lwp"]
+    by = _by_lwp(result)
+    assert (result["verdict"], result["all_blocked"], result["patterns"]) == \
+        ("deadlock", True, ["all-threads-blocked"]), result["patterns"]
+    assert by[worker["lwp"]]["wait_site"].startswith(
+        f"{SCRIPTS / 'pool_exit.py'}:{worker['line']} in task [threading.py: "), by[worker["lwp"]]
+    b = by[main]["blocked_on"]
+    assert b["kind"] == "py-join" and b["owner_lwps"] == [worker["lwp"]], b
+    assert "all 2 thread(s) wait without a timeout" in text
+    joins = [lock for lock in result["python"]["locks"] if "(join)" in lock["name"]]
+    assert [[w["lwp"] for w in j["waiters"]] for j in joins] == [[main]]    # listed once
