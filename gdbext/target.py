@@ -1283,8 +1283,11 @@ class Mapping:
 
 
 def live_maps() -> list[Mapping] | None:
-    """/proc/PID/maps of a live process; None on other targets."""
+    """/proc/PID/maps of a live process (a remote one's as gdb reads it on
+    the target: `info proc mappings` over gdbserver); None on other targets."""
     pid_ = gdb.selected_inferior().pid
+    if kind() == "remote" and pid_:
+        return _remote_maps()
     if kind() != "live" or not pid_:
         return None
     try:
@@ -1297,11 +1300,34 @@ def live_maps() -> list[Mapping] | None:
                 r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \S+[ \t]*(.*)$", text, re.M)]
 
 
+def _remote_maps() -> list[Mapping] | None:
+    """`info proc mappings` on a remote target (gdb 13 and 16 print Perms
+    before the objfile); None when the stub serves no /proc (qemu's)."""
+    try:
+        out = gdb.execute("info proc mappings", to_string=True)
+    except gdb.error:
+        return None
+    rows = re.findall(r"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+"
+                      r"([r-][w-][x-][ps])[ \t]*(.*?)[ \t]*$", out, re.M)
+    return [Mapping(int(lo, 16), int(hi, 16), perms, name, int(off, 16))
+            for lo, hi, off, perms, name in rows] or None
+
+
+def remote_command_line() -> str | None:
+    """A remote process's command line (`info proc cmdline` on the target)."""
+    try:
+        out = gdb.execute("info proc cmdline", to_string=True)
+    except gdb.error:
+        return None
+    m = re.search(r"^cmdline = '(.*)'$", out, re.M)
+    return m.group(1) if m else None
+
+
 def mappings() -> list[Mapping] | None:
     """The target's memory mappings with permissions: /proc/PID/maps live, the
     core's PT_LOAD segments (every mapping, PROT_NONE guards included);
     None when neither is available."""
-    if kind() == "live":
+    if kind() in ("live", "remote"):
         return live_maps()
     core = core_file_path() if kind() == "core" else None
     if core:

@@ -51,6 +51,15 @@ def collect(warnings: list[str]) -> dict:
             warnings.append(f"/proc/{pid}: {exc.strerror}")
         mappings = [(m.start, m.offset, m.name) for m in target.live_maps() or ()
                     if m.name.startswith("/")]
+    elif kind == "remote":          # gdbserver serves the target's /proc; qemu's stub does not
+        meta["source"] = "the target's /proc (remote)"
+        meta["command"] = target.remote_command_line()
+        if meta["executable"] and meta["executable"].startswith("target:"):
+            meta["executable"] = meta["executable"][len("target:"):]
+        mappings = [(m.start, m.offset, m.name) for m in target.live_maps() or ()
+                    if m.name.startswith("/")]
+        if not mappings:            # the dynamic linker's list: each object's first page
+            mappings = [(m.bias, 0, m.name) for m in target.link_maps() if m.name]
     threads = target.thread_names()
     meta["thread_count"] = len(threads)
     meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
@@ -67,11 +76,15 @@ def collect(warnings: list[str]) -> dict:
         seen.add(path)
         bid = memory_elf.build_id(read, start)
         source = "memory" if bid else None
-        here = f"/proc/{meta['pid']}/root{path}" if kind == "live" and meta["pid"] else \
-            target.gdb_path_for(path) or path      # a core: the file gdb read (its sysroot)
-        if not os.path.exists(here):
-            here = path         # /proc/PID/root unreadable (another user): the path itself
-        on_disk = core_file.build_id(here) if os.path.exists(here) else None
+        if kind == "live" and meta["pid"]:
+            here = f"/proc/{meta['pid']}/root{path}"
+            if not os.path.exists(here):
+                here = path     # /proc/PID/root unreadable (another user): the path itself
+        elif kind == "remote":  # a local file only when gdb reads local files (set sysroot)
+            here = target.gdb_path_for(path)
+        else:                   # a core: the file gdb read (under its sysroot)
+            here = target.gdb_path_for(path) or path
+        on_disk = core_file.build_id(here) if here and os.path.exists(here) else None
         if bid is None and on_disk:
             bid, source = on_disk, "file"
         entry = {"path": path, "base": start, "build_id": bid, "build_id_source": source}

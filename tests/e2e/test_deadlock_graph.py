@@ -56,7 +56,9 @@ def gdbserver_report(h: Hung, debuginfo: bool, tmp_path, command) -> dict:
                 break
         with GdbSession("-ex", f"target remote 127.0.0.1:{port}", debuginfo=debuginfo,
                         cwd=tmp_path) as gdb:
-            return gdb.json(command)
+            result = gdb.json(command)
+            gdb.cmd("detach")           # the process lives on (the session's close kills)
+            return result
     finally:
         server.kill() if server.poll() is None else None
         server.wait()

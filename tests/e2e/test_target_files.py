@@ -235,3 +235,35 @@ def test_isa_check_behind_qemus_gdb_stub(tmp_path):
         ("process", probe["family"], probe["model"]), cpu
     assert result["verdict"] == "unsupported" and "fma4" in result["missing"], result
     assert not [w for w in result["warnings"] if "2.33" in w], result["warnings"]
+
+
+def _untraced(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while re.search(r"^TracerPid:\s*[1-9]", open(f"/proc/{pid}/status").read(), re.M):
+        assert time.monotonic() < deadline, "still traced"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("debuginfo", [True, False])
+@pytest.mark.parametrize("name", ["abba", "loader_gomp"])
+def test_crash_triage_behind_gdbserver_reads_as_attached(name, debuginfo, hang, tmp_path):
+    """The same hung process, attached directly and then behind Debian's
+    gdbserver (gdb given no file: it reads the program and libraries from
+    the target): the same verdict, signature, command line and modules with
+    their build-ids -- the direct attach is the oracle, and its modules are
+    checked against readelf."""
+    from tests.e2e.test_deadlock_graph import gdbserver_report, report
+    h = hang(name)
+    remote = gdbserver_report(h, debuginfo, tmp_path, "crash-triage --json")
+    _untraced(h.pid)                    # gdbserver has let go before gdb attaches
+    direct = report(h, "attach", debuginfo, tmp_path, "crash-triage --json")
+    for key in ("verdict", "headline"):
+        assert remote[key] == direct[key], (key, remote[key], direct[key])
+    assert remote["signature"]["id"] == direct["signature"]["id"]
+    modules = {m["path"]: m["build_id"] for m in direct["metadata"]["modules"]}
+    for path, bid in modules.items():
+        assert bid == _build_id(path), path
+    assert {m["path"]: m["build_id"] for m in remote["metadata"]["modules"]} == modules
+    assert remote["metadata"]["command"] == direct["metadata"]["command"]
+    assert not [w for w in remote["warnings"] if "cannot open" in w or "target:" in w], \
+        remote["warnings"]
