@@ -108,6 +108,7 @@ bench: setup
 	$(VENV)/bin/python bench/everyday_triage.py
 	$(VENV)/bin/python bench/triage_python.py
 	$(VENV)/bin/python bench/python_lines.py
+	$(VENV)/bin/python bench/remote_speed.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)
