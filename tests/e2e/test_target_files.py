@@ -9,6 +9,7 @@ a probe program prints under the same qemu CPU model -- never gdbext.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -127,6 +128,12 @@ def test_the_original_files_under_a_sysroot_explain_it_again(rebuilt, tmp_path):
     assert result["frames"][0]["function"] == "foo_sum", result["frames"]
     assert result["class"]["class"] == "null-read"
     assert not [w for w in result["warnings"] if "libfoo.so" in w], result["warnings"]
+    # the batch, as a fleet's cores are triaged: gdbext triage --sysroot DIR
+    batch = subprocess.run([str(GDBEXT), "triage", "--no-summary", "--sysroot", str(root),
+                            str(case["core"])],
+                           capture_output=True, text=True, timeout=300)
+    [record] = [json.loads(line) for line in batch.stdout.splitlines() if line.startswith("{")]
+    assert "foo_sum" in record["signature"]["text"], record
 
 
 NS_A = "#include <unistd.h>\nvoid ns_wait_a(void) { for (;;) pause(); }\n" \
