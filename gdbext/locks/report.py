@@ -24,6 +24,13 @@ FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
      "a thread holds the dynamic loader's lock (inside dlopen/dlclose or a constructor) while "
      "waiting for a thread that needs it: never wait for other threads from ELF "
      "constructors, destructors or anything dlopen() runs"),
+    ("gil-join", frozenset({"gil", "join"}),
+     "a thread holds the Python GIL while it joins (or waits for) a thread that needs the "
+     "GIL (PyGILState_Ensure in a thread an embedding program or C extension started): "
+     "release the GIL before waiting -- Py_BEGIN_ALLOW_THREADS / Py_END_ALLOW_THREADS "
+     "around the join, or PyEval_SaveThread() after Py_Initialize() in an embedding "
+     "program (Py_Initialize returns holding the GIL) and PyEval_RestoreThread() after "
+     "the threads end; pybind11 py::gil_scoped_release"),
     ("gil-lock", frozenset({"gil"}),
      "a thread holds the Python GIL while it blocks in native code on a lock, and the "
      "lock's holder waits for the GIL (PyGILState_Ensure, a callback into Python): release "

@@ -537,3 +537,28 @@ def test_exit_joins_a_worker_that_never_ends(python, how, tmp_path):
     assert "all 2 thread(s) wait without a timeout" in text
     joins = [lock for lock in result["python"]["locks"] if "(join)" in lock["name"]]
     assert [[w["lwp"] for w in j["waiters"]] for j in joins] == [[main]]    # listed once
+
+
+@pytest.mark.parametrize("how", ["live", "gcore"])
+@pytest.mark.parametrize("python", _builds())
+def test_gil_held_across_a_join(python, how, tmp_path):
+    """CPython gh-121463's shape: the thread holding the GIL joins a C thread
+    that waits for the GIL in PyGILState_Ensure.  A cycle GIL <-> join, and
+    the fix for it -- release the GIL before waiting (PyEval_SaveThread),
+    not the lock-ordering one."""
+    lib = tmp_path / "gil_join.so"
+    run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(SCRIPTS / "gil_join.c"),
+         "-lpthread"])
+    result, text, facts = _graph(python, "gil_join.py", str(lib), lines=2, tmp_path=tmp_path,
+                                 how=how)
+    main, cthread = facts["main"]["lwp"], facts["cthread"]["lwp"]
+    assert [sorted(c) for c in result["cycles"]] == [sorted([main, cthread])]
+    assert result["patterns"] == ["gil-join"]
+    by = _by_lwp(result)
+    assert (by[main]["blocked_on"]["kind"], by[main]["blocked_on"]["owner_lwps"]) == \
+        ("join", [cthread])
+    assert (by[cthread]["blocked_on"]["kind"], by[cthread]["blocked_on"]["owner_lwps"]) == \
+        ("gil", [main])
+    assert "PyEval_SaveThread" in " ".join(result["hints"])
+    assert by[main]["wait_site"].startswith(
+        f"{SCRIPTS / 'gil_join.py'}:{facts['main']['line']} in <module>")
