@@ -120,6 +120,15 @@ def _read(fh, offset: int, size: int) -> bytes:
     return fh.read(size)
 
 
+def section_data(path: str, section: Section) -> bytes:
+    """The bytes of one of ``path``'s sections (as ``sections`` lists it)."""
+    try:
+        with open(path, "rb") as fh:
+            return _read(fh, section.offset, section.size)
+    except OSError as exc:
+        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+
+
 def seek(fh, offset: int) -> None:
     """Seek to an offset the file itself claims.  Past the end it reads nothing,
     as any offset past the end does: clamped, because seek() raises ValueError

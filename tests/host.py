@@ -2,6 +2,7 @@
 tool paths.  Tests derive their expectations from here."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -229,3 +230,41 @@ def records_by_core(cores: dict, records: list[dict]) -> dict:
     by_path = {r["core"]: r for r in records}
     assert set(by_path) == {str(core) for core in cores.values()}, sorted(by_path)
     return {name: by_path[str(core)] for name, core in cores.items()}
+
+
+@contextlib.contextmanager
+def gdbserver(pid: int):
+    """Debian's gdbserver attached to ``pid`` on a free local port: yields
+    "127.0.0.1:PORT" once it listens; killed at the end if still there."""
+    import shutil
+    import socket
+    if not shutil.which("gdbserver"):
+        import pytest
+        pytest.skip("no gdbserver (make setup installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(pid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in server.stdout:
+            if "Listening on port" in line:
+                break
+        yield f"127.0.0.1:{port}"
+        server.wait(timeout=30)         # gdb detached: gdbserver ends
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+
+
+def libpython_with_dwarf(version: str) -> Path:
+    """pyenv's libpython of ``version`` when it carries DWARF (skips otherwise)."""
+    import pytest
+    python = pyenv_python(version)
+    if python is None:
+        pytest.skip(f"no pyenv {version}")
+    lib = python.parent.parent / "lib" / f"libpython{version}.so.1.0"
+    if ".debug_info" not in run(["readelf", "-S", str(lib)]).stdout:
+        pytest.skip(f"{lib} has no DWARF")
+    return lib

@@ -19,7 +19,6 @@ import re
 import struct
 
 from .. import elf_file
-from ..errors import GdbextError
 from ..record import field, record
 from . import levels
 
@@ -134,12 +133,7 @@ def _isa_note(path: str) -> tuple[list[str] | None, list[str] | None]:
                    None)
     if section is None or section.size > MAX_NOTE:
         return None, None
-    try:
-        with open(path, "rb") as fh:
-            elf_file.seek(fh, section.offset)
-            data = fh.read(section.size)
-    except OSError as exc:
-        raise GdbextError(f"cannot read {path}: {exc.strerror}") from None
+    data = elf_file.section_data(path, section)
     needed = used = None
     pos = 0
     while pos + 12 <= len(data):                  # Elf64_Nhdr; notes are 8-aligned here

@@ -625,12 +625,7 @@ def _fde_ranges(path: str, size: int, _mtime: int) -> list[tuple[int, int]] | st
         return f"{path} has no .eh_frame"
     if sec.offset + sec.size > size:
         return f"{path}: .eh_frame is truncated"
-    try:
-        with open(path, "rb") as fh:
-            elf_file.seek(fh, sec.offset)
-            data = fh.read(sec.size)
-    except OSError as exc:
-        raise GdbextError(f"cannot open {path}: {exc.strerror}") from None
+    data = elf_file.section_data(path, sec)
     try:
         return _walk_fdes(data, sec.address)
     except _Corrupt as exc:

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
 from tests.e2e.hung import DEADLOCK, Hung, abort_when_blocked, learn
-from tests.host import GDB, find_kernel_core, kernel_cores_land_in_cwd, run
+from tests.host import GDB, find_kernel_core, gdbserver, kernel_cores_land_in_cwd, run
 
 
 def report(h: Hung, source: str, debuginfo: bool, tmp_path, command="deadlock-graph --json"):
@@ -43,25 +40,12 @@ def gdbserver_report(h: Hung, debuginfo: bool, tmp_path, command) -> dict:
     """The process behind Debian's gdbserver (--attach), gdb given no file:
     it reads the program and its libraries through the remote protocol
     (target:), as from another machine."""
-    if not shutil.which("gdbserver"):
-        pytest.skip("no gdbserver (make setup installs it)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(h.pid)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in server.stdout:
-            if "Listening on port" in line:
-                break
-        with GdbSession("-ex", f"target remote 127.0.0.1:{port}", debuginfo=debuginfo,
+    with gdbserver(h.pid) as address:
+        with GdbSession("-ex", f"target remote {address}", debuginfo=debuginfo,
                         cwd=tmp_path) as gdb:
             result = gdb.json(command)
             gdb.cmd("detach")           # the process lives on (the session's close kills)
-            return result
-    finally:
-        server.kill() if server.poll() is None else None
-        server.wait()
+    return result
 
 
 def kernel_core_report(h: Hung, program: str, debuginfo: bool, tmp_path, command) -> dict:

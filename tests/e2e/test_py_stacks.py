@@ -20,7 +20,8 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
 from tests.host import (FIXTURES, GDB, REPO, debian_python, find_kernel_core, host_has,
-                        interpreter_params, pyenv_python, run, unlimited_core)
+                        interpreter_params, libpython_with_dwarf, pyenv_python, run,
+                        unlimited_core)
 
 SCRIPTS = REPO / "fixtures" / "python"
 DEBIAN = debian_python()
@@ -466,13 +467,7 @@ def _plain_python_frames(python: Path, core: Path, tmp_path: Path) -> dict:
 
 
 def _pyenv_with_dwarf(version: str) -> Path:
-    python = pyenv_python(version)
-    if python is None:
-        pytest.skip(f"no pyenv {version}")
-    lib = python.parent.parent / "lib" / f"libpython{version}.so.1.0"
-    if ".debug_info" not in run(["readelf", "-S", str(lib)]).stdout:
-        pytest.skip(f"{lib} has no DWARF: plain gdb cannot pick the frames")
-    return python
+    return pyenv_python(version) if libpython_with_dwarf(version) else None
 
 
 @pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,8 @@ from tests.e2e.conftest import MODES
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.hung import DEADLOCK, abort_when_blocked
 from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _start, _stop, need_debian
-from tests.host import GDB, REPO, debian_python, find_kernel_core, gdbext_cli, interpreter_params, \
-    run
+from tests.host import GDB, REPO, debian_python, find_kernel_core, gdbext_cli, gdbserver, \
+    interpreter_params, run
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
@@ -342,22 +341,10 @@ def test_ctrl_c_mid_analysis_leaves_the_process_running(how, after, tmp_path):
 
 # -- gdbserver ----------------------------------------------------------------
 
-@pytest.mark.skipif(not shutil.which("gdbserver"), reason="no gdbserver")
 def test_remote_gdbserver_attach(hang):
     h = hang("abba")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(h.pid)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in server.stdout:
-            if "Listening on port" in line:
-                break
-        proc = gdbext("deadlock-graph", "--remote", f"127.0.0.1:{port}", "--json")
-        server.wait(timeout=30)         # gdb detached: gdbserver ends
-    finally:
-        server.kill() if server.poll() is None else None
+    with gdbserver(h.pid) as address:
+        proc = gdbext("deadlock-graph", "--remote", address, "--json")
     assert proc.returncode == 1, proc.stderr
     r = json.loads(proc.stdout)
     assert [sorted(c) for c in r["cycles"]] == [sorted([h.tid("T1"), h.tid("T2")])]

@@ -465,15 +465,8 @@ def _dwarf(library, expressions: dict[str, str]) -> dict[str, int]:
 
 
 def _libpython(version: str):
-    from tests.host import pyenv_python
-    python = pyenv_python(version)
-    if python is None:
-        pytest.skip(f"no pyenv {version}")
-    lib = python.parent.parent / "lib" / f"libpython{version}.so.1.0"
-    from tests.host import run
-    if ".debug_info" not in run(["readelf", "-S", str(lib)]).stdout:
-        pytest.skip(f"{lib} has no DWARF")
-    return lib
+    from tests.host import libpython_with_dwarf
+    return libpython_with_dwarf(version)
 
 
 def _every_field(layout: L.Layout) -> dict[str, int | None]:
