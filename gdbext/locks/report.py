@@ -401,7 +401,7 @@ class DeadlockReport:
             parts.append("blocked behind a wait on a gone owner: " + ", ".join(
                 f"{self._who(l)} (behind LWP {w})" for l, w in sorted(g.behind_orphan.items())))
         unknown = self.unknown_waits()
-        if unknown and self.verdict == "unknown":
+        if unknown and (self.verdict == "unknown" or self._only_all_blocked()):
             parts.append("owners unknown:\n" + "\n".join(
                 f"  {self._who(l)}: {g.by_lwp[l].blocked_on.label} - {why}"
                 for l, _, why in unknown[:20])

@@ -203,7 +203,9 @@ def test_rlock_owner_exact_and_join(python, tmp_path):
 
 def test_unknown_owners_make_the_verdict_unknown(tmp_path):
     """A real ABBA taken with acquire() by hand: no frame shows who holds the
-    locks, so the verdict is unknown -- never no-deadlock."""
+    locks, so their owners are unknown -- yet every thread (main joins t1)
+    waits for good, so the verdict is a deadlock (all-threads-blocked), the
+    unknown owners still listed with why; never no-deadlock."""
     need_debian()
     proc, facts = _start(DEBIAN, "locks.py", "manual", lines=4, cwd=tmp_path)
     try:
@@ -212,10 +214,12 @@ def test_unknown_owners_make_the_verdict_unknown(tmp_path):
             text = gdb.cmd("deadlock-graph")
     finally:
         _stop(proc)
-    assert result["verdict"] == "unknown"
+    assert (result["verdict"], result["all_blocked"], result["patterns"]) == \
+        ("deadlock", True, ["all-threads-blocked"])
+    assert len(result["threads"]) == 3 and result["cycles"] == []
     unknown = {u["lwp"]: u["kind"] for u in result["unknown"]}
     assert unknown == {facts["t1"]["lwp"]: "py-lock", facts["t2"]["lwp"]: "py-lock"}
-    assert text.startswith("deadlock-graph: UNKNOWN")
+    assert text.startswith("deadlock-graph: DEADLOCK - all 3 thread(s)")
     assert "threading.Lock records no owner" in text
 
 
@@ -396,9 +400,11 @@ def test_lock_inherited_across_fork(python, how, mode, tmp_path):
         assert result["patterns"] == ["python-fork-inherited-lock"]
         assert "os.register_at_fork" in " ".join(result["hints"])
         assert "held by a thread of the parent process" in text, text
-    else:   # a Lock records no owner, and no parent to ask: unknown, and why
-        assert result["verdict"] == "unknown" and b["owner_lwps"] == []
-        assert [u["kind"] for u in result["unknown"]] == ["py-lock"]
+    else:   # a Lock records no owner and there is no parent to ask -- but the
+        # child's one thread waits for good: a deadlock all the same
+        assert b["owner_lwps"] == [] and [u["kind"] for u in result["unknown"]] == ["py-lock"]
+        assert (result["verdict"], result["all_blocked"], result["patterns"]) == \
+            ("deadlock", True, ["all-threads-blocked"])
 
 
 @pytest.mark.parametrize("how", ["live", "gcore", "kernel-core"])
@@ -455,7 +461,8 @@ def test_a_version_gdbext_does_not_read_is_one_line_native_complete(tmp_path):
     assert set(blocked) == set(waits) and len(blocked) == 3
     for lwp, b in blocked.items():
         assert b["address"] == waits[lwp], (b, waits)
-    assert result["verdict"] == "unknown"
+    # no Python owners, but every thread sleeps for good: native analysis alone says so
+    assert (result["verdict"], result["all_blocked"]) == ("deadlock", True)
 
 
 @pytest.mark.parametrize("python", _builds())
