@@ -407,8 +407,10 @@ def _forked_holder(ppid: int, held: dict[int, tuple], address: int, layout):
     if copy is None or copy.tid != 0:
         return None
     return (lwp, f"no thread here holds it; in the parent {ppid} thread {lwp} holds the "
-            f"lock at the same address ({why}), and its struct pthread {pthread:#x} is here "
-            "with tid 0: this process is that parent's fork", False)
+            f"lock at the same address now ({why}), and its struct pthread {pthread:#x} is "
+            "here with tid 0: this process is that parent's fork, and that thread -- or "
+            "another thread of the parent before it, a plain Lock records no owner -- held "
+            "it when fork() copied it", False)
 
 
 def _owner_fate(kind: str):

@@ -286,8 +286,9 @@ class DeadlockReport:
             more = f" (and {len(g.orphaned) - 1} more)" if len(g.orphaned) > 1 else ""
             behind = (f", {len(g.behind_orphan)} more blocked behind it"
                       if g.behind_orphan else "")
+            held = "held by" if b.confidence == "exact" else "held (inferred) by"
             return (f"deadlock-graph: DEADLOCK - {self._who(w)} waits forever for {b.label} "
-                    f"held by {self._holder(o, fate)}, no thread of this process "
+                    f"{held} {self._holder(o, fate)}, no thread of this process "
                     f"({fate.evidence}){more}"
                     f"{behind}")
         if self._only_all_blocked():
