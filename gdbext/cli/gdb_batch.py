@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import time
 from pathlib import Path
 
 from .. import core_file
 from ..record import record
-from . import live, one_shot
+from . import inputs, live, one_shot
 
 RECORD_SCHEMA = "gdbext/triage-record/1"
 LOADER = Path(__file__).resolve().parent.parent / "gdbinit.py"    # in the package: a wheel has it
@@ -131,6 +132,10 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
         record["error"] = live.problem(job.pid)
         record["executable"] = live.executable(job.pid)
         return record["error"] is None, None
+    refused = inputs.refusal(job.core)
+    if refused is not None:
+        record["error"] = refused
+        return False, None
     foreign = foreign_architecture(job.core)
     if foreign is not None:
         record["error"] = f"unsupported architecture: {foreign} (gdbext supports x86-64 only)"
@@ -155,6 +160,33 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
     return True, executable
 
 
+def prepare_within(record: dict, job: Job, seconds: float) -> tuple[bool, str | None]:
+    """prepare() bounded by ``seconds`` (the core's --timeout): it reads the
+    core's headers and notes in the driver, which a slow or hostile file
+    (one swapped for a FIFO after inputs.refusal looked) could stall.  It runs
+    on a scratch record in a thread of its own; when it is late the record
+    times out and the thread is abandoned (a daemon: it never holds up exit)."""
+    scratch = dict(record, warnings=[])
+    done: list = []
+
+    def check():
+        try:
+            done.append(prepare(scratch, job))
+        except BaseException as exc:    # raised again in the caller, as prepare() would
+            done.append(exc)
+    thread = threading.Thread(target=check, daemon=True)
+    thread.start()
+    thread.join(max(0.0, seconds))
+    if not done:
+        timed_out(record, seconds, before_gdb=True)
+        return False, None
+    if isinstance(done[0], BaseException):
+        raise done[0]
+    record.update(error=scratch["error"], executable=scratch["executable"])
+    record["warnings"] += scratch["warnings"]
+    return done[0]
+
+
 def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
     """Fill the record from what gdb printed for this core: the crash-triage
     JSON line on stdout, else gdb's own words on stderr."""
@@ -174,17 +206,21 @@ def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
                            if any(mark in w for mark in DAMAGED_EVIDENCE)]
 
 
-def timed_out(record: dict, timeout: float) -> None:
+def timed_out(record: dict, timeout: float, before_gdb: bool = False) -> None:
     record["status"] = "timeout"
-    record["error"] = f"no answer in {timeout:g} s (--timeout)"
+    record["error"] = f"no answer in {timeout:g} s (--timeout)" + \
+        (": the checks before gdb (the core's headers and notes) did not end" if before_gdb
+         else "")
 
 
 def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
-    go, executable = prepare(record, job)
+    started = time.monotonic()
+    go, executable = prepare_within(record, job, opts.timeout)
     if not go:
         return
+    left = opts.timeout - (time.monotonic() - started)      # --timeout counts from the start
     try:
-        out, err, returncode = one_shot.run(gdb_argv(job, executable, opts), opts.timeout,
+        out, err, returncode = one_shot.run(gdb_argv(job, executable, opts), max(left, 0.001),
                                             live=job.pid is not None, pid=job.pid)
     except OSError as exc:
         record["error"] = f"cannot run {opts.gdb}: {exc.strerror}"

@@ -258,3 +258,62 @@ def test_batch_cli_on_hostile_cores(cores, tmp_path):
                if line.startswith("{")]
     assert [r["verdict"] for r in records] == ["jump-to-unmapped", "bad-stack-pointer",
                                                "stack-overflow"]
+
+
+def test_batch_cli_never_opens_what_is_not_a_file(cores, tmp_path):
+    """A FIFO named on the command line (opening it waits for a writer:
+    before this, forever and before any --timeout), /dev/null, and in a
+    directory a FIFO, a socket, a symbolic link loop, a link to a device and
+    a subdirectory, around a real core: each special file gets a record that
+    names its kind (what os.lstat/os.stat say, computed here), the
+    subdirectory a summary line, and the real core its right record."""
+    import socket
+    import stat as st
+    core, facts = cores["badjump"]
+    d = tmp_path / "d"
+    d.mkdir()
+    shutil.copyfile(core, d / "a.core")
+    os.mkfifo(d / "f.core")
+    os.symlink("loop2", d / "loop1")
+    os.symlink("loop1", d / "loop2")
+    os.symlink("/dev/null", d / "null")
+    (d / "sub").mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(d / "s.sock"))
+    named_fifo = tmp_path / "x.core"
+    os.mkfifo(named_fifo)
+    kinds = {"FIFO": st.S_ISFIFO, "socket": st.S_ISSOCK, "character device": st.S_ISCHR}
+    expected = {}
+    for path in [named_fifo, "/dev/null", *sorted(d.iterdir())]:
+        if os.path.basename(path) == "sub":
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            assert exc.errno == 40              # ELOOP
+            expected[str(path)] = "symbolic link that loops"
+            continue
+        expected[str(path)] = next((k for k, test in kinds.items() if test(mode)), None)
+    gdbext = REPO / ".venv" / "bin" / "gdbext"
+    try:
+        proc = subprocess.run([str(gdbext), "triage", "--timeout", "20", "-j", "2",
+                               "--exe", str(HOSTILE), str(named_fifo), "/dev/null", str(d)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        sock.close()
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1, proc.stderr            # some inputs gave an error record
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["core"] for r in records] == list(expected)    # every input, in order
+    for r in records:
+        kind = expected[r["core"]]
+        if kind is None:                                 # the real core
+            assert r["status"] == "ok", r["error"]
+            assert r["verdict"] == "jump-to-unmapped"
+            assert r["triage"]["finding"]["target"] == int(facts["target"], 16)
+        else:
+            assert r["status"] == "error" and r["error"].startswith("refused: "), r
+            assert kind in r["error"], (kind, r["error"])
+    assert f"1 directory inside the directories given not searched" in proc.stderr
+    assert str(d / "sub") in proc.stderr
+    assert f"{len(expected)} core(s): 1 triaged" in proc.stderr
