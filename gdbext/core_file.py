@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 
-from . import elf_file
+from . import elf_file, text
 from .errors import GdbextError
 from .record import field, record
 
@@ -170,12 +170,12 @@ def parse_file_note(desc: bytes) -> list[Mapping]:
     for i in range(min(count, len(names))):
         start, end, page = struct.unpack_from("<QQQ", desc, 16 + 24 * i)
         out.append(Mapping(start, end, page * page_size,
-                           names[i].decode("utf-8", "surrogateescape")))
+                           text.decode(names[i])))
     return out
 
 
 def _c_string(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+    return text.decode(raw.split(b"\0", 1)[0]).strip()
 
 
 NT_GNU_BUILD_ID = 3

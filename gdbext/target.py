@@ -14,6 +14,7 @@ import re
 import gdb  # noqa: F401  (the adapter is the only importer)
 
 from .errors import GdbextError, UnmappedCodeError
+from .text import ERRORS, lenient
 from .record import record
 
 SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
@@ -152,7 +153,7 @@ def eval_address(expression: str) -> int:
         raise GdbextError(f"'{expression}': unbalanced quotes or a stray backslash; an "
                           "ADDRESS quotes only names ('file.c'::func)")
     previous = gdb.parameter("may-call-functions")
-    gdb.execute("set may-call-functions off", to_string=True)
+    _execute("set may-call-functions off")
     try:
         value = gdb.parse_and_eval(expression)
         if value.type.strip_typedefs().code == gdb.TYPE_CODE_FUNC:
@@ -168,7 +169,7 @@ def eval_address(expression: str) -> int:
     except gdb.error as exc:
         raise GdbextError(f"cannot evaluate '{expression}': {exc}") from None
     finally:
-        gdb.execute(f"set may-call-functions {'on' if previous else 'off'}", to_string=True)
+        _execute(f"set may-call-functions {'on' if previous else 'off'}")
 
 
 def read_code(address: int, length: int) -> bytes:
@@ -246,7 +247,7 @@ def _info(command: str) -> str:
     memo = _memo()
     out = memo.get(command)
     if out is None:
-        out = memo[command] = gdb.execute(command, to_string=True)
+        out = memo[command] = _execute(command)
     return out
 
 
@@ -299,10 +300,10 @@ def locate(address: int) -> Location:
 
 def objfile_for(address: int) -> str | None:
     """The shared library, vDSO or executable file that holds ``address``."""
-    solib = gdb.solib_name(address)
+    solib = lenient(lambda: gdb.solib_name(address))
     if solib:
         return solib
-    out = gdb.execute(f"info symbol {address:#x}", to_string=True)
+    out = _execute(f"info symbol {address:#x}")
     m = re.search(r" of (.+)$", out.strip())
     if m:
         return m.group(1)
@@ -371,7 +372,7 @@ def read_c_string(address: int, limit: int = 4096) -> bytes:
 def auxv() -> dict[str, int]:
     """The auxiliary vector by AT_ name (live, remote and cores)."""
     try:
-        out = gdb.execute("info auxv", to_string=True)
+        out = _execute("info auxv")
     except gdb.error:
         return {}
     return {name: int(value, 0) for name, value in
@@ -442,7 +443,8 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
             seen[("syscall", pc)] = in_syscall
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
                                   seen, quick.names if quick is not None else None)
-        out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
+        name = lenient(lambda: thread.name)
+        out.append(ThreadSnapshot(thread.num, thread.ptid[1], name, regs, in_syscall,
                                   frames, truncated))
     return out
 
@@ -507,10 +509,10 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     for level in range(max_frames):
         try:
             pc = frame.pc()
-            name = frame.name()
+            name = lenient(frame.name)
             objfile = seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
-                objfile = seen[pc] = progspace.solib_name(pc)
+                objfile = seen[pc] = lenient(lambda: progspace.solib_name(pc))
             file = line = None
             if site_level is None and not (objfile and system.search(objfile)):
                 key = (pc, level == 0)      # a caller's line is looked up at pc - 1
@@ -655,7 +657,8 @@ class _QuickWalk:
         walked = self.walk({r: have[r] for r in ("rip", "rsp", "rbp") if r in have})
         if walked is None:
             return None
-        return ThreadSnapshot(thread.num, lwp, thread.name, regs, in_syscall, *walked)
+        name = lenient(lambda: thread.name)
+        return ThreadSnapshot(thread.num, lwp, name, regs, in_syscall, *walked)
 
     def walk(self, regs: dict[str, int]) -> tuple[list[FrameInfo], bool] | None:
         from .unwind.cfi_step import caller_registers
@@ -671,7 +674,7 @@ class _QuickWalk:
                 return None
             objfile = self.seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
-                objfile = self.seen[pc] = self.progspace.solib_name(pc)
+                objfile = self.seen[pc] = lenient(lambda: self.progspace.solib_name(pc))
             system = bool(objfile and self.system.search(objfile))
             for name in group[0]:
                 if level >= self.max_frames:
@@ -737,7 +740,8 @@ class _QuickWalk:
         struct (pyelftools' import alone costs more than a thousand steps)."""
         objfile = self.progspace.objfile_for_address(pc) \
             if hasattr(self.progspace, "objfile_for_address") else None
-        path = objfile.filename if objfile is not None else self.progspace.solib_name(pc)
+        path = objfile.filename if objfile is not None else \
+            lenient(lambda: self.progspace.solib_name(pc))
         if not path or not os.path.isfile(path):
             return None
         if path not in self.objects:
@@ -821,7 +825,7 @@ def selected_thread_identity() -> dict | None:
     thread = gdb.selected_thread()
     if thread is None:
         return None
-    return {"num": thread.num, "lwp": thread.ptid[1], "name": thread.name}
+    return {"num": thread.num, "lwp": thread.ptid[1], "name": lenient(lambda: thread.name)}
 
 
 def select_newest_frame(thread_num: int | None = None) -> None:
@@ -865,7 +869,7 @@ def preserved_selection():
                 if frame.is_valid():
                     frame.select()
                 elif level is not None:
-                    gdb.execute(f"frame {level}", to_string=True)
+                    _execute(f"frame {level}")
 
 
 def bound(name: str) -> int:
@@ -933,8 +937,9 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
             pc = int(frame.pc())
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
             cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
-            name = frame.name()
-            path = progspace.solib_name(pc) or (progspace.filename if name else None)
+            name = lenient(frame.name)
+            path = lenient(lambda: progspace.solib_name(pc)) or \
+                (progspace.filename if name else None)
             out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined))
         except (gdb.error, RuntimeError):
             break
@@ -985,7 +990,7 @@ def live_maps() -> list[Mapping] | None:
     if kind() != "live" or not pid_:
         return None
     try:
-        with open(f"/proc/{pid_}/maps") as fh:
+        with open(f"/proc/{pid_}/maps", encoding="utf-8", errors=ERRORS) as fh:
             text = fh.read()
     except OSError:
         return None
@@ -1022,7 +1027,7 @@ def accessible_probe():
     pid_ = gdb.selected_inferior().pid
     if kind() == "live" and pid_:
         try:
-            with open(f"/proc/{pid_}/maps") as fh:
+            with open(f"/proc/{pid_}/maps", encoding="utf-8", errors=ERRORS) as fh:
                 maps = [(int(lo, 16), int(hi, 16), perms) for lo, hi, perms in
                         re.findall(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", fh.read(), re.M)]
         except OSError:
@@ -1111,8 +1116,9 @@ def frames_with_sp(thread_num: int, max_frames: int
         try:
             pc = frame.pc()
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
-            name = frame.name()
-            objfile = progspace.solib_name(pc) or (progspace.filename if name else None)
+            name = lenient(frame.name)
+            objfile = lenient(lambda: progspace.solib_name(pc)) or \
+                (progspace.filename if name else None)
             frames.append(FrameInfo(len(frames), pc, name, objfile))
             sps.append(rsp)
             frame = frame.older()
@@ -1147,7 +1153,7 @@ def demangle_type(mangled: str) -> str | None:
     if not re.fullmatch(r"[A-Za-z0-9_$.]+", mangled or ""):
         return None
     try:
-        out = gdb.execute(f"demangle -l c++ -- _Z1f{mangled}", to_string=True).strip()
+        out = _execute(f"demangle -l c++ -- _Z1f{mangled}").strip()
     except gdb.error:
         return None
     return out[2:-1] if out.startswith("f(") and out.endswith(")") else None
@@ -1181,7 +1187,7 @@ def sigtramp_frames(max_frames: int) -> list[SigtrampFrame]:
 def select_frame_level(level: int) -> bool:
     """Select frame ``level`` of the selected thread (the caller restores)."""
     try:
-        gdb.execute(f"frame {level}", to_string=True)
+        _execute(f"frame {level}")
         return True
     except gdb.error:
         return False
@@ -1189,7 +1195,7 @@ def select_frame_level(level: int) -> bool:
 
 def thread_names() -> list[dict]:
     """num, lwp and name of every thread (names: live only; None on cores)."""
-    return [{"num": t.num, "lwp": t.ptid[1], "name": t.name}
+    return [{"num": t.num, "lwp": t.ptid[1], "name": lenient(lambda: t.name)}
             for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num)
             if t.is_valid()]
 
@@ -1215,11 +1221,17 @@ def core_signal() -> SignalInfo | None:
 
 
 # --- the batch worker's gdb (cli/gdb_worker.py) --------------------------------------
+def _execute(command: str) -> str:
+    """A gdb command's output; what it printed of a core's or a process's
+    bytes (paths, psargs) decoded by the one policy (text.py)."""
+    return lenient(lambda: gdb.execute(command, to_string=True))
+
+
 def run_command(command: str, capture: bool = True) -> str | None:
     """A gdb command, its output returned (``capture``) or printed to stdout
     as a one-shot gdb prints it; GdbextError with gdb's own words."""
     try:
-        return gdb.execute(command, to_string=capture)
+        return lenient(lambda: gdb.execute(command, to_string=capture))
     except (gdb.error, gdb.GdbError) as exc:
         raise GdbextError(str(exc)) from None
 

@@ -10,8 +10,9 @@ import bisect
 import os
 import struct
 
-from .. import core_file, target
+from .. import core_file, target, text
 from ..errors import GdbextError
+from ..text import ERRORS
 
 PT_LOAD, PT_NOTE = 1, 4
 MAX_MODULES = 512
@@ -67,9 +68,9 @@ def collect(warnings: list[str]) -> dict:
         meta["source"] = "/proc"
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                meta["command"] = " ".join(a.decode("utf-8", "replace")
+                meta["command"] = " ".join(text.decode(a)
                                            for a in fh.read().split(b"\0") if a)
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
                 for line in fh:
                     if line.startswith("Uid:"):
                         meta["uid"] = int(line.split()[1])

@@ -317,3 +317,92 @@ def test_batch_cli_never_opens_what_is_not_a_file(cores, tmp_path):
     assert f"1 directory inside the directories given not searched" in proc.stderr
     assert str(d / "sub") in proc.stderr
     assert f"{len(expected)} core(s): 1 triaged" in proc.stderr
+
+
+# --- bytes that are not UTF-8 in a core's notes ----------------------------------
+def _notes(core: bytes):
+    """(name, type, desc offset, desc size) of every note, from the ELF64
+    program headers and the gABI note layout -- the test's own parse."""
+    import struct
+    phoff, = struct.unpack_from("<Q", core, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", core, 0x36)
+    for i in range(phnum):
+        p_type, _, off, _, _, size = struct.unpack_from("<IIQQQQ", core, phoff + i * phentsize)
+        at = off
+        while p_type == 4 and at + 12 <= off + size:
+            namesz, descsz, n_type = struct.unpack_from("<III", core, at)
+            desc = at + 12 + (namesz + 3 & ~3)
+            yield core[at + 12:at + 12 + namesz].rstrip(b"\0"), n_type, desc, descsz
+            at = desc + (descsz + 3 & ~3)
+
+
+def _with_byte_0x89(core) -> tuple[bytes, bytes]:
+    """A copy of ``core`` with byte 0x89 in pr_psargs (elf_prpsinfo offset 56,
+    include/uapi/linux/elfcore.h) and in the last NT_FILE path; the edited
+    core and its psargs bytes as they now are."""
+    data = bytearray(core.read_bytes())
+    psargs = None
+    for name, n_type, desc, size in list(_notes(bytes(data))):
+        if name == b"CORE" and n_type == 3:                  # NT_PRPSINFO
+            data[desc + 57] = 0x89
+            psargs = bytes(data[desc + 56:desc + 136]).split(b"\0")[0]
+        if name == b"CORE" and n_type == 0x46494C45:         # NT_FILE
+            paths = bytes(data[desc:desc + size]).rstrip(b"\0")
+            data[desc + paths.rfind(b"\0") + 3] = 0x89       # 3rd byte of the last path
+    assert psargs and b"\x89" in psargs
+    return bytes(data), psargs
+
+
+def test_a_byte_that_is_not_utf8_loses_no_record(cores, tmp_path):
+    """0x89 in pr_psargs and an NT_FILE path: the batch record (whose worker
+    lost it to a UnicodeDecodeError) and crash-triage in gdb report the same
+    crash, and both show the command line with the byte as \\x89."""
+    core, facts = cores["badjump"]
+    data, psargs = _with_byte_0x89(core)
+    bad = tmp_path / "bytes.core"
+    bad.write_bytes(data)
+    shown = psargs.decode("utf-8", "backslashreplace").strip()     # the kernel pads with a blank
+    gdbext = REPO / ".venv" / "bin" / "gdbext"
+    proc = subprocess.run([str(gdbext), "triage", "--no-summary", "--exe", str(HOSTILE),
+                           str(bad)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert "Traceback" not in proc.stderr
+    [record] = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert record["status"] == "ok", record["error"]
+    with GdbSession(str(HOSTILE), str(bad), cwd=tmp_path) as gdb:
+        inside = gdb.json("crash-triage --json")
+        _usable(gdb)
+    for r in (record["triage"], inside):
+        assert r["verdict"] == "jump-to-unmapped" and r["errors"] == []
+        assert r["finding"]["target"] == int(facts["target"], 16)
+        assert r["metadata"]["command"] == shown, r["metadata"]["command"]
+    assert record["signature"] == inside["signature"]
+
+
+def test_a_thread_name_that_is_not_utf8_loses_no_record(tmp_path):
+    """A live process names its thread b"py\\x89name" (prctl PR_SET_NAME):
+    before, the driver's read of /proc/PID/status raised UnicodeDecodeError
+    and the whole batch ended in one `internal error` line.  The name the
+    record shows is /proc's bytes, read here, decoded by the policy."""
+    script = ("import ctypes, os, sys, time\n"
+              "ctypes.CDLL(None).prctl(15, b'py\\x89name', 0, 0, 0)\n"   # PR_SET_NAME
+              "print(os.getpid(), flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen(["python3", "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        with open(f"/proc/{pid}/task/{pid}/comm", "rb") as fh:
+            comm = fh.read().rstrip(b"\n")
+        assert comm == b"py\x89name"
+        gdbext = REPO / ".venv" / "bin" / "gdbext"
+        out = subprocess.run([str(gdbext), "triage", "--no-summary", "-p", str(pid)],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.poll() is None                      # still running, detached
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in out.stderr and "internal error" not in out.stderr, out.stderr
+    [record] = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert record["status"] == "ok", record["error"]
+    threads = record["triage"]["metadata"]["threads"]
+    assert [t["name"] for t in threads if t["lwp"] == pid] == \
+        [comm.decode("utf-8", "backslashreplace")]
