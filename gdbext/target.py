@@ -96,6 +96,16 @@ def require_x86_64() -> None:
     if kind() == "none":
         raise GdbextError(NOTHING_LOADED)
     name = architecture_name()
+    if kind() == "core":        # gdb calls a core it has no support for "i386": its header says
+        from . import elf_machines
+        ident = elf_machines.identify(core_file_path() or "")
+        if ident is not None and not ident.x86_64:
+            from .core_checks import header_doubt
+            name = ident.name
+            doubt = header_doubt(core_file_path() or "", ident)
+            if doubt:
+                raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 "
+                                  f"only); the core looks damaged: {doubt}")
     if not name.startswith(SUPPORTED_ARCHITECTURES):       # also i386:x86-64:intel
         raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 only)")
 
@@ -122,7 +132,20 @@ def selected_pc() -> tuple[int, int]:
             raise GdbextError("no process or core: run the program, attach, open a core "
                               "(core-file FILE), or give an ADDRESS to check the file's bytes")
         raise GdbextError(NOTHING_LOADED)
-    return int(frame.pc()), frame.level()
+    try:
+        return int(frame.pc()), frame.level()
+    except gdb.error:           # "PC not available": no registers for this thread
+        raise GdbextError(no_pc(thread)) from None
+
+
+def no_pc(thread) -> str:
+    """Why a thread has no pc, in words: a core whose register note for it
+    is missing or damaged."""
+    which = f"thread {thread.num} (LWP {thread.ptid[1]})" if thread is not None else "the thread"
+    if kind() == "core":
+        return (f"the core records no program counter for {which}: its NT_PRSTATUS "
+                "register note is missing or damaged")
+    return f"gdb has no program counter for {which}"
 
 
 # Assignment, increment and compound-assignment operators: evaluating them
@@ -259,13 +282,18 @@ def core_file_path() -> str | None:
 
 
 def core_warnings() -> list[str]:
-    """What the open core itself lacks: a truncated file (a full disk, a
-    RLIMIT_CORE cut, a copy that stopped) reads as missing memory, so every
-    report on it says so."""
-    from . import elf_file
+    """What the open core itself lacks or gets wrong: a truncated file (a full
+    disk, a RLIMIT_CORE cut, a copy that stopped) reads as missing memory;
+    a header, register notes or executable that do not agree (core_checks)
+    are damage.  Every report on the core says so."""
     path = core_file_path() if kind() == "core" else None
     if not path:
         return []
+    return _truncation(path) + _consistency(path)
+
+
+def _truncation(path: str) -> list[str]:
+    from . import elf_file
     try:
         need = max((p.offset + p.file_size for p in elf_file.program_headers(path)),
                    default=0)
@@ -276,6 +304,27 @@ def core_warnings() -> list[str]:
         return []
     return [f"the core file is truncated: {have} of {need} bytes; the memory past the cut "
             "is missing, so frames and values there cannot be read"]
+
+
+def _consistency(path: str) -> list[str]:
+    from . import core_checks, core_file, elf_file, elf_machines
+    ident = elf_machines.identify(path)
+    if ident is None:
+        return []
+    out = []
+    exe = gdb.current_progspace().filename
+    doubt = core_checks.executable_warning(exe, ident) if exe else None
+    if doubt:
+        out.append(doubt)
+    try:
+        facts = core_file.read(path)
+        segments = elf_file.load_segments(path)
+    except GdbextError:
+        return out
+    out += core_checks.machine_warnings(ident, facts)
+    if ident.x86_64:
+        out += core_checks.register_warnings(facts, segments)
+    return out
 
 
 def locate(address: int) -> Location:
@@ -433,13 +482,17 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
             if not wanted:
                 break
             regs.update(_read_registers(frame, wanted))
-        pc = regs.get("rip", frame.pc())
+        pc = regs.get("rip")
+        if pc is None:
+            try:
+                pc = int(frame.pc())
+            except gdb.error:       # no registers (a damaged note): the thread, no frames
+                out.append(ThreadSnapshot(thread.num, thread.ptid[1],
+                                          lenient(lambda: thread.name), regs, False, [], False))
+                continue
         in_syscall = seen.get(("syscall", pc))     # threads parked at one pc: one read
         if in_syscall is None:
-            try:
-                in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-            except gdb.MemoryError:
-                in_syscall = False
+            in_syscall = _after_syscall(inferior, pc)
             seen[("syscall", pc)] = in_syscall
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
                                   seen, quick.names if quick is not None else None)
@@ -649,10 +702,7 @@ class _QuickWalk:
         pc = have["rip"]
         in_syscall = self.seen.get(("syscall", pc))
         if in_syscall is None:
-            try:
-                in_syscall = bytes(self.inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-            except gdb.MemoryError:
-                in_syscall = False
+            in_syscall = _after_syscall(self.inferior, pc)
             self.seen[("syscall", pc)] = in_syscall
         walked = self.walk({r: have[r] for r in ("rip", "rsp", "rbp") if r in have})
         if walked is None:
@@ -1221,6 +1271,18 @@ def core_signal() -> SignalInfo | None:
 
 
 # --- the batch worker's gdb (cli/gdb_worker.py) --------------------------------------
+def _after_syscall(inferior, pc: int) -> bool:
+    """Whether the two bytes before ``pc`` are `syscall` (0f 05): a thread
+    parked in the kernel.  A pc below 2 (a core's NT_PRSTATUS says 0) has
+    no such bytes."""
+    if pc < 2:
+        return False
+    try:
+        return bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
+    except gdb.MemoryError:
+        return False
+
+
 def _execute(command: str) -> str:
     """A gdb command's output; what it printed of a core's or a process's
     bytes (paths, psargs) decoded by the one policy (text.py)."""

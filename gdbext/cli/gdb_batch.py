@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import threading
 import time
 from pathlib import Path
 
-from .. import core_file
+from .. import core_checks, core_file, elf_machines
 from ..record import record
 from . import inputs, live, one_shot
 
 RECORD_SCHEMA = "gdbext/triage-record/1"
 LOADER = Path(__file__).resolve().parent.parent / "gdbinit.py"    # in the package: a wheel has it
 JSON_PREFIX = '{"schema": "gdbext/crash-triage/'
-EM_X86_64 = 62
-ELFCLASS64 = 2
-# gdb's names of the machines a foreign core most likely comes from, by
-# (ELF e_machine, ELF class); any other is named by its e_machine number.
-MACHINE_NAMES = {(3, 1): "i386", (62, 1): "i386:x64-32", (40, 1): "arm", (183, 2): "aarch64",
-                 (20, 1): "powerpc:common", (21, 2): "powerpc:common64",
-                 (22, 2): "s390:64-bit", (243, 2): "riscv:rv64", (8, 1): "mips"}
-
-
 @record(frozen=True)
 class Job:
     """One core to triage, with its executable when known; or a live process."""
@@ -83,8 +73,9 @@ def gcore_path(job: Job, opts: GdbOptions) -> str:
 
 
 # crash-triage's warnings that a core's evidence is damaged (target.core_warnings,
-# triage/metadata.py): the batch record and summary repeat them.
-DAMAGED_EVIDENCE = ("the core file is truncated", "is not the build that crashed")
+# core_checks.py, triage/metadata.py): the batch record and summary repeat them.
+DAMAGED_EVIDENCE = ("the core file is truncated", "is not the build that crashed",
+                    core_checks.DAMAGED, core_checks.WRONG_EXECUTABLE)
 
 
 def new_record(core: str | None, error: str | None = None, pid: int | None = None) -> dict:
@@ -110,18 +101,10 @@ def triage_one(job: Job, opts: GdbOptions) -> dict:
 def foreign_architecture(path: str) -> str | None:
     """The architecture of an ELF core of any class and byte order that is not
     x86-64, as gdb names it; None for an x86-64 core and for anything else."""
-    try:
-        with open(path, "rb") as fh:
-            ident = fh.read(20)             # e_ident, e_type, e_machine
-    except OSError:
+    ident = elf_machines.identify(path)
+    if ident is None or ident.e_type != core_file.ET_CORE or ident.x86_64:
         return None
-    if len(ident) < 20 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) \
-            or ident[5] not in (1, 2):
-        return None
-    e_type, machine = struct.unpack_from("<HH" if ident[5] == 1 else ">HH", ident, 16)
-    if e_type != core_file.ET_CORE or (machine, ident[4]) == (EM_X86_64, ELFCLASS64):
-        return None
-    return MACHINE_NAMES.get((machine, ident[4]), f"ELF machine {machine}")
+    return ident.name
 
 
 def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
@@ -139,6 +122,9 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
     foreign = foreign_architecture(job.core)
     if foreign is not None:
         record["error"] = f"unsupported architecture: {foreign} (gdbext supports x86-64 only)"
+        doubt = core_checks.header_doubt(job.core, elf_machines.identify(job.core))
+        if doubt:
+            record["error"] += f"; the core looks damaged: {doubt}"
         return False, None
     try:
         facts = core_file.read(job.core)
@@ -149,7 +135,12 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
     if executable and not job.executable and executable == facts.executable_from_arguments():
         record["warnings"].append(f"the core has no NT_FILE note (a qemu-user core?): the "
                                   f"executable is its command line's first word, {executable}")
-    if executable and not os.path.isfile(executable):
+    doubt = executable and os.path.isfile(executable) and \
+        core_checks.executable_warning(executable, elf_machines.identify(job.core))
+    if doubt:                   # gdb would read the core through it: without it, frames unnamed
+        record["warnings"].append(doubt + "; the core is read without it (frames unnamed)")
+        executable = None
+    elif executable and not os.path.isfile(executable):
         record["warnings"].append(f"the core names {executable}, which is not here: frames are "
                                   "unnamed (give --exe PATH or --sysroot DIR)")
         executable = None
