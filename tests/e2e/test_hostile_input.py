@@ -16,8 +16,9 @@ import subprocess
 
 import pytest
 
+from tests.e2e import damaged
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
-from tests.host import FIXTURES, REPO, facts_of, kernel_core, run
+from tests.host import FIXTURES, GDB, REPO, facts_of, kernel_core, run
 
 HOSTILE = FIXTURES / "hostile"
 COMMANDS = ("isa-check", "isa-scan", "deadlock-graph", "spill-audit", "crash-triage")
@@ -406,3 +407,136 @@ def test_a_thread_name_that_is_not_utf8_loses_no_record(tmp_path):
     threads = record["triage"]["metadata"]["threads"]
     assert [t["name"] for t in threads if t["lwp"] == pid] == \
         [comm.decode("utf-8", "backslashreplace")]
+
+
+# --- damaged cores: a warning that names the damage, never an internal error ----
+AARCH64_PROGRAM = FIXTURES / "arch" / "arch_aarch64"
+I386_PROGRAM = FIXTURES / "arch" / "arch_i386"
+
+
+@pytest.fixture(scope="module")
+def gcore_of_sleep(tmp_path_factory):
+    """gdb's gcore of a sleeping `sleep`: (core, its program from /proc)."""
+    d = tmp_path_factory.mktemp("gcore")
+    proc = subprocess.Popen(["sleep", "300"])
+    try:
+        exe = os.readlink(f"/proc/{proc.pid}/exe")
+        core = d / "sleep.core"
+        run([GDB, "-nx", "-nh", "-batch", "-p", str(proc.pid), "-ex", f"gcore {core}"])
+    finally:
+        proc.kill()
+        proc.wait()
+    assert core.is_file()
+    return core, exe
+
+
+def _prstatus_sizes(core) -> set[int]:
+    """The NT_PRSTATUS sizes readelf -n prints."""
+    out = run(["readelf", "-n", str(core)]).stdout
+    return {int(x, 16) for x in re.findall(r"^\s+CORE\s+0x([0-9a-f]+)\s+NT_PRSTATUS", out, re.M)}
+
+
+def _batch(*args, cwd) -> list[dict]:
+    gdbext = REPO / ".venv" / "bin" / "gdbext"
+    proc = subprocess.run([str(gdbext), "triage", "--no-summary", "-j", "2", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("damage", ["pc-zero", "registers-zeroed", "no-prstatus"])
+@pytest.mark.parametrize("source", ["kernel", "gcore"])
+def test_damaged_registers_are_named_not_internal_errors(damage, source, cores,
+                                                         gcore_of_sleep, tmp_path):
+    """rip = 0 (deadlock-graph: OverflowError before), all registers zero,
+    no register note at all ("internal error: error: PC not available"
+    before): each report keeps going and warns of the damage it can name."""
+    core, exe = (cores["badjump"][0], str(HOSTILE)) if source == "kernel" else gcore_of_sleep
+    raw = core.read_bytes()
+    lwps = [lwp for _, _, lwp in damaged.prstatus(raw)]
+    assert lwps
+    data = {"pc-zero": lambda: damaged.pc_zero(raw)[0],
+            "registers-zeroed": lambda: damaged.registers_zeroed(raw)[0],
+            "no-prstatus": lambda: damaged.no_prstatus(raw)[0]}[damage]()
+    bad = tmp_path / f"{damage}.core"
+    bad.write_bytes(data)
+    with GdbSession(exe, str(bad), cwd=tmp_path) as gdb:
+        reports = {c: gdb.cmd(f"{c} --json") for c in NEED_REGISTERS}
+        one_liners = {c: gdb.cmd(c) for c in ("isa-check", "spill-audit")}
+        _usable(gdb)
+    for out in (*reports.values(), *one_liners.values()):
+        assert_no_traceback(out)
+        assert "internal error" not in out, out
+    triage = json.loads(next(l for l in reports["crash-triage"].splitlines()
+                             if l.startswith("{")))
+    [record] = _batch("--exe", exe, bad, cwd=tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert "internal error" not in json.dumps(record)
+    for warnings in (triage["warnings"], record["warnings"]):
+        said = [w for w in warnings if w.startswith("damaged core: ")]
+        assert said, warnings
+        if damage == "no-prstatus":
+            assert "no NT_PRSTATUS note" in said[0]
+        else:
+            assert f"LWP {lwps[0]} (pc 0x0 in no code mapping" in said[0], said
+            if damage == "registers-zeroed":
+                assert "sp 0x0 in no writable mapping" in said[0], said
+    if damage == "no-prstatus":
+        for command, out in one_liners.items():
+            assert_one_error_line(out, command, "the core records no program counter for "
+                                  "thread 1")
+
+
+@pytest.mark.parametrize("case", ["x86-64 as aarch64", "i386 as arm"])
+def test_a_relabelled_core_is_named_by_its_header_and_doubted(case, cores, tmp_path):
+    """e_machine rewritten: the refusal names the header's machine (an ELF32
+    ARM core was "i386" in gdb) and says the register notes are the size of
+    another machine's (readelf -n's size)."""
+    if case == "x86-64 as aarch64":
+        core, machine, said, real = cores["badjump"][0], damaged.EM_AARCH64, "aarch64", \
+            "i386:x86-64"
+    else:
+        if not I386_PROGRAM.exists():
+            pytest.skip("no arch_i386 fixture")
+        core, _, _ = kernel_core([str(I386_PROGRAM), "ud2"], tmp_path / "i386")
+        machine, said, real = damaged.EM_ARM, "arm", "i386"
+    [size] = _prstatus_sizes(core)
+    bad = tmp_path / "relabelled.core"
+    bad.write_bytes(damaged.relabelled(core.read_bytes(), machine))
+    expected = (f"unsupported architecture: {said} (gdbext supports x86-64 only); the core "
+                f"looks damaged: the ELF header says {said}, yet the NT_PRSTATUS notes are "
+                f"{size} bytes, the size of {real}'s")
+    with GdbSession("-c", str(bad), cwd=tmp_path) as gdb:
+        line = assert_one_error_line(gdb.cmd("crash-triage"), "crash-triage")
+        _usable(gdb)
+    assert expected in line, line
+    [record] = _batch(bad, cwd=tmp_path)
+    assert record["status"] == "error" and expected in record["error"], record["error"]
+
+
+@pytest.mark.parametrize("wrong", ["aarch64 program", "text file"])
+def test_the_wrong_executable_is_named(wrong, cores, tmp_path):
+    """A text file or an aarch64 program given as the executable of an
+    x86-64 kernel core: the batch warns and reads the core without it (the
+    verdict stays the fixture's); gdb, which loads the aarch64 program, warns
+    too (a text file it refuses itself)."""
+    core, facts = cores["badjump"]
+    if wrong == "text file":
+        exe = tmp_path / "notes.txt"
+        exe.write_text("not a program\n")
+    else:
+        exe = AARCH64_PROGRAM
+        if not exe.exists():
+            pytest.skip("no arch_aarch64 fixture")
+        assert "AArch64" in run(["readelf", "-h", str(exe)]).stdout
+    [record] = _batch("--exe", exe, core, cwd=tmp_path)
+    assert record["status"] == "ok" and record["verdict"] == "jump-to-unmapped"
+    assert record["triage"]["finding"]["target"] == int(facts["target"], 16)
+    doubt = [w for w in record["warnings"] if w.startswith(f"wrong executable: {exe} ")]
+    assert doubt and ("is an aarch64 program" if wrong != "text file" else
+                      "is not an ELF file") in doubt[0], record["warnings"]
+    if wrong == "aarch64 program":
+        with GdbSession(str(exe), str(core), cwd=tmp_path) as gdb:
+            r = gdb.json("crash-triage --json")
+        assert any(w.startswith(f"wrong executable: {exe} is an aarch64 program")
+                   for w in r["warnings"]), r["warnings"]
