@@ -992,7 +992,7 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
                 (progspace.filename if name else None)
             out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined))
         except (gdb.error, RuntimeError):
-            break
+            return out, False       # a frame gdb cannot read (no pc): the walk ends, not cut
         inlined = 0
         frame = older
     return out, frame is not None
