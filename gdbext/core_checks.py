@@ -18,6 +18,8 @@ WRONG_EXECUTABLE = "wrong executable: "
 # this host's kernel cores.
 PRSTATUS_SIZES = {(62, 2): 336, (183, 2): 392, (3, 1): 144, (40, 1): 148}
 PF_X, PF_W = 1, 2
+PAGE = 4096                 # x86-64's page (arch/x86/include/asm/page_types.h PAGE_SHIFT 12)
+USER_END, KERNEL_START = 1 << 47, 0xFFFF800000000000   # the canonical halves (4-level paging)
 SIGBUS, SIGSEGV = 7, 11
 NEAR_SP = 64 << 10          # a fault this close to sp is the stack's own (a push, a guard page)
 VSYSCALL = (0xFFFFFFFFFF600000, 0xFFFFFFFFFF601000)     # the legacy vsyscall page (x86-64)
@@ -70,6 +72,55 @@ def register_warnings(facts: CoreFacts, segments) -> list[str]:
     return [DAMAGED + f"the registers it records (NT_PRSTATUS) are not where its memory is: "
             f"{'; '.join(bad[:MAX_NAMED])}{more}, and no fault explains it: that thread's "
             "frames, and a verdict resting on them, are unreliable"]
+
+
+def layout_warnings(facts: CoreFacts, headers, headers_end: int) -> list[str]:
+    """The program headers as the kernel and gcore write them: page-aligned
+    PT_LOADs (p_filesz 0, a page or all of p_memsz) that do not overlap in
+    memory nor in the file, at canonical addresses, their data past the ELF
+    header and program header table (``headers_end``) and apart from the
+    notes (the kernel writes the notes first, gcore last); NT_FILE
+    consistent; NT_SIGINFO's signal the dumping thread's pr_cursig."""
+    out = []
+    loads = [p for p in headers if p.type == 1]      # PT_LOAD
+    notes = [(p.offset, p.offset + p.file_size) for p in headers if p.type == 4 and p.file_size]
+    bad = []
+    for i, p in enumerate(loads):
+        end = p.address + p.size
+        why = None
+        if p.address % PAGE or p.size % PAGE or p.file_size % PAGE:
+            why = "not page-aligned"
+        elif p.file_size > p.size:
+            why = f"more bytes in the file ({p.file_size:#x}) than in memory ({p.size:#x})"
+        elif USER_END < end <= KERNEL_START or (p.address < USER_END < end) or end > 1 << 64:
+            why = "at an address no x86-64 process has"
+        elif p.file_size and (p.offset < headers_end or any(
+                lo < p.offset + p.file_size and p.offset < hi for lo, hi in notes)):
+            why = f"its data at file offset {p.offset:#x}, over the headers or the notes"
+        if why:
+            bad.append(f"PT_LOAD at {p.address:#x}: {why}")
+    ordered = sorted(loads, key=lambda p: p.address)
+    bad += [f"PT_LOADs at {a.address:#x} and {b.address:#x} overlap in memory"
+            for a, b in zip(ordered, ordered[1:]) if b.address < a.address + a.size][:MAX_NAMED]
+    in_file = sorted((p for p in loads if p.file_size), key=lambda p: p.offset)
+    bad += [f"PT_LOADs at {a.address:#x} and {b.address:#x} share file bytes"
+            for a, b in zip(in_file, in_file[1:]) if b.offset < a.offset + a.file_size
+            ][:MAX_NAMED]
+    if bad:
+        more = f" and {len(bad) - MAX_NAMED} more" if len(bad) > MAX_NAMED else ""
+        out.append(DAMAGED + f"its program headers do not describe a process's memory: "
+                   f"{'; '.join(bad[:MAX_NAMED])}{more}: memory read through them, and what "
+                   "rests on it, is unreliable")
+    if facts.file_note_problem:
+        out.append(DAMAGED + f"its NT_FILE note (the mapped files) has "
+                   f"{facts.file_note_problem}: the files and the executable it names are "
+                   "not known")
+    cursig = facts.cursig.get(facts.first_lwp)
+    if cursig and facts.signo is not None and facts.signo != cursig:
+        out.append(DAMAGED + f"NT_SIGINFO says signal {facts.signo} but the thread that dumped "
+                   f"(LWP {facts.first_lwp}) records signal {cursig} in NT_PRSTATUS: the stop "
+                   "and the verdict that rests on it are unreliable")
+    return out
 
 
 def _inside(address: int, spans) -> bool:

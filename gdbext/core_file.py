@@ -66,6 +66,7 @@ class CoreFacts:
     prstatus_sizes: list[int] = field(default_factory=list)     # each NT_PRSTATUS's size
     pc_sp: dict[int, tuple[int, int]] = field(default_factory=dict)   # LWP -> (rip, rsp)
     si_addr: int | None = None          # NT_SIGINFO: the faulting address
+    file_note_problem: str | None = None    # why NT_FILE cannot be believed, when it cannot
 
     def executable(self) -> str | None:
         """The file mapped at AT_PHDR (the program's own headers), else the
@@ -185,6 +186,7 @@ def parse_notes(data: bytes, facts: CoreFacts) -> None:
             facts.auxv = parse_auxv(desc)
         elif n_type == NT_FILE and not facts.mappings:
             facts.mappings = parse_file_note(desc)
+            facts.file_note_problem = file_note_problem(desc)
         elif n_type == NT_SIGINFO and len(desc) >= 4 and facts.signo is None:
             facts.signo, = struct.unpack_from("<i", desc, 0)
             if len(desc) >= 24:
@@ -214,6 +216,27 @@ def parse_file_note(desc: bytes) -> list[Mapping]:
         out.append(Mapping(start, end, page * page_size,
                            text.decode(names[i])))
     return out
+
+
+def file_note_problem(desc: bytes) -> str | None:
+    """What makes an NT_FILE note impossible (fill_files_note writes a count
+    that fits, the page size, and start < end for each entry); None when
+    nothing does."""
+    if len(desc) < 16:
+        return f"{len(desc)} bytes, too short for its count and page size"
+    count, page_size = struct.unpack_from("<QQ", desc, 0)
+    if count > (len(desc) - 16) // 24:
+        return f"a count of {count} entries in a note with room for {(len(desc) - 16) // 24}"
+    if page_size == 0 or page_size & (page_size - 1) or page_size > 1 << 30:
+        return f"a page size of {page_size}"
+    names = desc[16 + 24 * count:].split(b"\0")
+    if len(names) < count:
+        return f"{count} entries but {len(names)} names"
+    for i in range(count):
+        start, end, _ = struct.unpack_from("<QQQ", desc, 16 + 24 * i)
+        if start >= end:
+            return f"entry {i} ending at {end:#x}, not after its start {start:#x}"
+    return None
 
 
 def _c_string(raw: bytes) -> str:

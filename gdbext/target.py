@@ -318,11 +318,15 @@ def _consistency(path: str) -> list[str]:
         out.append(doubt)
     try:
         facts = core_file.read(path)
-        segments = elf_file.load_segments(path)
+        headers = elf_file.program_headers(path)
     except GdbextError:
         return out
+    segments = [elf_file.Segment(p.address, p.size, p.flags) for p in headers if p.type == 1]
+    header = elf_file.file_header(path)     # e_phoff, e_phentsize, e_phnum at 5, 9, 10
+    headers_end = max(64, header[5] + header[9] * len(headers))
     out += core_checks.machine_warnings(ident, facts)
     if ident.x86_64:
+        out += core_checks.layout_warnings(facts, headers, headers_end)
         out += core_checks.register_warnings(facts, segments)
     return out
 
