@@ -83,3 +83,31 @@ def relabelled(core: bytes, machine: int) -> bytes:
     out = bytearray(core)
     struct.pack_into("<H", out, E_MACHINE, machine)
     return bytes(out)
+
+
+NT_SIGINFO = 0x53494749
+
+
+def load_moved(core: bytes, by: int = 0x10) -> tuple[bytes, int]:
+    """The first PT_LOAD's p_vaddr moved ``by`` bytes (Elf64_Phdr p_vaddr at
+    16): a mapping no page-aligned kernel or gcore writes; its new address."""
+    phoff, = struct.unpack_from("<Q", core, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", core, 0x36)
+    out = bytearray(core)
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        if struct.unpack_from("<I", core, at)[0] == 1:
+            vaddr = struct.unpack_from("<Q", core, at + 16)[0] + by
+            struct.pack_into("<Q", out, at + 16, vaddr)
+            return bytes(out), vaddr
+    raise ValueError("no PT_LOAD")
+
+
+def signal_rewritten(core: bytes, signo: int) -> bytes:
+    """NT_SIGINFO's si_signo (offset 0, include/uapi/asm-generic/siginfo.h)
+    set to ``signo``: the notes then disagree on the signal."""
+    out = bytearray(core)
+    for name, n_type, _, desc, _ in notes(core):
+        if name == b"CORE" and n_type == NT_SIGINFO:
+            struct.pack_into("<i", out, desc, signo)
+    return bytes(out)

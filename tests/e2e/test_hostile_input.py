@@ -540,3 +540,30 @@ def test_the_wrong_executable_is_named(wrong, cores, tmp_path):
             r = gdb.json("crash-triage --json")
         assert any(w.startswith(f"wrong executable: {exe} is an aarch64 program")
                    for w in r["warnings"]), r["warnings"]
+
+
+@pytest.mark.parametrize("damage", ["load-moved", "signal-rewritten"])
+def test_damaged_layout_and_signal_are_named(damage, cores, tmp_path):
+    """A PT_LOAD moved off its page, or NT_SIGINFO saying SIGBUS where the
+    dumping thread's pr_cursig says SIGSEGV (as the fixture died): the report
+    warns, naming the segment or both signals."""
+    core, facts = cores["badjump"]
+    raw = core.read_bytes()
+    [(_, _, lwp)] = damaged.prstatus(raw)
+    assert cores["badjump"][0] and int(facts["pid"]) == lwp
+    if damage == "load-moved":
+        data, vaddr = damaged.load_moved(raw)
+        expected = f"PT_LOAD at {vaddr:#x}: not page-aligned"
+    else:
+        data = damaged.signal_rewritten(raw, 7)                 # SIGBUS
+        expected = f"NT_SIGINFO says signal 7 but the thread that dumped (LWP {lwp}) " \
+            "records signal 11"                                 # the fixture's SIGSEGV
+    bad = tmp_path / f"{damage}.core"
+    bad.write_bytes(data)
+    with GdbSession(str(HOSTILE), str(bad), cwd=tmp_path) as gdb:
+        r = gdb.json("crash-triage --json")
+        _usable(gdb)
+    [record] = _batch("--exe", HOSTILE, bad, cwd=tmp_path)
+    for warnings in (r["warnings"], record["warnings"]):
+        assert any(w.startswith("damaged core: ") and expected in w for w in warnings), \
+            warnings
