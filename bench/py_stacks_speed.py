@@ -3,9 +3,12 @@ CPython here: Debian's (gdb's Python version) and pyenv's 3.12 and 3.13.
 
 Baseline: `pystack remote PID` and `pystack core CORE` (bloomberg/pystack,
 installed into build/bench-venv when pip can get it).  Both sides are timed
-from a cold start to the printed stacks (wall clock, best of REPEAT); for
-py-stacks also the command alone inside an already attached gdb (what an
-interactive user waits for).  Prints the ratios; tests never assert timings.
+from a cold start to the printed stacks (wall clock, best of REPEAT): py-stacks
+as the shell's `gdbext py-stacks -p PID` / `gdbext py-stacks CORE PYTHON` (what
+pystack's user would type; it starts gdb with -readnever), as `gdb -batch -p PID
+-ex py-stacks` (gdb reading libpython's DWARF), and the command alone inside
+an already attached gdb (what an interactive user waits for).  Prints the
+ratios; tests never assert timings.
 
     .venv/bin/python bench/py_stacks_speed.py [THREADS]
 """
@@ -26,6 +29,7 @@ from tests.host import debian_python, pyenv_python  # noqa: E402
 PYTHON = str(debian_python())
 BENCH_VENV = REPO / "build" / "bench-venv"
 PYSTACK = BENCH_VENV / "bin" / "pystack"
+GDBEXT = REPO / ".venv" / "bin" / "gdbext"
 REPEAT = 3
 
 
@@ -96,7 +100,8 @@ def one(threads: int, python: str, have_pystack: bool) -> None:
         proc = start(threads, cwd, python)
         core = Path(cwd) / "py.core"
         try:
-            ours, text = best(gdb_argv("-p", str(proc.pid)))
+            front, text = best([str(GDBEXT), "py-stacks", "-p", str(proc.pid)])
+            ours = best(gdb_argv("-p", str(proc.pid)))[0]
             shown = text.count("threads.py:")
             alone = inside("-p", str(proc.pid))
             theirs = best([str(PYSTACK), "remote", str(proc.pid)])[0] if have_pystack else None
@@ -105,23 +110,24 @@ def one(threads: int, python: str, have_pystack: bool) -> None:
         finally:
             proc.kill()
             proc.wait()
+        front_core = best([str(GDBEXT), "py-stacks", str(core), python])[0]
         ours_core, _ = best(gdb_argv(python, str(core)))
         alone_core = inside(python, str(core))
         theirs_core = best([str(PYSTACK), "core", str(core), python])[0] \
             if have_pystack else None
     print(f"py-stacks over {threads} Python threads of {python} ({shown} stack lines "
           f"shown), best of {REPEAT}:")
-    for label, mine, only, base, name in (
-            ("live", ours, alone, theirs, "pystack remote"),
-            ("core", ours_core, alone_core, theirs_core, "pystack core")):
-        line = f"  {label}: gdb -p/core + py-stacks {mine:.2f} s (the command alone {only:.2f} s)"
+    for label, shell, mine, only, base, name in (
+            ("live", front, ours, alone, theirs, "pystack remote"),
+            ("core", front_core, ours_core, alone_core, theirs_core, "pystack core")):
+        line = (f"  {label}: gdbext py-stacks {shell:.2f} s; gdb -batch + py-stacks {mine:.2f} s; "
+                f"the command alone {only:.2f} s")
         if base:
-            line += f"; {name} {base:.2f} s; ratio {mine / base:.2f}x (command alone " \
-                    f"{only / base:.2f}x)"
+            line += (f"; {name} {base:.2f} s; ratios {shell / base:.2f}x / {mine / base:.2f}x "
+                     f"/ {only / base:.2f}x")
         else:
             line += "; pystack not installable here"
         print(line)
-
 
 if __name__ == "__main__":
     main()

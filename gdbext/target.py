@@ -366,6 +366,31 @@ def objfile_for(address: int) -> str | None:
     return None
 
 
+def shared_libraries():
+    """gdb's `info sharedlibrary` rows (triage.loaded_files.SharedLibrary),
+    and the build-id of each file gdb read, by the name the list shows."""
+    from .triage.loaded_files import SharedLibrary
+    try:
+        out = gdb.execute("info sharedlibrary", to_string=True)
+    except gdb.error:
+        return [], {}
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"^(?:(0x[0-9a-f]+)\s+(0x[0-9a-f]+)|\s+)\s+(?:Yes|No)(?: \(\*\))?\s+(/?\S.*)$",
+                     line)
+        if m:
+            rows.append(SharedLibrary(m.group(3).rstrip(), int(m.group(1), 16) if m.group(1) else None,
+                                      int(m.group(2), 16) if m.group(2) else None))
+    ids = {}
+    for objfile in gdb.objfiles():
+        try:
+            ids[objfile.username or objfile.filename] = objfile.build_id
+            ids.setdefault(objfile.filename, objfile.build_id)
+        except (gdb.error, RuntimeError):
+            continue
+    return rows, ids
+
+
 def _in_exec_file_sections(address: int) -> bool:
     exe = gdb.current_progspace().filename
     return any(lo <= address < hi for lo, hi in object_sections().get(exe, {}).values())

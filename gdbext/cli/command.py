@@ -20,6 +20,8 @@ from .gdb_batch import LOADER, GdbOptions, Job, gdb_error, gdb_options_argv, new
     prepare
 
 BEGIN = "@gdbext-report-begin"      # gdb_command.BEGIN
+# Commands that read no DWARF (unless --native asks for native frames' lines).
+NO_DEBUG_INFO = {"py-stacks"}
 END = "@gdbext-report-end"          # gdb_command.END; not imported: that module needs gdb
 END_OUTCOME = "python import gdbext.cli.gdb_command as c; c.end()"
 # commands that also read a file with no process: the first argument may be one
@@ -179,7 +181,8 @@ def gdb_argv(target: Target, line: str, opts: GdbOptions) -> list[str]:
 
 
 def run(name: str, line: str, target: Target, args) -> int:
-    opts = GdbOptions(gdb=args.gdb, timeout=args.timeout, sysroot=args.sysroot)
+    opts = GdbOptions(gdb=args.gdb, timeout=args.timeout, sysroot=args.sysroot,
+                      debug_info=name not in NO_DEBUG_INFO or bool(getattr(args, "native", False)))
     attached = target.kind in ("live", "remote")
     try:
         out, err, returncode = one_shot.run(gdb_argv(target, line, opts), args.timeout,

@@ -34,12 +34,17 @@ class GdbOptions:
     max_frames: int | None = None
     index_cache: str | None = None      # gdb's index-cache directory; None: off
     gcore_dir: str | None = None        # a live process's core is kept here (gcore)
+    # False: gdb reads no DWARF (-readnever), only ELF symbols and CFI.  For a
+    # command that reads none (py-stacks without --native: CPython's layout comes
+    # from its tables and _Py_DebugOffsets), pyenv's in-file DWARF was a third
+    # of a cold run.
+    debug_info: bool = True
 
 
 def gdb_options_argv(opts: GdbOptions) -> list[str]:
     """A batch gdb that reads no init files, fetches nothing, runs no script
     a core's files might name, and has the gdbext commands."""
-    argv = [opts.gdb, "-nx", "-nh", "-q", "-batch",
+    argv = [opts.gdb, "-nx", "-nh", "-q", "-batch", *([] if opts.debug_info else ["-readnever"]),
             "-iex", "set debuginfod enabled off", "-iex", "set pagination off",
             "-iex", "set width 0", "-iex", "set confirm off",
             "-iex", "set auto-load gdb-scripts off", "-iex", "set auto-load python-scripts off"]

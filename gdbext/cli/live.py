@@ -116,7 +116,16 @@ def attach_failure(stderr: str, pid: int) -> str | None:
 
 
 def stopped(pid: int) -> bool:
-    """Whether any thread of ``pid`` is in a group stop (state T)."""
+    """Whether any thread of ``pid`` is in a group stop (state T).  A group
+    stop stops every thread, so a live leader answers for all (one read, not
+    one per thread); an exited leader (Z) does not."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            leader = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if leader in ("T", "S", "R", "D"):
+        return leader == "T"
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:

@@ -56,7 +56,7 @@ def analyse(args):
     python = _python_waits(runtime, snapshots, frames, threads, warnings,
                            _owner_elsewhere(kind, layout)) if runtime else None
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
-                   fate=_owner_fate(kind),
+                   fate=_owner_fate(kind), syscall_name=target.syscall_name,
                    pointers=target.thread_pointers() if layout is not None else {},
                    providers=[python.provider] if python else [])
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
@@ -270,7 +270,9 @@ def _owner_elsewhere(kind: str, layout):
     no thread of the process holds.  An RLock's rlock_owner: glibc's fork()
     reclaims every other thread's descriptor in the child (nptl's
     reclaim_stacks sets its tid to 0), and a thread that exits leaves tid 0
-    too; while the parent lives, the same address in its memory
+    too, with EXITING in its cancelhandling (glibc_threads.ended tells the
+    two apart, in a core as well: the owner is gone either way); while the
+    parent lives, the same address in its memory
     (/proc/PPID/mem, read only) is that thread's descriptor: its tid,
     confirmed by /proc/PPID/task/TID, is the owner (exact).  A plain Lock
     records no owner: the parent's own Python frames are read the same way,
@@ -282,39 +284,62 @@ def _owner_elsewhere(kind: str, layout):
 
     def owner(res):
         if res.owner_pthread:
-            return rlock_owner(res.owner_pthread) + (True,)
+            tid, why, how = rlock_owner(res.owner_pthread)
+            return tid, why, True, how
         if not parent or layout is None:
             return None
         if "locks" not in held_in_parent:
             held_in_parent["locks"] = _parent_held(parent)
-        return _forked_holder(parent, held_in_parent["locks"], res.address, layout)
+        found = _forked_holder(parent, held_in_parent["locks"], res.address, layout)
+        return found + (None,) if found else None
 
     def rlock_owner(pthread: int):
+        """(tid | None, why, fate | None): fate when the owner is known to
+        have ended here ("forked", "exited", "joined"), read from its
+        descriptor (glibc_threads.ended)."""
         if layout is None:
             return None, ("no thread state of this process has it (glibc's thread "
-                          "descriptor layout is not published here)")
+                          "descriptor layout is not published here)"), None
         d = glibc_threads.descriptor(target.read_bytes, layout, pthread)
-        if d is None or d.tid != 0:
+        if d is None or d.tid not in (0, glibc_threads.JOINED_TID):
             return None, ("no thread of this process has it" + (
-                f" (its descriptor reads tid {d.tid})" if d is not None else ""))
-        from ..knowledge.blocking import FORK_RECLAIMED
-        why = (f"{FORK_RECLAIMED}: that thread has ended -- it exited holding the lock, or "
-               "it was a thread of the parent when fork() copied the process (glibc's fork() "
-               "reclaims those descriptors in the child)")
+                f" (its descriptor reads tid {d.tid})" if d is not None else "")), None
+        from ..knowledge.blocking import FORK_RECLAIMED, THREAD_ENDED
+        how = glibc_threads.ended(target.read_bytes, layout, pthread)
+        if how is None:
+            return None, (f"{FORK_RECLAIMED}: that thread has ended -- it exited holding the "
+                          "lock, or it was a thread of the parent when fork() copied the "
+                          "process (glibc's fork() reclaims those descriptors in the child)"), None
+        why = THREAD_ENDED[how]
+        if how != "forked":
+            return None, why, how
         if parent is None:
-            return None, why
-        ppid = parent
+            ppid = _core_parent(kind)
+            return None, why + (f"; the parent was process {ppid} (the core's NT_PRPSINFO), "
+                                "whose threads' TIDs this core does not record"
+                                if ppid else ""), how
         try:
-            with open(f"/proc/{ppid}/mem", "rb") as mem:
+            with open(f"/proc/{parent}/mem", "rb") as mem:
                 mem.seek(glibc_threads.tid_field_address(layout, pthread))
                 tid = int.from_bytes(mem.read(4), "little")
         except (OSError, AttributeError, ValueError, TypeError):
-            return None, why
-        if tid and os.path.isdir(f"/proc/{ppid}/task/{tid}"):
-            return tid, (f"{why}; in the parent {ppid} it is thread {tid} (the descriptor "
-                         f"at that address there holds TID {tid})")
-        return None, why + f"; the parent {ppid} has no such thread now"
+            return None, why, how
+        if tid and os.path.isdir(f"/proc/{parent}/task/{tid}"):
+            return tid, (f"{why}; in the parent {parent} it is thread {tid} (the descriptor "
+                         f"at that address there holds TID {tid})"), None
+        return None, why + f"; the parent {parent} has no such thread now", how
     return owner
+
+
+def _core_parent(kind: str) -> int | None:
+    """The parent PID a core records (NT_PRPSINFO's pr_ppid), or None."""
+    if kind != "core":
+        return None
+    from .. import core_file
+    try:
+        return core_file.read(target.core_file_path() or "").ppid or None
+    except GdbextError:
+        return None
 
 
 def _parent_of(kind: str) -> int | None:
@@ -395,11 +420,7 @@ def _owner_fate(kind: str):
         except (OSError, AttributeError, ValueError):
             ppid = None
     elif kind == "core":
-        from .. import core_file
-        try:
-            ppid = core_file.read(target.core_file_path() or "").ppid
-        except GdbextError:
-            ppid = None
+        ppid = _core_parent(kind)
 
     def fate(tid: int) -> OwnerFate:
         if pid and ppid and os.path.isdir(f"/proc/{ppid}/task/{tid}"):

@@ -135,6 +135,16 @@ OWNERLESS_UNKNOWN = {
 # reads tid 0: the thread ended here holding it, or was a thread of the parent
 # whose descriptor glibc's fork() reclaimed in the child.
 FORK_RECLAIMED = "its descriptor here reads tid 0"
+# ... and how that thread ended, when its descriptor says (glibc_threads.ended).
+THREAD_ENDED = {
+    "forked": (f"{FORK_RECLAIMED} and its cancelhandling has no EXITING bit: it never "
+               "exited -- glibc's fork() reclaimed it in this process, a thread of the parent "
+               "that held the lock when fork() copied the process"),
+    "exited": (f"{FORK_RECLAIMED} and its cancelhandling has the EXITING bit: that thread "
+               "returned (or was cancelled) holding the lock"),
+    "joined": ("its descriptor here reads tid -1 (pthread_join's mark): that thread exited "
+               "holding the lock and was joined"),
+}
 # Python waits that end when another thread notifies them (threading.Condition
 # under Event, Barrier, queue.Queue): like a condition variable, no owner and
 # no "unknown" -- idle workers wait so in every healthy process.

@@ -64,13 +64,17 @@ class BlockedOn:
     runtime_count: int | None = None    # the runtime's own count of members not arrived
     released: bool = False          # the lock is free already: the waiter is being woken
     loops: bool = False             # the waiter re-waits after each timeout (take_gil)
+    # the owner is no thread of this process and its TID is not known (an
+    # RLock's owner whose descriptor says it ended): a wait that never ends
+    ended: OwnerFate | None = None
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "address": self.address, "label": self.label,
                 "owner_lwps": list(self.owner_lwps), "confidence": self.confidence,
                 "evidence": list(self.evidence), "timed": self.timed,
                 "released": self.released,
-                "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()]}
+                "gone": [{"lwp": l, **f.to_json()} for l, f in self.gone.items()],
+                "ended": self.ended.to_json() if self.ended else None}
 
 
 @record
@@ -240,7 +244,8 @@ class Classifier:
                  all_lwps: set[int] | None = None,
                  fate: Callable[[int], OwnerFate] = unknown_fate,
                  providers: Sequence[Provider] = (),
-                 pointers: dict[int, int | None] | None = None):
+                 pointers: dict[int, int | None] | None = None,
+                 syscall_name: Callable[[int], "str | None"] | None = None):
         self.threads = threads
         self.read = _memoized(read)     # a thousand waiters often share one lock
         self.rtld = rtld_global
@@ -252,6 +257,7 @@ class Classifier:
         # each thread's struct pthread: its pthread_t (= fs_base on x86-64)
         self.pointers = pointers if pointers is not None else \
             {t.lwp: t.regs.get("fs_base") for t in threads}
+        self.syscall_name = syscall_name or (lambda nr: None)   # gdb's table: tgkill, not 234
         self.warnings: list[str] = []
 
     def run(self) -> list[ThreadState]:
@@ -294,7 +300,8 @@ class Classifier:
                 return ThreadState(state="running", blocked_on=None,
                                    detail=f"futex op {cmd} (not a wait)", **base)
             return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
-        state, what = kb.SYSCALL_STATES.get(nr, ("syscall", f"syscall {nr}"))
+        state, what = kb.SYSCALL_STATES.get(
+            nr, ("syscall", self.syscall_name(nr) or f"syscall {nr}"))
         if nr == kb.SYS_RESTART_SYSCALL:
             names = {_norm(f.function) for f in t.frames[:4]}
             state, what = next((sw for fn, sw in kb.RESTARTED_BY_FRAME if fn in names),

@@ -19,7 +19,7 @@ class WaitGraph:
     knots: list[list[int]] = field(default_factory=list)       # all LWPs of each cyclic SCC
     behind_cycle: dict[int, int] = field(default_factory=dict)  # lwp -> cycle index
     chains: list[list[int]] = field(default_factory=list)       # blocked -> ... -> not blocked
-    orphaned: list[tuple[int, int]] = field(default_factory=list)  # (waiter, owner gone)
+    orphaned: list[tuple[int, int | None]] = field(default_factory=list)  # (waiter, owner gone)
     behind_orphan: dict[int, int] = field(default_factory=dict)   # lwp -> orphaned waiter
 
     @cached_property        # built once: callers look up thousands of threads
@@ -43,8 +43,12 @@ def build(states: list[ThreadState]) -> WaitGraph:
         hit = _reaches(lwp, g.edges, in_cycle)
         if hit is not None:
             g.behind_cycle[lwp] = hit
+    # (waiter, owner TID) for owners that are no thread here; (waiter, None)
+    # when the owner is known to have ended but its TID is not (BlockedOn.ended)
     g.orphaned = [(s.lwp, o) for s in states if s.blocked_on
-                  for o in s.blocked_on.owner_lwps if o in s.blocked_on.gone]
+                  for o in s.blocked_on.owner_lwps if o in s.blocked_on.gone] + \
+                 [(s.lwp, None) for s in states if s.blocked_on and s.blocked_on.ended
+                  and not s.blocked_on.owner_lwps and not s.blocked_on.released]
     stuck = {w: w for w, _ in g.orphaned}
     for lwp in g.edges:
         if lwp in in_cycle or lwp in g.behind_cycle or lwp in stuck:

@@ -29,7 +29,7 @@ import struct
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
 from ..runtimes.cpython import CPythonError
-from .classify import BlockedOn
+from .classify import BlockedOn, OwnerFate
 from ..record import field, record, replace
 
 SYS_FUTEX = kb.SYS_FUTEX
@@ -69,9 +69,11 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read,
           owner_elsewhere=None) -> PythonWaits:
     """The Python waits of every thread, from the reader's thread states and
     each thread's frame-0 registers.  ``owner_elsewhere(resource) -> (tid |
-    None, why, exact) | None``: the owner of a lock no thread of the process
-    holds -- an RLock's rlock_owner that is no thread state here, a Lock no
-    frame here holds (the parent's thread, when fork() copied it held)."""
+    None, why, exact, ended) | None``: the owner of a lock no thread of the
+    process holds -- an RLock's rlock_owner that is no thread state here, a
+    Lock no frame here holds (the parent's thread, when fork() copied it
+    held); ``ended`` ("forked", "exited", "joined") when, its TID unknown,
+    the owner is known to be no thread of this process any more."""
     out = PythonWaits(runtime.version)
     out.thread_lwps = {t.lwp for t in pythreads if t.lwp}
     for t in pythreads:
@@ -142,6 +144,7 @@ def _lock_waits(out: PythonWaits, runtime, res, read, owner_elsewhere=None) -> N
     join = "(join)" in res.name
     kind = "py-join" if join else f"py-{res.kind}"
     owner, confidence, why = res.owner_lwp, res.owner_evidence or "inferred", res.owner_why
+    ended = None            # the owner is gone, its TID unknown (OwnerFate)
     if owner is None and res.kind in ("lock", "rlock") and not join and res.waiters:
         found = owner_elsewhere(res) if owner_elsewhere else None
         if res.owner_pthread:
@@ -151,6 +154,8 @@ def _lock_waits(out: PythonWaits, runtime, res, read, owner_elsewhere=None) -> N
             why = found[1]
         if found and found[0]:
             owner, confidence = found[0], "exact" if found[2] else "inferred"
+        elif found and found[3]:
+            ended = OwnerFate("fork-parent" if found[3] == "forked" else "exited", found[1])
     # The truth of "taken" is the sem_t itself (glibc new_sem: the value in
     # the futex word's 32 bits), or a PyMutex's bit 0 (_Py_LOCKED, 3.13+
     # Include/internal/pycore_lock.h): lock.locked and rlock_owner are set only
@@ -165,7 +170,7 @@ def _lock_waits(out: PythonWaits, runtime, res, read, owner_elsewhere=None) -> N
         free = value is not None and value > 0
         released = f"the sem_t's value is {value}"
     if free and confidence != "exact":
-        owner, why = None, None
+        owner, why, ended = None, None, None
     for lwp, _ev, wait_why in res.waiters:
         evidence = [wait_why]
         if why:
@@ -174,10 +179,12 @@ def _lock_waits(out: PythonWaits, runtime, res, read, owner_elsewhere=None) -> N
             evidence.append("the waiter holds this lock itself")
         b = BlockedOn(kind, res.address, res.name, [owner] if owner else [],
                       confidence if owner else "inferred", evidence)
+        if ended is not None:
+            b.ended, b.confidence = ended, "exact"     # read from the owner's descriptor
         if free:
             b.released = True
             b.evidence.append(f"{released}: released, the waiter is being woken")
-        elif not owner:
+        elif not owner and ended is None:
             b.evidence.append(kb.OWNERLESS_UNKNOWN.get(kind, kb.NOTIFY_WAITS.get(kind, "")))
         out.by_waiter[lwp] = b
 

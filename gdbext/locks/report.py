@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import render
 from ..knowledge.blocking import FORK_RECLAIMED, HELD_KINDS, OWNERLESS_UNKNOWN
+from .classify import OwnerFate
 from .graph import WaitGraph
 from ..record import field, record
 
@@ -77,6 +78,11 @@ PY_FORK = ("python-fork-inherited-lock",
            "the 'spawn' or 'forkserver' start method (multiprocessing.set_start_method, "
            "concurrent.futures' mp_context) instead of 'fork', or fork before starting "
            "threads")
+# ... and a threading lock whose owner thread ended without releasing it.
+PY_EXITED = ("python-lock-owner-exited",
+             "the thread that held this threading lock ended without releasing it (an "
+             "acquire() with no release on some path, an exception between them): release "
+             "on every path -- 'with LOCK:' or try/finally")
 # A Python thread that waits for a threading lock it holds itself: the fix
 # follows the lock, not pthreads.  An RLock does not block its owner -- unless
 # acquire() was re-entered while it was taking the lock (a signal handler that
@@ -128,11 +134,20 @@ class DeadlockReport:
                     (e for e in s.blocked_on.evidence if FORK_RECLAIMED in e),
                     OWNERLESS_UNKNOWN[s.blocked_on.kind]))
                 for s in g.states if s.blocked_on and not s.blocked_on.owner_lwps
-                and not s.blocked_on.timed and not s.blocked_on.released
+                and not s.blocked_on.ended and not s.blocked_on.timed and not s.blocked_on.released
                 and s.blocked_on.kind in OWNERLESS_UNKNOWN]
 
-    def _fate(self, waiter: int, owner: int) -> str:
-        return self.graph.by_lwp[waiter].blocked_on.gone[owner].fate
+    def _fate(self, waiter: int, owner: int | None) -> OwnerFate:
+        """What the owner that is gone is (owner None: its TID is not known)."""
+        b = self.graph.by_lwp[waiter].blocked_on
+        return b.gone[owner] if owner is not None else b.ended
+
+    @staticmethod
+    def _holder(owner: int | None, fate: OwnerFate) -> str:
+        if owner is not None:
+            return f"LWP {owner}"
+        return ("a thread of the parent process" if fate.fate == "fork-parent"
+                else "a thread that has ended")
 
     def patterns(self) -> list[str | None]:
         """The pattern of each cycle (None when no rule fits), then of each
@@ -147,15 +162,16 @@ class DeadlockReport:
             kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
             out.append(next((name for name, needs, _ in FIXES if needs <= kinds), None))
         for w, o in self.graph.orphaned:
-            fate = self._fate(w, o)
+            fate = self._fate(w, o).fate
             python = by[w].blocked_on.kind.startswith("py-")
-            out.append(PY_FORK[0] if python and fate == "fork-parent" else GONE[fate][0])
+            py = {"fork-parent": PY_FORK[0], "exited": PY_EXITED[0]}
+            out.append(py[fate] if python and fate in py else GONE[fate][0])
         return out
 
     def hints(self) -> list[str]:
         advice = ({name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
                   | {name: text for name, _, text in SELF_PYTHON}
-                  | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1]})
+                  | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1], PY_EXITED[0]: PY_EXITED[1]})
         out = [advice[p] for p in self.patterns() if p]
         if PY_FORK[1] not in out and any(FORK_RECLAIMED in why
                                          for _, _, why in self.unknown_waits()):
@@ -206,7 +222,7 @@ class DeadlockReport:
             "patterns": self.patterns(),
             "deadlocked": [list(k) for k in g.knots],
             "behind_cycle": [{"lwp": l, "cycle": i} for l, i in sorted(g.behind_cycle.items())],
-            "orphaned": [{"lwp": w, "owner": o, **g.by_lwp[w].blocked_on.gone[o].to_json()}
+            "orphaned": [{"lwp": w, "owner": o, **self._fate(w, o).to_json()}
                          for w, o in g.orphaned],
             "behind_orphan": [{"lwp": l, "waits_behind": w}
                               for l, w in sorted(g.behind_orphan.items())],
@@ -234,12 +250,13 @@ class DeadlockReport:
         if g.orphaned and not g.cycles:
             w, o = g.orphaned[0]
             b = g.by_lwp[w].blocked_on
-            fate = b.gone[o]
+            fate = self._fate(w, o)
             more = f" (and {len(g.orphaned) - 1} more)" if len(g.orphaned) > 1 else ""
             behind = (f", {len(g.behind_orphan)} more blocked behind it"
                       if g.behind_orphan else "")
             return (f"deadlock-graph: DEADLOCK - {self._who(w)} waits forever for {b.label} "
-                    f"held by LWP {o}, no thread of this process ({fate.evidence}){more}"
+                    f"held by {self._holder(o, fate)}, no thread of this process "
+                    f"({fate.evidence}){more}"
                     f"{behind}")
         if not g.cycles and self.verdict == "unknown":
             unknown = self.unknown_waits()
@@ -272,7 +289,8 @@ class DeadlockReport:
         lines = [f"owner gone: {self._who(waiter)}",
                  f"      waits for {b.label} [{b.confidence}]",
                  f"      at {s.wait_site or '?'}",
-                 f"      held by LWP {owner}: {b.gone[owner].evidence}"]
+                 f"      held by {self._holder(owner, self._fate(waiter, owner))}: "
+                 f"{self._fate(waiter, owner).evidence}"]
         lines += [f"      - {e}" for e in b.evidence]
         return "\n".join(lines)
 
@@ -317,6 +335,8 @@ class DeadlockReport:
             what = b.label if b else (s.detail or "")
             owners = ",".join(f"{o} (gone)" if o in b.gone else str(o)
                               for o in b.owner_lwps) if b and b.owner_lwps else ""
+            if b and b.ended and not b.owner_lwps:
+                owners = "(gone)"
             if b and b.timed:
                 what += " (timed)"
             rows.append([s.num, s.lwp, s.name or "", s.state, what, owners, s.wait_site or "",
@@ -392,9 +412,15 @@ class DeadlockReport:
                 lines.append(f'  {rid} -> t{o} [label="{verb}"'
                              + (", color=red, penwidth=2" if red else "") + "];")
         for waiter, owner in g.orphaned:      # an owner that is no thread: a dashed box
-            fate = g.by_lwp[waiter].blocked_on.gone[owner].fate
-            lines.append(f'  t{owner} [shape=box, style=dashed, color=red, '
-                         f'label="LWP {owner}\\nno thread of this process\\n({fate})"];')
+            fate = self._fate(waiter, owner)
+            node = f"t{owner}" if owner is not None else f"t{waiter}_owner"
+            lines.append(f'  {node} [shape=box, style=dashed, color=red, '
+                         f'label="{self._holder(owner, fate)}\\nno thread of this process'
+                         f'\\n({fate.fate})"];')
+            if owner is None:       # no owner edge above: the lock's TID-less holder
+                b = g.by_lwp[waiter].blocked_on
+                rid = f"r{b.kind.replace('-', '_')}_{b.address or waiter:x}"
+                lines.append(f'  {rid} -> {node} [label="held by", color=red];')
         lines.append("}")
         return "\n".join(lines) + "\n"
 

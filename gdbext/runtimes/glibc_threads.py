@@ -122,6 +122,34 @@ def descriptor(read: Reader, layout: PthreadLayout, thread_pointer: int | None,
     return Pthread(thread_pointer, tid, start, lwp is not None and tid == lwp)
 
 
+# How a thread that is no longer running left its descriptor (glibc 2.34+,
+# unchanged since NPTL's start for these three): pthread_join marks a joined
+# thread "tid = -1" (nptl/pthread_join_common.c); start_thread sets EXITING_BIT
+# in cancelhandling as the thread function returns, before the kernel clears
+# tid (nptl/pthread_create.c); fork()'s child marks every other thread's
+# descriptor free with "tid = 0" and leaves cancelhandling alone (reclaim_stacks,
+# nptl/nptl-stack.c), so a thread that was running at the fork has tid 0
+# without EXITING.  EXITING_BIT is 4 (nptl/descr.h).
+EXITING_BITMASK = 1 << 4
+JOINED_TID = 0xFFFFFFFF             # -1 as the u32 the tid field is read as
+
+
+def ended(read: Reader, layout: PthreadLayout, thread_pointer: int) -> str | None:
+    """How the thread whose descriptor is at ``thread_pointer`` ended, read
+    from the descriptor alone: "joined", "exited" or "forked" (running in the
+    parent when fork() made this process); None while its tid is a thread's,
+    or when cancelhandling is not published or not readable."""
+    tid = _field(read, layout, "tid", thread_pointer)
+    if tid == JOINED_TID:
+        return "joined"
+    if tid != 0:
+        return None
+    cancel = _field(read, layout, "cancelhandling", thread_pointer)
+    if cancel is None:
+        return None
+    return "exited" if cancel & EXITING_BITMASK else "forked"
+
+
 def tid_field_address(layout: PthreadLayout, thread_pointer: int) -> int:
     """Where the thread's TID lives: pthread_join futex-waits on it."""
     return thread_pointer + layout.fields["tid"].offset

@@ -107,6 +107,9 @@ def collect(warnings: list[str]) -> dict:
         meta["modules"].append(entry)
     if kind == "core":
         _check_loaded_executable(meta, loaded, warnings)
+    from . import loaded_files
+    libraries, read_by_gdb = target.shared_libraries()
+    warnings += loaded_files.check(meta["modules"], libraries, read_by_gdb, os.getcwd())
     return meta
 
 

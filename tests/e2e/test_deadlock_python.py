@@ -347,7 +347,10 @@ def test_lock_inherited_across_fork(python, how, mode, tmp_path):
     owner is the parent's thread -- the native id the parent printed: an
     RLock's from its rlock_owner (exact), a Lock's from the parent's own
     frames (its 'with', inferred) -- and the verdict a deadlock with Python's
-    fork fixes.  From a core there is no parent to ask: unknown."""
+    fork fixes.  From a core there is no parent to ask: an RLock's owner is
+    still known to be gone -- its descriptor (glibc's, copied into the child)
+    reads tid 0 and never exited -- a deadlock on a thread of the parent whose
+    PID the core records; a Lock records no owner: unknown."""
     proc, facts = _start(python, "fork_lock.py", *(["lock"] if mode == "lock" else []),
                          lines=2, cwd=tmp_path)
     said = (tmp_path / "out.txt").read_text()
@@ -382,12 +385,53 @@ def test_lock_inherited_across_fork(python, how, mode, tmp_path):
                                        "evidence": result["orphaned"][0]["evidence"]}]
         assert result["patterns"] == ["python-fork-inherited-lock"]
         assert "os.register_at_fork" in " ".join(result["hints"])
-    else:   # the parent's thread id is nowhere in the child's core: unknown, and why
+    elif mode == "rlock":   # the parent's TID is nowhere in the child's core; its PID is
+        assert b["owner_lwps"] == [] and b["ended"]["fate"] == "fork-parent", b
+        assert f"the parent was process {proc.pid}" in b["ended"]["evidence"], b
+        assert "no EXITING bit" in b["ended"]["evidence"], b
+        assert result["verdict"] == "deadlock" and result["unknown"] == []
+        assert [(o["lwp"], o["owner"], o["fate"]) for o in result["orphaned"]] == \
+            [(facts["child"]["lwp"], None, "fork-parent")]
+        assert result["patterns"] == ["python-fork-inherited-lock"]
+        assert "os.register_at_fork" in " ".join(result["hints"])
+        assert "held by a thread of the parent process" in text, text
+    else:   # a Lock records no owner, and no parent to ask: unknown, and why
         assert result["verdict"] == "unknown" and b["owner_lwps"] == []
-        [u] = result["unknown"]
-        if mode == "rlock":
-            assert "exited holding the lock, or it was a thread of the parent" in u["reason"], u
-            assert "os.register_at_fork" in " ".join(result["hints"])
+        assert [u["kind"] for u in result["unknown"]] == ["py-lock"]
+
+
+@pytest.mark.parametrize("how", ["live", "gcore", "kernel-core"])
+@pytest.mark.parametrize("python", _builds())
+def test_rlock_whose_owner_exited(python, how, tmp_path):
+    """The worker takes an RLock and returns; the main thread joins it, then
+    waits on the RLock forever.  The owner's descriptor says it ended (tid 0
+    with EXITING set, or -1 once joined, as glibc leaves it on each release
+    here): a deadlock on an owner that exited, with Python's fix -- never a
+    fork story, never unknown.  Truth: the program printed who took it and
+    that it joined it; the native id is no task of the process (/proc)."""
+    proc, facts = _launch(python, "owner_exited.py", lines=2, tmp_path=tmp_path, how=how)
+    said = (tmp_path / "out.txt").read_text()
+    owner = int(re.search(r"owner lwp=(\d+)", said).group(1))
+    assert not os.path.exists(f"/proc/{proc.pid}/task/{owner}")
+    try:
+        with _session(how, python, proc, tmp_path) as gdb:
+            result = gdb.json("deadlock-graph --json")
+            text = gdb.cmd("deadlock-graph")
+    finally:
+        _stop(proc) if proc.poll() is None else None
+    assert_no_traceback(text)
+    b = _by_lwp(result)[facts["main"]["lwp"]]["blocked_on"]
+    assert b["kind"] == "py-rlock" and b["owner_lwps"] == [], b
+    assert b["ended"]["fate"] == "exited", b
+    assert re.search(r"tid 0 and its cancelhandling has the EXITING bit|tid -1 \(pthread_join",
+                     b["ended"]["evidence"]), b
+    assert result["verdict"] == "deadlock" and result["unknown"] == []
+    assert [(o["lwp"], o["owner"], o["fate"]) for o in result["orphaned"]] == \
+        [(facts["main"]["lwp"], None, "exited")]
+    assert result["patterns"] == ["python-lock-owner-exited"]
+    assert "with LOCK:" in " ".join(result["hints"])
+    assert "fork" not in " ".join(result["hints"])
+    assert f"owner_exited.py:{facts['main']['line']}" in text
 
 
 def test_a_version_gdbext_does_not_read_is_one_line_native_complete(tmp_path):
@@ -442,3 +486,29 @@ def test_an_rlock_reentered_from_a_signal_handler(python, tmp_path):
     assert (b["kind"], b["owner_lwps"], b["confidence"]) == ("py-rlock", [main], "exact")
     assert result["patterns"] == ["python-rlock-reentered"]
     assert "signal handler" in " ".join(result["hints"])
+
+
+def test_a_thread_in_another_syscall_is_named_by_it(tmp_path):
+    """os.abort() in CPython: glibc raises SIGABRT with tgkill(2), and the
+    kernel core keeps the thread inside it.  deadlock-graph names the call
+    (gdb's syscall table) -- the name the kernel's own header gives that
+    number (asm/unistd_64.h), never "syscall N"."""
+    if not kernel_cores_land_in_cwd():
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    header = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+    if not header.exists():
+        pytest.skip(f"no {header} (linux-libc-dev) to name the call independently")
+    numbers = {int(n): name for name, n in
+               re.findall(r"#define __NR_(\w+) (\d+)", header.read_text())}
+    proc = subprocess.Popen([str(DEBIAN), "-c", "import os; os.abort()"], cwd=tmp_path,
+                            preexec_fn=unlimited_core)
+    assert proc.wait(timeout=60) == -signal.SIGABRT
+    core = find_kernel_core(tmp_path, proc.pid)
+    assert core is not None
+    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+        result = gdb.json("deadlock-graph --json")
+        nr = int(gdb.cmd("python print(int(gdb.selected_frame().read_register('orig_rax')))")
+                 .strip().splitlines()[-1])
+    [t] = result["threads"]
+    assert numbers[nr] == "tgkill"
+    assert t["detail"] == numbers[nr], t
