@@ -306,7 +306,8 @@ def render(cases: list[dict], seed: int, seconds: float) -> str:
              f"and {sum(c['family'] == 'not-a-core' for c in cases)} files that are not "
              f"cores, run through crash-triage in gdb and through `gdbext triage -j 2`, "
              f"in {seconds / 60:.1f} min. Written by that script; see its docstring for the "
-             f"families.", ""]
+             f"families. The seed fixes the mutations; the source cores are made afresh "
+             f"(new pids and addresses), so the counts move by a few between runs.", ""]
     for side, key in (("crash-triage in gdb", "gdb"), ("gdbext triage", "batch")):
         counts = collections.Counter(c[key] for c in cases)
         lines += [f"## {side}", "",

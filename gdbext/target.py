@@ -371,7 +371,7 @@ def shared_libraries():
     and the build-id of each file gdb read, by the name the list shows."""
     from .triage.loaded_files import SharedLibrary
     try:
-        out = gdb.execute("info sharedlibrary", to_string=True)
+        out = _execute("info sharedlibrary")
     except gdb.error:
         return [], {}
     rows = []
