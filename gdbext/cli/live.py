@@ -120,7 +120,7 @@ def stopped(pid: int) -> bool:
     stop stops every thread, so a live leader answers for all (one read, not
     one per thread); an exited leader (Z) does not."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors=ERRORS) as fh:
             leader = fh.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
