@@ -567,3 +567,17 @@ def test_damaged_layout_and_signal_are_named(damage, cores, tmp_path):
     for warnings in (r["warnings"], record["warnings"]):
         assert any(w.startswith("damaged core: ") and expected in w for w in warnings), \
             warnings
+
+
+@pytest.mark.parametrize("command", ["crash-triage", "deadlock-graph"])
+def test_gdbext_command_on_a_fifo_is_one_line(command, tmp_path):
+    """`gdbext COMMAND FIFO` opened the FIFO to read its ELF type, and waited
+    for a writer forever; now one line, exit status 2."""
+    fifo = tmp_path / "x.core"
+    os.mkfifo(fifo)
+    gdbext = REPO / ".venv" / "bin" / "gdbext"
+    proc = subprocess.run([str(gdbext), command, str(fifo)], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == f"gdbext {command}: not a core gdbext can read: refused: " \
+        "a FIFO (named pipe), not a core file: not opened (reading it could block)"
