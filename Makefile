@@ -12,7 +12,7 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean test-real real-fixtures \
+.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz hostile-cores bench clean test-real real-fixtures \
   test-trixie vacuity-check
 
 setup: packages venv fixtures
@@ -93,6 +93,13 @@ FUZZ_EXAMPLES ?= 5500
 fuzz: setup
 	GDBEXT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GDBEXT_FUZZ_RANDOM=1 \
 	  $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/fuzz
+
+# The hostile-core corpus (issue 28): ~600 seeded mutants of real cores (truncated,
+# flipped, absurd values, zeroed memory, relabelled, wrong executables, not cores)
+# through crash-triage in gdb and `gdbext triage`; writes docs/hostile-cores.md.
+HOSTILE_SEED ?= 28
+hostile-cores: setup
+	$(VENV)/bin/python bench/hostile_cores.py --seed $(HOSTILE_SEED)
 
 bench: setup
 	$(VENV)/bin/python bench/load_cost.py

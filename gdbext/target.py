@@ -14,6 +14,7 @@ import re
 import gdb  # noqa: F401  (the adapter is the only importer)
 
 from .errors import GdbextError, UnmappedCodeError
+from .text import ERRORS, lenient
 from .record import record
 
 SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
@@ -95,6 +96,16 @@ def require_x86_64() -> None:
     if kind() == "none":
         raise GdbextError(NOTHING_LOADED)
     name = architecture_name()
+    if kind() == "core":        # gdb calls a core it has no support for "i386": its header says
+        from . import elf_machines
+        ident = elf_machines.identify(core_file_path() or "")
+        if ident is not None and not ident.x86_64:
+            from .core_checks import header_doubt
+            name = ident.name
+            doubt = header_doubt(core_file_path() or "", ident)
+            if doubt:
+                raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 "
+                                  f"only); the core looks damaged: {doubt}")
     if not name.startswith(SUPPORTED_ARCHITECTURES):       # also i386:x86-64:intel
         raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 only)")
 
@@ -121,7 +132,20 @@ def selected_pc() -> tuple[int, int]:
             raise GdbextError("no process or core: run the program, attach, open a core "
                               "(core-file FILE), or give an ADDRESS to check the file's bytes")
         raise GdbextError(NOTHING_LOADED)
-    return int(frame.pc()), frame.level()
+    try:
+        return int(frame.pc()), frame.level()
+    except gdb.error:           # "PC not available": no registers for this thread
+        raise GdbextError(no_pc(thread)) from None
+
+
+def no_pc(thread) -> str:
+    """Why a thread has no pc, in words: a core whose register note for it
+    is missing or damaged."""
+    which = f"thread {thread.num} (LWP {thread.ptid[1]})" if thread is not None else "the thread"
+    if kind() == "core":
+        return (f"the core records no program counter for {which}: its NT_PRSTATUS "
+                "register note is missing or damaged")
+    return f"gdb has no program counter for {which}"
 
 
 # Assignment, increment and compound-assignment operators: evaluating them
@@ -152,7 +176,7 @@ def eval_address(expression: str) -> int:
         raise GdbextError(f"'{expression}': unbalanced quotes or a stray backslash; an "
                           "ADDRESS quotes only names ('file.c'::func)")
     previous = gdb.parameter("may-call-functions")
-    gdb.execute("set may-call-functions off", to_string=True)
+    _execute("set may-call-functions off")
     try:
         value = gdb.parse_and_eval(expression)
         if value.type.strip_typedefs().code == gdb.TYPE_CODE_FUNC:
@@ -168,7 +192,7 @@ def eval_address(expression: str) -> int:
     except gdb.error as exc:
         raise GdbextError(f"cannot evaluate '{expression}': {exc}") from None
     finally:
-        gdb.execute(f"set may-call-functions {'on' if previous else 'off'}", to_string=True)
+        _execute(f"set may-call-functions {'on' if previous else 'off'}")
 
 
 def read_code(address: int, length: int) -> bytes:
@@ -346,7 +370,7 @@ def _info(command: str) -> str:
     memo = _memo()
     out = memo.get(command)
     if out is None:
-        out = memo[command] = gdb.execute(command, to_string=True)
+        out = memo[command] = _execute(command)
     return out
 
 
@@ -358,13 +382,18 @@ def core_file_path() -> str | None:
 
 
 def core_warnings() -> list[str]:
-    """What the open core itself lacks: a truncated file (a full disk, a
-    RLIMIT_CORE cut, a copy that stopped) reads as missing memory, so every
-    report on it says so."""
-    from . import elf_file
+    """What the open core itself lacks or gets wrong: a truncated file (a full
+    disk, a RLIMIT_CORE cut, a copy that stopped) reads as missing memory;
+    a header, register notes or executable that do not agree (core_checks)
+    are damage.  Every report on the core says so."""
     path = core_file_path() if kind() == "core" else None
     if not path:
         return []
+    return _truncation(path) + _consistency(path)
+
+
+def _truncation(path: str) -> list[str]:
+    from . import elf_file
     try:
         need = max((p.offset + p.file_size for p in elf_file.program_headers(path)),
                    default=0)
@@ -375,6 +404,31 @@ def core_warnings() -> list[str]:
         return []
     return [f"the core file is truncated: {have} of {need} bytes; the memory past the cut "
             "is missing, so frames and values there cannot be read"]
+
+
+def _consistency(path: str) -> list[str]:
+    from . import core_checks, core_file, elf_file, elf_machines
+    ident = elf_machines.identify(path)
+    if ident is None:
+        return []
+    out = []
+    exe = gdb.current_progspace().filename
+    doubt = core_checks.executable_warning(exe, ident) if exe else None
+    if doubt:
+        out.append(doubt)
+    try:
+        facts = core_file.read(path)
+        headers = elf_file.program_headers(path)
+    except GdbextError:
+        return out
+    segments = [elf_file.Segment(p.address, p.size, p.flags) for p in headers if p.type == 1]
+    header = elf_file.file_header(path)     # e_phoff, e_phentsize, e_phnum at 5, 9, 10
+    headers_end = max(64, header[5] + header[9] * len(headers))
+    out += core_checks.machine_warnings(ident, facts)
+    if ident.x86_64:
+        out += core_checks.layout_warnings(facts, headers, headers_end)
+        out += core_checks.register_warnings(facts, segments)
+    return out
 
 
 def locate(address: int) -> Location:
@@ -419,10 +473,10 @@ def inlined_functions(address: int) -> list[str]:
 
 def objfile_for(address: int) -> str | None:
     """The shared library, vDSO or executable file that holds ``address``."""
-    solib = gdb.solib_name(address)
+    solib = lenient(lambda: gdb.solib_name(address))
     if solib:
         return solib
-    out = gdb.execute(f"info symbol {address:#x}", to_string=True)
+    out = _execute(f"info symbol {address:#x}")
     m = re.search(r" of (.+)$", out.strip())
     if m:
         return m.group(1)
@@ -437,7 +491,7 @@ def shared_libraries():
     and the build-id of each file gdb read, by the name the list shows."""
     from .triage.loaded_files import SharedLibrary
     try:
-        out = gdb.execute("info sharedlibrary", to_string=True)
+        out = _execute("info sharedlibrary")
     except gdb.error:
         return [], {}
     rows = []
@@ -655,7 +709,7 @@ def read_c_string(address: int, limit: int = 4096) -> bytes:
 def auxv() -> dict[str, int]:
     """The auxiliary vector by AT_ name (live, remote and cores)."""
     try:
-        out = gdb.execute("info auxv", to_string=True)
+        out = _execute("info auxv")
     except gdb.error:
         return {}
     return {name: int(value, 0) for name, value in
@@ -671,7 +725,7 @@ def remote_parent_pid() -> int | None:
     on the target (`info proc status`: gdbserver's file I/O); None when the
     stub does not serve it (qemu's)."""
     try:
-        out = gdb.execute("info proc status", to_string=True)
+        out = _execute("info proc status")
     except gdb.error:
         return None
     m = re.search(r"^PPid:\s*(\d+)", out, re.M)
@@ -728,17 +782,22 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
             if not wanted:
                 break
             regs.update(_read_registers(frame, wanted))
-        pc = regs.get("rip", frame.pc())
+        pc = regs.get("rip")
+        if pc is None:
+            try:
+                pc = int(frame.pc())
+            except gdb.error:       # no registers (a damaged note): the thread, no frames
+                out.append(ThreadSnapshot(thread.num, thread.ptid[1],
+                                          lenient(lambda: thread.name), regs, False, [], False))
+                continue
         in_syscall = seen.get(("syscall", pc))     # threads parked at one pc: one read
         if in_syscall is None:
-            try:
-                in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-            except gdb.MemoryError:
-                in_syscall = False
+            in_syscall = _after_syscall(inferior, pc)
             seen[("syscall", pc)] = in_syscall
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
                                   seen, quick.names if quick is not None else None)
-        out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
+        name = lenient(lambda: thread.name)
+        out.append(ThreadSnapshot(thread.num, thread.ptid[1], name, regs, in_syscall,
                                   frames, truncated))
     return out
 
@@ -803,10 +862,10 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     for level in range(max_frames):
         try:
             pc = frame.pc()
-            name = trusted_name(pc, frame.name())
+            name = trusted_name(pc, lenient(frame.name))
             objfile = seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
-                objfile = seen[pc] = progspace.solib_name(pc)
+                objfile = seen[pc] = lenient(lambda: progspace.solib_name(pc))
             file = line = None
             if site_level is None and not (objfile and system.search(objfile)):
                 key = (pc, level == 0)      # a caller's line is looked up at pc - 1
@@ -943,15 +1002,13 @@ class _QuickWalk:
         pc = have["rip"]
         in_syscall = self.seen.get(("syscall", pc))
         if in_syscall is None:
-            try:
-                in_syscall = bytes(self.inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-            except gdb.MemoryError:
-                in_syscall = False
+            in_syscall = _after_syscall(self.inferior, pc)
             self.seen[("syscall", pc)] = in_syscall
         walked = self.walk({r: have[r] for r in ("rip", "rsp", "rbp") if r in have})
         if walked is None:
             return None
-        return ThreadSnapshot(thread.num, lwp, thread.name, regs, in_syscall, *walked)
+        name = lenient(lambda: thread.name)
+        return ThreadSnapshot(thread.num, lwp, name, regs, in_syscall, *walked)
 
     def walk(self, regs: dict[str, int]) -> tuple[list[FrameInfo], bool] | None:
         from .unwind.cfi_step import caller_registers
@@ -967,7 +1024,7 @@ class _QuickWalk:
                 return None
             objfile = self.seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
-                objfile = self.seen[pc] = self.progspace.solib_name(pc)
+                objfile = self.seen[pc] = lenient(lambda: self.progspace.solib_name(pc))
             system = bool(objfile and self.system.search(objfile))
             for name in group[0]:
                 if level >= self.max_frames:
@@ -1033,7 +1090,8 @@ class _QuickWalk:
         struct (pyelftools' import alone costs more than a thousand steps)."""
         objfile = self.progspace.objfile_for_address(pc) \
             if hasattr(self.progspace, "objfile_for_address") else None
-        path = objfile.filename if objfile is not None else self.progspace.solib_name(pc)
+        path = objfile.filename if objfile is not None else \
+            lenient(lambda: self.progspace.solib_name(pc))
         if not path:
             return None
         try:
@@ -1121,7 +1179,7 @@ def selected_thread_identity() -> dict | None:
     thread = gdb.selected_thread()
     if thread is None:
         return None
-    return {"num": thread.num, "lwp": thread.ptid[1], "name": thread.name}
+    return {"num": thread.num, "lwp": thread.ptid[1], "name": lenient(lambda: thread.name)}
 
 
 def select_newest_frame(thread_num: int | None = None) -> None:
@@ -1165,7 +1223,7 @@ def preserved_selection():
                 if frame.is_valid():
                     frame.select()
                 elif level is not None:
-                    gdb.execute(f"frame {level}", to_string=True)
+                    _execute(f"frame {level}")
 
 
 def bound(name: str) -> int:
@@ -1235,12 +1293,13 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
             pc = int(frame.pc())
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
             cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
-            name = trusted_name(pc, frame.name())
-            path = progspace.solib_name(pc) or (progspace.filename if name else None)
+            name = trusted_name(pc, lenient(frame.name))
+            path = lenient(lambda: progspace.solib_name(pc)) or \
+                (progspace.filename if name else None)
             out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined,
                                   inlined_names=tuple(names)))
         except (gdb.error, RuntimeError):
-            break
+            return out, False       # a frame gdb cannot read (no pc): the walk ends, not cut
         inlined, names = 0, []
         frame = older
     return out, frame is not None
@@ -1291,7 +1350,7 @@ def live_maps() -> list[Mapping] | None:
     if kind() != "live" or not pid_:
         return None
     try:
-        with open(f"/proc/{pid_}/maps") as fh:
+        with open(f"/proc/{pid_}/maps", encoding="utf-8", errors=ERRORS) as fh:
             text = fh.read()
     except OSError:
         return None
@@ -1304,7 +1363,7 @@ def _remote_maps() -> list[Mapping] | None:
     """`info proc mappings` on a remote target (gdb 13 and 16 print Perms
     before the objfile); None when the stub serves no /proc (qemu's)."""
     try:
-        out = gdb.execute("info proc mappings", to_string=True)
+        out = _execute("info proc mappings")
     except gdb.error:
         return None
     rows = re.findall(r"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+"
@@ -1316,7 +1375,7 @@ def _remote_maps() -> list[Mapping] | None:
 def remote_command_line() -> str | None:
     """A remote process's command line (`info proc cmdline` on the target)."""
     try:
-        out = gdb.execute("info proc cmdline", to_string=True)
+        out = _execute("info proc cmdline")
     except gdb.error:
         return None
     m = re.search(r"^cmdline = '(.*)'$", out, re.M)
@@ -1351,7 +1410,7 @@ def accessible_probe():
     pid_ = gdb.selected_inferior().pid
     if kind() == "live" and pid_:
         try:
-            with open(f"/proc/{pid_}/maps") as fh:
+            with open(f"/proc/{pid_}/maps", encoding="utf-8", errors=ERRORS) as fh:
                 maps = [(int(lo, 16), int(hi, 16), perms) for lo, hi, perms in
                         re.findall(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", fh.read(), re.M)]
         except OSError:
@@ -1440,8 +1499,9 @@ def frames_with_sp(thread_num: int, max_frames: int
         try:
             pc = frame.pc()
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
-            name = trusted_name(pc, frame.name())
-            objfile = progspace.solib_name(pc) or (progspace.filename if name else None)
+            name = trusted_name(pc, lenient(frame.name))
+            objfile = lenient(lambda: progspace.solib_name(pc)) or \
+                (progspace.filename if name else None)
             frames.append(FrameInfo(len(frames), pc, name, objfile))
             sps.append(rsp)
             frame = frame.older()
@@ -1476,7 +1536,7 @@ def demangle_type(mangled: str) -> str | None:
     if not re.fullmatch(r"[A-Za-z0-9_$.]+", mangled or ""):
         return None
     try:
-        out = gdb.execute(f"demangle -l c++ -- _Z1f{mangled}", to_string=True).strip()
+        out = _execute(f"demangle -l c++ -- _Z1f{mangled}").strip()
     except gdb.error:
         return None
     return out[2:-1] if out.startswith("f(") and out.endswith(")") else None
@@ -1510,7 +1570,7 @@ def sigtramp_frames(max_frames: int) -> list[SigtrampFrame]:
 def select_frame_level(level: int) -> bool:
     """Select frame ``level`` of the selected thread (the caller restores)."""
     try:
-        gdb.execute(f"frame {level}", to_string=True)
+        _execute(f"frame {level}")
         return True
     except gdb.error:
         return False
@@ -1518,7 +1578,7 @@ def select_frame_level(level: int) -> bool:
 
 def thread_names() -> list[dict]:
     """num, lwp and name of every thread (names: live only; None on cores)."""
-    return [{"num": t.num, "lwp": t.ptid[1], "name": t.name}
+    return [{"num": t.num, "lwp": t.ptid[1], "name": lenient(lambda: t.name)}
             for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num)
             if t.is_valid()]
 
@@ -1544,11 +1604,29 @@ def core_signal() -> SignalInfo | None:
 
 
 # --- the batch worker's gdb (cli/gdb_worker.py) --------------------------------------
+def _after_syscall(inferior, pc: int) -> bool:
+    """Whether the two bytes before ``pc`` are `syscall` (0f 05): a thread
+    parked in the kernel.  A pc below 2 (a core's NT_PRSTATUS says 0) has
+    no such bytes."""
+    if pc < 2:
+        return False
+    try:
+        return bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
+    except gdb.MemoryError:
+        return False
+
+
+def _execute(command: str) -> str:
+    """A gdb command's output; what it printed of a core's or a process's
+    bytes (paths, psargs) decoded by the one policy (text.py)."""
+    return lenient(lambda: gdb.execute(command, to_string=True))
+
+
 def run_command(command: str, capture: bool = True) -> str | None:
     """A gdb command, its output returned (``capture``) or printed to stdout
     as a one-shot gdb prints it; GdbextError with gdb's own words."""
     try:
-        return gdb.execute(command, to_string=capture)
+        return lenient(lambda: gdb.execute(command, to_string=capture))
     except (gdb.error, gdb.GdbError) as exc:
         raise GdbextError(str(exc)) from None
 

@@ -10,6 +10,7 @@ from ..knowledge.bounds import hit
 from . import exported_symbols
 from . import options
 from .base import GdbextCommand, max_frames, threads_and_registers
+from ..text import ERRORS
 
 PARSER = options.deadlock_graph()    # options.py: shared with the shell CLI
 
@@ -354,7 +355,7 @@ def _parent_of(kind: str) -> int | None:
     if not pid:
         return None
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
             ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
         same = os.stat(f"/proc/{ppid}/exe") == os.stat(f"/proc/{pid}/exe")
     except (OSError, AttributeError, ValueError):
@@ -422,7 +423,7 @@ def _owner_fate(kind: str):
     ppid = None
     if pid:
         try:
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
                 ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
         except (OSError, AttributeError, ValueError):
             ppid = None

@@ -9,8 +9,9 @@ from __future__ import annotations
 import bisect
 import os
 
-from .. import core_file, memory_elf, target
+from .. import core_file, memory_elf, target, text
 from ..errors import GdbextError
+from ..text import ERRORS
 
 MAX_MODULES = 512
 MAX_THREADS = 64
@@ -40,9 +41,9 @@ def collect(warnings: list[str]) -> dict:
         meta["source"] = "/proc"
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                meta["command"] = " ".join(a.decode("utf-8", "replace")
+                meta["command"] = " ".join(text.decode(a)
                                            for a in fh.read().split(b"\0") if a)
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
                 for line in fh:
                     if line.startswith("Uid:"):
                         meta["uid"] = int(line.split()[1])
