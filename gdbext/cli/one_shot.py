@@ -55,7 +55,7 @@ def run(argv: list[str], timeout: float | None, live: bool = False, pid: int | N
     finally:
         with _lock:
             _attached.discard(proc)
-        if proc.poll() not in (None, 0):    # gdb that ended on its own has detached
+        if proc.poll() is not None:     # an interrupted gdb may exit 0 and leave it stopped
             guard.restore()
     return out, err, proc.returncode
 

@@ -365,7 +365,19 @@ class Classifier:
             if code[0] == 0xB8 and code[5:7] == b"\x0f\x05" \
                     and int.from_bytes(code[1:5], "little") == kb.SYS_FUTEX:
                 return True
-        return False
+        # glibc 2.41's cancellable calls pass the number in a register
+        # (__syscall_cancel_arch): the arguments still read as a futex wait --
+        # a wait op with only the private/clock bits, a readable aligned word
+        # holding the value the waiter sleeps on
+        uaddr, op, val = t.regs.get("rdi"), t.regs.get("rsi"), t.regs.get("rdx")
+        if uaddr is None or op is None or val is None or uaddr % 4 \
+                or op & ~(kb.FUTEX_CMD_MASK | kb.FUTEX_PRIVATE_FLAG | kb.FUTEX_CLOCK_REALTIME) \
+                or op & kb.FUTEX_CMD_MASK not in kb.FUTEX_WAITS:
+            return False
+        try:
+            return int.from_bytes(self.read(uaddr, 4), "little") == val & 0xFFFFFFFF
+        except GdbextError:
+            return False
 
     # --- futex waits ---------------------------------------------------------
     def futex(self, t) -> BlockedOn:

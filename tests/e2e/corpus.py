@@ -19,7 +19,7 @@ SPILL_NAMES = ["sse_stub", "avx128_stub", "ymm_realigned", "layout_bug", "noncan
 HANGS = {"abba": ("deadlock", "lock-order"), "cycle3": ("deadlock", "lock-order"),
          "loader_gomp": ("deadlock", "loader-lock-openmp"),
          "sleepholder": ("no-deadlock", "held-while-sleep"),
-         "idle": ("no-deadlock", "")}
+         "idle": ("deadlock", "all-threads-blocked")}
 
 
 @dataclass(frozen=True)

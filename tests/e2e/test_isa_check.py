@@ -175,6 +175,11 @@ def test_a_build_for_a_newer_cpu_says_what_it_was_built_for(program, model, debu
     proc = subprocess.run(["qemu-x86_64", "-cpu", model, str(exe)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120,
                           preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
+    if proc.returncode == 0 and rust:
+        # an older rustc (Debian 13's 1.85) may put only lzcnt/tzcnt on this path,
+        # which a CPU without them runs as bsr/bsf: no fault to explain
+        pytest.skip(f"{exe.name} runs to its end under qemu -cpu {model} with this rustc: "
+                    f"{proc.stdout.strip()}")
     assert proc.returncode in (-signal.SIGILL, 128 + signal.SIGILL), proc
     cores = sorted(tmp_path.glob(f"qemu_{exe.name}_*.core"))
     if not cores:
