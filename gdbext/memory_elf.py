@@ -185,6 +185,25 @@ def exported(read: Reader, link: LinkMap, names: tuple[str, ...]) -> dict[str, t
     return out
 
 
+def load_extent(read: Reader, bias: int) -> tuple[int, int] | None:
+    """[lowest, highest) run-time address of the object's PT_LOAD segments,
+    from its ELF header and program headers in memory (a shared object's
+    first page is at its bias); None when that memory is not there."""
+    try:
+        ehdr = _read(read, bias, 64)
+        if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2:
+            return None
+        phoff, = struct.unpack_from("<Q", ehdr, 32)
+        phnum, = struct.unpack_from("<H", ehdr, 56)
+        loads = [(vaddr, memsz) for kind, vaddr, memsz in
+                 program_headers(read, bias + phoff, phnum) if kind == PT_LOAD]
+    except (GdbextError, struct.error):
+        return None
+    if not loads:
+        return None
+    return bias + min(v for v, _ in loads), bias + max(v + m for v, m in loads)
+
+
 def build_id(read: Reader, base: int) -> str | None:
     """The build-id of the ELF image mapped at ``base`` (its file offset 0):
     ELF header -> program headers -> PT_NOTE -> NT_GNU_BUILD_ID "GNU";

@@ -246,26 +246,88 @@ def _read_raw(address: int, length: int) -> bytes:
         raise GdbextError(f"cannot read {length} bytes at {address:#x}") from None
 
 
-def _refused_ranges() -> list[tuple[int, int, str]]:
-    """(start, end, why) of the sections of a core's objects whose file here
-    is another build than the one that ran; [] for a process (its memory is
-    the truth) or when every file checks out."""
+def _refused_ranges() -> list[tuple[int, int, str, str, int]]:
+    """(start, end, why, module, base) of code whose bytes a core read must
+    not take from gdb's files: an object gdb read from another build than
+    the one that ran, or a file-backed mapping the core does not hold and
+    gdb has no file for (gdb 16 refuses a mismatched file; a sysroot may
+    lack one) -- gdb would answer another program's bytes, or zeros.  []
+    for a process: its memory is the truth (names: _misnamed_ranges)."""
     memo = _memo()
     if "refused" not in memo:
-        memo["refused"] = []            # set first: file_for reads memory itself
+        memo["refused"] = []            # set first: the checks read memory themselves
         if kind() == "core":
-            out = []
-            for name, sections in object_sections().items():
-                try:
-                    file_for(name)
-                except GdbextError as exc:
-                    if "has build-id" in str(exc):
-                        base = _core_base(name) or min(lo for lo, _ in sections.values())
-                        out += [(lo, hi, str(exc), os.path.basename(name), base)
-                                for lo, hi in sections.values()]
+            out = list(_misnamed_ranges()) + _fileless_ranges()
             memo["refused"] = sorted(out)
             memo["dumped"] = _dumped_ranges() if out else []
     return memo["refused"]
+
+
+def _misnamed_ranges() -> list[tuple[int, int, str, str, int]]:
+    """The sections of objects gdb read from a file whose build-id is not
+    the one the process ran (its ELF notes in memory): any target -- a core
+    read with a rebuilt library, a process in a container read with the
+    host's files (set sysroot /).  gdb's names there are another build's."""
+    memo = _memo()
+    if "misnamed" not in memo:
+        memo["misnamed"] = []
+        ids = {}
+        for objfile in gdb.objfiles():
+            name = lenient(lambda: objfile.filename) or ""
+            ids.setdefault(name, lenient(lambda: objfile.build_id))
+        out = []
+        for name, sections in object_sections().items():
+            read_id, ran = ids.get(name), ran_build_id(name)
+            if not read_id or not ran or read_id == ran or not sections:
+                continue
+            path = name[len("target:"):] if name.startswith("target:") else name
+            why = (f"{path}: gdb read a file with build-id {read_id}, the process ran "
+                   f"build-id {ran}: not read (a rebuilt library, another host's, or the "
+                   "host's copy of a container's file: point gdb at the original files "
+                   "with set sysroot or solib-search-path)")
+            base = _object_base(name) or min(lo for lo, _ in sections.values())
+            out += [(lo, hi, why, os.path.basename(path), base) for lo, hi in sections.values()]
+        memo["misnamed"] = sorted(out)
+    return memo["misnamed"]
+
+
+def _fileless_ranges() -> list[tuple[int, int, str, str, int]]:
+    """A core's file-backed mappings no object gdb loaded covers."""
+    from . import core_file
+    covered = [r for sections in object_sections().values() for r in sections.values()]
+    if "core_mappings" not in _memo():
+        try:
+            _memo()["core_mappings"] = core_file.read(core_file_path() or "").mappings
+        except GdbextError:
+            _memo()["core_mappings"] = []
+    mappings = _memo()["core_mappings"]
+    bases = {m.path: m.start for m in mappings if m.page_offset == 0}
+    out = []
+    for m in mappings:
+        if any(lo < m.end and m.start < hi for lo, hi in covered) or m.path not in bases:
+            continue
+        ran = ran_build_id(m.path)
+        here = None
+        if os.path.isfile(m.path):
+            from .core_file import build_id
+            here = build_id(m.path)
+        cause = (f"the file here has build-id {here}, the process ran build-id {ran}"
+                 if here and ran and here != ran else "gdb found no file for it")
+        why = (f"{m.path}: {cause}: its bytes are not read (point gdb at the original files "
+               "with set sysroot or solib-search-path)")
+        out.append((m.start, m.end, why, os.path.basename(m.path), bases[m.path]))
+    return out
+
+
+def _object_base(name: str) -> int | None:
+    """Where the object's first page is mapped: a core's NT_FILE, else the
+    dynamic linker's list."""
+    base = _core_base(name)
+    if base is None:
+        path = name[len("target:"):] if name.startswith("target:") else name
+        link = _link_map_of(path)
+        base = link.bias if link is not None and link.name else None
+    return base
 
 
 def _dumped_ranges() -> list[tuple[int, int]]:
@@ -294,10 +356,32 @@ def trusted_name(pc: int, name: str | None) -> str | None:
     refused = _ONE_COMMAND.get("refused")
     if refused is None:
         refused = _refused_ranges()
-    for lo, hi, _why, module, base in refused:
+    misnamed = _ONE_COMMAND.get("misnamed")
+    if misnamed is None:
+        misnamed = _misnamed_ranges()
+    for lo, hi, _why, module, base in (*refused, *misnamed):
         if lo <= pc < hi:
             return f"{module}+{pc - base:#x}"
+    if not name or name == "??":        # gdb lists no library here (qemu's stub)
+        for module, base, lo, hi in _linked_extents():
+            if lo <= pc < hi:
+                return f"{module}+{pc - base:#x}"
     return name
+
+
+def _linked_extents() -> list[tuple[str, int, int, int]]:
+    """(module, base, lo, hi) of each shared object on the dynamic linker's
+    list, its extent read in memory (memory_elf.load_extent)."""
+    from . import memory_elf
+    memo = _memo()
+    if "linked_extents" not in memo:
+        out = []
+        for link in link_maps():
+            extent = memory_elf.load_extent(_read_raw, link.bias) if link.name else None
+            if extent:
+                out.append((os.path.basename(link.name), link.bias, *extent))
+        memo["linked_extents"] = out
+    return memo["linked_extents"]
 
 
 def _refused(address: int, length: int, refused) -> str | None:
@@ -713,7 +797,7 @@ def auxv() -> dict[str, int]:
     except gdb.error:
         return {}
     return {name: int(value, 0) for name, value in
-            re.findall(r"^\d+\s+(AT_\w+)\s+.*?\s(0x[0-9a-f]+|\d+)(?:\s.*)?$", out, re.M)}
+            re.findall(r"^\d+[ \t]+(AT_\w+)[ \t].*?[ \t](0x[0-9a-f]+|\d+)(?:[ \t].*)?$", out, re.M)}
 
 
 def pid() -> int:
@@ -1129,7 +1213,7 @@ def stop_signal() -> SignalInfo | None:
         signo = int(info["si_signo"])
         code = int(info["si_code"])
     except (gdb.error, gdb.MemoryError, RuntimeError):
-        return None
+        return _reported_stop() if kind() == "remote" else None
     if signo == 0:
         return None
     addr = None
@@ -1154,6 +1238,20 @@ def stop_signal() -> SignalInfo | None:
         except (gdb.error, RuntimeError):
             sender = None
     return SignalInfo(signo, code, addr, sender, syscall, arch)
+
+
+def _reported_stop() -> SignalInfo | None:
+    """A remote stub that serves no siginfo (qemu-user's) still reports the
+    stop's signal, which gdb keeps for `info program`: the signal, with no
+    si_code and no address (as a core's pr_cursig)."""
+    import signal as signals
+    m = re.search(r"^It stopped with signal (SIG[A-Z0-9]+)", _execute("info program"), re.M)
+    if not m or m.group(1) in ("SIGTRAP", "SIGINT"):    # a breakpoint, an interrupt: no crash
+        return None
+    try:
+        return SignalInfo(signals.Signals[m.group(1)].value, None, None)
+    except KeyError:
+        return None
 
 
 def syscall_name(number: int, abi: str = "amd64") -> str | None:

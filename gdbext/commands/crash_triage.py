@@ -42,6 +42,9 @@ def analyse(args):
     if info is None and kind == "core":
         info = target.core_signal()         # qemu-user cores: pr_cursig, no NT_SIGINFO
     stop = classify(info, target.pid() if kind != "remote" else None)
+    if kind == "remote" and stop.source == "pr_cursig":     # qemu's stub: no siginfo served
+        from ..record import replace
+        stop = replace(stop, source="remote-stop")
     report = TriageReport(kind, stop, target.selected_thread_identity())
     target.select_newest_frame()        # analyse the stop, not the frame the user chose
     bound = max_frames(args)

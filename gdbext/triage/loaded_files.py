@@ -41,7 +41,7 @@ def check(modules: list[dict], libraries: list[SharedLibrary], read_by_gdb: dict
             out.append(
                 f"gdb found no file for {lib.name} (the process ran {ran['path']}"
                 + (f", build-id {ran['build_id']}" if ran["build_id"] else "") + "): its "
-                "frames are unnamed" + (
+                "frames are module+offset, its code unread" + (
                     f" -- the link map names it relative, and gdb looks for it from its own "
                     f"working directory ({cwd}): run gdb where the program ran, or `set "
                     f"solib-search-path {os.path.dirname(ran['path'])}` before the core"

@@ -18,7 +18,7 @@ class Stop:
     origin: str                 # fault, self, external, none
     klass: str                  # the signature's signal class
     commands: tuple[str, ...]   # what crash-triage runs, in order
-    source: str = "siginfo"     # siginfo, pr_cursig (no code, no address), signal-frame
+    source: str = "siginfo"     # siginfo, pr_cursig (no code, no address), remote-stop, signal-frame
     syscall: int | None = None  # SIGSYS: the system call seccomp refused
     arch: int | None = None     # SIGSYS: its AUDIT_ARCH_*
 
@@ -55,6 +55,9 @@ class Stop:
             # PTRACE_ATTACH's stop: the stop of every `gdb -p` and gcore
             who = ("the stop a debugger makes when it attaches (gdb -p, gcore): the process "
                    "was running or blocked, not signalled (a kill -STOP reads the same)")
+        if self.code is None and self.source == "remote-stop":
+            return (f"{self.name} (as the remote stub reported the stop: it serves no siginfo, "
+                    "so no si_code, sender or address)")
         if self.code is None:
             return f"{self.name} (from NT_PRSTATUS pr_cursig: no si_code, sender or address)"
         via = " (the fault a signal handler was handling)" if self.source == "signal-frame" \

@@ -108,7 +108,7 @@ def test_a_library_rebuilt_since_the_core_is_never_read(rebuilt):
     assert any("libfoo.so: the file here is not the build that crashed" in w
                for w in result["warnings"]), result["warnings"]
     unknown = [e["error"] for e in result["errors"] if "the instruction is unknown" in e["error"]]
-    assert unknown and f"has build-id {here}, the process ran build-id {ran}" in unknown[0]
+    assert unknown and f"build-id {here}, the process ran build-id {ran}" in unknown[0]
     offset = f"libfoo.so+{case['pc'] - case['base']:#x}"
     assert result["frames"][0]["function"] == offset, result["frames"]
     assert offset in result["signature"]["text"]
@@ -184,9 +184,20 @@ def test_a_process_in_its_own_mount_namespace_is_read_through_its_files(tmp_path
         with GdbSession(str(tmp_path / "prog"), "-ex", f"attach {pid}",
                         debuginfo=False) as gdb:
             result = gdb.json("crash-triage --json")
+            gdb.cmd("detach")
+        # gdb told to read the host's files (set sysroot /): its names are the
+        # host build's; ns_wait_a never ran (nm: only the host's build has it)
+        with GdbSession(str(tmp_path / "prog"), "-iex", "set sysroot /", "-ex",
+                        f"attach {pid}", debuginfo=False) as gdb:
+            host = gdb.json("crash-triage --json")
     finally:
         proc.kill()
         proc.wait()
+    assert re.search(r" T ns_wait_a$", subprocess.run(["nm", "-D", str(host_lib)],
+                     capture_output=True, text=True).stdout, re.M)
+    [site] = host["signature"]["frames"]
+    assert site.startswith("libns.so+0x") and "ns_wait_a" not in json.dumps(host), site
+    assert any(f"build-id {_build_id(ns_lib)}" in w for w in host["warnings"]), host["warnings"]
     modules = {os.path.basename(m["path"]): m for m in result["metadata"]["modules"]}
     assert modules["libns.so"]["build_id"] == _build_id(ns_lib) != _build_id(host_lib)
     assert "mismatch" not in modules["libns.so"], modules["libns.so"]
@@ -232,11 +243,19 @@ def test_isa_check_behind_qemus_gdb_stub(tmp_path):
             listed = gdb.cmd("info sharedlibrary")
             stop = gdb.cmd("continue")
             result = gdb.json("isa-check --json")
+            triage = gdb.json("crash-triage --json")
     finally:
         qemu.kill()
         qemu.wait()
     assert "SIGILL" in stop, stop
     assert "No shared libraries" in listed, listed      # gdb's own view: none
+    # crash-triage: the stub serves no siginfo, but reported SIGILL -- a fault,
+    # not a hang; the frame is the fixture's fma4 kernel (nm)
+    assert triage["stop"]["signal"] == "SIGILL" and triage["stop"]["source"] == "remote-stop"
+    assert triage["verdict"] == "unsupported", triage["headline"]
+    assert re.search(r" T fma4_kernel$", subprocess.run(["nm", str(isa_crash)],
+                     capture_output=True, text=True).stdout, re.M)
+    assert triage["frames"][0]["function"] == "fma4_kernel"
     cpu = result["cpu"]
     assert (cpu["source"], cpu["family"], cpu["model"]) == \
         ("process", probe["family"], probe["model"]), cpu
@@ -274,3 +293,38 @@ def test_crash_triage_behind_gdbserver_reads_as_attached(name, debuginfo, hang, 
     assert remote["metadata"]["command"] == direct["metadata"]["command"]
     assert not [w for w in remote["warnings"] if "cannot open" in w or "target:" in w], \
         remote["warnings"]
+
+
+def test_code_the_core_lacks_and_no_file_provides_is_not_decoded_from_zeros(tmp_path):
+    """strlen(NULL) faults in libc; the core is read with a sysroot that has
+    no libc (a fleet's partial copy).  Plain gdb then answers zeros for
+    libc's code (x/2bx reads 00 00), which would decode as a write
+    (`add %al,(%rax)`).  gdbext says the instruction is unknown and why,
+    names the frame libc.so.6+offset, and calls it a null access -- while
+    read with the host's libc it is the read plain gdb shows."""
+    if not kernel_cores_land_in_cwd():
+        pytest.skip("core_pattern does not write kernel cores into the cwd")
+    (tmp_path / "p.c").write_text("#include <stdio.h>\n#include <string.h>\n"
+                                  "int main(int argc, char **argv) {\n"
+                                  "  const char *volatile p = argc > 5 ? argv[0] : 0;\n"
+                                  "  printf(\"%zu\\n\", strlen(p));\n  return 0;\n}\n")
+    _gcc("-O1", "-o", str(tmp_path / "prog"), str(tmp_path / "p.c"))
+    proc = subprocess.run([str(tmp_path / "prog")], cwd=tmp_path, preexec_fn=unlimited_core,
+                          capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGSEGV
+    core = next(tmp_path.glob("core*"))
+    empty = tmp_path / "sysroot"
+    empty.mkdir()
+    zeros = _plain("-iex", f"set sysroot {empty}", str(tmp_path / "prog"), str(core),
+                   "-ex", "x/2bx $pc")
+    assert re.search(r":\s+0x00\s+0x00\s*$", zeros, re.M), zeros       # gdb's answer: zeros
+    with GdbSession(str(tmp_path / "prog"), "-iex", f"set sysroot {empty}", str(core),
+                    debuginfo=False) as gdb:
+        result = gdb.json("crash-triage --json")
+    assert result["frames"][0]["function"].startswith("libc.so.6+0x"), result["frames"]
+    assert any("the instruction is unknown" in e["error"] for e in result["errors"]), result
+    assert result["class"]["class"] == "null-access", result["class"]
+    with GdbSession(str(tmp_path / "prog"), str(core), debuginfo=False) as gdb:
+        host = gdb.json("crash-triage --json")
+    assert host["class"]["class"] == "null-read", host["class"]     # the host's libc ran it
+
