@@ -181,6 +181,9 @@ def advice(build: BuildTarget | None, cpu, level: tuple, missing: list[str]) -> 
                        and cpu.bit(BY_NAME[f]) is False)
         built = f"-m{build.march_source}" if build.march else \
             "-m" + " -m".join(build.features)
+        extra = [f for f in build.features if f in lacks]    # -march=x86-64 -mavx2: the -mavx2
+        if build.march and extra:
+            built += " -m" + " -m".join(extra)
         if lacks:
             if build.archspec and not build.archspec.startswith("x86_64"):
                 built += f", {levels.level_name(build.level)}"

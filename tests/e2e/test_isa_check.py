@@ -212,6 +212,30 @@ def test_a_build_for_a_newer_cpu_says_what_it_was_built_for(program, model, debu
     assert f"-march={march} in DW_AT_producer" in text
 
 
+def test_a_feature_flag_on_the_default_march_is_named_in_the_fix(tmp_path):
+    """-mavx2 on the default -march=x86-64 (antgroup/vsag#176), run on an
+    AVX-but-not-AVX2 guest (qemu SandyBridge): the fix names the flag that
+    made the build too new, not only the -march, which is older than the CPU."""
+    if shutil.which("qemu-x86_64") is None:
+        pytest.skip("qemu-user is not installed")
+    exe = FIXTURES / "built_mavx2"
+    producer = run(["readelf", "--debug-dump=info", str(exe)]).stdout
+    assert re.search(r"DW_AT_producer.*\s-mavx2\b", producer)
+    assert "avx2" in {name for name, v in _guest_cpuid("SandyBridge").items() if not v}
+    proc = subprocess.run(["qemu-x86_64", "-cpu", "SandyBridge", str(exe)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
+    assert proc.returncode in (-signal.SIGILL, 128 + signal.SIGILL), proc
+    cores = sorted(tmp_path.glob(f"qemu_{exe.name}_*.core"))
+    if not cores:
+        pytest.skip("qemu wrote no guest core")
+    with GdbSession(str(exe), "-ex", f"core-file {cores[0]}", debuginfo=False,
+                    cwd=tmp_path) as gdb:
+        r = gdb.json("isa-check --json")
+    [fix] = r["hints"]
+    assert "-mavx2" in fix and "lacking avx2" in fix, fix
+
+
 def test_a_baseline_build_says_the_code_chose_the_instruction(isa_crash, tmp_path):
     """isa_crash is built for the default target and holds hand-written kernels:
     the advice blames the code's own choice, not the build flags."""
