@@ -362,7 +362,8 @@ def trusted_name(pc: int, name: str | None) -> str | None:
     for lo, hi, _why, module, base in (*refused, *misnamed):
         if lo <= pc < hi:
             return f"{module}+{pc - base:#x}"
-    if not name or name == "??":        # gdb lists no library here (qemu's stub)
+    if (not name or name == "??") and kind() == "remote" \
+            and not lenient(lambda: gdb.solib_name(pc)):    # gdb lists no library (qemu's stub)
         for module, base, lo, hi in _linked_extents():
             if lo <= pc < hi:
                 return f"{module}+{pc - base:#x}"
