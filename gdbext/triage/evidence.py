@@ -61,7 +61,10 @@ _SECTIONS: dict = {}
 _DYNSYM: dict = {}
 # Every symbol a reader looks up in one library, read in one pass of its .dynsym.
 WANTED = {r"/libc\.so": ("__abort_msg",),
-          r"/libstdc\+\+\.so": ("__cxa_get_globals",
+          r"/libstdc\+\+\.so": ("__cxa_get_globals", "_ZNKSt13runtime_error4whatEv",
+                                "_ZNKSt11logic_error4whatEv", "_ZNKSt12future_error4whatEv",
+                                "_ZNKSt8ios_base7failureB5cxx114whatEv",
+                                "_ZNKSt8ios_base7failure4whatEv",
                                 "_ZTVN10__cxxabiv120__si_class_type_infoE",
                                 "_ZTVN10__cxxabiv121__vmi_class_type_infoE",
                                 "_ZTVN10__cxxabiv117__class_type_infoE",
@@ -205,6 +208,12 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
     warnings.extend(found.warnings)
     summary = f"uncaught {found.type}" + (f": {found.what}" if found.what is not None else "")
     details = {"type": found.type, "what": _what(found), "bases": found.bases}
+    if found.what_from in ("table", "code"):
+        details["what_from"] = ("libstdc++'s constant for this type" if found.what_from ==
+                                "table" else "its what() returns a constant (decoded)")
+    if found.error is not None:     # std::system_error / std::future_error: error_code
+        details["error"] = found.error
+        summary += f" [{found.error['category'] or 'unknown category'}:{found.error['value']}]"
     if found.uncaught:          # __cxa_eh_globals.uncaughtExceptions: others still in flight
         details["uncaught"] = found.uncaught
     source = "__cxa_eh_globals.caughtExceptions (libstdc++ TLS)"
@@ -345,7 +354,32 @@ def _in_flight():
         address = _exported(r"/libstdc\+\+\.so", symbol)
         if address is not None:
             vtables[address + 16] = kind    # the address point: past offset-to-top and RTTI
-    return cxx.in_flight(read, globals_address, target.demangle_type, vtables)
+    from ..knowledge.cxx_exceptions import MESSAGE_WHAT
+    message_what = frozenset(a for a in (_exported(r"/libstdc\+\+\.so", s)
+                                         for s in MESSAGE_WHAT) if a is not None)
+    return cxx.in_flight(read, globals_address, target.demangle_type, vtables,
+                         cxx.Code(_constant_return, message_what))
+
+
+def _constant_return(function: int) -> int | None:
+    """The C string a function returns when its whole body is ``[endbr64;]
+    lea rax,[rip+s]; ret`` (what() and error_category::name() of a class
+    whose text is a literal), else None: read from its code, never run."""
+    from iced_x86 import Decoder, Mnemonic, OpKind, Register
+    try:
+        code = target.read_code(function, 16)
+    except GdbextError:
+        return None
+    found = None
+    for ins in Decoder(64, code, ip=function):
+        if ins.mnemonic == Mnemonic.ENDBR64 and found is None:
+            continue
+        if (found is None and ins.mnemonic == Mnemonic.LEA and ins.op0_register == Register.RAX
+                and ins.op1_kind == OpKind.MEMORY and ins.memory_base == Register.RIP):
+            found = ins.memory_displacement
+            continue
+        return found if found is not None and ins.mnemonic == Mnemonic.RET else None
+    return None
 
 
 # --- Rust std: the panic -----------------------------------------------------------
