@@ -1134,6 +1134,22 @@ def memory_reader():
     return read_bytes
 
 
+def find_all(start: int, length: int, pattern: bytes, limit: int) -> list[int]:
+    """Where ``pattern`` occurs in [start, start+length), at most ``limit``
+    addresses (gdb's search_memory: reads the target, never writes it)."""
+    out, inferior, end = [], gdb.selected_inferior(), start + length
+    while start < end and len(out) < limit:
+        try:
+            found = inferior.search_memory(start, end - start, pattern)
+        except (gdb.error, gdb.MemoryError, ValueError):
+            break
+        if found is None:
+            break
+        out.append(int(found))
+        start = int(found) + 1
+    return out
+
+
 def thread_pointer() -> int | None:
     """The selected thread's fs_base: its glibc ``struct pthread`` and TCB."""
     with contextlib.suppress(gdb.error, RuntimeError, ValueError):

@@ -398,7 +398,7 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
         return None
     entry = rust.panic_entry(names)
     kind, fixed = (entry[0], entry[1]) if entry else ("panic", None)
-    location = message = None
+    location = message = first = None
     try:
         rsp = target.selected_registers().get("rsp")
         loaded = sections()
@@ -406,14 +406,16 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
         code = [span for secs in loaded.values() for name, span in secs.items()
                 if name in (".text", ".init", ".fini", ".plt", ".plt.got", ".plt.sec")]
         read = target.memory_reader()
-        location = rust.find_location(read, rsp, STACK_WORDS,
-                                      lambda v: any(lo <= v < hi for lo, hi in spans))
-        if location is not None:
-            def is_static(v):
-                return any(lo <= v < hi for lo, hi in spans)
 
-            def is_code(v):
-                return any(lo <= v < hi for lo, hi in code)
+        def is_static(v):
+            return any(lo <= v < hi for lo, hi in spans)
+
+        def is_code(v):
+            return any(lo <= v < hi for lo, hi in code)
+        location = rust.find_location(read, rsp, STACK_WORDS, is_static)
+        if kind == "panic-in-cleanup":
+            first = _rust_first_panic(read, rsp, is_static, is_code, warnings)
+        if location is not None:
             problems: list[str] = []
             message = (rust.find_message(read, rsp, STACK_WORDS, location.address, is_static,
                                          is_code, problems)
@@ -449,9 +451,65 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
     shown = message.text.splitlines()[0] if message is not None and message.text else fixed
     summary = f"panicked at {location if location else 'an unknown location'}" + (
         f": {shown}" if shown else f" ({kind})")
+    if first:           # a panic during a panic: the first one leads, in the program's frame
+        summary = _double_panic(first, names, details, summary)
     return Reason("rust-panic", "rust-std", f"thread '{name[0] or '?'}' {summary}", kind,
                   "core::panic::Location on the stack (scan), std's PanicHookInfo and the "
                   "panic entry frame", "inferred", details)
+
+
+MAX_HEAP_SCAN = 1 << 30             # bytes of heap searched for Rust exceptions
+MAX_EXCEPTIONS = 64
+
+
+def _rust_first_panic(read, rsp: int, is_static, is_code, warnings: list[str]) -> list:
+    """The Rust exceptions this thread raised and never freed, first panic
+    first (runtimes/rust.py exceptions_in_flight): found in the heap -- the
+    writable anonymous mappings -- since the cleanup that panicked no
+    longer holds the first exception's pointer in a register or slot."""
+    from ..runtimes import rust
+    end = target.mapping_end(rsp)
+    maps = target.mappings()
+    if end is None or maps is None:
+        warnings.append("the first panic: the target's mappings are unknown")
+        return []
+    files = _file_mappings()
+    budget, hits = MAX_HEAP_SCAN, []
+    for m in maps:
+        if not m.readable or m.executable or m.perms[1:2] != "w" or m.start <= rsp < m.end \
+                or any(lo < m.end and m.start < hi for lo, hi, _, _ in files):
+            continue
+        size = min(m.end - m.start, budget)
+        budget -= size
+        hits += target.find_all(m.start, size, rust.RUST_EXCEPTION_CLASS, MAX_EXCEPTIONS)
+        if budget <= 0 or len(hits) >= MAX_EXCEPTIONS:
+            warnings.append("the first panic: the heap search stopped at its bound")
+            break
+    return rust.exceptions_in_flight(read, hits, (rsp, end), is_static, is_code)
+
+
+def _double_panic(found: list, names: list[str], details: dict, summary: str) -> str:
+    """The first panic leads: its message, the program's frame it was
+    unwinding through; the panic during its cleanup and std's words follow."""
+    from ..knowledge.skip_frames import is_machinery
+    frame = next((n for n in names if n and not is_machinery(n) and n != "??"
+                  and not n.startswith("<")), None)
+    first = found[0]
+    details["first_panic"] = {
+        "message": first.message.text, "thread": details["thread"],
+        "unwinding_through": frame or "unknown",
+        "location": "unknown (std keeps no copy of the first Location)",
+        "source": first.message.source + f"; its handler's CFA {first.handler_cfa:#x} is on "
+                  "this thread's stack, outermost of the exceptions in flight"}
+    if len(found) > 1:
+        details["during_cleanup"] = {"message": found[1].message.text,
+                                     "source": found[1].message.source}
+    text = first.message.text.splitlines()[0] if first.message.text else ""
+    head = f"panicked in {frame or 'unknown code'}: {text}"
+    if len(found) > 1:
+        head += (f"; a destructor panicked while it unwound: "
+                 f"{found[1].message.text.splitlines()[0] if found[1].message.text else ''}")
+    return f"{head} (std: {summary})"
 
 
 def rust_thread_name(thread: dict | None, warnings: list[str]) -> tuple[str | None, str]:

@@ -195,3 +195,29 @@ def test_a_message_moved_into_the_exception_is_read_there():
 def test_an_exception_that_is_not_std_s_gives_no_message(cls, canary, vtable):
     mem, stack, _ = _leaked_exception(cls, canary, vtable)
     assert rust.find_exception_message(mem.read, stack, 512, is_static, is_code) is None
+
+
+def exception(mem, at: int, cfa: int, text_at: int, text: bytes, cls=rust.RUST_EXCEPTION_CLASS,
+              canary=0x45000, vtable=STR_VTABLE):
+    """panic_unwind's Exception at ``at``: _Unwind_Exception (class, cleanup,
+    private_1, private_2 = the handler's CFA), canary, cause (a &str)."""
+    mem.put(text_at, text + struct.pack("<QQ", text_at, len(text)))
+    mem.put(at, cls + struct.pack("<QQQQQQ", 0x400500, 0, cfa, canary,
+                                  text_at + len(text), vtable))
+    return at
+
+
+def test_exceptions_in_flight_first_panic_first_and_only_this_threads():
+    mem = Memory()
+    mem.put(STR_VTABLE, struct.pack("<4Q", 0, 16, 8, 0x400300))
+    stack = (0x7F0000, 0x800000)
+    inner = exception(mem, 0xA0000, 0x7F8000, 0xB0000, b"dropped with balance -40")
+    outer = exception(mem, 0xA2000, 0x7FC000, 0xB2000, b"unbalanced by -40")
+    other = exception(mem, 0xA4000, 0x6F0000, 0xB4000, b"another thread's")    # not our stack
+    freed = exception(mem, 0xA6000, 0x7FD000, 0xB6000, b"freed", cls=b"\x10" * 8)
+    forged = exception(mem, 0xA8000, 0x7FE000, 0xB8000, b"no canary", canary=0x999000)
+    found = rust.exceptions_in_flight(mem.read, [inner, outer, other, freed, forged,
+                                                 0xDEAD0000, inner + 4], stack,
+                                      is_static, is_code)
+    assert [e.message.text for e in found] == ["unbalanced by -40", "dropped with balance -40"]
+    assert [e.handler_cfa for e in found] == [0x7FC000, 0x7F8000]
