@@ -297,6 +297,18 @@ def locate(address: int) -> Location:
     return Location(address, symbol, offset, function or symbol, objfile_for(address))
 
 
+def module_offset(address: int, loaded=None) -> str | None:
+    """``module+0xoffset`` for an address in a loaded file (Breakpad/Socorro's
+    convention for a frame with no symbol): the offset is the file's own
+    virtual address (pc - load bias), as ``addr2line -e module`` and objdump
+    take it.  None outside every file."""
+    path = objfile_for(address)
+    bias = load_bias(path, loaded) if path else None
+    if bias is None or address < bias:
+        return None
+    return f"{os.path.basename(path)}+{address - bias:#x}"
+
+
 def objfile_for(address: int) -> str | None:
     """The shared library, vDSO or executable file that holds ``address``."""
     solib = gdb.solib_name(address)

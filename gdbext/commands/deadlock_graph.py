@@ -1,6 +1,8 @@
 """deadlock-graph: what every thread waits for, who holds it, and the cycles."""
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 
@@ -57,7 +59,8 @@ def analyse(args):
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind),
                    pointers=target.thread_pointers() if layout is not None else {},
-                   providers=[python.provider] if python else [])
+                   providers=[python.provider] if python else [],
+                   module_of=functools.partial(target.module_offset, loaded=loaded))
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)

@@ -193,8 +193,11 @@ def walks_needed(states) -> set[int]:
     return whole
 
 
-def wait_site(frames) -> str | None:
-    """The first frame outside libc, ld.so and the OpenMP runtimes."""
+def wait_site(frames, module_of: Callable[[int], "str | None"] | None = None) -> str | None:
+    """The first frame outside libc, ld.so and the OpenMP runtimes.  One
+    with no symbol is ``module+0xoffset`` (Breakpad/Socorro's convention)
+    when ``module_of(pc)`` names it so (the offset is the file's own
+    address, the one ``addr2line -e module`` takes)."""
     for f in frames:
         if f.objfile and _matches(kb.RUNTIME_OBJECTS, f.objfile):
             continue
@@ -202,6 +205,9 @@ def wait_site(frames) -> str | None:
             return f"{f.function} ({f.file}:{f.line})"
         if f.function:
             return f.function
+        named = module_of(f.pc) if module_of else None
+        if named:
+            return named
         return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
     return None
 
@@ -244,8 +250,10 @@ class Classifier:
                  all_lwps: set[int] | None = None,
                  fate: Callable[[int], OwnerFate] = unknown_fate,
                  providers: Sequence[Provider] = (),
-                 pointers: dict[int, int | None] | None = None):
+                 pointers: dict[int, int | None] | None = None,
+                 module_of: Callable[[int], "str | None"] | None = None):
         self.threads = threads
+        self.module_of = module_of
         self.read = _memoized(read)     # a thousand waiters often share one lock
         self.rtld = rtld_global
         self.lwps = {t.lwp for t in threads} | set(all_lwps or ())
@@ -285,7 +293,7 @@ class Classifier:
         return StartRoutine(d.start_routine, symbol, objfile, runtime)
 
     def one(self, t) -> ThreadState:
-        site = wait_site(t.frames)
+        site = wait_site(t.frames, self.module_of)
         base = dict(num=t.num, lwp=t.lwp, name=t.name, wait_site=site, frames=t.frames,
                     frames_truncated=t.frames_truncated)
         nr = t.regs.get("orig_rax")
