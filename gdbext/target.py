@@ -14,6 +14,7 @@ import re
 import gdb  # noqa: F401  (the adapter is the only importer)
 
 from .errors import GdbextError, UnmappedCodeError
+from .knowledge.skip_frames import STD_LIBRARY_FRAME
 from .record import record
 
 SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
@@ -514,6 +515,7 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     per inlined function then the function holding them."""
     frames = []
     site_level = stop_at = None
+    program_line = False        # the site is a standard library's: look up the caller's too
     exe = progspace.filename
     group: list = []
     for level in range(max_frames):
@@ -524,7 +526,15 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
             if objfile is _UNSEEN:
                 objfile = seen[pc] = progspace.solib_name(pc)
             file = line = None
+            if program_line and name and not STD_LIBRARY_FRAME.match(name):
+                key = (pc, name)            # inlined frames share a pc, not a line
+                if key not in seen:
+                    sal = frame.find_sal()
+                    seen[key] = (sal.symtab.filename if sal.symtab else None), sal.line or None
+                file, line = seen[key]
+                program_line = False
             if site_level is None and not (objfile and system.search(objfile)):
+                program_line = bool(name and STD_LIBRARY_FRAME.match(name))
                 key = (pc, level == 0)      # a caller's line is looked up at pc - 1
                 if key not in seen:
                     sal = frame.find_sal()

@@ -9,6 +9,9 @@ import re
 from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
+from ..knowledge import rust_sync
+from ..knowledge.skip_frames import STD_LIBRARY_FRAME
+from ..locks.rust_waits import RustWaits
 from . import exported_symbols
 from . import options
 from .base import GdbextCommand, max_frames, threads_and_registers
@@ -56,14 +59,20 @@ def analyse(args):
         raise GdbextError("the target has no threads to examine")
     python = _python_waits(runtime, snapshots, frames, threads, warnings,
                            _owner_elsewhere(kind, layout)) if runtime else None
+    rust = RustWaits(snapshots, _stack_of())
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind),
                    pointers=target.thread_pointers() if layout is not None else {},
-                   providers=[python.provider] if python else [],
+                   providers=([python.provider] if python else []) + [rust.provider],
                    module_of=functools.partial(target.module_offset, loaded=loaded))
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
+    # Rust std's locks are statically linked: the first walk stops at
+    # futex_wait, the lock function and the program's frame lie above it
+    whole |= {s.num for s in states if s.state == "blocked" and not s.frames_truncated
+              and s.wait_site and (rust_sync.STD_FUTEX_WAIT.match(s.wait_site)
+                                   or STD_LIBRARY_FRAME.match(s.wait_site))}
     if python:
         # a C thread waiting for the GIL (PyGILState_Ensure): its own code
         # lies below the interpreter's frames
@@ -73,10 +82,12 @@ def analyse(args):
         again = {s.num: s for s in target.thread_snapshots(
             frames, system, frames_past_site=None, only=whole, **read)}
         snapshots = [again.get(s.num, s) for s in snapshots]
+        rust.use(snapshots)
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
     scanned = _scan_cut_walks(snapshots, frames, system)
     if scanned:
+        rust.use(snapshots)
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
         _mark_scanned(states, scanned, warnings)
@@ -159,6 +170,23 @@ def _scan_cut_walks(snapshots, frames: int, system_objects: str) -> dict[int, in
             s.frames = native[:keep] + more
             kept[s.num] = keep
     return kept
+
+
+def _stack_of():
+    """lwp -> (stack pointer, end of its stack mapping), read for every
+    thread at the first call only (a Rust std lock's guard search)."""
+    spans: dict[int, tuple[int, int] | None] = {}
+
+    def stack_of(lwp: int):
+        if not spans:
+            maps = target.mappings() or []
+            for l, regs in target.frame0_registers(("rsp",)).items():
+                sp = regs.get("rsp")
+                end = next((m.end for m in maps if sp and m.start <= sp < m.end), None)
+                spans[l] = (sp, end) if end else None
+            spans.setdefault(-1, None)
+        return spans.get(lwp)
+    return stack_of
 
 
 def _mark_scanned(states, scanned: dict[int, int], warnings: list[str]) -> None:

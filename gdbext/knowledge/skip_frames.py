@@ -60,3 +60,10 @@ SKIP_OBJECT_PATTERNS = (r"/libffi\.so", r"/_ctypes[^/]*\.so", r"/libpython3\.\d+
 
 def is_machinery(function: str) -> bool:
     return bool(SKIP_FUNCTIONS.match(function))
+
+
+# Rust std/core/alloc and libstdc++'s header templates compiled into the
+# program (std::mutex::lock, Mutex<T>::lock...): a wait site is their
+# caller, the program's frame (deadlock-graph)
+STD_LIBRARY_FRAME = re.compile(r"(?:std|core|alloc|__gnu_cxx)(?:\[[0-9a-f]+\])?::"
+                               r"|<(?:std|core|alloc)::")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
+from ..knowledge.skip_frames import STD_LIBRARY_FRAME
 from ..runtimes import glibc_threads
 from ..record import field, record
 
@@ -197,19 +198,29 @@ def wait_site(frames, module_of: Callable[[int], "str | None"] | None = None) ->
     """The first frame outside libc, ld.so and the OpenMP runtimes.  One
     with no symbol is ``module+0xoffset`` (Breakpad/Socorro's convention)
     when ``module_of(pc)`` names it so (the offset is the file's own
-    address, the one ``addr2line -e module`` takes)."""
+    address, the one ``addr2line -e module`` takes).  Frames of the standard
+    libraries (Rust std/core/alloc, libstdc++'s templates) are passed over
+    for the program's frame that called them, when the walk reached it."""
+    fallback = None
     for f in frames:
         if f.objfile and _matches(kb.RUNTIME_OBJECTS, f.objfile):
             continue
-        if f.function and f.file:
-            return f"{f.function} ({f.file}:{f.line})"
-        if f.function:
-            return f.function
-        named = module_of(f.pc) if module_of else None
-        if named:
-            return named
-        return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
-    return None
+        if f.function and STD_LIBRARY_FRAME.match(f.function):
+            fallback = fallback or f    # the standard library's own frames: the
+            continue                    # program's caller is the site, when walked
+        return _site(f, module_of)
+    return _site(fallback, module_of) if fallback else None
+
+
+def _site(f, module_of) -> str:
+    if f.function and f.file:
+        return f"{f.function} ({f.file}:{f.line})"
+    if f.function:
+        return f.function
+    named = module_of(f.pc) if module_of else None
+    if named:
+        return named
+    return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
 
 
 def _memoized(read: Reader) -> Reader:
