@@ -409,7 +409,10 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
     """Every thread's frame-0 ``registers`` (plus whatever ``more_registers``
     asks for, given those read so far) and at most ``max_frames`` frames.  With
     ``frames_past_site`` the walk stops that many frames after the wait site,
-    the first frame outside ``system_objects``: unwinding is most of the cost.
+    the first frame outside ``system_objects`` -- or, when that is a frame of
+    the standard libraries compiled into the program (Rust std, libstdc++'s
+    templates), after the program's frame that called them: unwinding is
+    most of the cost.
     Source lines are looked up only for the wait site (find_sal is costly).
     ``only``: the thread numbers to read; ``max_threads``: read at most that
     many, the lowest-numbered.  ``quick``: read live threads stopped in a
@@ -526,13 +529,16 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
             if objfile is _UNSEEN:
                 objfile = seen[pc] = progspace.solib_name(pc)
             file = line = None
-            if program_line and name and not STD_LIBRARY_FRAME.match(name):
-                key = (pc, name)            # inlined frames share a pc, not a line
-                if key not in seen:
-                    sal = frame.find_sal()
-                    seen[key] = (sal.symtab.filename if sal.symtab else None), sal.line or None
-                file, line = seen[key]
-                program_line = False
+            if program_line and not (name and STD_LIBRARY_FRAME.match(name)):
+                if name:
+                    key = (pc, name)        # inlined frames share a pc, not a line
+                    if key not in seen:
+                        sal = frame.find_sal()
+                        seen[key] = ((sal.symtab.filename if sal.symtab else None),
+                                     sal.line or None)
+                    file, line = seen[key]
+                program_line = False        # the program's frame: count from here
+                stop_at = None if past_site is None else level + past_site
             if site_level is None and not (objfile and system.search(objfile)):
                 program_line = bool(name and STD_LIBRARY_FRAME.match(name))
                 key = (pc, level == 0)      # a caller's line is looked up at pc - 1
@@ -541,7 +547,7 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
                     seen[key] = (sal.symtab.filename if sal.symtab else None), sal.line or None
                 file, line = seen[key]
                 site_level = level
-                stop_at = None if past_site is None else level + past_site
+                stop_at = None if past_site is None or program_line else level + past_site
             objfile = objfile or (exe if file or name else None)
             frames.append(FrameInfo(level, pc, name, objfile, file, line))
             if names is not None:
@@ -683,6 +689,8 @@ class _QuickWalk:
         from .unwind.cfi_step import caller_registers
         frames = []
         site_level = None
+        program_line = False        # as _walk: the caller of a standard library's site
+        stop_at = None
         exe = self.progspace.filename
         self.chunk = b"", None
         level = 0
@@ -699,15 +707,24 @@ class _QuickWalk:
                 if level >= self.max_frames:
                     return None     # gdb says whether an older frame exists
                 file = line = None
+                if program_line and not (name and STD_LIBRARY_FRAME.match(name)):
+                    if name:
+                        if (pc, name) not in self.seen:
+                            return None     # gdb looks it up (the slow walk)
+                        file, line = self.seen[(pc, name)]
+                    program_line = False
+                    stop_at = level + self.past_site
                 if site_level is None and not system:
                     key = (pc, level == 0)
                     if key not in self.seen:
                         return None
                     file, line = self.seen[key]
                     site_level = level
+                    program_line = bool(name and STD_LIBRARY_FRAME.match(name))
+                    stop_at = None if program_line else level + self.past_site
                 frames.append(FrameInfo(level, pc, name, objfile or (
                     exe if file or name else None), file, line))
-                if site_level is not None and level >= site_level + self.past_site:
+                if stop_at is not None and level >= stop_at:
                     return frames, False
                 level += 1
             if not group[1] or group[0][-1] == "main":
@@ -1092,6 +1109,20 @@ def frame0_registers(names=("orig_rax", "rdi")) -> dict[int, dict[str, int]]:
         except gdb.error:
             continue
     return out
+
+
+def stack_pointer(lwp: int) -> int | None:
+    """One thread's frame-0 rsp, by LWP.  Switches to it; the caller
+    restores the user's selection (``preserved_selection``)."""
+    thread = next((t for t in gdb.selected_inferior().threads()
+                   if t.is_valid() and t.ptid[1] == lwp), None)
+    if thread is None:
+        return None
+    thread.switch()
+    try:
+        return _read_registers(gdb.newest_frame(), ("rsp",)).get("rsp")
+    except gdb.error:
+        return None
 
 
 def executable_ranges() -> list[tuple[int, int]]:

@@ -9,8 +9,6 @@ import re
 from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
-from ..knowledge import rust_sync
-from ..knowledge.skip_frames import STD_LIBRARY_FRAME
 from ..locks.rust_waits import RustWaits
 from . import exported_symbols
 from . import options
@@ -68,11 +66,11 @@ def analyse(args):
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
-    # Rust std's locks are statically linked: the first walk stops at
-    # futex_wait, the lock function and the program's frame lie above it
-    whole |= {s.num for s in states if s.state == "blocked" and not s.frames_truncated
-              and s.wait_site and (rust_sync.STD_FUTEX_WAIT.match(s.wait_site)
-                                   or STD_LIBRARY_FRAME.match(s.wait_site))}
+    if any(s.blocked_on and s.blocked_on.kind == "rust-once" and not s.blocked_on.owner_lwps
+           for s in states):
+        # a Once's owner runs its initialiser: Once::call lies below its wait site
+        whole |= {s.num for s in states if not s.frames_truncated
+                  and not (s.blocked_on and s.blocked_on.kind == "rust-once")}
     if python:
         # a C thread waiting for the GIL (PyGILState_Ensure): its own code
         # lies below the interpreter's frames
@@ -173,19 +171,19 @@ def _scan_cut_walks(snapshots, frames: int, system_objects: str) -> dict[int, in
 
 
 def _stack_of():
-    """lwp -> (stack pointer, end of its stack mapping), read for every
-    thread at the first call only (a Rust std lock's guard search)."""
+    """lwp -> (stack pointer, end of its stack mapping), read per thread
+    asked (a Rust std lock's guard search reads the few non-waiters)."""
     spans: dict[int, tuple[int, int] | None] = {}
+    maps: list = []
 
     def stack_of(lwp: int):
-        if not spans:
-            maps = target.mappings() or []
-            for l, regs in target.frame0_registers(("rsp",)).items():
-                sp = regs.get("rsp")
-                end = next((m.end for m in maps if sp and m.start <= sp < m.end), None)
-                spans[l] = (sp, end) if end else None
-            spans.setdefault(-1, None)
-        return spans.get(lwp)
+        if lwp not in spans:
+            if not maps:
+                maps.extend(target.mappings() or [])
+            sp = target.stack_pointer(lwp)
+            end = next((m.end for m in maps if sp and m.start <= sp < m.end), None)
+            spans[lwp] = (sp, end) if end else None
+        return spans[lwp]
     return stack_of
 
 

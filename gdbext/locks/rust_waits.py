@@ -15,6 +15,7 @@ Pure: ``read(address, length) -> bytes`` raises GdbextError;
 """
 from __future__ import annotations
 
+import functools
 import struct
 
 from .classify import BlockedOn
@@ -23,6 +24,7 @@ from ..knowledge import blocking as kb
 from ..knowledge import rust_sync
 from ..triage.signature import normalise_function
 
+_name = functools.lru_cache(maxsize=4096)(normalise_function)   # names repeat per thread
 MAX_STACK = 1 << 20         # bytes of one thread's live stack searched for guards
 FRAMES_LOOKED_AT = 12
 
@@ -40,7 +42,7 @@ class RustWaits:
 
     def provider(self, t, names, read) -> BlockedOn | None:
         del names                       # unordered: the innermost std wait decides
-        frames = [normalise_function(f.function) for f in t.frames[:FRAMES_LOOKED_AT]
+        frames = [_name(f.function) for f in t.frames[:FRAMES_LOOKED_AT]
                   if f.function]
         found = rust_sync.wait_of(frames)
         if found is None:
@@ -86,7 +88,7 @@ class RustWaits:
             if u.regs.get("orig_rax") == kb.SYS_FUTEX and u.regs.get("rdi") in (lock, lock + 4):
                 continue
             if runner is not None and not any(
-                    f.function and runner.match(normalise_function(f.function))
+                    f.function and runner.match(_name(f.function))
                     for f in u.frames):
                 continue
             stack = self._stack(u.lwp, read)
