@@ -495,15 +495,14 @@ def _double_panic(found: list, names: list[str], details: dict, summary: str) ->
     frame = next((n for n in names if n and not is_machinery(n) and n != "??"
                   and not n.startswith("<")), None)
     first = found[0]
-    details["first_panic"] = {
-        "message": first.message.text, "thread": details["thread"],
-        "unwinding_through": frame or "unknown",
-        "location": "unknown (std keeps no copy of the first Location)",
-        "source": first.message.source + f"; its handler's CFA {first.handler_cfa:#x} is on "
-                  "this thread's stack, outermost of the exceptions in flight"}
+    # short keys: report rows label them (render.LABEL); "_source"/"_certainty" annotate
+    details.update(first=first.message.text, first_certainty="exact (its exception's "
+                   "payload; std keeps no copy of its Location)",
+                   first_source=first.message.source + f"; its handler's CFA "
+                   f"{first.handler_cfa:#x} is on this thread's stack, outermost of the "
+                   "exceptions in flight", first_in=frame or "unknown")
     if len(found) > 1:
-        details["during_cleanup"] = {"message": found[1].message.text,
-                                     "source": found[1].message.source}
+        details.update(cleanup=found[1].message.text, cleanup_source=found[1].message.source)
     text = first.message.text.splitlines()[0] if first.message.text else ""
     head = f"panicked in {frame or 'unknown code'}: {text}"
     if len(found) > 1:

@@ -56,12 +56,11 @@ def test_first_panic_leads(crashes, build, mode):
         t = record["triage"]
         d = t["reason"]["details"]
         assert t["verdict"] == "rust-panic" and d["kind"] == "panic-in-cleanup"
-        fp = d["first_panic"]
-        assert fp["message"] == first and fp["thread"] == thread, fp
-        assert d["during_cleanup"]["message"] == second
+        assert d["first"] == first and d["thread"] == thread, d
+        assert d["first_source"].startswith("the Rust exception at ")
+        assert d["cleanup"] == second
         # the program's own function it was unwinding through (nm), not std's
-        assert any(p.startswith(fp["unwinding_through"]) for p in program), fp
-        assert fp["unwinding_through"].endswith("reconcile")
-        assert f"thread '{thread}' panicked in {fp['unwinding_through']}: {first}" in \
-            t["headline"]
-        assert t["signature"]["frames"][0] == fp["unwinding_through"]
+        assert any(p.startswith(d["first_in"]) for p in program), d
+        assert d["first_in"].endswith("reconcile")
+        assert f"thread '{thread}' panicked in {d['first_in']}: {first}" in t["headline"]
+        assert t["signature"]["frames"][0] == d["first_in"]
