@@ -66,4 +66,5 @@ def is_machinery(function: str) -> bool:
 # program (std::mutex::lock, Mutex<T>::lock...): a wait site is their
 # caller, the program's frame (deadlock-graph)
 STD_LIBRARY_FRAME = re.compile(r"(?:std|core|alloc|__gnu_cxx)(?:\[[0-9a-f]+\])?::"
-                               r"|<(?:std|core|alloc)::")
+                               r"|<(?:std|core|alloc)::"
+                               r"|__gthread_\w+\Z")   # libstdc++'s gthr-default.h wrappers

@@ -58,3 +58,37 @@ def test_stripped_wait_sites_are_module_plus_offset(tmp_path, monkeypatch):
         offsets = [s.split("+")[1] for s in sites]
         named = run(["addr2line", "-f", "-e", str(ABBA), *offsets]).stdout.splitlines()[::2]
         assert sorted(named) == ["t1", "t2"], named     # the threads' own functions
+
+
+@pytest.mark.parametrize("build", ["cxx_abba", "cxx_abba_stripped"])
+def test_cxx_wait_site_is_the_programs_frame(build, tmp_path):
+    """std::mutex through std::lock_guard: libstdc++'s inlined std::mutex::lock
+    and __gthread_mutex_lock are passed over for the program's function and
+    line; stripped, that frame is module+offset (addr2line on the -g build of
+    the same -O2 code names it)."""
+    exe = hung.DEADLOCK / build
+    if not exe.exists():
+        pytest.skip(f"{exe} was not built (make setup)")
+    h = hung.start(build, cwd=tmp_path)
+    try:
+        out = deadlock_graph("-p", h.pid)
+    finally:
+        h.proc.kill()
+        h.proc.wait()
+    assert out.startswith("deadlock-graph: DEADLOCK"), out
+    sites = re.findall(r"^      at (.+)$", out, re.M)
+    assert len(sites) == 2, out
+    source = REPO / "fixtures" / "deadlock" / "cxx_abba.cpp"
+    (line,) = [i for i, l in enumerate(source.read_text().splitlines(), 1)
+               if "the deadlock: each waits here" in l]
+    if build == "cxx_abba":
+        assert sites == [f"transfer ({source.relative_to(REPO / 'fixtures')}:{line})"] * 2 \
+            or all(s.startswith("transfer (") and s.endswith(f"cxx_abba.cpp:{line})")
+                   for s in sites), sites
+    else:
+        assert all(s.startswith("cxx_abba_stripped+0x") for s in sites), sites
+        for site in sites:          # the inline chain at that address ends in transfer's line
+            chain = run(["addr2line", "-f", "-i", "-C", "-e", str(hung.DEADLOCK / "cxx_abba"),
+                         site.split("+")[1]]).stdout.splitlines()
+            assert chain[-2].startswith("transfer(") and chain[-1].endswith(
+                f"cxx_abba.cpp:{line}"), chain
