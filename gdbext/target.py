@@ -303,8 +303,11 @@ def module_offset(address: int, loaded=None) -> str | None:
     convention for a frame with no symbol): the offset is the file's own
     virtual address (pc - load bias), as ``addr2line -e module`` and objdump
     take it.  None outside every file."""
-    path = objfile_for(address)
-    bias = load_bias(path, loaded) if path else None
+    try:
+        path = objfile_for(address)
+        bias = load_bias(path, loaded) if path else None
+    except (gdb.error, RuntimeError, GdbextError):    # a hostile core: no module, no name
+        return None
     if bias is None or address < bias:
         return None
     return f"{os.path.basename(path)}+{address - bias:#x}"

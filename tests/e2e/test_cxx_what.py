@@ -107,3 +107,29 @@ def test_overridden_what_is_unknown_not_the_base_message(crashes, build):
         assert d["type"] == crash.facts["type"]
         assert d["what"].startswith("unknown"), d
         assert d["error"]["value"] == errno.ENOENT      # the file the program asked for
+
+
+def test_stripped_frames_are_module_plus_offset(crashes):
+    """An unnamed frame of the stripped program signs as module+0xoffset:
+    each offset is a return address in its .text (objdump: the instruction
+    ending there is a call), and both debug-info settings sign alike."""
+    exe = FIXTURES / "everyday" / "uncaught_stripped"
+    text = re.search(r"\.text\s+PROGBITS\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)",
+                     run(["readelf", "-SW", str(exe)]).stdout)
+    start, size = int(text.group(1), 16), int(text.group(2), 16)
+    # objdump's whole .text: each instruction's address and byte count
+    ends = {}
+    for m in re.finditer(r"^\s+([0-9a-f]+):\t((?:[0-9a-f]{2} )+)\s*\t(\S+)",
+                         run(["objdump", "-d", "-j", ".text", str(exe)]).stdout, re.M):
+        ends[int(m.group(1), 16) + len(m.group(2).split())] = m.group(3)
+    for mode in MODES:
+        crash, debug, bare = crashes[("uncaught_stripped", mode)]
+        frames = debug["triage"]["signature"]["frames"]
+        assert frames and all(re.fullmatch(r"uncaught_stripped\+0x[0-9a-f]+", f)
+                              for f in frames), frames
+        assert bare["triage"]["signature"] == debug["triage"]["signature"]
+        assert debug["triage"]["headline"].startswith(f"crash-triage: SIGABRT in {frames[0]}:")
+        for f in frames:
+            offset = int(f.split("+")[1], 16)
+            assert start <= offset < start + size
+            assert ends.get(offset, "").startswith("call"), (f, ends.get(offset))
