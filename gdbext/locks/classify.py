@@ -526,6 +526,10 @@ class Classifier:
                                  [writer], "exact",
                                  [f"frame {called[0]}; __cur_writer = {writer} at +24"])
         base = (uaddr - (8 if uaddr % 8 == 0 else 12)) & MASK64
+        # No reader is inferred from a pointer to the lock on a stack: a
+        # shared_mutex is often its object's first member, so every holder of
+        # the object looks like a reader (a false cycle through main's join
+        # was seen on fixtures/deadlock/cxx_abba.cpp shared).
         return BlockedOn("rwlock", base, f"rwlock {base:#x} (waiting to {role})", [],
                          "inferred", [f"frame {called[0]}; no writer recorded: held by "
                                       "readers, which glibc does not track"])

@@ -288,10 +288,11 @@ class DeadlockReport:
         behind = f", {len(g.behind_cycle)} more blocked behind it" if g.behind_cycle else ""
         gone = (f"; {len(g.orphaned)} wait(s) on owners that are gone" if g.orphaned else "")
         guessed = sum(1 for k in g.knots for l in k if g.by_lwp[l].blocked_on
-                      and g.by_lwp[l].blocked_on.kind.startswith("rust-")
-                      and g.by_lwp[l].blocked_on.confidence == "inferred")
+                      and g.by_lwp[l].blocked_on.confidence == "inferred"
+                      and any("(a guard: inferred owner)" in e
+                              for e in g.by_lwp[l].blocked_on.evidence))
         inferred = (f" (inferred: {guessed} owner(s) found by the guards on their stacks; "
-                    "Rust std records none)" if guessed else "")
+                    "the lock records none)" if guessed else "")
         return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "
                 f"thread(s){behind}{gone}{inferred}")
 

@@ -67,7 +67,7 @@ class RustWaits:
             b.released = True
             evidence.append("the lock is free: the waiter is being woken")
             return b
-        owners, why = self.guards(lock, read, rust_sync.RUNNER.get(kind))
+        owners, why = self.guards(lock, read, 8, rust_sync.RUNNER.get(kind))
         b.owner_lwps = owners
         evidence.extend(why)
         if not owners:
@@ -75,17 +75,20 @@ class RustWaits:
                             "(no guard found): its owner is unknown")
         return b
 
-    def guards(self, lock: int, read, runner=None) -> tuple[list[int], list[str]]:
+    def guards(self, lock: int, read, size: int = 8, runner=None
+               ) -> tuple[list[int], list[str]]:
         """The threads whose live stack holds ``lock`` and that do not wait
-        for it themselves (a waiter holds the address to lock it); with
-        ``runner`` (a Once) only those running its initialiser (a frame
-        matching it): any thread may hold a OnceLock's address."""
+        for it themselves (a futex wait on one of its ``size`` bytes: a
+        waiter holds the address to lock it); with ``runner`` (a Once) only
+        those running its initialiser (a frame matching it): any thread may
+        hold a OnceLock's address."""
         if lock in self._owners:
             return self._owners[lock]
         needle = struct.pack("<Q", lock)
         owners, why = [], []
         for u in self.threads:
-            if u.regs.get("orig_rax") == kb.SYS_FUTEX and u.regs.get("rdi") in (lock, lock + 4):
+            if u.regs.get("orig_rax") == kb.SYS_FUTEX and \
+                    lock <= u.regs.get("rdi", -1) < lock + size:
                 continue
             if runner is not None and not any(
                     f.function and runner.match(_name(f.function))

@@ -92,3 +92,27 @@ def test_cxx_wait_site_is_the_programs_frame(build, tmp_path):
                          site.split("+")[1]]).stdout.splitlines()
             assert chain[-2].startswith("transfer(") and chain[-1].endswith(
                 f"cxx_abba.cpp:{line}"), chain
+
+
+def test_cxx_shared_mutex_readers_stay_unknown(tmp_path):
+    """A std::shared_mutex held by a reader (glibc records none): the
+    writer's wait has no owner, and no pointer on a stack stands in for one
+    -- the table holding the lock as its first member is on main's stack too
+    (a guard search would make main a reader and a false cycle)."""
+    exe = hung.DEADLOCK / "cxx_abba"
+    if not exe.exists():
+        pytest.skip(f"{exe} was not built (make setup)")
+    h = hung.start("cxx_abba", "shared", cwd=tmp_path)
+    try:
+        out = deadlock_graph("-p", h.pid)
+    finally:
+        h.proc.kill()
+        h.proc.wait()
+    assert out.startswith("deadlock-graph: UNKNOWN"), out
+    writer = re.search(rf'^  \d+\s+{h.tid("writer")}\s+\S+\s+blocked\s+rwlock '
+                       rf'{h.locks["S"]:#x} \(waiting to write\)\s+publish', out, re.M)
+    assert writer, out
+    # the reader waits for the mutex the writer holds: exact, from glibc's __owner
+    assert re.search(rf'^  \d+\s+{h.tid("reader")}\s+\S+\s+blocked\s+normal mutex '
+                     rf'{h.locks["M"]:#x}\s+{h.tid("writer")}\s', out, re.M), out
+
