@@ -68,8 +68,16 @@ class RustWaits:
             evidence.append("the lock is free: the waiter is being woken")
             return b
         owners, why = self.guards(lock, read, 8, rust_sync.RUNNER.get(kind))
-        b.owner_lwps = owners
         evidence.extend(why)
+        # one owner at a time (a Mutex, a write lock, a Once's runner): more
+        # candidates than that and the address is not only a guard's -- none
+        readers = word & rust_sync.RW_MASK if kind == "rust-rwlock" and word is not None \
+            and word & rust_sync.RW_MASK != rust_sync.RW_WRITE_LOCKED else 1
+        if len(owners) > readers:
+            evidence.append(f"{len(owners)} threads hold the lock's address and it has "
+                            f"{readers} owner(s): which is a guard is unknown")
+        else:
+            b.owner_lwps = owners
         if not owners:
             evidence.append("no other thread's live stack holds the lock's address "
                             "(no guard found): its owner is unknown")

@@ -221,3 +221,38 @@ def test_exceptions_in_flight_first_panic_first_and_only_this_threads():
                                       is_static, is_code)
     assert [e.message.text for e in found] == ["unbalanced by -40", "dropped with balance -40"]
     assert [e.handler_cfa for e in found] == [0x7FC000, 0x7F8000]
+
+
+def test_rust_mutex_owner_from_one_guard_only():
+    """rust_waits: a std Mutex's owner is the one other thread whose stack
+    holds its address; two such threads (one merely holds a &Mutex) is no
+    owner, never a guess; the waiter itself and a free lock name none."""
+    from types import SimpleNamespace as NS
+
+    from gdbext.locks.rust_waits import RustWaits
+    mem = Memory()
+    lock = 0x5000
+    mem.put(lock, struct.pack("<I", 2))                 # LOCKED with waiters
+    stacks = {1: 0x10000, 2: 0x20000, 3: 0x30000}
+    mem.put(stacks[3], b"\0" * 64)
+    frames = [NS(function=n) for n in ("syscall", "std::sys::pal::unix::futex::futex_wait",
+                                      "std::sys::sync::mutex::futex::Mutex::lock_contended",
+                                      "app::transfer")]
+    waiter = NS(lwp=1, regs={"orig_rax": 202, "rdi": lock, "rdx": 2}, frames=frames)
+    holder = NS(lwp=2, regs={}, frames=[])
+    other = NS(lwp=3, regs={}, frames=[])
+    mem.put(stacks[1], struct.pack("<Q", lock))        # the waiter's own &Mutex
+    mem.put(stacks[2], struct.pack("<QQQ", 0, 7, lock))
+    span = {lwp: (sp, sp + 64) for lwp, sp in stacks.items()}
+    w = RustWaits([waiter, holder, other], span.get)
+    b = w.provider(waiter, frozenset(), mem.read)
+    assert (b.kind, b.address, b.owner_lwps, b.confidence) == ("rust-mutex", lock, [2],
+                                                                "inferred")
+    assert any("0x20010" in e and "guard" in e for e in b.evidence)
+    mem.put(stacks[3], struct.pack("<QQQ", 0, 0, lock))   # another thread holds a &Mutex
+    w = RustWaits([waiter, holder, other], span.get)
+    b = w.provider(waiter, frozenset(), mem.read)
+    assert b.owner_lwps == [] and any("which is a guard is unknown" in e for e in b.evidence)
+    mem.put(lock, struct.pack("<I", 0))                # unlocked: being woken
+    b = RustWaits([waiter, holder], span.get).provider(waiter, frozenset(), mem.read)
+    assert b.released and b.owner_lwps == []
