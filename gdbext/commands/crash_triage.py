@@ -227,13 +227,13 @@ def _signature_frames(report, raw, limit: int):
         raw = [f for f in raw if f.level < report.smashed["frame"]]
     skip = r"/(?:python3?(?:\.\d+)?[^/]*|libpython3\.\d+[^/]*)$" if report.interpreter \
         else None
-    named = _module_offsets(raw, _pairs(raw))
+    named = _pairs(raw)
     if report.python is not None:       # a Python process: its Python line signs too
         from ..triage.python import signature_frames
-        frames = signature_frames(named, report.python, limit, skip)
+        frames = signature_frames(named, report.python, limit, skip)   # named frames only
         if frames is not None:
             return frames
-    return meaningful_frames(named, limit, skip)
+    return meaningful_frames(_module_offsets(raw, named), limit, skip)
 
 
 def _module_offsets(raw, pairs):
