@@ -292,7 +292,7 @@ class DeadlockReport:
                       and any("(a guard: inferred owner)" in e
                               for e in g.by_lwp[l].blocked_on.evidence))
         inferred = (f" (inferred: {guessed} owner(s) found by the guards on their stacks; "
-                    "the lock records none)" if guessed else "")
+                    "Rust std records none)" if guessed else "")
         return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "
                 f"thread(s){behind}{gone}{inferred}")
 
