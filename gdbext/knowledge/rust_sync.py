@@ -11,6 +11,7 @@ whether a guard on the owner's stack holds the lock's address).
 """
 from __future__ import annotations
 
+import functools
 import re
 
 _SYS = r"std::sys::(?:sync|pal::unix::locks|unix::locks|pal::unix::sync)::"
@@ -51,7 +52,8 @@ RW_MASK, RW_WRITE_LOCKED = (1 << 30) - 1, (1 << 30) - 1
 ONCE_STATES = {0: "complete", 1: "running", 2: "poisoned", 3: "incomplete"}
 
 
-def wait_of(names) -> tuple[str, str, int | None, bool] | None:
+@functools.lru_cache(maxsize=1024)     # threads parked at one site share their names
+def wait_of(names: tuple) -> tuple[str, str, int | None, bool] | None:
     """(kind, label, word offset, guarded) of the first std wait among a
     thread's normalised frame names (innermost first), or None."""
     for name in names:

@@ -42,14 +42,16 @@ class RustWaits:
 
     def provider(self, t, names, read) -> BlockedOn | None:
         del names                       # unordered: the innermost std wait decides
-        frames = [_name(f.function) for f in t.frames[:FRAMES_LOOKED_AT]
-                  if f.function]
-        found = rust_sync.wait_of(frames)
+        raw = [f.function for f in t.frames[:FRAMES_LOOKED_AT] if f.function]
+        if not any(n.startswith(("std", "<std")) for n in raw):
+            return None                 # no Rust std frame: cheap for 10,000 C waiters
+        frames = [_name(n) for n in raw]
+        found = rust_sync.wait_of(tuple(frames))
         if found is None:
             return None
         kind, label, offset, guarded = found
         uaddr = t.regs.get("rdi", 0)
-        at = next(i for i, n in enumerate(frames) if rust_sync.wait_of([n]))
+        at = next(i for i, n in enumerate(frames) if rust_sync.wait_of((n,)))
         evidence = [f"frame {at} is {frames[at]} (Rust std); std records no owner"]
         if offset is None:              # a parked thread: no lock to own
             return BlockedOn(kind, None, label, [], "inferred", evidence)
