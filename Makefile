@@ -12,8 +12,8 @@ BUILD ?= build
 FIXTURES := $(BUILD)/fixtures
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz bench clean test-real real-fixtures \
-  test-trixie
+.PHONY: setup packages rustc venv fixtures demo test unit e2e fuzz hostile-cores bench clean test-real real-fixtures \
+  test-trixie vacuity-check
 
 setup: packages venv fixtures
 
@@ -47,12 +47,20 @@ fixtures: packages rustc
 	@$(MAKE) --no-print-directory -C fixtures OUT="$(abspath $(FIXTURES))" CC="$(CC)" RUSTC="$(RUSTC)" \
 	  LLVM_OMP_LIB="$(LLVM_OMP_LIB)"
 	@scripts/strip-pythons "$(abspath $(FIXTURES))/pystripped"
+	@scripts/fetch-coredumpctl "$(abspath $(BUILD))/coredumpctl"
 
 demo: setup
 	@scripts/demo "$(GDB)" "$(FIXTURES)" "$(abspath $(VENV))"
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests --ignore=tests/real
+
+# The negative tests (pytest -m negative: refusals, errors, read-only and
+# security claims) once with gdb never sourcing gdbext and once with its
+# packages missing: every one must fail; any that passes is listed and fails
+# the check (scripts/vacuity-check; a few minutes).
+vacuity-check: setup
+	$(VENV)/bin/python scripts/vacuity-check $(VENV)/bin/python $(PYTEST_ARGS)
 
 # Real runtimes too large or slow for `make test`: the mkl + intel-openmp
 # wheels (~270 MB download, 450 MB kept in build/mkl) and Debian's numpy with
@@ -86,6 +94,13 @@ fuzz: setup
 	GDBEXT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GDBEXT_FUZZ_RANDOM=1 \
 	  $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/fuzz
 
+# The hostile-core corpus (issue 28): ~600 seeded mutants of real cores (truncated,
+# flipped, absurd values, zeroed memory, relabelled, wrong executables, not cores)
+# through crash-triage in gdb and `gdbext triage`; writes docs/hostile-cores.md.
+HOSTILE_SEED ?= 28
+hostile-cores: setup
+	$(VENV)/bin/python bench/hostile_cores.py --seed $(HOSTILE_SEED)
+
 bench: setup
 	$(VENV)/bin/python bench/load_cost.py
 	$(VENV)/bin/python bench/isa_check_speed.py
@@ -100,6 +115,7 @@ bench: setup
 	$(VENV)/bin/python bench/everyday_triage.py
 	$(VENV)/bin/python bench/triage_python.py
 	$(VENV)/bin/python bench/python_lines.py
+	$(VENV)/bin/python bench/remote_speed.py
 
 clean:
 	rm -rf $(BUILD) $(VENV)

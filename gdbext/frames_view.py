@@ -8,6 +8,7 @@ import os
 import re
 
 from . import render
+from .demangle import shorten
 
 TEXT_FRAMES = 16            # text rows at most; --json lists every frame
 # The interpreter's own files (triage/python.py INTERPRETER_OBJECTS): past the
@@ -18,7 +19,8 @@ _SYSTEM = re.compile(r"/(?:libc|ld-linux[^/]*|libpthread)[.-][^/]*$")
 
 def frames_json(frames) -> list[dict]:
     return [{"level": f.level, "pc": f.pc, "function": f.function, "object": f.objfile,
-             "evidence": f.evidence} for f in frames]
+             "evidence": f.evidence, "inlined": list(getattr(f, "inlined_names", ()))}
+            for f in frames]
 
 
 def scanned(frames) -> int:
@@ -47,6 +49,12 @@ def frames_text(frames, python: bool = False) -> str:
         if len(rows) >= TEXT_FRAMES or interp[i]:
             rest = frames[i:]
             break
+        names = getattr(f, "inlined_names", ())
+        for k, inner in enumerate(names):      # inlined into f: same pc, no stack of their own
+            rows.append([f"#{f.level - len(names) + k}", render.hexaddr(f.pc),
+                         shorten(inner) if inner else "??",
+                         os.path.basename(f.objfile) if f.objfile else "?",
+                         f"inlined into #{f.level}"])
         rows.append([f"#{f.level}", render.hexaddr(f.pc), f.function or "??",
                      os.path.basename(f.objfile) if f.objfile else "?",
                      "found by stack scanning (inferred)" if f.evidence == "inferred" else ""])

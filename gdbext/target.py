@@ -15,6 +15,7 @@ import gdb  # noqa: F401  (the adapter is the only importer)
 
 from .errors import GdbextError, UnmappedCodeError
 from .knowledge.skip_frames import STD_LIBRARY_FRAME
+from .text import ERRORS, lenient
 from .record import record
 
 SUPPORTED_ARCHITECTURES = ("i386:x86-64",)
@@ -96,6 +97,16 @@ def require_x86_64() -> None:
     if kind() == "none":
         raise GdbextError(NOTHING_LOADED)
     name = architecture_name()
+    if kind() == "core":        # gdb calls a core it has no support for "i386": its header says
+        from . import elf_machines
+        ident = elf_machines.identify(core_file_path() or "")
+        if ident is not None and not ident.x86_64:
+            from .core_checks import header_doubt
+            name = ident.name
+            doubt = header_doubt(core_file_path() or "", ident)
+            if doubt:
+                raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 "
+                                  f"only); the core looks damaged: {doubt}")
     if not name.startswith(SUPPORTED_ARCHITECTURES):       # also i386:x86-64:intel
         raise GdbextError(f"unsupported architecture: {name} (gdbext supports x86-64 only)")
 
@@ -122,7 +133,20 @@ def selected_pc() -> tuple[int, int]:
             raise GdbextError("no process or core: run the program, attach, open a core "
                               "(core-file FILE), or give an ADDRESS to check the file's bytes")
         raise GdbextError(NOTHING_LOADED)
-    return int(frame.pc()), frame.level()
+    try:
+        return int(frame.pc()), frame.level()
+    except gdb.error:           # "PC not available": no registers for this thread
+        raise GdbextError(no_pc(thread)) from None
+
+
+def no_pc(thread) -> str:
+    """Why a thread has no pc, in words: a core whose register note for it
+    is missing or damaged."""
+    which = f"thread {thread.num} (LWP {thread.ptid[1]})" if thread is not None else "the thread"
+    if kind() == "core":
+        return (f"the core records no program counter for {which}: its NT_PRSTATUS "
+                "register note is missing or damaged")
+    return f"gdb has no program counter for {which}"
 
 
 # Assignment, increment and compound-assignment operators: evaluating them
@@ -153,7 +177,7 @@ def eval_address(expression: str) -> int:
         raise GdbextError(f"'{expression}': unbalanced quotes or a stray backslash; an "
                           "ADDRESS quotes only names ('file.c'::func)")
     previous = gdb.parameter("may-call-functions")
-    gdb.execute("set may-call-functions off", to_string=True)
+    _execute("set may-call-functions off")
     try:
         value = gdb.parse_and_eval(expression)
         if value.type.strip_typedefs().code == gdb.TYPE_CODE_FUNC:
@@ -169,11 +193,18 @@ def eval_address(expression: str) -> int:
     except gdb.error as exc:
         raise GdbextError(f"cannot evaluate '{expression}': {exc}") from None
     finally:
-        gdb.execute(f"set may-call-functions {'on' if previous else 'off'}", to_string=True)
+        _execute(f"set may-call-functions {'on' if previous else 'off'}")
 
 
 def read_code(address: int, length: int) -> bytes:
-    """Up to ``length`` bytes at ``address``, fewer when the mapping ends sooner."""
+    """Up to ``length`` bytes at ``address``, fewer when the mapping ends sooner;
+    never bytes a core lacks from a file that is not the build that ran."""
+    refused = _ONE_COMMAND.get("refused")
+    if refused is None:
+        refused = _refused_ranges()
+    why = _refused(address, 1, refused) if refused else None
+    if why:
+        raise GdbextError(f"the instruction is unknown: {why}")
     inferior = gdb.selected_inferior()
     for n in _shrinking(length, address):
         try:
@@ -196,11 +227,88 @@ def _shrinking(length: int, address: int):
 
 
 def read_bytes(address: int, length: int) -> bytes:
-    """Exactly ``length`` bytes or a GdbextError."""
+    """Exactly ``length`` bytes or a GdbextError.  From a core, memory the
+    core does not hold comes from the files gdb loaded: never from one that is
+    not the build that ran (file_for), whose bytes would be another program's."""
+    refused = _ONE_COMMAND.get("refused")     # hot: no state check once computed
+    if refused is None:
+        refused = _refused_ranges()
+    if refused:
+        why = _refused(address, length, refused)
+        if why:
+            raise GdbextError(why)
+    return _read_raw(address, length)
+
+
+def _read_raw(address: int, length: int) -> bytes:
     try:
         return bytes(gdb.selected_inferior().read_memory(address, length))
     except (gdb.MemoryError, OverflowError, ValueError):   # past 2**64 or a negative length
         raise GdbextError(f"cannot read {length} bytes at {address:#x}") from None
+
+
+def _refused_ranges() -> list[tuple[int, int, str]]:
+    """(start, end, why) of the sections of a core's objects whose file here
+    is another build than the one that ran; [] for a process (its memory is
+    the truth) or when every file checks out."""
+    memo = _memo()
+    if "refused" not in memo:
+        memo["refused"] = []            # set first: file_for reads memory itself
+        if kind() == "core":
+            out = []
+            for name, sections in object_sections().items():
+                try:
+                    file_for(name)
+                except GdbextError as exc:
+                    if "has build-id" in str(exc):
+                        base = _core_base(name) or min(lo for lo, _ in sections.values())
+                        out += [(lo, hi, str(exc), os.path.basename(name), base)
+                                for lo, hi in sections.values()]
+            memo["refused"] = sorted(out)
+            memo["dumped"] = _dumped_ranges() if out else []
+    return memo["refused"]
+
+
+def _dumped_ranges() -> list[tuple[int, int]]:
+    """The core's PT_LOAD ranges that hold bytes (p_filesz > 0)."""
+    from . import elf_file
+    try:
+        return [(p.address, p.address + p.file_size)
+                for p in elf_file.program_headers(core_file_path() or "")
+                if p.type == elf_file.PT_LOAD and p.file_size]
+    except GdbextError:
+        return []
+
+
+def _core_base(name: str) -> int | None:
+    """Where a core's NT_FILE maps the file's first page."""
+    path = name[len("target:"):] if name.startswith("target:") else name
+    return next((m.start for m in _memo().get("core_mappings", ())
+                 if m.path == path and m.page_offset == 0), None)
+
+
+def trusted_name(pc: int, name: str | None) -> str | None:
+    """gdb's name for the function at ``pc``, unless gdb took it from a file
+    that is not the build that ran (a core's refused object): then the
+    object and the offset in it (``libfoo.so+0x10c``), the same on any
+    machine and true of the build that ran."""
+    refused = _ONE_COMMAND.get("refused")
+    if refused is None:
+        refused = _refused_ranges()
+    for lo, hi, _why, module, base in refused:
+        if lo <= pc < hi:
+            return f"{module}+{pc - base:#x}"
+    return name
+
+
+def _refused(address: int, length: int, refused) -> str | None:
+    end = address + max(length, 1)
+    for lo, hi, why, _module, _base in refused:
+        if lo < end and address < hi:
+            if any(a <= address and end <= b for a, b in _memo().get("dumped", ())):
+                return None             # the core holds these bytes itself
+            return f"the bytes at {address:#x} are not in the core, and {why}"
+    return None
 
 
 def symbol_address(name: str) -> int | None:
@@ -209,7 +317,23 @@ def symbol_address(name: str) -> int | None:
         value = gdb.parse_and_eval(f"&'{name}'")
         return int(value.cast(gdb.lookup_type("unsigned long")))
     except gdb.error:
+        pass
+    # In a Rust (or other) frame, 'name' is not C's quoting: evaluate as C
+    # for this one lookup, then give gdb its language setting back.
+    try:
+        language = gdb.parameter("language")
+    except (gdb.error, RuntimeError):
         return None
+    if language == "c":
+        return None
+    try:
+        gdb.execute("set language c", to_string=True)
+        value = gdb.parse_and_eval(f"&'{name}'")
+        return int(value.cast(gdb.lookup_type("unsigned long")))
+    except gdb.error:
+        return None
+    finally:
+        gdb.execute(f"set language {language}", to_string=True)
 
 
 # What `info target` / `info files` printed, kept for one command (a command
@@ -247,7 +371,7 @@ def _info(command: str) -> str:
     memo = _memo()
     out = memo.get(command)
     if out is None:
-        out = memo[command] = gdb.execute(command, to_string=True)
+        out = memo[command] = _execute(command)
     return out
 
 
@@ -259,13 +383,18 @@ def core_file_path() -> str | None:
 
 
 def core_warnings() -> list[str]:
-    """What the open core itself lacks: a truncated file (a full disk, a
-    RLIMIT_CORE cut, a copy that stopped) reads as missing memory, so every
-    report on it says so."""
-    from . import elf_file
+    """What the open core itself lacks or gets wrong: a truncated file (a full
+    disk, a RLIMIT_CORE cut, a copy that stopped) reads as missing memory;
+    a header, register notes or executable that do not agree (core_checks)
+    are damage.  Every report on the core says so."""
     path = core_file_path() if kind() == "core" else None
     if not path:
         return []
+    return _truncation(path) + _consistency(path)
+
+
+def _truncation(path: str) -> list[str]:
+    from . import elf_file
     try:
         need = max((p.offset + p.file_size for p in elf_file.program_headers(path)),
                    default=0)
@@ -276,6 +405,31 @@ def core_warnings() -> list[str]:
         return []
     return [f"the core file is truncated: {have} of {need} bytes; the memory past the cut "
             "is missing, so frames and values there cannot be read"]
+
+
+def _consistency(path: str) -> list[str]:
+    from . import core_checks, core_file, elf_file, elf_machines
+    ident = elf_machines.identify(path)
+    if ident is None:
+        return []
+    out = []
+    exe = gdb.current_progspace().filename
+    doubt = core_checks.executable_warning(exe, ident) if exe else None
+    if doubt:
+        out.append(doubt)
+    try:
+        facts = core_file.read(path)
+        headers = elf_file.program_headers(path)
+    except GdbextError:
+        return out
+    segments = [elf_file.Segment(p.address, p.size, p.flags) for p in headers if p.type == 1]
+    header = elf_file.file_header(path)     # e_phoff, e_phentsize, e_phnum at 5, 9, 10
+    headers_end = max(64, header[5] + header[9] * len(headers))
+    out += core_checks.machine_warnings(ident, facts)
+    if ident.x86_64:
+        out += core_checks.layout_warnings(facts, headers, headers_end)
+        out += core_checks.register_warnings(facts, segments)
+    return out
 
 
 def locate(address: int) -> Location:
@@ -295,6 +449,9 @@ def locate(address: int) -> Location:
             function = block.function.print_name
     except (gdb.error, RuntimeError):
         pass
+    trusted = trusted_name(address, symbol)
+    if trusted != symbol:                   # named from another build: the offset only
+        symbol, offset, function = trusted, 0, None
     return Location(address, symbol, offset, function or symbol, objfile_for(address))
 
 
@@ -313,12 +470,29 @@ def module_offset(address: int, loaded=None) -> str | None:
     return f"{os.path.basename(path)}+{address - bias:#x}"
 
 
+def inlined_functions(address: int) -> list[str]:
+    """The functions inlined at ``address`` (an intrinsic such as
+    _mm_load_ps, core::ptr::read), innermost first, from the debug info's
+    blocks, then the function that holds them (gdb's demangled names).
+    Empty without debug info; one name when nothing is inlined there."""
+    names = []
+    try:
+        block = gdb.block_for_pc(address)
+        while block is not None:
+            if block.function is not None:
+                names.append(block.function.print_name)
+            block = block.superblock
+    except (gdb.error, RuntimeError):
+        return []
+    return names
+
+
 def objfile_for(address: int) -> str | None:
     """The shared library, vDSO or executable file that holds ``address``."""
-    solib = gdb.solib_name(address)
+    solib = lenient(lambda: gdb.solib_name(address))
     if solib:
         return solib
-    out = gdb.execute(f"info symbol {address:#x}", to_string=True)
+    out = _execute(f"info symbol {address:#x}")
     m = re.search(r" of (.+)$", out.strip())
     if m:
         return m.group(1)
@@ -326,6 +500,170 @@ def objfile_for(address: int) -> str | None:
     if progspace.filename and _in_exec_file_sections(address):
         return progspace.filename
     return None
+
+
+def shared_libraries():
+    """gdb's `info sharedlibrary` rows (triage.loaded_files.SharedLibrary),
+    and the build-id of each file gdb read, by the name the list shows."""
+    from .triage.loaded_files import SharedLibrary
+    try:
+        out = _execute("info sharedlibrary")
+    except gdb.error:
+        return [], {}
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"^(?:(0x[0-9a-f]+)\s+(0x[0-9a-f]+)|\s+)\s+(?:Yes|No)(?: \(\*\))?\s+(/?\S.*)$",
+                     line)
+        if m:
+            rows.append(SharedLibrary(m.group(3).rstrip(), int(m.group(1), 16) if m.group(1) else None,
+                                      int(m.group(2), 16) if m.group(2) else None))
+    ids = {}
+    for objfile in gdb.objfiles():
+        try:
+            ids[objfile.username or objfile.filename] = objfile.build_id
+            ids.setdefault(objfile.filename, objfile.build_id)
+        except (gdb.error, RuntimeError):
+            continue
+    return rows, ids
+
+
+# --- the target's files ---------------------------------------------------------
+# gdb names an object by the file it read: a path here, "target:PATH" when it
+# read the process's own file through the target (gdbserver, qemu's stub, or
+# a native process in another mount namespace), or a path here that is not
+# what ran (a core from another host, a library rebuilt since).  Every reader
+# of an object's sections or symbols goes through file_for: a local file
+# that is the very build that ran, or none.
+
+def link_maps():
+    """The dynamic linker's list of loaded objects, read in memory
+    (memory_elf.link_maps); [] for a static program or unreadable memory."""
+    from . import memory_elf
+    memo = _memo()
+    if "link_maps" not in memo:
+        aux = auxv()
+        try:
+            r_debug = memory_elf.r_debug_address(_read_raw, aux.get("AT_PHDR"),
+                                                 aux.get("AT_PHNUM"))
+            memo["link_maps"] = memory_elf.link_maps(_read_raw, r_debug) if r_debug else []
+        except GdbextError:
+            memo["link_maps"] = []
+    return memo["link_maps"]
+
+
+def _link_map_of(path: str):
+    base = os.path.basename(path)
+    found = [m for m in link_maps() if m.name == path] or \
+        [m for m in link_maps() if m.name and os.path.basename(m.name) == base]
+    return found[0] if len(found) == 1 else None
+
+
+def ran_build_id(name: str) -> str | None:
+    """The build-id of the object gdb names ``name`` as the process had it
+    mapped, from its ELF notes in memory: a core's NT_FILE mapping or the
+    dynamic linker's list; None when that memory is not there."""
+    from . import core_file, memory_elf
+    path = name[len("target:"):] if name.startswith("target:") else name
+    memo = _memo().setdefault("ran_build_id", {})
+    if name in memo:
+        return memo[name]
+    bases = []
+    if kind() == "core":
+        if "core_mappings" not in _memo():
+            try:
+                _memo()["core_mappings"] = core_file.read(core_file_path() or "").mappings
+            except GdbextError:
+                _memo()["core_mappings"] = []
+        bases = [m.start for m in _memo()["core_mappings"]
+                 if m.path == path and m.page_offset == 0]
+    link = _link_map_of(path)
+    if link is not None and link.name:
+        bases.append(link.bias)         # a shared object's first page (p_vaddr 0)
+    found = next((b for b in (memory_elf.build_id(_read_raw, base) for base in bases) if b),
+                 None)
+    memo[name] = found
+    return found
+
+
+def gdb_path_for(path: str) -> str | None:
+    """The local file gdb read for the process's file ``path``: the path
+    itself or under gdb's sysroot (`set sysroot`); None when gdb read none."""
+    for objfile in gdb.objfiles():
+        name = objfile.filename or ""
+        if name == path or (name.endswith(path) and not name.startswith("target:")
+                            and name != path and os.path.isfile(name)):
+            return name
+    return None
+
+
+def file_for(name: str) -> str:
+    """A local file holding the very build the process ran, for the object
+    gdb names ``name``: a live process's own view (/proc/PID/root, its mount
+    namespace), the path itself ("target:" stripped).  Checked by build-id
+    against the process's memory (or against the file gdb read from the
+    target) when one is known.  GdbextError saying why when there is none."""
+    from . import core_file
+    memo = _memo().setdefault("file_for", {})
+    if name not in memo:
+        memo[name] = _file_for(name, core_file.build_id)
+    found, why = memo[name]
+    if found is None:
+        raise GdbextError(why)
+    return found
+
+
+def _file_for(name: str, build_id_of) -> tuple[str | None, str | None]:
+    remote = name.startswith("target:")
+    path = name[len("target:"):] if remote else name
+    want = ran_build_id(name)
+    if want is None and remote:         # gdb read the process's own file: its id
+        want = next((o.build_id for o in gdb.objfiles()
+                     if name in (o.filename, o.username)), None)
+    candidates = []
+    if kind() == "live" and pid():
+        candidates.append(f"/proc/{pid()}/root{path}")     # its mount namespace
+    candidates.append(path)
+    mismatch = None
+    for candidate in candidates:
+        if not os.path.isfile(candidate):
+            continue
+        here = build_id_of(candidate)
+        if want is None or here == want:
+            return candidate, None
+        mismatch = mismatch or (candidate, here)
+    if mismatch:
+        return None, (f"{path}: the file here ({mismatch[0]}) has build-id {mismatch[1]}, the "
+                      f"process ran build-id {want}: not read (a rebuilt library, or a core "
+                      "from another host: point gdb at the original files with set sysroot "
+                      "or solib-search-path)")
+    return None, (f"cannot open {name}: "
+                  + ("the file is the remote target's, with no copy here (set sysroot to a "
+                     "copy of its files)" if remote or kind() == "remote" else "no such file"))
+
+
+def exported_symbols(name: str, names: tuple[str, ...], loaded=None
+                     ) -> dict[str, tuple[int, int]]:
+    """{symbol: (run-time address, size)} of ``names`` that the object gdb
+    names ``name`` exports: from its .dynsym in the verified local file
+    (file_for) and gdb's load bias, else from its dynamic section in memory
+    (a remote target, a file that is not the build that ran).  GdbextError
+    saying why when neither can be read."""
+    from . import elf_file, memory_elf
+    try:
+        path = file_for(name)
+        bias = load_bias(name, loaded)
+        if bias is None:
+            raise GdbextError(f"no section of {name} is loaded")
+        return {n: (value + bias, size)
+                for n, (value, size) in elf_file.dynamic_symbols(path, names).items()}
+    except GdbextError as file_error:
+        link = _link_map_of(name[len("target:"):] if name.startswith("target:") else name)
+        if link is None:
+            raise
+        try:
+            return memory_elf.exported(read_bytes, link, names)
+        except GdbextError as exc:
+            raise GdbextError(f"{file_error}; and in memory: {exc}") from None
 
 
 def _in_exec_file_sections(address: int) -> bool:
@@ -387,7 +725,7 @@ def read_c_string(address: int, limit: int = 4096) -> bytes:
 def auxv() -> dict[str, int]:
     """The auxiliary vector by AT_ name (live, remote and cores)."""
     try:
-        out = gdb.execute("info auxv", to_string=True)
+        out = _execute("info auxv")
     except gdb.error:
         return {}
     return {name: int(value, 0) for name, value in
@@ -396,6 +734,18 @@ def auxv() -> dict[str, int]:
 
 def pid() -> int:
     return gdb.selected_inferior().pid
+
+
+def remote_parent_pid() -> int | None:
+    """A remote process's parent, from its /proc/PID/status as gdb reads it
+    on the target (`info proc status`: gdbserver's file I/O); None when the
+    stub does not serve it (qemu's)."""
+    try:
+        out = _execute("info proc status")
+    except gdb.error:
+        return None
+    m = re.search(r"^PPid:\s*(\d+)", out, re.M)
+    return int(m.group(1)) if m else None
 
 
 def _no_more_registers(regs: dict[str, int]) -> tuple[str, ...]:
@@ -451,17 +801,22 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
             if not wanted:
                 break
             regs.update(_read_registers(frame, wanted))
-        pc = regs.get("rip", frame.pc())
+        pc = regs.get("rip")
+        if pc is None:
+            try:
+                pc = int(frame.pc())
+            except gdb.error:       # no registers (a damaged note): the thread, no frames
+                out.append(ThreadSnapshot(thread.num, thread.ptid[1],
+                                          lenient(lambda: thread.name), regs, False, [], False))
+                continue
         in_syscall = seen.get(("syscall", pc))     # threads parked at one pc: one read
         if in_syscall is None:
-            try:
-                in_syscall = bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-            except gdb.MemoryError:
-                in_syscall = False
+            in_syscall = _after_syscall(inferior, pc)
             seen[("syscall", pc)] = in_syscall
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
                                   seen, quick.names if quick is not None else None)
-        out.append(ThreadSnapshot(thread.num, thread.ptid[1], thread.name, regs, in_syscall,
+        name = lenient(lambda: thread.name)
+        out.append(ThreadSnapshot(thread.num, thread.ptid[1], name, regs, in_syscall,
                                   frames, truncated))
     return out
 
@@ -527,10 +882,10 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     for level in range(max_frames):
         try:
             pc = frame.pc()
-            name = frame.name()
+            name = trusted_name(pc, lenient(frame.name))
             objfile = seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
-                objfile = seen[pc] = progspace.solib_name(pc)
+                objfile = seen[pc] = lenient(lambda: progspace.solib_name(pc))
             file = line = None
             if program_line and not (name and STD_LIBRARY_FRAME.match(name)):
                 if name:
@@ -678,15 +1033,13 @@ class _QuickWalk:
         pc = have["rip"]
         in_syscall = self.seen.get(("syscall", pc))
         if in_syscall is None:
-            try:
-                in_syscall = bytes(self.inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
-            except gdb.MemoryError:
-                in_syscall = False
+            in_syscall = _after_syscall(self.inferior, pc)
             self.seen[("syscall", pc)] = in_syscall
         walked = self.walk({r: have[r] for r in ("rip", "rsp", "rbp") if r in have})
         if walked is None:
             return None
-        return ThreadSnapshot(thread.num, lwp, thread.name, regs, in_syscall, *walked)
+        name = lenient(lambda: thread.name)
+        return ThreadSnapshot(thread.num, lwp, name, regs, in_syscall, *walked)
 
     def walk(self, regs: dict[str, int]) -> tuple[list[FrameInfo], bool] | None:
         from .unwind.cfi_step import caller_registers
@@ -704,7 +1057,7 @@ class _QuickWalk:
                 return None
             objfile = self.seen.get(pc, _UNSEEN)
             if objfile is _UNSEEN:
-                objfile = self.seen[pc] = self.progspace.solib_name(pc)
+                objfile = self.seen[pc] = lenient(lambda: self.progspace.solib_name(pc))
             system = bool(objfile and self.system.search(objfile))
             for name in group[0]:
                 if level >= self.max_frames:
@@ -779,8 +1132,13 @@ class _QuickWalk:
         struct (pyelftools' import alone costs more than a thousand steps)."""
         objfile = self.progspace.objfile_for_address(pc) \
             if hasattr(self.progspace, "objfile_for_address") else None
-        path = objfile.filename if objfile is not None else self.progspace.solib_name(pc)
-        if not path or not os.path.isfile(path):
+        path = objfile.filename if objfile is not None else \
+            lenient(lambda: self.progspace.solib_name(pc))
+        if not path:
+            return None
+        try:
+            local = file_for(path)          # the build that ran, read here
+        except GdbextError:
             return None
         if path not in self.objects:
             self.objects[path] = None
@@ -790,9 +1148,9 @@ class _QuickWalk:
             if bias is not None:
                 from . import elf_file
                 try:
-                    table = {sec.name: sec for sec in elf_file.sections(path)}
+                    table = {sec.name: sec for sec in elf_file.sections(local)}
                     hdr, frame = table[".eh_frame_hdr"], table[".eh_frame"]
-                    with open(path, "rb") as fh:
+                    with open(local, "rb") as fh:
                         fh.seek(hdr.offset)
                         hdr_bytes = fh.read(hdr.size)
                         fh.seek(frame.offset)
@@ -863,7 +1221,7 @@ def selected_thread_identity() -> dict | None:
     thread = gdb.selected_thread()
     if thread is None:
         return None
-    return {"num": thread.num, "lwp": thread.ptid[1], "name": thread.name}
+    return {"num": thread.num, "lwp": thread.ptid[1], "name": lenient(lambda: thread.name)}
 
 
 def select_newest_frame(thread_num: int | None = None) -> None:
@@ -907,7 +1265,7 @@ def preserved_selection():
                 if frame.is_valid():
                     frame.select()
                 elif level is not None:
-                    gdb.execute(f"frame {level}", to_string=True)
+                    _execute(f"frame {level}")
 
 
 def bound(name: str) -> int:
@@ -944,6 +1302,7 @@ class StackFrame:
     objfile: str | None
     inlined: int = 0            # inline frames folded into this one
     evidence: str = "exact"     # "inferred": found by stack scanning (unwind/stack_scan.py)
+    inlined_names: tuple = ()   # their functions, innermost first (an intrinsic at #0)
 
 
 def selected_registers() -> dict[str, int]:
@@ -964,23 +1323,26 @@ def stack_frames(max_frames: int) -> tuple[list[StackFrame], bool]:
         raise GdbextError(NOTHING_LOADED)
     progspace = gdb.current_progspace()
     out: list[StackFrame] = []
-    inlined = 0
+    inlined, names = 0, []
     while frame is not None and len(out) < max_frames:
         try:
             older = frame.older()
             if frame.type() in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
                 inlined += 1            # no stack of its own: named by the frame holding its pc
+                names.append(frame.name())
                 frame = older
                 continue
             pc = int(frame.pc())
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
             cfa = _read_registers(older, ("rsp",)).get("rsp") if older is not None else None
-            name = frame.name()
-            path = progspace.solib_name(pc) or (progspace.filename if name else None)
-            out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined))
+            name = trusted_name(pc, lenient(frame.name))
+            path = lenient(lambda: progspace.solib_name(pc)) or \
+                (progspace.filename if name else None)
+            out.append(StackFrame(frame.level(), pc, rsp, cfa, name, path, inlined,
+                                  inlined_names=tuple(names)))
         except (gdb.error, RuntimeError):
-            break
-        inlined = 0
+            return out, False       # a frame gdb cannot read (no pc): the walk ends, not cut
+        inlined, names = 0, []
         frame = older
     return out, frame is not None
 
@@ -994,7 +1356,7 @@ def load_bias(path: str, loaded=None) -> int | None:
     if not runtime:
         return None
     try:
-        link = elf_file.section_addresses(path)
+        link = elf_file.section_addresses(file_for(path))
     except GdbextError:
         return None
     for name, (start, _end) in runtime.items():
@@ -1022,12 +1384,15 @@ class Mapping:
 
 
 def live_maps() -> list[Mapping] | None:
-    """/proc/PID/maps of a live process; None on other targets."""
+    """/proc/PID/maps of a live process (a remote one's as gdb reads it on
+    the target: `info proc mappings` over gdbserver); None on other targets."""
     pid_ = gdb.selected_inferior().pid
+    if kind() == "remote" and pid_:
+        return _remote_maps()
     if kind() != "live" or not pid_:
         return None
     try:
-        with open(f"/proc/{pid_}/maps") as fh:
+        with open(f"/proc/{pid_}/maps", encoding="utf-8", errors=ERRORS) as fh:
             text = fh.read()
     except OSError:
         return None
@@ -1036,11 +1401,34 @@ def live_maps() -> list[Mapping] | None:
                 r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \S+[ \t]*(.*)$", text, re.M)]
 
 
+def _remote_maps() -> list[Mapping] | None:
+    """`info proc mappings` on a remote target (gdb 13 and 16 print Perms
+    before the objfile); None when the stub serves no /proc (qemu's)."""
+    try:
+        out = _execute("info proc mappings")
+    except gdb.error:
+        return None
+    rows = re.findall(r"^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+"
+                      r"([r-][w-][x-][ps])[ \t]*(.*?)[ \t]*$", out, re.M)
+    return [Mapping(int(lo, 16), int(hi, 16), perms, name, int(off, 16))
+            for lo, hi, off, perms, name in rows] or None
+
+
+def remote_command_line() -> str | None:
+    """A remote process's command line (`info proc cmdline` on the target)."""
+    try:
+        out = _execute("info proc cmdline")
+    except gdb.error:
+        return None
+    m = re.search(r"^cmdline = '(.*)'$", out, re.M)
+    return m.group(1) if m else None
+
+
 def mappings() -> list[Mapping] | None:
     """The target's memory mappings with permissions: /proc/PID/maps live, the
     core's PT_LOAD segments (every mapping, PROT_NONE guards included);
     None when neither is available."""
-    if kind() == "live":
+    if kind() in ("live", "remote"):
         return live_maps()
     core = core_file_path() if kind() == "core" else None
     if core:
@@ -1064,7 +1452,7 @@ def accessible_probe():
     pid_ = gdb.selected_inferior().pid
     if kind() == "live" and pid_:
         try:
-            with open(f"/proc/{pid_}/maps") as fh:
+            with open(f"/proc/{pid_}/maps", encoding="utf-8", errors=ERRORS) as fh:
                 maps = [(int(lo, 16), int(hi, 16), perms) for lo, hi, perms in
                         re.findall(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)", fh.read(), re.M)]
         except OSError:
@@ -1167,8 +1555,9 @@ def frames_with_sp(thread_num: int, max_frames: int
         try:
             pc = frame.pc()
             rsp = _read_registers(frame, ("rsp",)).get("rsp")
-            name = frame.name()
-            objfile = progspace.solib_name(pc) or (progspace.filename if name else None)
+            name = trusted_name(pc, lenient(frame.name))
+            objfile = lenient(lambda: progspace.solib_name(pc)) or \
+                (progspace.filename if name else None)
             frames.append(FrameInfo(len(frames), pc, name, objfile))
             sps.append(rsp)
             frame = frame.older()
@@ -1219,7 +1608,7 @@ def demangle_type(mangled: str) -> str | None:
     if not re.fullmatch(r"[A-Za-z0-9_$.]+", mangled or ""):
         return None
     try:
-        out = gdb.execute(f"demangle -l c++ -- _Z1f{mangled}", to_string=True).strip()
+        out = _execute(f"demangle -l c++ -- _Z1f{mangled}").strip()
     except gdb.error:
         return None
     return out[2:-1] if out.startswith("f(") and out.endswith(")") else None
@@ -1253,7 +1642,7 @@ def sigtramp_frames(max_frames: int) -> list[SigtrampFrame]:
 def select_frame_level(level: int) -> bool:
     """Select frame ``level`` of the selected thread (the caller restores)."""
     try:
-        gdb.execute(f"frame {level}", to_string=True)
+        _execute(f"frame {level}")
         return True
     except gdb.error:
         return False
@@ -1261,7 +1650,7 @@ def select_frame_level(level: int) -> bool:
 
 def thread_names() -> list[dict]:
     """num, lwp and name of every thread (names: live only; None on cores)."""
-    return [{"num": t.num, "lwp": t.ptid[1], "name": t.name}
+    return [{"num": t.num, "lwp": t.ptid[1], "name": lenient(lambda: t.name)}
             for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num)
             if t.is_valid()]
 
@@ -1287,11 +1676,29 @@ def core_signal() -> SignalInfo | None:
 
 
 # --- the batch worker's gdb (cli/gdb_worker.py) --------------------------------------
+def _after_syscall(inferior, pc: int) -> bool:
+    """Whether the two bytes before ``pc`` are `syscall` (0f 05): a thread
+    parked in the kernel.  A pc below 2 (a core's NT_PRSTATUS says 0) has
+    no such bytes."""
+    if pc < 2:
+        return False
+    try:
+        return bytes(inferior.read_memory(pc - 2, 2)) == b"\x0f\x05"
+    except gdb.MemoryError:
+        return False
+
+
+def _execute(command: str) -> str:
+    """A gdb command's output; what it printed of a core's or a process's
+    bytes (paths, psargs) decoded by the one policy (text.py)."""
+    return lenient(lambda: gdb.execute(command, to_string=True))
+
+
 def run_command(command: str, capture: bool = True) -> str | None:
     """A gdb command, its output returned (``capture``) or printed to stdout
     as a one-shot gdb prints it; GdbextError with gdb's own words."""
     try:
-        return gdb.execute(command, to_string=capture)
+        return lenient(lambda: gdb.execute(command, to_string=capture))
     except (gdb.error, gdb.GdbError) as exc:
         raise GdbextError(str(exc)) from None
 

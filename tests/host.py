@@ -2,6 +2,7 @@
 tool paths.  Tests derive their expectations from here."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -12,6 +13,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "build" / "fixtures"
 GDB = os.environ.get("GDB", "gdb")
+
+# scripts/vacuity-check runs the negative tests (pytest -m negative) with
+# gdbext disabled, where every one of them must fail: "unloaded" -- gdb never
+# sources gdbinit.py and the batch CLI is a program that does nothing;
+# "missing" -- GDBEXT_VENV names no venv, so the packages cannot be imported.
+VACUITY = os.environ.get("GDBEXT_TEST_VACUITY", "")
+assert VACUITY in ("", "unloaded", "missing"), f"GDBEXT_TEST_VACUITY={VACUITY!r}"
+
+
+def gdbext_cli(module: bool = False, python=None) -> list[str]:
+    """The installed `gdbext` command of the checkout's venv, or (``module``)
+    `python -m gdbext` with ``python`` (default: this interpreter); a
+    program that does nothing in the vacuity check's "unloaded" mode."""
+    if VACUITY == "unloaded":
+        return ["true"]
+    if module:
+        import sys
+        return [str(python or sys.executable), "-m", "gdbext"]
+    return [str(REPO / ".venv" / "bin" / "gdbext")]
+
+
+def loader_args() -> list[str]:
+    """gdb's arguments that load gdbext (none in the "unloaded" mode)."""
+    return [] if VACUITY == "unloaded" else ["-ex", f"source {REPO / 'gdbinit.py'}"]
 
 
 @lru_cache(maxsize=1)
@@ -195,3 +220,51 @@ def interpreter_params(minors=("3.11", "3.12", "3.13"), stripped: bool = True) -
             out.append(pytest.param(p, id=f"pyenv-{version}-{kind}", marks=pytest.mark.skipif(
                 p is None, reason=f"no pyenv {version}" + (" (stripped copy)" if strip else ""))))
     return out
+
+
+def records_by_core(cores: dict, records: list[dict]) -> dict:
+    """`gdbext triage` records matched to the cores they are for, by path:
+    name -> record for ``cores`` (name -> core path).  Exactly one record per
+    core, none missing, none extra -- never a zip that quietly shortens."""
+    assert len(records) == len(cores), (len(records), len(cores))
+    by_path = {r["core"]: r for r in records}
+    assert set(by_path) == {str(core) for core in cores.values()}, sorted(by_path)
+    return {name: by_path[str(core)] for name, core in cores.items()}
+
+
+@contextlib.contextmanager
+def gdbserver(pid: int):
+    """Debian's gdbserver attached to ``pid`` on a free local port: yields
+    "127.0.0.1:PORT" once it listens; killed at the end if still there."""
+    import shutil
+    import socket
+    if not shutil.which("gdbserver"):
+        import pytest
+        pytest.skip("no gdbserver (make setup installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(pid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in server.stdout:
+            if "Listening on port" in line:
+                break
+        yield f"127.0.0.1:{port}"
+        server.wait(timeout=30)         # gdb detached: gdbserver ends
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+
+
+def libpython_with_dwarf(version: str) -> Path:
+    """pyenv's libpython of ``version`` when it carries DWARF (skips otherwise)."""
+    import pytest
+    python = pyenv_python(version)
+    if python is None:
+        pytest.skip(f"no pyenv {version}")
+    lib = python.parent.parent / "lib" / f"libpython{version}.so.1.0"
+    if ".debug_info" not in run(["readelf", "-S", str(lib)]).stdout:
+        pytest.skip(f"{lib} has no DWARF")
+    return lib

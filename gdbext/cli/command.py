@@ -15,7 +15,7 @@ import textwrap
 
 from ..commands.options import PARSERS
 from ..record import field, record
-from . import command_help, exit_status, live, one_shot
+from . import command_help, exit_status, inputs, live, one_shot
 from .gdb_batch import LOADER, GdbOptions, Job, gdb_error, gdb_options_argv, new_record, \
     prepare
 
@@ -133,7 +133,10 @@ def resolve(name: str, args) -> Target:
 
 
 def _elf_type(path: str) -> int | None:
-    """e_type of an ELF file; None for anything else."""
+    """e_type of an ELF file; None for anything else, and for what is not a
+    regular file (a FIFO would block the open: inputs.refusal)."""
+    if inputs.refusal(path) is not None:
+        return None
     try:
         with open(path, "rb") as fh:
             head = fh.read(18)

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import struct
+import threading
 import time
 from pathlib import Path
 
-from .. import core_file
+from .. import core_checks, core_file, elf_machines
 from ..record import record
-from . import live, one_shot
+from . import inputs, live, one_shot
 
 RECORD_SCHEMA = "gdbext/triage-record/1"
 LOADER = Path(__file__).resolve().parent.parent / "gdbinit.py"    # in the package: a wheel has it
 JSON_PREFIX = '{"schema": "gdbext/crash-triage/'
-EM_X86_64 = 62
-ELFCLASS64 = 2
-# gdb's names of the machines a foreign core most likely comes from, by
-# (ELF e_machine, ELF class); any other is named by its e_machine number.
-MACHINE_NAMES = {(3, 1): "i386", (62, 1): "i386:x64-32", (40, 1): "arm", (183, 2): "aarch64",
-                 (20, 1): "powerpc:common", (21, 2): "powerpc:common64",
-                 (22, 2): "s390:64-bit", (243, 2): "riscv:rv64", (8, 1): "mips"}
-
-
 @record(frozen=True)
 class Job:
     """One core to triage, with its executable when known; or a live process."""
@@ -87,8 +78,9 @@ def gcore_path(job: Job, opts: GdbOptions) -> str:
 
 
 # crash-triage's warnings that a core's evidence is damaged (target.core_warnings,
-# triage/metadata.py): the batch record and summary repeat them.
-DAMAGED_EVIDENCE = ("the core file is truncated", "is not the build that crashed")
+# core_checks.py, triage/metadata.py): the batch record and summary repeat them.
+DAMAGED_EVIDENCE = ("the core file is truncated", "is not the build that crashed",
+                    core_checks.DAMAGED, core_checks.WRONG_EXECUTABLE)
 
 
 def new_record(core: str | None, error: str | None = None, pid: int | None = None) -> dict:
@@ -114,18 +106,10 @@ def triage_one(job: Job, opts: GdbOptions) -> dict:
 def foreign_architecture(path: str) -> str | None:
     """The architecture of an ELF core of any class and byte order that is not
     x86-64, as gdb names it; None for an x86-64 core and for anything else."""
-    try:
-        with open(path, "rb") as fh:
-            ident = fh.read(20)             # e_ident, e_type, e_machine
-    except OSError:
+    ident = elf_machines.identify(path)
+    if ident is None or ident.e_type != core_file.ET_CORE or ident.x86_64:
         return None
-    if len(ident) < 20 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) \
-            or ident[5] not in (1, 2):
-        return None
-    e_type, machine = struct.unpack_from("<HH" if ident[5] == 1 else ">HH", ident, 16)
-    if e_type != core_file.ET_CORE or (machine, ident[4]) == (EM_X86_64, ELFCLASS64):
-        return None
-    return MACHINE_NAMES.get((machine, ident[4]), f"ELF machine {machine}")
+    return ident.name
 
 
 def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
@@ -136,9 +120,16 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
         record["error"] = live.problem(job.pid)
         record["executable"] = live.executable(job.pid)
         return record["error"] is None, None
+    refused = inputs.refusal(job.core)
+    if refused is not None:
+        record["error"] = refused
+        return False, None
     foreign = foreign_architecture(job.core)
     if foreign is not None:
         record["error"] = f"unsupported architecture: {foreign} (gdbext supports x86-64 only)"
+        doubt = core_checks.header_doubt(job.core, elf_machines.identify(job.core))
+        if doubt:
+            record["error"] += f"; the core looks damaged: {doubt}"
         return False, None
     try:
         facts = core_file.read(job.core)
@@ -149,7 +140,12 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
     if executable and not job.executable and executable == facts.executable_from_arguments():
         record["warnings"].append(f"the core has no NT_FILE note (a qemu-user core?): the "
                                   f"executable is its command line's first word, {executable}")
-    if executable and not os.path.isfile(executable):
+    doubt = executable and os.path.isfile(executable) and \
+        core_checks.executable_warning(executable, elf_machines.identify(job.core))
+    if doubt:                   # gdb would read the core through it: without it, frames unnamed
+        record["warnings"].append(doubt + "; the core is read without it (frames unnamed)")
+        executable = None
+    elif executable and not os.path.isfile(executable):
         record["warnings"].append(f"the core names {executable}, which is not here: frames are "
                                   "unnamed (give --exe PATH or --sysroot DIR)")
         executable = None
@@ -158,6 +154,33 @@ def prepare(record: dict, job: Job) -> tuple[bool, str | None]:
                                   "(give --exe PATH)")
     record["executable"] = executable
     return True, executable
+
+
+def prepare_within(record: dict, job: Job, seconds: float) -> tuple[bool, str | None]:
+    """prepare() bounded by ``seconds`` (the core's --timeout): it reads the
+    core's headers and notes in the driver, which a slow or hostile file
+    (one swapped for a FIFO after inputs.refusal looked) could stall.  It runs
+    on a scratch record in a thread of its own; when it is late the record
+    times out and the thread is abandoned (a daemon: it never holds up exit)."""
+    scratch = dict(record, warnings=[])
+    done: list = []
+
+    def check():
+        try:
+            done.append(prepare(scratch, job))
+        except BaseException as exc:    # raised again in the caller, as prepare() would
+            done.append(exc)
+    thread = threading.Thread(target=check, daemon=True)
+    thread.start()
+    thread.join(max(0.0, seconds))
+    if not done:
+        timed_out(record, seconds, before_gdb=True)
+        return False, None
+    if isinstance(done[0], BaseException):
+        raise done[0]
+    record.update(error=scratch["error"], executable=scratch["executable"])
+    record["warnings"] += scratch["warnings"]
+    return done[0]
 
 
 def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
@@ -179,17 +202,21 @@ def finish(record: dict, out: str, err: str, returncode: int | None) -> None:
                            if any(mark in w for mark in DAMAGED_EVIDENCE)]
 
 
-def timed_out(record: dict, timeout: float) -> None:
+def timed_out(record: dict, timeout: float, before_gdb: bool = False) -> None:
     record["status"] = "timeout"
-    record["error"] = f"no answer in {timeout:g} s (--timeout)"
+    record["error"] = f"no answer in {timeout:g} s (--timeout)" + \
+        (": the checks before gdb (the core's headers and notes) did not end" if before_gdb
+         else "")
 
 
 def _triage_into(record: dict, job: Job, opts: GdbOptions) -> None:
-    go, executable = prepare(record, job)
+    started = time.monotonic()
+    go, executable = prepare_within(record, job, opts.timeout)
     if not go:
         return
+    left = opts.timeout - (time.monotonic() - started)      # --timeout counts from the start
     try:
-        out, err, returncode = one_shot.run(gdb_argv(job, executable, opts), opts.timeout,
+        out, err, returncode = one_shot.run(gdb_argv(job, executable, opts), max(left, 0.001),
                                             live=job.pid is not None, pid=job.pid)
     except OSError as exc:
         record["error"] = f"cannot run {opts.gdb}: {exc.strerror}"

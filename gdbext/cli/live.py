@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from ..text import ERRORS
 
 YAMA = "/proc/sys/kernel/yama/ptrace_scope"
 CAP_SYS_PTRACE = 19
@@ -20,7 +21,7 @@ YAMA_RULES = {1: "only a parent may attach to its descendants (or a process that
 def status(pid: int) -> dict[str, str] | None:
     """/proc/PID/status as fields; None when there is no such process."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
             text = fh.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
@@ -31,7 +32,7 @@ def status(pid: int) -> dict[str, str] | None:
 
 def comm(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/comm") as fh:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors=ERRORS) as fh:
             return fh.read().strip()
     except OSError:
         return "?"
@@ -119,7 +120,7 @@ def stopped(pid: int) -> bool:
     stop stops every thread, so a live leader answers for all (one read, not
     one per thread); an exited leader (Z) does not."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors=ERRORS) as fh:
             leader = fh.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
@@ -131,7 +132,7 @@ def stopped(pid: int) -> bool:
         return False
     for tid in tasks:
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="utf-8", errors=ERRORS) as fh:
                 state = fh.read().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue

@@ -77,16 +77,18 @@ def table(records: list[dict], width: int = 60, group_by: str = "signature") -> 
 
 
 def _damaged(records: list[dict]) -> str:
-    """A line naming the cores whose evidence is damaged (a truncated core,
-    another build of the executable): their signatures group nothing."""
+    """A line naming the cores whose evidence is damaged (a truncated or
+    damaged core, another build of the executable, the wrong executable):
+    their signatures group nothing."""
     from .gdb_batch import DAMAGED_EVIDENCE
     bad = [name(r) for r in records if r.get("signature") and any(
         mark in w for w in r.get("warnings", []) for mark in DAMAGED_EVIDENCE)]
     if not bad:
         return ""
-    return (f"\n{len(bad)} of them read from damaged evidence (a truncated core, or another "
-            f"build of the executable than the one that crashed; their records' warnings say "
-            f"which): {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+    return (f"\n{len(bad)} of them read from damaged evidence (a truncated or damaged core, "
+            f"or another build of the executable than the one that crashed, or the wrong "
+            f"executable; their records' warnings say which): "
+            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
 
 
 def _cut(text: str, width: int) -> str:

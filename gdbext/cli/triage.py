@@ -13,13 +13,14 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, one_shot, summary
+from . import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, coredumpctl, inputs, one_shot, summary
 from .gdb_batch import LOADER, GdbOptions, Job, new_record
 from .progress import Progress
 from .workers import OneShotRunner, Runners, WorkerRunner
 
 
 def run(args) -> int:
+    skipped: list[str] = []
     problem = _check_tools(args)
     if problem:
         return _usage(problem)
@@ -32,10 +33,13 @@ def run(args) -> int:
     else:
         if not args.cores and not args.pids:
             return _usage("no cores given (CORE..., -p PID or --coredumpctl)")
-        work = [_from_file(Job(path, args.exe)) for path in _expand(args.cores)]
+        found = inputs.expand(args.cores)
+        skipped = found.skipped_directories
+        work = [_from_file(Job(path, args.exe)) if why is None else _refused(path, why)
+                for path, why in found.cores]
     work = [_from_file(Job(None, pid=pid)) for pids in args.pids for pid in pids] + work
     if not work:
-        return _usage("no cores to triage")
+        return _usage("no cores to triage" + _skipped_line(skipped, "; "))
     with _output(args.out) as sink, _index_cache(args) as index_cache:
         opts = GdbOptions(args.gdb, args.timeout, args.sysroot, args.debug_file_directory,
                           args.max_frames, index_cache,
@@ -48,7 +52,8 @@ def run(args) -> int:
                                                          "never": False}[args.progress]))
     if not args.no_summary:
         stream = sys.stdout if args.out and args.out != "-" else sys.stderr
-        print(summary.table(records, group_by=args.group), file=stream)
+        print(summary.table(records, group_by=args.group) + _skipped_line(skipped, "\n"),
+              file=stream)
     return EXIT_OK if all(r["status"] == "ok" for r in records) else EXIT_SOME_FAILED
 
 
@@ -57,8 +62,9 @@ def _check_tools(args) -> str | None:
         return f"{args.gdb} not found (install gdb, or --gdb PATH)"
     if not LOADER.is_file():
         return f"{LOADER} is missing: the gdbext package is incomplete (reinstall it)"
-    if args.exe and not os.path.isfile(args.exe):
-        return f"--exe {args.exe}: no such file"
+    exe_refused = args.exe and inputs.refusal(args.exe, "an executable")
+    if args.exe and (exe_refused or not os.path.isfile(args.exe)):
+        return f"--exe {args.exe}: {exe_refused or 'no such file'}"
     if args.gcore and not os.path.isdir(args.gcore):
         return f"--gcore {args.gcore}: no such directory"
     if args.index_cache and not os.path.isdir(args.index_cache):
@@ -71,20 +77,21 @@ def _usage(message: str) -> int:
     return EXIT_USAGE
 
 
-def _expand(paths: list[str]) -> list[str]:
-    """Files as given; a directory stands for the files in it, sorted."""
-    out = []
-    for p in paths:
-        if os.path.isdir(p):
-            out += sorted(os.path.join(p, n) for n in os.listdir(p)
-                          if os.path.isfile(os.path.join(p, n)))
-        else:
-            out.append(p)
-    return out
+def _skipped_line(skipped: list[str], sep: str) -> str:
+    if not skipped:
+        return ""
+    return (f"{sep}{len(skipped)} director{'y' if len(skipped) == 1 else 'ies'} inside the "
+            f"directories given not searched (name them to triage their cores): "
+            f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
 
 
 def _from_file(job: Job):
     return lambda runner: runner.triage(job)
+
+
+def _refused(path: str, why: str):
+    """An input that is not opened at all (inputs.refusal): its record says why."""
+    return lambda runner: dict(new_record(path, why), seconds=0.0)
 
 
 def _from_coredumpctl(entry: coredumpctl.Entry, exe: str | None):

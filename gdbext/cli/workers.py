@@ -19,8 +19,8 @@ import subprocess
 import threading
 import time
 
-from .gdb_batch import (GdbOptions, Job, finish, gdb_options_argv, new_record, prepare,
-                        timed_out, triage_command, triage_one)
+from .gdb_batch import (GdbOptions, Job, finish, gdb_options_argv, new_record,
+                        prepare_within, timed_out, triage_command, triage_one)
 
 END = "@gdbext-worker-end"          # gdb_worker.END; not imported: that module needs gdb
 # When gdbext cannot load in this gdb (the loader said why: another Python)
@@ -156,7 +156,7 @@ class WorkerRunner:
             if job.pid is not None or self.unavailable or needs_own_gdb(job.core) or \
                     needs_own_gdb(job.executable or ""):
                 return triage_one(job, self.opts)
-            go, executable = prepare(record, job)
+            go, executable = prepare_within(record, job, self.opts.timeout)
             if go:
                 self._triage(record, job, executable, started)
                 if self.unavailable:

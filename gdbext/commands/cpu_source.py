@@ -21,14 +21,18 @@ def process_cpu(kind: str):
     from ..isa.native_cpu import host_is_x86_64, read_native_cpu
 
     func = target.symbol_address(FUNCTION)
-    if func is None:
-        raise GdbextError(f"no {FUNCTION} in the target (static or non-glibc program, or "
-                          "glibc older than 2.33)")
+    if func is None:            # gdb lists no libc (qemu's stub): libc's own .dynsym
+        from .exported_symbols import find
+        try:
+            func = find(r"/libc\.so", (FUNCTION,)).address
+        except GdbextError as exc:
+            raise GdbextError(f"no {FUNCTION} in the target (static or non-glibc program, or "
+                              f"glibc older than 2.33; {exc})") from None
     code = target.read_code(func, 64)
     facts = read_snapshot(locate_table(code, func, target.read_bytes), target.read_bytes)
     if kind == "live" and host_is_x86_64():
         native = read_native_cpu()
-        facts.xcr0, facts.xcr0_source = native.xcr0, "XGETBV on this host (the live process runs here)"
+        facts.xcr0, facts.xcr0_source = native.xcr0, "XGETBV on this host, where the live process runs"
     elif kind == "core":
         path = target.core_file_path()
         xcr0 = core_file.read(path).xcr0 if path else None

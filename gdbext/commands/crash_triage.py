@@ -301,8 +301,15 @@ def _hang_frames(deadlock, me: dict | None, limit: int):
     states = [graph.by_lwp[l] for l in deadlock.hang_threads() if l in graph.by_lwp]
     if not states:
         states = [s for s in graph.states if me and s.lwp == me["lwp"]] or graph.states[:1]
-    walks = {tuple((f.function, f.objfile) for f in s.frames) for s in states if s.frames}
-    sites = {meaningful_frames(walk, 1)[0] for walk in walks}    # 10,000 waiters: one walk
+    from ..triage.python import signature_name
+    from ..triage.signature import NamedFrame
+    # a Python thread signs with its Python wait site: two hangs in the same
+    # lock acquire of the interpreter are two bugs at two lines of the program
+    sites = {NamedFrame(signature_name(s.python_site), None) for s in states
+             if s.python_site is not None}
+    walks = {tuple((f.function, f.objfile) for f in s.frames) for s in states
+             if s.frames and s.python_site is None}
+    sites |= {meaningful_frames(walk, 1)[0] for walk in walks}    # 10,000 waiters: one walk
     return sorted(sites, key=lambda f: (f.function, f.object or ""))[:limit]
 
 

@@ -13,6 +13,7 @@ from ..locks.rust_waits import RustWaits
 from . import exported_symbols
 from . import options
 from .base import GdbextCommand, max_frames, threads_and_registers
+from ..text import ERRORS
 
 PARSER = options.deadlock_graph()    # options.py: shared with the shell CLI
 
@@ -59,7 +60,7 @@ def analyse(args):
                            _owner_elsewhere(kind, layout)) if runtime else None
     rust = RustWaits(snapshots, _stack_of())
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
-                   fate=_owner_fate(kind),
+                   fate=_owner_fate(kind), syscall_name=target.syscall_name,
                    pointers=target.thread_pointers() if layout is not None else {},
                    providers=([python.provider] if python else []) + [rust.provider],
                    module_of=functools.partial(target.module_offset, loaded=loaded))
@@ -92,7 +93,8 @@ def analyse(args):
     if python:
         _python_sites(states, python)
     report = DeadlockReport(build(states), kind, warnings + classifier.warnings,
-                            python=python.to_json() if python else None)
+                            python=python.to_json() if python else None,
+                            complete=len(states) >= len(target.thread_lwps()))
     truncated = sum(1 for s in states if s.frames_truncated)
     if truncated:
         report.warnings.append(f"the stack walk of {truncated} thread(s) "
@@ -250,6 +252,7 @@ def _python_sites(states, python) -> None:
         native = native_site(s.frames)
         if site is not None:
             s.wait_site = site + (f" [native: {native}]" if native else "")
+            s.python_site = python.site_frames.get(s.lwp)
         elif native and (s.lwp in python.thread_lwps
                          or (s.blocked_on and s.blocked_on.kind == "gil")):
             s.wait_site = native
@@ -258,22 +261,21 @@ def _python_sites(states, python) -> None:
 def _pthread_layout(loaded, warnings: list[str]):
     """glibc's struct pthread layout from libc's _thread_db_* descriptors, or
     None with a warning (then OpenMP teams come from frames)."""
-    from .. import elf_file
     from ..runtimes import glibc_threads
-    path = next((p for p in loaded if re.search(LIBC, p)), None)
-    bias = target.load_bias(path, loaded) if path else None
+    path = next((p for p in loaded if re.search(LIBC, p)), None) or next(
+        (m.name for m in target.link_maps() if m.name and re.search(LIBC, m.name)), None)
+    cause = None
     try:
-        found = elf_file.dynamic_symbols(path, glibc_threads.SYMBOLS) if bias is not None \
-            else {}
-    except GdbextError:
-        found = {}
+        found = target.exported_symbols(path, glibc_threads.SYMBOLS, loaded) if path else {}
+    except GdbextError as exc:
+        found, cause = {}, str(exc)     # the real cause, not "publishes none"
 
     def address_of(name: str) -> int | None:
-        return found[name][0] + bias if name in found else None
+        return found[name][0] if name in found else None
     try:
         return glibc_threads.PthreadLayout.read(target.read_bytes, address_of)
     except GdbextError as exc:
-        warnings.append(f"thread start routines not read ({exc}): OpenMP teams come "
+        warnings.append(f"thread start routines not read ({cause or exc}): OpenMP teams come "
                         "from whole stack walks")
         return None
 
@@ -343,8 +345,10 @@ def _owner_elsewhere(kind: str, layout):
             return None, why, how
         if parent is None:
             ppid = _core_parent(kind)
-            return None, why + (f"; the parent was process {ppid} (the core's NT_PRPSINFO), "
-                                "whose threads' TIDs this core does not record"
+            return None, why + (f"; the parent was process {ppid} "
+                                + ("(the core's NT_PRPSINFO), whose threads' TIDs this core "
+                                   "does not record" if kind == "core" else
+                                   "(the target's /proc), whose memory is not read remotely")
                                 if ppid else ""), how
         try:
             with open(f"/proc/{parent}/mem", "rb") as mem:
@@ -360,7 +364,10 @@ def _owner_elsewhere(kind: str, layout):
 
 
 def _core_parent(kind: str) -> int | None:
-    """The parent PID a core records (NT_PRPSINFO's pr_ppid), or None."""
+    """The parent PID a core records (NT_PRPSINFO's pr_ppid), or a remote
+    target's /proc says; None."""
+    if kind == "remote":
+        return target.remote_parent_pid()
     if kind != "core":
         return None
     from .. import core_file
@@ -377,7 +384,7 @@ def _parent_of(kind: str) -> int | None:
     if not pid:
         return None
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
             ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
         same = os.stat(f"/proc/{ppid}/exe") == os.stat(f"/proc/{pid}/exe")
     except (OSError, AttributeError, ValueError):
@@ -430,8 +437,10 @@ def _forked_holder(ppid: int, held: dict[int, tuple], address: int, layout):
     if copy is None or copy.tid != 0:
         return None
     return (lwp, f"no thread here holds it; in the parent {ppid} thread {lwp} holds the "
-            f"lock at the same address ({why}), and its struct pthread {pthread:#x} is here "
-            "with tid 0: this process is that parent's fork", False)
+            f"lock at the same address now ({why}), and its struct pthread {pthread:#x} is "
+            "here with tid 0: this process is that parent's fork, and that thread -- or "
+            "another thread of the parent before it, a plain Lock records no owner -- held "
+            "it when fork() copied it", False)
 
 
 def _owner_fate(kind: str):
@@ -443,11 +452,11 @@ def _owner_fate(kind: str):
     ppid = None
     if pid:
         try:
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
                 ppid = int(re.search(r"^PPid:\s*(\d+)", fh.read(), re.M).group(1))
         except (OSError, AttributeError, ValueError):
             ppid = None
-    elif kind == "core":
+    elif kind in ("core", "remote"):
         ppid = _core_parent(kind)
 
     def fate(tid: int) -> OwnerFate:

@@ -78,7 +78,7 @@ def _entry_slot(pc: int, regs: dict[str, int]) -> tuple[int, str] | None:
         return None
     path, bias = found
     try:
-        functions = elf_file.functions(path)
+        functions = elf_file.functions(target.file_for(path))
     except GdbextError:
         return None
     i = bisect.bisect_right(functions, (pc - bias, float("inf"))) - 1

@@ -46,18 +46,21 @@ Examples:
   isa-check --cpu x86-64-v3      would this run on any x86-64-v3 machine?""",
     "isa-scan": """Sweep an object's code for the CPU features it uses.
 
-Usage: isa-scan [--json] [--cpu NAME] [--limit N] [--jobs N] [OBJFILE|all]
+Usage: isa-scan [--json] [--cpu NAME | --level] [--limit N] [--jobs N] [OBJFILE|all]
 
 Decodes every instruction in the executable sections of OBJFILE (a path, or
 the name of a loaded library such as libopenblas), counts the instructions
-per CPUID feature, and lists the functions (from the ELF symbols) that hold
-instructions the CPU cannot run.  The CPU is the one the process ran on
+per CPUID feature, and lists the functions (from the ELF symbols, and from
+.eh_frame in a stripped object) that hold instructions the CPU cannot run.
+Bytes outside every function are reported as likely data.  The CPU is the one the process ran on
 (glibc's snapshot), this host's, or --cpu NAME.  "all" scans every object
 the process has loaded.  Addresses are the file's link-time addresses.
 
 Options:
   --json        print one JSON object (schema "gdbext/isa-scan/1")
   --cpu NAME    judge against a named CPU: x86-64-v2/v3/v4, haswell, zen3 ...
+  --level       the lowest x86-64 level (v1-v4) and the named CPUs that run
+                every function, with the functions that set it
   --limit N     list at most N functions per object in text (default 30)
   --jobs N      decode with N processes: gdb's Python and N-1 workers of the
                 venv's Python (default: one per usable core, for objects with
@@ -67,6 +70,7 @@ Examples:
   isa-scan                          the program itself
   isa-scan libopenblas              a loaded library, by name
   isa-scan --cpu x86-64-v3 all      would everything loaded run on any v3 CPU?
+  isa-scan --level ./prog           which x86-64 level does it need, and why?
   isa-scan /usr/lib/libfoo.so       any x86-64 ELF file, no process needed""",
     "deadlock-graph": """Find lock cycles across all threads, live or post-mortem, without debug info.
 

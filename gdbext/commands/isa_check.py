@@ -53,11 +53,20 @@ def analyse(args, embedded: bool = False):
     signal = None
     if address == pc and level == 0:
         info = target.stop_signal()
+        source = "siginfo"
+        if info is None and kind == "core":
+            info, source = target.core_signal(), "pr_cursig"   # qemu-user cores
         if info is not None:
-            signal = {"signo": info.signo, "code": info.code, "addr": info.addr}
+            signal = {"signo": info.signo, "code": info.code, "addr": info.addr,
+                      "source": source}
     where = target.locate(address)
     report = IsaCheckReport(ins, judge(ins, cpu), cpu, kind, where.symbol, where.offset,
                             where.function, where.objfile, signal, warnings)
+    if signal is not None and signal["code"] is None:
+        # No siginfo was read: say what the CPU does, not which si_code it gave.
+        report.judgement.reasons = [r.replace(", delivered as SIGILL (ILL_ILLOPN)",
+                                              ", which Linux delivers as SIGILL")
+                                    for r in report.judgement.reasons]
     report.warnings.extend(_signal_warnings(report))
     _add_context(report, kind, where)
     if kind in ("live", "core", "remote") and address == pc and not embedded:
@@ -104,6 +113,7 @@ def _add_context(report, kind: str, where) -> None:
     from .process_env import read_environment
 
     report.model = implied_microarch(cpu)
+    _add_build_target(report, where.objfile)
     if found is None and report.judgement.verdict not in ("unsupported", "os-disabled"):
         return
     env = read_environment(kind)
@@ -114,7 +124,10 @@ def _add_context(report, kind: str, where) -> None:
     if found is not None:
         lib, _ = found
         available = uses = chosen = None
-        path = where.objfile if where.objfile and os.path.isfile(where.objfile) else None
+        try:                # the build that ran, read here (a container's, gdbserver's)
+            path = target.file_for(where.objfile) if where.objfile else None
+        except GdbextError:
+            path = None
         if path and lib.symbol_pattern:
             try:
                 available = variants_in(elf_file.function_names(path), lib) or None
@@ -132,9 +145,29 @@ def _add_context(report, kind: str, where) -> None:
             facts["version"] = version_string(path, lib.name)
             facts["python_package"] = python_package(path)
         report.hints.extend(report.dispatch.hints)
+    elif report.judgement.missing:
+        from ..isa.build_target import advice
+        report.hints.extend(advice(report.build, cpu, report.cpu_level,
+                                   report.judgement.missing))
     if report.signal:
         report.hints.extend(amx_signal_hint(report.judgement, report.signal["signo"],
                                             report.signal["code"]))
+
+
+def _add_build_target(report, path: str | None) -> None:
+    """What the object was built for (-march in DW_AT_producer, the ISA note)
+    and the x86-64 level of the CPU that ran it."""
+    from ..isa.build_target import read_build_target
+    from ..isa.levels import cpu_level
+
+    report.cpu_level = cpu_level(report.cpu)
+    if not path:
+        return
+    try:
+        report.build = read_build_target(target.file_for(path))   # the build that ran
+    except GdbextError as exc:
+        report.warnings.append(f"cannot read what {os.path.basename(path)} was built for: "
+                               f"{exc}")
 
 
 def _variant_uses(path: str, lib, warnings: list[str]):

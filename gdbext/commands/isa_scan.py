@@ -22,6 +22,7 @@ class IsaScanCommand(GdbextCommand):
     NEEDS = ("iced_x86", "tabulate", "elftools", "archspec")
 
     def run(self, args):
+        from ..isa.bounds import function_bounds
         from ..isa.scan import scan
         from ..isa.scan_report import IsaScanReport
 
@@ -32,9 +33,11 @@ class IsaScanCommand(GdbextCommand):
         if args.jobs is not None and not 1 <= args.jobs <= 256:
             raise GdbextError("--jobs must be between 1 and 256")
         paths = self._paths(" ".join(args.object).strip())
-        if args.cpu:
+        if args.level and args.cpu:
+            raise GdbextError("--level judges against every x86-64 level: drop --cpu")
+        if args.cpu or args.level:
             from ..isa.profiles import profile_cpu
-            cpu, warnings = profile_cpu(args.cpu), []
+            cpu, warnings = profile_cpu(args.cpu or "x86_64"), []
         else:
             cpu, warnings = cpu_for(target.kind())
         results = []
@@ -49,7 +52,17 @@ class IsaScanCommand(GdbextCommand):
             sections = elf_file.code_sections(path)
             size = sum(len(sec.data) for sec in sections)
             jobs = args.jobs or (usable_cores() if size > PARALLEL_BYTES else 1)
-            results.append(scan(path, sections, elf_file.functions(path), cpu, jobs))
+            bounds = function_bounds(path, sections)
+            result = scan(path, sections, bounds.functions, cpu, jobs)
+            result.functions, result.from_fdes = len(bounds.functions), bounds.from_fdes
+            if bounds.fde_note and not bounds.from_symbols:
+                warnings.append(f"no function bounds: {bounds.fde_note}, and no sized "
+                                "symbols")
+            results.append(result)
+        if args.level:
+            from ..isa.level_report import LevelReport, object_level
+            return LevelReport([object_level(r) for r in results], results, args.limit,
+                               warnings)
         return IsaScanReport(results, cpu, args.limit, warnings)
 
     @staticmethod

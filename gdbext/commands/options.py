@@ -71,6 +71,9 @@ def isa_scan() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="processes decoding in parallel (default: one per usable core "
                         "for objects over 4 MB of code)")
+    p.add_argument("--level", action="store_true",
+                   help="the lowest x86-64 level (v1-v4) and the named CPUs that run "
+                        "every function, with the functions that set it")
     p.add_argument("object", nargs="*", metavar="OBJFILE|all",
                    help="a file, a loaded object's name, or all; default: the program")
     return p

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from .. import target
+from .. import target, text
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
 from . import exported_symbols
@@ -54,7 +54,7 @@ def _from_libc() -> Environment:
         entry = target.read_pointer(envp + 8 * i)
         if entry == 0:
             break
-        raw = target.read_c_string(entry, MAX_LENGTH).decode("utf-8", "replace")
+        raw = text.decode(target.read_c_string(entry, MAX_LENGTH))
         name, _, val = raw.partition("=")
         variables.setdefault(name, val)
     else:
@@ -72,7 +72,7 @@ def _from_proc() -> Environment:
     variables = {}
     for entry in raw.split(b"\0"):
         if entry:
-            name, _, val = entry.decode("utf-8", "replace").partition("=")
+            name, _, val = text.decode(entry).partition("=")
             variables.setdefault(name, val)
     return Environment(variables, f"{path} (the environment at exec)")
 

@@ -123,9 +123,13 @@ class PyStacksReport:
             out.append("\nLocks:" if self.locks else "\nLocks: none found")
             for r in self.locks:
                 out.append(f"  {r.name}")
-                owner = f"LWP {r.owner_lwp} ({r.owner_evidence}: {r.owner_why})" \
-                    if r.owner_lwp else "unknown (no owner found)"
-                out.append(f"    held by    {owner}")
+                if r.kind in ("condition", "semaphore"):     # notified, or released, by anyone
+                    out.append("    held by    no one: any thread may "
+                               + ("release it" if r.kind == "semaphore" else "notify it"))
+                else:
+                    owner = f"LWP {r.owner_lwp} ({r.owner_evidence}: {r.owner_why})" \
+                        if r.owner_lwp else "unknown (no owner found)"
+                    out.append(f"    held by    {owner}")
                 for lwp, evidence, why in r.waiters:
                     out.append(f"    waited for by LWP {lwp} ({evidence}: {why})")
         for w in self.warnings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from .. import elf_file, target
+from .. import target
 from ..errors import GdbextError
 # py-stacks builds its stack scan from these (they live with the frame walk).
 from .frame_walk import (cfa_offset_reader, executable_predicate,  # noqa: F401
@@ -21,23 +21,20 @@ LIBPYTHON = re.compile(r"/libpython3\.\d+[^/]*\.so")
 
 def exported(names: tuple[str, ...]) -> dict[str, int]:
     """Run-time addresses of ``names`` from the first object that exports
-    ``_PyRuntime``: the executable (a static interpreter) or libpython."""
+    ``_PyRuntime``: the executable (a static interpreter) or libpython --
+    as gdb lists them, or on the dynamic linker's own list (qemu's stub)."""
     loaded = target.object_sections()
     exe = target.executable()
     candidates = [p for p in loaded if p == exe] + [p for p in loaded if LIBPYTHON.search(p)]
+    candidates += [m.name for m in target.link_maps()
+                   if m.name and LIBPYTHON.search(m.name) and m.name not in candidates]
     for path in candidates:
-        found = {}
-        for name in names:
-            try:
-                _, value, _ = elf_file.dynamic_symbol(path, (name,))
-            except GdbextError:
-                continue
-            bias = target.load_bias(path, loaded)
-            if bias is not None:
-                found[name] = value + bias
+        try:
+            found = target.exported_symbols(path, names, loaded)
+        except GdbextError:
+            continue
         if "_PyRuntime" in found:
-            found["object"] = path
-            return found
+            return {name: address for name, (address, _size) in found.items()} | {"object": path}
     return {}
 
 

@@ -53,7 +53,8 @@ def analyse(args, embedded: bool = False):
     from . import python_runtime
     from .frame_walk import selected_frames
     raw_frames = selected_frames(bound, warnings, what="the CFA chain")
-    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile)
+    frames = [Frame(f.level, f.pc, f.function, f.rsp, f.cfa, f.evidence, f.objfile,
+                    tuple(getattr(f, "inlined_names", ())))
               for f in raw_frames]
     python = None if embedded else python_runtime.fault_view(raw_frames, bound, warnings)
     probe = target.accessible_probe()
@@ -72,7 +73,8 @@ def analyse(args, embedded: bool = False):
         function_code = cfa_from_cfi = build_info = None
     audit = build(address, code, regs, signal, frames, function, function_code,
                   cfa_from_cfi if level == 0 else None, probe, audited_other=address != pc,
-                  stack=stack, language=_language(function.name, build_info), deep=deep)
+                  stack=stack, language=_language(function.name, build_info), deep=deep,
+                  inlined=target.inlined_functions(address))
     if not deep:
         audit.explanation.append("Not a fault about alignment or the stack: crash-triage "
                                  "leaves out the block and spill analysis (spill-audit "
@@ -111,7 +113,7 @@ def _build_info(path, warnings):
     if not path:
         return None
     try:
-        return read_build_info(path)
+        return read_build_info(target.file_for(path))      # the build that ran, or none
     except GdbextError as exc:
         warnings.append(f"build provenance unreadable: {exc}")
         return None
@@ -131,8 +133,9 @@ def _function(address: int, regs: dict[str, int], warnings: list[str]):
     cfa = None
     if path and bias is not None:
         link = address - bias
+        local = target.file_for(path)       # found already: load_bias read it
         try:
-            funcs = elf_file.functions(path)
+            funcs = elf_file.functions(local)
         except GdbextError as exc:
             funcs = []
             warnings.append(str(exc))
@@ -141,7 +144,7 @@ def _function(address: int, regs: dict[str, int], warnings: list[str]):
             start, end, source = funcs[i].start + bias, funcs[i].end + bias, "symbol"
             symbol = funcs[i].name
         try:
-            rule = cfi.cfa_rule_at(path, link)
+            rule = cfi.cfa_rule_at(local, link)
             bounds = (rule.fde_start, rule.fde_end) if rule else None
         except GdbextError:
             rule = bounds = None

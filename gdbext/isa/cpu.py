@@ -153,7 +153,7 @@ class CpuFacts:
             return f"{origin}: no CPUID data"
         name = f' "{self.model_name}"' if self.model_name else ""
         hv = ", under a hypervisor" if self.hypervisor else ""
-        xcr0 = (f"\nXCR0 {self.xcr0:#x} from {self.xcr0_source}" if self.xcr0 is not None else "")
+        xcr0 = (f"\nXCR0 {self.xcr0:#x} ({self.xcr0_source})" if self.xcr0 is not None else "")
         return (f"{self.vendor} family {self.family:#x} model {self.model:#x} stepping "
                 f"{self.stepping}{name}{hv}\nfrom {origin}{xcr0}")
 

@@ -45,6 +45,8 @@ class IsaCheckReport:
     variant_note: str | None = None        # a kernel variant that runs fine here
     frames: list | None = None             # target.StackFrame of the stopped thread
     python: object | None = None           # triage.python.PythonView: the Python line
+    build: object | None = None            # build_target.BuildTarget of the object
+    cpu_level: tuple | None = None         # levels.cpu_level(): (index, next lacks, known)
 
     @property
     def verdict(self) -> str:
@@ -56,7 +58,31 @@ class IsaCheckReport:
             return None
         signo, code = self.signal["signo"], self.signal["code"]
         return {"signo": signo, "code": code, "name": signal_name(signo),
-                "code_name": code_name(signo, code), "addr": self.signal.get("addr")}
+                "code_name": None if code is None else code_name(signo, code),
+                "addr": self.signal.get("addr"),
+                "source": self.signal.get("source", "siginfo")}
+
+    def level_json(self) -> dict | None:
+        if self.cpu_level is None:
+            return None
+        from .levels import level_name
+        reached, lacks, known = self.cpu_level
+        return {"level": level_name(reached) if known else None,
+                "at_least": level_name(reached) if reached is not None else None,
+                "next_level_lacks": lacks, "known": known}
+
+    def level_text(self) -> str | None:
+        if self.cpu_level is None or self.cpu is None:
+            return None
+        from .levels import level_name
+        reached, lacks, known = self.cpu_level
+        if not known:
+            return (f"at least {level_name(reached)} (the CPU record lacks a leaf the next "
+                    "level needs)")
+        if reached is not None and reached < 3:
+            return (f"{level_name(reached)}: lacks " + ", ".join(lacks)
+                    + f" of {level_name(reached + 1)} (x86-64 psABI levels, from archspec)")
+        return f"{level_name(reached)} (x86-64 psABI levels, from archspec)"
 
     def to_json(self) -> dict:
         ins, j = self.instruction, self.judgement
@@ -85,6 +111,8 @@ class IsaCheckReport:
             "reasons": j.reasons,
             "cpu": self.cpu.to_json() if self.cpu else None,
             "signal": self.signal_json(),
+            "built_for": self.build.to_json() if self.build is not None else None,
+            "cpu_level": self.level_json(),
             "microarchitecture": ({**self.model.to_json(), "relevant": self.model_relevant()}
                                   if self.model else None),
             "dispatch": self.dispatch.to_json() if self.dispatch else None,
@@ -169,7 +197,11 @@ class IsaCheckReport:
         ins = self.instruction
         rows = [("address", self._where())]
         sig = self.signal_json()
-        if sig:
+        if sig and sig["code"] is None:
+            rows.append(("signal", render.prose([
+                f"{sig['name']} (from NT_PRSTATUS pr_cursig: the core has no NT_SIGINFO, "
+                "so no si_code or si_addr)"])))
+        elif sig:
             rows.append(("signal", f"{sig['name']} ({sig['code_name']})"
                          + (f", si_addr {sig['addr']:#x}" if sig["addr"] is not None else "")))
         rows.append(("bytes", render.hexbytes(ins.raw)))
@@ -179,6 +211,12 @@ class IsaCheckReport:
             rows.append(("encoding", enc))
             rows.append(("requires", self._requirements()))
         rows.append(("cpu", self.cpu.describe() if self.cpu else "none: no CPU facts"))
+        level = self.level_text()
+        if level:
+            rows.append(("cpu level", render.prose([level])))
+        if self.build is not None:
+            rows.append(("built for", render.prose(self.build.describe()
+                                                   or ["nothing recorded"])))
         if self.model and self.model_relevant():
             rows.append(("model", render.prose([self.model.describe()])))
         for note in self.cpu.notes if self.cpu else ():

@@ -15,6 +15,7 @@ from iced_x86 import Code, Decoder
 
 from ..elf_file import CodeSection, Function
 from ..knowledge.cpuid_features import xcr0_names
+from ..knowledge.implausible import why as implausible_why
 from .cpu import CpuFacts
 from .decode import decode
 from .verdict import judge
@@ -59,7 +60,13 @@ class ScanResult:
     gaps: list[FunctionGap] = field(default_factory=list)
     # functions whose instructions run as older ones here (tzcnt as bsf, lzcnt as bsr)
     differs: list[FunctionGap] = field(default_factory=list)
-    unattributed: int = 0                # lacking instructions outside any symbol
+    unattributed: int = 0                # lacking instructions, and no function bounds at all
+    functions: int = 0                   # function ranges: sized symbols plus FDEs
+    from_fdes: int = 0                   # of which .eh_frame FDEs no symbol covers
+    outside_bytes: int = 0               # bytes outside every function: probably data
+    outside_instructions: int = 0        # what they decode to
+    outside_lacking: dict[str, int] = field(default_factory=dict)   # feature -> count there
+    data_like: dict[str, int] = field(default_factory=dict)   # implausible code: why -> count
     processes: int = 1                   # processes whose decoding is in this result
     worker_failures: int = 0             # shares a worker failed and this process redid
 
@@ -71,6 +78,7 @@ class _CodeVerdict:
     features: list[tuple[str, bool | None, bool, str | None, str | None]]
     missing: frozenset[str]
     differs: frozenset[str] = frozenset()    # "tzcnt runs as bsf"
+    implausible: str | None = None           # privileged or obsolete: data decoded as code
 
 
 def _judge_code(data: bytes, offset: int, ip: int, length: int,
@@ -84,7 +92,10 @@ def _judge_code(data: bytes, offset: int, ip: int, length: int,
         missing.add("XCR0 " + "+".join(xcr0_names(j.xcr0_missing)))
     differs = {f"{ins.mnemonic} runs as {f.runs_as}" for f in j.features
                if f.runs_as and f.present is False}
-    return _CodeVerdict(features, frozenset(missing), frozenset(differs))
+    implausible = "privileged (CPL 0) instruction" if ins.privileged else next(
+        (f"{f.name}: {reason}" for f in j.features
+         for reason in [implausible_why(f.name)] if reason), None)
+    return _CodeVerdict(features, frozenset(missing), frozenset(differs), implausible)
 
 
 N_CODES = 4936 + 64                      # iced-x86 1.21 has 4936 Code values
@@ -135,50 +146,99 @@ def plan_chunks(sections: list[CodeSection], functions: list[Function],
 
 
 def scan_chunks(path: str, sections: list[CodeSection], functions: list[Function],
-                cpu: CpuFacts | None, chunks: list[Chunk]) -> ScanResult:
-    """The partial result for some chunks (run here or in a worker)."""
+                cpu: CpuFacts | None, chunks: list[Chunk],
+                bounded: bool | None = None) -> ScanResult:
+    """The partial result for some chunks (run here or in a worker).  Each
+    function is decoded from its own start, as objdump restarts at symbols;
+    with function bounds, the bytes between functions are decoded apart and
+    counted as probably data."""
     result = ScanResult(path)
+    bounded = bool(functions) if bounded is None else bounded    # a worker's share may hold none
     counts = [0] * N_CODES
+    outside = [0] * N_CODES if bounded else counts
     attention = bytearray(b"\1") * N_CODES      # 1: not judged yet, or lacking
     verdicts: dict[int, _CodeVerdict] = {}
     bad_ips = array("Q")
     bad_codes = array("H")
     invalid = Code.INVALID
+    starts = [f.start for f in functions]
     for chunk in chunks:
         section = sections[chunk.section]
         data = section.data
         base = section.address
-        part = data if (chunk.start, chunk.end) == (0, len(data)) else \
-            data[chunk.start:chunk.end]
-        # Iterating the decoder is the fastest loop iced offers from Python.
-        for ins in Decoder(64, part, ip=base + chunk.start):
-            code = ins.code
-            counts[code] += 1
-            if attention[code]:
-                v = verdicts.get(code)
-                if v is None:
-                    if code == invalid:
-                        v = _CodeVerdict([], frozenset())
-                    else:
-                        v = _judge_code(data, ins.ip - base, ins.ip, ins.len, cpu)
-                    verdicts[code] = v
-                    if not (v.missing or v.differs):
-                        attention[code] = 0
-                        continue
-                bad_ips.append(ins.ip)
-                bad_codes.append(code)
-    result.undecodable = counts[invalid]
-    counts[invalid] = 0
+        for lo, hi, inside in _regions(functions, starts, base + chunk.start,
+                                       base + chunk.end, bounded):
+            tally = counts if inside else outside
+            if not inside:
+                result.outside_bytes += hi - lo
+            part = data if (lo, hi) == (base, base + len(data)) else data[lo - base:hi - base]
+            # Iterating the decoder is the fastest loop iced offers from Python.
+            for ins in Decoder(64, part, ip=lo):
+                code = ins.code
+                tally[code] += 1
+                if attention[code]:
+                    v = verdicts.get(code)
+                    if v is None:
+                        if code == invalid:
+                            v = _CodeVerdict([], frozenset())
+                        else:
+                            v = _judge_code(data, ins.ip - base, ins.ip, ins.len, cpu)
+                        verdicts[code] = v
+                        if not (v.missing or v.differs) or v.implausible:
+                            attention[code] = 0
+                            continue
+                    bad_ips.append(ins.ip)
+                    bad_codes.append(code)
+    result.undecodable = counts[invalid] + (outside[invalid] if bounded else 0)
+    counts[invalid] = outside[invalid] = 0
     for code, v in verdicts.items():
-        n = counts[code]
-        result.instructions += n
+        n, n_out = counts[code], (outside[code] if bounded else 0)
+        result.instructions += n + n_out
+        if v.implausible:
+            if n + n_out:
+                result.data_like[v.implausible] = result.data_like.get(v.implausible, 0) \
+                    + n + n_out
+            continue
+        result.outside_instructions += n_out
+        if n_out and v.missing:
+            for name in v.missing:
+                result.outside_lacking[name] = result.outside_lacking.get(name, 0) + n_out
+        if not n:
+            continue
         for name, present, nop, runs_as, mnemonic in v.features:
             key = f"{name}:{mnemonic}" if runs_as else name
             use = result.features.setdefault(key, FeatureUse(name, 0, present, nop, runs_as,
                                                              mnemonic))
             use.instructions += n
-    _attribute(result, bad_ips, bad_codes, verdicts, functions)
+    _attribute(result, bad_ips, bad_codes, verdicts, functions, bounded)
     return result
+
+
+def _regions(functions: list[Function], starts: list[int], lo: int, hi: int,
+             bounded: bool = True):
+    """(start, end, inside a function) spans covering [lo, hi): each function
+    up to its end or the next function's start, and the gaps between."""
+    n = len(functions)
+    if not n:
+        yield lo, hi, not bounded
+        return
+    i = max(0, bisect.bisect_right(starts, lo) - 1)
+    cursor = lo
+    while cursor < hi:
+        while i < n and functions[i].end <= cursor:
+            i += 1
+        if i >= n or functions[i].start >= hi:
+            yield cursor, hi, False
+            return
+        f = functions[i]
+        if f.start > cursor:
+            yield cursor, f.start, False
+            cursor = f.start
+        end = min(f.end, hi, functions[i + 1].start if i + 1 < n else hi)
+        i += 1
+        if end > cursor:
+            yield cursor, end, True
+            cursor = end
 
 
 def merge(path: str, partials: list[ScanResult], scanned: int) -> ScanResult:
@@ -190,6 +250,12 @@ def merge(path: str, partials: list[ScanResult], scanned: int) -> ScanResult:
         out.instructions += part.instructions
         out.undecodable += part.undecodable
         out.unattributed += part.unattributed
+        out.outside_bytes += part.outside_bytes
+        out.outside_instructions += part.outside_instructions
+        for table, mine in ((part.outside_lacking, out.outside_lacking),
+                            (part.data_like, out.data_like)):
+            for key, n in table.items():
+                mine[key] = mine.get(key, 0) + n
         out.gaps.extend(part.gaps)
         out.differs.extend(part.differs)
         for key, use in part.features.items():
@@ -204,7 +270,8 @@ def merge(path: str, partials: list[ScanResult], scanned: int) -> ScanResult:
     return out
 
 
-def _attribute(result: ScanResult, ips, codes, verdicts, functions: list[Function]) -> None:
+def _attribute(result: ScanResult, ips, codes, verdicts, functions: list[Function],
+               bounded: bool) -> None:
     starts = [f.start for f in functions]
     gaps: dict[int, FunctionGap] = {}
     differs: dict[int, FunctionGap] = {}
@@ -212,7 +279,7 @@ def _attribute(result: ScanResult, ips, codes, verdicts, functions: list[Functio
         v = verdicts[code]
         i = bisect.bisect_right(starts, ip) - 1
         if i < 0 or ip >= functions[i].end:
-            if v.missing:
+            if v.missing and not bounded:
                 result.unattributed += 1
             continue
         table, what = (gaps, v.missing) if v.missing else (differs, v.differs)

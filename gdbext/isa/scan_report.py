@@ -57,6 +57,11 @@ class IsaScanReport:
                                       "instructions": g.instructions,
                                       "what": sorted(g.missing)} for g in r.differs],
                 "unattributed": r.unattributed,
+                "function_ranges": r.functions, "from_fdes": r.from_fdes,
+                "outside_functions": {"bytes": r.outside_bytes,
+                                      "instructions": r.outside_instructions,
+                                      "lacking": dict(sorted(r.outside_lacking.items()))},
+                "data_like": dict(sorted(r.data_like.items())),
                 "processes": r.processes,
             } for r in self.results],
             "warnings": self.warnings + [
@@ -67,7 +72,10 @@ class IsaScanReport:
     def to_text(self) -> str:
         n_gaps = sum(len(r.gaps) for r in self.results)
         head = {"unsupported": f"isa-scan: unsupported - {n_gaps} function(s) use features "
-                               "this CPU lacks",
+                               "this CPU lacks" if n_gaps or not any(r.unattributed for r in
+                                                                    self.results)
+                else "isa-scan: unsupported - code without function bounds uses features "
+                     "this CPU lacks",
                 "supported": "isa-scan: supported - this CPU runs every instruction found",
                 "runs-differently": "isa-scan: runs differently - no instruction faults, but "
                                     "some run as older instructions on this CPU",
@@ -77,6 +85,10 @@ class IsaScanReport:
             rows = [("object", r.path),
                     ("scanned", f"{r.bytes_scanned:,} bytes, {r.instructions:,} instructions"
                      + (f", {r.undecodable:,} undecodable bytes" if r.undecodable else ""))]
+            if r.from_fdes:
+                rows.append(("functions", f"{r.functions:,} ranges, {r.from_fdes:,} of them "
+                                          ".eh_frame FDEs no symbol covers (named symbol+offset "
+                                          "or fde@address)"))
             feats = _features(r)
             rows.append(("features", render.table(
                 [[u.label, f"{u.instructions:,}", _state(u)] for u in feats],
@@ -102,8 +114,11 @@ class IsaScanReport:
                 for note in _differ_notes(r):
                     rows.append(("note", render.prose([note])))
             if r.unattributed:
-                rows.append(("no symbol", f"{r.unattributed:,} instructions this CPU lacks "
-                                          "lie outside any function symbol"))
+                rows.append(("no bounds", f"{r.unattributed:,} instructions this CPU lacks, in "
+                                          "code with no function symbol and no .eh_frame"))
+            data = _data_lines(r)
+            if data:
+                rows.append(("likely data", render.prose(data)))
             out.append(render.block(rows))
         failed = sum(r.worker_failures for r in self.results)
         warnings = self.warnings + ([f"{failed} worker share(s) could not run in a worker "
@@ -137,3 +152,25 @@ def _features(r: ScanResult):
     return sorted(r.features.values(),
                   key=lambda u: (u.present is not False or u.nop_when_absent or bool(u.runs_as),
                                  -u.instructions))
+
+
+def _data_lines(r: ScanResult) -> list[str]:
+    """Bytes outside every function, and implausible instructions: data
+    decoded as code, left out of the features and functions above."""
+    lines = []
+    if r.outside_bytes:
+        named = {k: v for k, v in r.outside_lacking.items() if not k.startswith("XCR0")}
+        lacking = sum(named.values())
+        text = (f"{r.outside_bytes:,} bytes outside every function and FDE decode to "
+                f"{r.outside_instructions:,} instructions")
+        if named:
+            top = sorted(named.items(), key=lambda kv: -kv[1])[:6]
+            text += (f", {lacking:,} feature uses this CPU lacks ("
+                     + ", ".join(f"{k} {v:,}" for k, v in top)
+                     + (", ..." if len(named) > 6 else "") + ")")
+        lines.append(text + ": constant tables and padding, not counted above")
+    if r.data_like:
+        lines.append(f"{sum(r.data_like.values()):,} instruction(s) no user program runs, "
+                     "not counted above: "
+                     + "; ".join(f"{why} ({n:,})" for why, n in sorted(r.data_like.items())))
+    return lines

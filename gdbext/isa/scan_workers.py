@@ -73,7 +73,7 @@ def scan_parallel(path, sections, functions, cpu, chunks, jobs: int):
     for share in shares[1:]:
         lo, hi = _span(sections, share)
         job = {"path": path, "key": key, "sections": [(s.name, s.address) for s in sections],
-               "chunks": share, "cpu": cpu,
+               "chunks": share, "cpu": cpu, "bounded": bool(functions),
                "functions": [f for f in functions if lo <= f.start < hi]}
         try:
             proc = subprocess.Popen([python, "-m", "gdbext.isa.scan_workers"], env=env,
@@ -148,7 +148,8 @@ def main() -> int:
         print("the file changed", file=sys.stderr)
         return 1
     sections = _sections_from_file(job["path"], job["sections"])
-    result = scan_chunks(job["path"], sections, job["functions"], job["cpu"], job["chunks"])
+    result = scan_chunks(job["path"], sections, job["functions"], job["cpu"], job["chunks"],
+                         job.get("bounded"))
     sys.stdout.buffer.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     return 0
 

@@ -42,6 +42,7 @@ FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_
 FUTEX_WAITS = frozenset({FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI})
 FUTEX_PI_LOCKS = frozenset({FUTEX_LOCK_PI, FUTEX_LOCK_PI2})
 FUTEX_SHARED = 128                # new_sem.private of a process-shared semaphore
+FUTEX_PRIVATE_FLAG = 128          # in the op: the word is private to the process (linux/futex.h)
 FUTEX_TID_MASK = 0x3FFFFFFF       # PI futex word: owner TID | WAITERS | OWNER_DIED
 
 # pthread_mutex_t (40 bytes): __lock@0 __count@4 __owner@8 __nusers@12 __kind@16

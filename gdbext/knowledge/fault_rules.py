@@ -208,6 +208,12 @@ FAULT_RULES: tuple[Rule, ...] = (
     Rule("null-write", lambda f: f.access == "write" and f.addr is not None
          and f.addr < NEAR_NULL, PROBABLY_NOT,
          lambda f: f"a write near NULL ({f.addr:#x}): a null pointer plus a field offset"),
+    # the instruction unknown (its bytes are not in the core and the file here
+    # is another build): a fault near NULL, but not whether it read or wrote
+    Rule("null-access", lambda f: f.access is None and f.insn is None and f.addr is not None
+         and f.addr < NEAR_NULL and f.signo == 11, PROBABLY_NOT,
+         lambda f: f"an access near NULL ({f.addr:#x}): a null pointer plus a field offset "
+                   "(the instruction is unknown, so whether it read or wrote is too)"),
     Rule("null-read", lambda f: f.addr is not None and f.addr < NEAR_NULL
          and f.signo == 11, PROBABLY_NOT,
          lambda f: f"a read near NULL ({f.addr:#x}): a null pointer plus a field offset"),

@@ -110,6 +110,11 @@ class ThreadState:
     frames: list = field(default_factory=list)
     frames_truncated: bool = False
     start: StartRoutine | None = None
+    # sleeps for good: an untimed (or re-waiting) futex wait on a word of this
+    # process's own (private, or a join) that still holds the value the
+    # waiter sleeps on -- nothing has woken it; only a thread here can
+    stuck: bool = False
+    python_site: object = None      # a Python thread's wait site (runtimes.cpython.PyFrame)
 
 
 _SUFFIXES = re.compile(r"(?:_common|_slow|_full|_cancelable|_ex|_np|64)$")
@@ -162,6 +167,8 @@ FUTEX_ARGUMENTS = ("rdi", "rsi", "rdx")
 
 
 def registers_wanted(regs: dict[str, int]) -> tuple[str, ...]:
+    if regs.get("orig_rax") == kb.SYS_RESTART_SYSCALL and "r10" not in regs:
+        return FUTEX_ARGUMENTS + ("r10",)     # a restarted futex wait keeps them (one())
     if regs.get("orig_rax") != kb.SYS_FUTEX:
         return ()
     if "rdi" not in regs:
@@ -262,6 +269,7 @@ class Classifier:
                  fate: Callable[[int], OwnerFate] = unknown_fate,
                  providers: Sequence[Provider] = (),
                  pointers: dict[int, int | None] | None = None,
+                 syscall_name: Callable[[int], "str | None"] | None = None,
                  module_of: Callable[[int], "str | None"] | None = None):
         self.threads = threads
         self.module_of = module_of
@@ -275,6 +283,7 @@ class Classifier:
         # each thread's struct pthread: its pthread_t (= fs_base on x86-64)
         self.pointers = pointers if pointers is not None else \
             {t.lwp: t.regs.get("fs_base") for t in threads}
+        self.syscall_name = syscall_name or (lambda nr: None)   # gdb's table: tgkill, not 234
         self.warnings: list[str] = []
 
     def run(self) -> list[ThreadState]:
@@ -310,20 +319,72 @@ class Classifier:
         nr = t.regs.get("orig_rax")
         if not t.in_syscall or nr is None or nr >= 1 << 63:
             return ThreadState(state="running", blocked_on=None, **base)
+        restarted = nr == kb.SYS_RESTART_SYSCALL and self._restarted_futex(t)
+        if restarted:       # a timed futex wait the stop interrupted (gdbserver's attach):
+            nr = kb.SYS_FUTEX   # the kernel keeps its arguments in rdi, rsi, rdx, r10
         if nr == kb.SYS_FUTEX:
             cmd = t.regs.get("rsi", 0) & kb.FUTEX_CMD_MASK
             if "rsi" in t.regs and cmd not in kb.FUTEX_WAITS | kb.FUTEX_PI_LOCKS:
                 # FUTEX_WAKE, REQUEUE...: caught in the middle of waking others
                 return ThreadState(state="running", blocked_on=None,
                                    detail=f"futex op {cmd} (not a wait)", **base)
-            return ThreadState(state="blocked", blocked_on=self.futex(t), **base)
-        state, what = kb.SYSCALL_STATES.get(nr, ("syscall", f"syscall {nr}"))
+            blocked = self.futex(t)
+            if restarted:
+                blocked.evidence.append("a futex wait resumed as restart_syscall (a stop "
+                                        "interrupted it): its arguments are still in the "
+                                        "registers")
+            return ThreadState(state="blocked", blocked_on=blocked,
+                               stuck=self._sleeps_for_good(t, blocked), **base)
+        state, what = kb.SYSCALL_STATES.get(
+            nr, ("syscall", self.syscall_name(nr) or f"syscall {nr}"))
         if nr == kb.SYS_RESTART_SYSCALL:
             names = {_norm(f.function) for f in t.frames[:4]}
             state, what = next((sw for fn, sw in kb.RESTARTED_BY_FRAME if fn in names),
                                (state, "restart_syscall"))
             what += " (restarted)"
         return ThreadState(state=state, blocked_on=None, detail=what, **base)
+
+    def _sleeps_for_good(self, t, b: BlockedOn) -> bool:
+        """Whether nothing but another thread of this process can end the
+        wait (ThreadState.stuck).  A word that no longer holds the value the
+        waiter sleeps on means a wake-up is on its way (FUTEX_WAIT sleeps
+        only while *uaddr == val): a busy healthy process caught mid-handoff
+        is not stuck."""
+        uaddr, op, val = t.regs.get("rdi"), t.regs.get("rsi"), t.regs.get("rdx")
+        if uaddr is None or op is None or val is None or b.released:
+            return False
+        if b.timed and not b.loops:
+            return False
+        cmd = op & kb.FUTEX_CMD_MASK
+        if cmd in kb.FUTEX_PI_LOCKS:
+            return True                 # the kernel hands it over at the owner's unlock
+        if cmd not in kb.FUTEX_WAITS:
+            return False
+        if not op & kb.FUTEX_PRIVATE_FLAG and b.kind != "join":
+            return False                # process-shared: another process may wake it
+        try:
+            word = int.from_bytes(self.read(uaddr, 4), "little")
+        except GdbextError:
+            return False
+        return word == val & 0xFFFFFFFF
+
+    def _restarted_futex(self, t) -> bool:
+        """Whether a thread in restart_syscall was in futex(2): its frames say
+        so, or, without symbols, the code at its syscall does -- glibc's
+        wrappers load the number just before it (mov $202,%eax; syscall:
+        b8 ca 00 00 00 0f 05), with rip after the syscall or rewound onto it."""
+        if any("futex" in (f.function or "") for f in t.frames[:3]):
+            return True
+        pc = t.frames[0].pc if t.frames else None
+        for at in ((pc - 7, pc - 5) if pc else ()):
+            try:
+                code = self.read(at, 7)
+            except GdbextError:
+                continue
+            if code[0] == 0xB8 and code[5:7] == b"\x0f\x05" \
+                    and int.from_bytes(code[1:5], "little") == kb.SYS_FUTEX:
+                return True
+        return False
 
     # --- futex waits ---------------------------------------------------------
     def futex(self, t) -> BlockedOn:

@@ -28,6 +28,7 @@ import struct
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
+from ..knowledge.skip_frames import PYTHON_STDLIB
 from ..runtimes.cpython import CPythonError
 from .classify import BlockedOn, OwnerFate
 from ..record import field, record, replace
@@ -45,7 +46,8 @@ class PythonWaits:
     """The waits read from CPython: GIL and threading locks, per thread."""
     version: str
     by_waiter: dict[int, BlockedOn] = field(default_factory=dict)
-    sites: dict[int, str] = field(default_factory=dict)     # lwp -> innermost Python frame
+    sites: dict[int, str] = field(default_factory=dict)     # lwp -> its Python wait site
+    site_frames: dict[int, object] = field(default_factory=dict)   # lwp -> the frame signing it
     thread_lwps: set[int] = field(default_factory=set)      # threads with a thread state
     gil: object = None                                      # cpython.Resource
     locks: list = field(default_factory=list)               # [cpython.Resource]
@@ -78,7 +80,7 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read,
     out.thread_lwps = {t.lwp for t in pythreads if t.lwp}
     for t in pythreads:
         if t.lwp and t.frames:
-            out.sites[t.lwp] = t.frames[0].where()
+            out.sites[t.lwp], out.site_frames[t.lwp] = _site(t.frames)
         out.warnings += [f"LWP {t.lwp}: {w}" for w in t.warnings[:2]]
     gil = runtime.gil(pythreads, regs_by_lwp)
     out.gil = gil
@@ -98,6 +100,22 @@ def build(runtime, pythreads, regs_by_lwp: dict[int, dict[str, int]], read,
     for res in out.locks:
         _lock_waits(out, runtime, res, read, owner_elsewhere)
     return out
+
+
+def _site(frames) -> tuple[str, object]:
+    """A Python thread's wait site, and the frame that signs it: the
+    innermost frame of the program's own code, naming the standard library's
+    function it waits in (``app.py:7 in task [threading.py: Condition.wait]``),
+    since every Event, Queue and join waits at the same line of threading.py."""
+    inner = frames[0]
+    if not (inner.filename and PYTHON_STDLIB.search(inner.filename)):
+        return inner.where(), inner
+    own = next((f for f in frames if f.filename and not PYTHON_STDLIB.search(f.filename)),
+               None)
+    if own is None:
+        return inner.where(), inner
+    module = PYTHON_STDLIB.search(inner.filename).group(1)
+    return f"{own.where()} [{module}: {inner.qualname or inner.name}]", own
 
 
 def _mutex_fields(read, address: int) -> tuple[int, int] | None:

@@ -24,6 +24,13 @@ FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
      "a thread holds the dynamic loader's lock (inside dlopen/dlclose or a constructor) while "
      "waiting for a thread that needs it: never wait for other threads from ELF "
      "constructors, destructors or anything dlopen() runs"),
+    ("gil-join", frozenset({"gil", "join"}),
+     "a thread holds the Python GIL while it joins (or waits for) a thread that needs the "
+     "GIL (PyGILState_Ensure in a thread an embedding program or C extension started): "
+     "release the GIL before waiting -- Py_BEGIN_ALLOW_THREADS / Py_END_ALLOW_THREADS "
+     "around the join, or PyEval_SaveThread() after Py_Initialize() in an embedding "
+     "program (Py_Initialize returns holding the GIL) and PyEval_RestoreThread() after "
+     "the threads end; pybind11 py::gil_scoped_release"),
     ("gil-lock", frozenset({"gil"}),
      "a thread holds the Python GIL while it blocks in native code on a lock, and the "
      "lock's holder waits for the GIL (PyGILState_Ensure, a callback into Python): release "
@@ -104,6 +111,15 @@ SELF_PYTHON = (
      "by the garbage collector) that takes the same RLock: take no locks in signal "
      "handlers (set a flag, or use signal.set_wakeup_fd) and none in __del__"),
 )
+# No cycle or gone owner is seen, but every thread sleeps for good
+# (ThreadState.stuck): nothing inside the process can wake any of them.
+ALL_BLOCKED = ("all-threads-blocked",
+               "every thread waits, without a timeout, on something only another thread of "
+               "this process could release or signal, and none of them will: find the wait "
+               "that should have been released or notified -- a lost notify (a condition "
+               "signalled before the waiter waited, or notify without the state change), an "
+               "event or queue whose producer exited, a lock taken without release on some "
+               "path, or a lock inherited locked across fork()")
 SELF = "self-deadlock"
 SELF_FIX = ("the thread locks a non-recursive mutex it already holds: release it first, or "
             "use PTHREAD_MUTEX_ERRORCHECK to get EDEADLK instead of a hang")
@@ -126,12 +142,22 @@ class DeadlockReport:
     target: str
     warnings: list[str] = field(default_factory=list)
     python: dict | None = None      # the CPython reader's GIL and locks, when it is one
+    complete: bool = True           # every thread of the process was examined
 
     @property
     def verdict(self) -> str:
-        if self.graph.cycles or self.graph.orphaned:
+        if self.graph.cycles or self.graph.orphaned or self.all_blocked:
             return "deadlock"
         return "unknown" if self.unknown_waits() else "no-deadlock"
+
+    @property
+    def all_blocked(self) -> bool:
+        """Every thread of the process sleeps for good (ThreadState.stuck)."""
+        states = self.graph.states
+        return self.complete and bool(states) and all(s.stuck for s in states)
+
+    def _only_all_blocked(self) -> bool:
+        return self.all_blocked and not self.graph.cycles and not self.graph.orphaned
 
     def unknown_waits(self) -> list[tuple[int, str, str]]:
         """(lwp, kind, why) of each thread blocked, without a timeout, on a
@@ -168,6 +194,8 @@ class DeadlockReport:
                 continue
             kinds = {by[l].blocked_on.kind for l in cycle if by[l].blocked_on}
             out.append(next((name for name, needs, _ in FIXES if needs <= kinds), None))
+        if self._only_all_blocked():
+            out.append(ALL_BLOCKED[0])
         for w, o in self.graph.orphaned:
             fate = self._fate(w, o).fate
             python = by[w].blocked_on.kind.startswith("py-")
@@ -178,7 +206,8 @@ class DeadlockReport:
     def hints(self) -> list[str]:
         advice = ({name: text for name, _, text in FIXES} | {SELF: SELF_FIX}
                   | {name: text for name, _, text in SELF_PYTHON}
-                  | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1], PY_EXITED[0]: PY_EXITED[1]})
+                  | {name: text for name, text in GONE.values()} | {PY_FORK[0]: PY_FORK[1], PY_EXITED[0]: PY_EXITED[1]}
+                  | {ALL_BLOCKED[0]: ALL_BLOCKED[1]})
         out = [advice[p] for p in self.patterns() if p]
         if PY_FORK[1] not in out and any(FORK_RECLAIMED in why
                                          for _, _, why in self.unknown_waits()):
@@ -200,6 +229,8 @@ class DeadlockReport:
         if not lwps:
             stalled = self.stalled_holders()
             lwps = {l for c in g.chains if c and c[-1] in stalled for l in c}
+        if not lwps and self._only_all_blocked():    # the waits nobody can be named for
+            lwps = {l for l, _, _ in self.unknown_waits()} or {s.lwp for s in g.states}
         return sorted(lwps)
 
     def stalled_holders(self) -> dict[int, str]:
@@ -226,6 +257,7 @@ class DeadlockReport:
                          "start_routine": s.start.to_json() if s.start else None,
                          "frames_truncated": s.frames_truncated} for s in g.states],
             "cycles": [list(c) for c in g.cycles],
+            "all_blocked": self.all_blocked,
             "patterns": self.patterns(),
             "deadlocked": [list(k) for k in g.knots],
             "behind_cycle": [{"lwp": l, "cycle": i} for l, i in sorted(g.behind_cycle.items())],
@@ -261,10 +293,20 @@ class DeadlockReport:
             more = f" (and {len(g.orphaned) - 1} more)" if len(g.orphaned) > 1 else ""
             behind = (f", {len(g.behind_orphan)} more blocked behind it"
                       if g.behind_orphan else "")
+            held = "held by" if b.confidence == "exact" else "held (inferred) by"
             return (f"deadlock-graph: DEADLOCK - {self._who(w)} waits forever for {b.label} "
-                    f"held by {self._holder(o, fate)}, no thread of this process "
+                    f"{held} {self._holder(o, fate)}, no thread of this process "
                     f"({fate.evidence}){more}"
                     f"{behind}")
+        if self._only_all_blocked():
+            unknown = self.unknown_waits()
+            kinds = ", ".join(f"{k} x{n}" for k, n in sorted(
+                {k: sum(1 for _, kk, _ in unknown if kk == k) for _, k, _ in unknown}.items()))
+            return (f"deadlock-graph: DEADLOCK - all {len(g.states)} thread(s) wait without a "
+                    "timeout on this process's own locks and events, and none is being "
+                    "woken: nothing in the process can wake any of them (only a signal or a "
+                    "debugger could)" + (f"; the owners of {kinds} cannot be named"
+                                         if kinds else ""))
         if not g.cycles and self.verdict == "unknown":
             unknown = self.unknown_waits()
             kinds = ", ".join(f"{k} x{n}" for k, n in sorted(
@@ -373,7 +415,7 @@ class DeadlockReport:
             parts.append("blocked behind a wait on a gone owner: " + ", ".join(
                 f"{self._who(l)} (behind LWP {w})" for l, w in sorted(g.behind_orphan.items())))
         unknown = self.unknown_waits()
-        if unknown and self.verdict == "unknown":
+        if unknown and (self.verdict == "unknown" or self._only_all_blocked()):
             parts.append("owners unknown:\n" + "\n".join(
                 f"  {self._who(l)}: {g.by_lwp[l].blocked_on.label} - {why}"
                 for l, _, why in unknown[:20])

@@ -652,8 +652,11 @@ class Runtime:
                                          "__exit__ is on that frame's value stack")
             if parked is not None and not matched:
                 join = self._thread_handle_join(parked, by_pthread, t, word)
-                if join is not None:
-                    found.setdefault(join.address, join).waiters += join.waiters
+                if join is not None:    # (setdefault's += would list a new join's waiter twice)
+                    if join.address in found:
+                        found[join.address].waiters += join.waiters
+                    else:
+                        found[join.address] = join
         for obj, res in found.items():
             holder = sentinels.get(obj)
             if holder is not None and res.owner_evidence != "exact":

@@ -66,6 +66,7 @@ import struct
 from .cstring import c_string
 from ..knowledge import cxx_exceptions as known
 from ..record import field, record
+from ..text import decode
 
 HEADER_SIZE = 112               # sizeof(__cxa_exception): the thrown object follows
 UNWIND_HEADER = 80
@@ -129,7 +130,7 @@ def _c_string(read, address: int, limit: int = 1024) -> str:
     raw, terminated = c_string(read, address, limit)
     if not terminated:
         raise ExceptionError(f"no NUL within {limit} bytes at {address:#x}")
-    return raw.decode("utf-8", "replace")
+    return decode(raw)
 
 
 def tls_index_address(instructions) -> tuple[int, int] | None:

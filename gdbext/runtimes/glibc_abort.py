@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from ..record import field, record
+from ..text import decode
 
 MAX_SIZE = 1 << 20          # a message mapping bigger than this is garbage
 MAX_TEXT = 4096
@@ -148,7 +149,7 @@ def read_message(read, pointer: int) -> AbortMessage | None:
                                     f"within {want} bytes")
     if not raw:
         raise AbortMessageError(f"__abort_msg at {pointer:#x} holds no text")
-    text = raw.decode("utf-8", "replace")
-    if sum(not (c.isprintable() or c in "\n\t") for c in text) > len(text) // 10:
+    judged = raw.decode("utf-8", "replace")     # U+FFFD counts as one unprintable byte
+    if sum(not (c.isprintable() or c in "\n\t") for c in judged) > len(judged) // 10:
         raise AbortMessageError(f"__abort_msg at {pointer:#x} holds no text (binary bytes)")
-    return parse(text)
+    return parse(decode(raw))

@@ -86,6 +86,8 @@ class Audit:
     audited_other: bool = False     # ADDRESS given: not the faulting instruction
     stack: StackBounds | None = None
     language: str | None = None     # "rust", "c++", "c": who built the function
+    # functions inlined at the pc, innermost first, then the one holding them
+    inlined: list[str] = field(default_factory=list)
     # what the stack explanation says, apart (crash-triage shows only these)
     stack_notes: list[str] = field(default_factory=list)
     stack_advice: list[str] = field(default_factory=list)
@@ -250,7 +252,7 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
           frames: list[Frame], function: FunctionInfo, function_code: bytes | None,
           cfa_from_cfi: int | None, readable: Callable[[int], bool],
           audited_other: bool = False, stack: StackBounds | None = None,
-          language: str | None = None, deep: bool = True) -> Audit:
+          language: str | None = None, deep: bool = True, inlined=()) -> Audit:
     """Everything the report says, from the facts gdb gave.  ``deep=False``
     leaves out the function's block and spill analysis (crash-triage, on a
     fault that is not about alignment)."""
@@ -294,7 +296,7 @@ def build(pc: int, code: bytes, regs: dict[str, int], signal: Signal | None,
     audit = Audit(pc, signal, op, kind, verdict(kind, op, diagnosis, slot), diagnosis, frames,
                   misalignment(frames), realigned, function, pressure, block, slot,
                   slot_address, aligned, warnings=warnings, audited_other=audited_other,
-                  stack=stack, language=language)
+                  stack=stack, language=language, inlined=list(inlined))
     _explain(audit, cfa_from_cfi)
     return audit
 
@@ -390,6 +392,15 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
             "and could fault on a misaligned stack: "
             + "; ".join(f"{x.pc:#x} {x.text}" for x in a.aligned_in_block[:6]) + ".")
     if a.verdict == "other" and a.fault_kind == "misaligned-access":
+        intrinsic = a.inlined[0] if len(a.inlined) > 1 else None
+        if intrinsic:
+            holder = a.inlined[-1]
+            unaligned = unaligned_form(intrinsic)
+            say(f"The instruction is {intrinsic}'s, inlined into {holder}: the aligned "
+                "access the source asked for.")
+            if unaligned:
+                fix(f"{intrinsic} requires an aligned pointer: use {unaligned}, the same "
+                    "access without the alignment requirement, or align the data")
         if a.language == "rust":
             fix("the data pointer is misaligned: a cast to a more-aligned type (a Vec<u32> "
                 "or &[f32] viewed as packed vector lanes, then an aligned load); a build with "
@@ -400,6 +411,27 @@ def _explain(a: Audit, cfa_from_cfi: int | None) -> None:
         else:
             fix("the data pointer is misaligned: allocate with aligned_alloc/posix_memalign, "
                 "or use the unaligned form (movups/vmovups)")
+
+
+# The aligned loads/stores of Intel's intrinsics guide and their unaligned
+# twins (_mm_load_ps -> _mm_loadu_ps, _mm256_store_si256 -> _mm256_storeu_si256),
+# as C headers and Rust's core::arch name them; Rust's ptr::read -> read_unaligned.
+_ALIGNED_INTRINSIC = re.compile(r"(_mm(?:256|512)?_(?:load|store|stream)_(?:ps|pd|si\d+|epi\d+))$")
+
+
+def unaligned_form(name: str) -> str | None:
+    """The unaligned counterpart of an aligned intrinsic, or None."""
+    m = _ALIGNED_INTRINSIC.search(name)
+    if m:
+        base = m.group(1)
+        if "_stream_" in base:
+            return None                   # movntps has no unaligned form
+        return base.replace("_load_", "_loadu_").replace("_store_", "_storeu_")
+    if re.search(r"(?:^|::)read(?:<.*>)?$", name) and "ptr" in name:
+        return "core::ptr::read_unaligned"
+    if re.search(r"(?:^|::)write(?:<.*>)?$", name) and "ptr" in name:
+        return "core::ptr::write_unaligned"
+    return None
 
 
 def _kib(n: int) -> str:

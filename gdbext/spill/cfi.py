@@ -602,3 +602,60 @@ def fde_bounds(path: str, pc: int) -> tuple[int, int] | None:
     """[start, end) of the FDE covering pc: function bounds where there is no symbol."""
     found = _find_fde(path, pc)
     return None if isinstance(found, str) else (found.start, found.end)
+
+
+MAX_FDES = 4_000_000     # ~16 bytes an FDE: bounds the walk of a 64 MB .eh_frame
+
+
+def fde_ranges(path: str) -> list[tuple[int, int]] | str:
+    """[start, end) of every FDE in .eh_frame, sorted, empty ones left out:
+    function bounds for code without symbols (isa-scan on a stripped library),
+    or a one-line reason there are none.  .eh_frame is walked entry by entry,
+    as the unwinder would if it had no .eh_frame_hdr, so FDEs the search table
+    omits are found too."""
+    return _fde_ranges(*_key(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _fde_ranges(path: str, size: int, _mtime: int) -> list[tuple[int, int]] | str:
+    if elf_file.file_header(path)[2] != EM_X86_64:
+        return f"{path}: not an x86-64 ELF file"
+    sec = next((s for s in elf_file.sections(path) if s.name == ".eh_frame"), None)
+    if sec is None or sec.type == SHT_NOBITS or sec.size == 0:
+        return f"{path} has no .eh_frame"
+    if sec.offset + sec.size > size:
+        return f"{path}: .eh_frame is truncated"
+    data = elf_file.section_data(path, sec)
+    try:
+        return _walk_fdes(data, sec.address)
+    except _Corrupt as exc:
+        return f"{path}: corrupt .eh_frame: {exc}"
+
+
+def _walk_fdes(data: bytes, addr: int) -> list[tuple[int, int]]:
+    index = _Index(0, array("q"), array("q"), 0, len(data), addr)
+    frame = _Frame(index, lambda offset, size: data[offset:offset + size])
+    unpack = struct.Struct("<IIiI").unpack_from
+    out = []
+    pos, n = 0, 0
+    while pos + 8 <= len(data) and n < MAX_FDES:
+        n += 1
+        length, ident = struct.unpack_from("<II", data, pos)
+        if length == 0:                   # the terminator (crtend.o's zero word)
+            break
+        if length == 0xFFFFFFFF or pos + 4 + length > len(data):
+            raise _Corrupt(f"entry at {pos:#x} claims {length} bytes")
+        if ident:
+            cie = frame.cie(pos + 4 - ident)
+            if cie.fde_enc == 0x1B and length >= 12:     # pcrel|sdata4: what GCC/LLVM emit
+                _l, _i, start, size = unpack(data, pos)
+                start = (addr + pos + 8 + start) & MASK64
+            else:
+                c, _id_pos, _ident = frame.entry(pos)
+                start = c.pointer(cie.fde_enc)
+                size = c.pointer(cie.fde_enc & 0x0F)
+            if size:
+                out.append((start, start + size))
+        pos += 4 + length
+    out.sort()
+    return out

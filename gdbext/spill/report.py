@@ -70,6 +70,7 @@ class SpillAuditReport:
                 "encoding": op.encoding, "memory_operand": op.memory, "base": op.base,
                 "index": op.index, "displacement": op.displacement, "segment": op.segment,
                 "access_size": op.size, "writes": op.writes, "alignment_rule": op.rule,
+                "inlined_from": a.inlined[:-1],
             },
             "stack": {
                 "rsp": frame0.rsp if frame0 else None,
@@ -85,7 +86,8 @@ class SpillAuditReport:
                 "frames": [{"level": f.level, "pc": f.pc, "function": f.function,
                             "demangled": self._demangled(f.function),
                             "rsp": f.rsp, "cfa": f.cfa, "cfa_residue": f.residue,
-                            "object": f.objfile, "evidence": f.evidence}
+                            "object": f.objfile, "evidence": f.evidence,
+                            "inlined": list(f.inlined_names)}
                            for f in a.frames],
                 "scanned_frames": frames_view.scanned(a.frames),
             },
@@ -223,6 +225,7 @@ class SpillAuditReport:
     def _frames(self) -> str:
         """One row per frame; a run of recursive frames is one row (its
         residues listed: a frame of 8 bytes alternates 0 and 8)."""
+        from ..demangle import shorten
         rows, frames = [], self.audit.frames
         i = 0
         while i < len(frames):
@@ -239,6 +242,11 @@ class SpillAuditReport:
                              render.hexaddr(frames[j].cfa), ",".join(residues), ""])
                 i = j + 1
                 continue
+            names = getattr(f, "inlined_names", ())
+            for k, inner in enumerate(names):     # same pc and stack as the frame holding them
+                rows.append([f"#{f.level - len(names) + k}", f"{f.pc:#x}",
+                             shorten(self._show(inner) or "?"), "", "", "",
+                             f"inlined into #{f.level}"])
             rows.append([f"#{f.level}", f"{f.pc:#x}", self._show(f.function) or "?",
                          render.hexaddr(f.rsp),
                          render.hexaddr(f.cfa), "?" if f.residue is None else str(f.residue),

@@ -28,6 +28,7 @@ class Frame:
     cfa: int | None
     evidence: str = "exact"     # "inferred": found by stack scanning, CFA unknown
     objfile: str | None = None
+    inlined_names: tuple = ()   # inline frames this one holds, innermost first
 
     @property
     def residue(self) -> int | None:

@@ -91,27 +91,24 @@ def sections() -> dict:
 def _exported(object_pattern: str, name: str) -> int | None:
     """The run-time address of ``name`` in the loaded object matching the
     pattern, from that object's own .dynsym and its load bias."""
-    from .. import elf_file
     loaded = sections()
     path = next((p for p in loaded if re.search(object_pattern, p)), None)
     if path is None:
         return None
     if path not in _DYNSYM:
         names = WANTED.get(object_pattern, ()) + (name,)
-        try:
-            symbols = elf_file.dynamic_symbols(path, names)
+        try:       # run-time addresses: the verified file, else its .dynsym in memory
+            symbols = target.exported_symbols(path, names, loaded)
         except GdbextError:
             symbols = {}
-        _DYNSYM[path] = (symbols, target.load_bias(path, loaded))
-    symbols, bias = _DYNSYM[path]
+        _DYNSYM[path] = symbols
+    symbols = _DYNSYM[path]
     if name not in symbols:
         try:
-            symbols.update(elf_file.dynamic_symbols(path, (name,)))
+            symbols.update(target.exported_symbols(path, (name,), loaded))
         except GdbextError:
             pass
-    if name not in symbols or bias is None:
-        return None
-    return symbols[name][0] + bias
+    return symbols[name][0] if name in symbols else None
 
 
 # --- glibc: __abort_msg ----------------------------------------------------------

@@ -8,39 +8,13 @@ from __future__ import annotations
 
 import bisect
 import os
-import struct
 
-from .. import core_file, target
+from .. import core_file, memory_elf, target, text
 from ..errors import GdbextError
+from ..text import ERRORS
 
-PT_LOAD, PT_NOTE = 1, 4
 MAX_MODULES = 512
 MAX_THREADS = 64
-
-
-def build_id_in_memory(read, base: int) -> str | None:
-    """The build-id of the ELF image mapped at ``base`` (its file offset 0):
-    ELF header -> program headers -> PT_NOTE -> NT_GNU_BUILD_ID "GNU"."""
-    try:
-        ehdr = read(base, 64)
-        if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2:
-            return None
-        phoff, = struct.unpack_from("<Q", ehdr, 32)
-        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
-        if phentsize != 56 or not 0 < phnum <= 64 or phoff > 4096:
-            return None
-        table = read(base + phoff, 56 * phnum)
-        phdrs = [struct.unpack_from("<IIQQQQQQ", table, 56 * i) for i in range(phnum)]
-        first_load = min((p[3] - p[2] for p in phdrs if p[0] == PT_LOAD), default=0)
-        for p_type, _flags, _off, vaddr, _pa, _filesz, memsz, _align in phdrs:
-            if p_type == PT_NOTE and 0 < memsz <= 4096:
-                data = read(base + vaddr - first_load, memsz)
-                for name, n_type, desc in core_file.notes(data):
-                    if name == b"GNU" and n_type == core_file.NT_GNU_BUILD_ID and desc:
-                        return desc.hex()
-    except Exception:  # noqa: BLE001 - not dumped, not an ELF: no build-id
-        return None
-    return None
 
 
 def collect(warnings: list[str]) -> dict:
@@ -67,9 +41,9 @@ def collect(warnings: list[str]) -> dict:
         meta["source"] = "/proc"
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                meta["command"] = " ".join(a.decode("utf-8", "replace")
+                meta["command"] = " ".join(text.decode(a)
                                            for a in fh.read().split(b"\0") if a)
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors=ERRORS) as fh:
                 for line in fh:
                     if line.startswith("Uid:"):
                         meta["uid"] = int(line.split()[1])
@@ -78,6 +52,15 @@ def collect(warnings: list[str]) -> dict:
             warnings.append(f"/proc/{pid}: {exc.strerror}")
         mappings = [(m.start, m.offset, m.name) for m in target.live_maps() or ()
                     if m.name.startswith("/")]
+    elif kind == "remote":          # gdbserver serves the target's /proc; qemu's stub does not
+        meta["source"] = "the target's /proc (remote)"
+        meta["command"] = target.remote_command_line()
+        if meta["executable"] and meta["executable"].startswith("target:"):
+            meta["executable"] = meta["executable"][len("target:"):]
+        mappings = [(m.start, m.offset, m.name) for m in target.live_maps() or ()
+                    if m.name.startswith("/")]
+        if not mappings:            # the dynamic linker's list: each object's first page
+            mappings = [(m.bias, 0, m.name) for m in target.link_maps() if m.name]
     threads = target.thread_names()
     meta["thread_count"] = len(threads)
     meta["threads"] = threads[:MAX_THREADS]     # 10,000 threads: the count says the rest
@@ -92,9 +75,17 @@ def collect(warnings: list[str]) -> dict:
         if not _maps_elf(read, start, path):     # locale archives, caches: not modules
             continue
         seen.add(path)
-        bid = build_id_in_memory(read, start)
+        bid = memory_elf.build_id(read, start)
         source = "memory" if bid else None
-        on_disk = core_file.build_id(path) if os.path.exists(path) else None
+        if kind == "live" and meta["pid"]:
+            here = f"/proc/{meta['pid']}/root{path}"
+            if not os.path.exists(here):
+                here = path     # /proc/PID/root unreadable (another user): the path itself
+        elif kind == "remote":  # a local file only when gdb reads local files (set sysroot)
+            here = target.gdb_path_for(path)
+        else:                   # a core: the file gdb read (under its sysroot)
+            here = target.gdb_path_for(path) or path
+        on_disk = core_file.build_id(here) if here and os.path.exists(here) else None
         if bid is None and on_disk:
             bid, source = on_disk, "file"
         entry = {"path": path, "base": start, "build_id": bid, "build_id_source": source}
@@ -106,6 +97,9 @@ def collect(warnings: list[str]) -> dict:
         meta["modules"].append(entry)
     if kind == "core":
         _check_loaded_executable(meta, loaded, warnings)
+    from . import loaded_files
+    libraries, read_by_gdb = target.shared_libraries()
+    warnings += loaded_files.check(meta["modules"], libraries, read_by_gdb, os.getcwd())
     return meta
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 
+from ..knowledge.skip_frames import PYTHON_STDLIB
 from .signature import NamedFrame, meaningful_frames, normalise_function
 from ..record import field, record
 
@@ -23,9 +24,7 @@ from ..record import field, record
 INTERPRETER_OBJECTS = (r"/python3?(?:\.\d+)?[^/]*$", r"/libpython3\.\d+[^/]*$",
                        r"/lib-dynload/[^/]+$", r"/libffi\.so[^/]*$")
 INTERPRETER = re.compile("|".join(INTERPRETER_OBJECTS))
-# Python files of the standard library: /usr/lib/python3.11/ctypes/__init__.py,
-# ~/.pyenv/versions/3.11.7/lib/python3.11/threading.py; not site-/dist-packages.
-_STDLIB = re.compile(r"/lib/python3(?:\.\d+)?/(?!(?:site|dist)-packages/)(.+)$")
+_STDLIB = PYTHON_STDLIB
 _PACKAGES = re.compile(r"/(?:site|dist)-packages/(.+)$")
 
 

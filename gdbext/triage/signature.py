@@ -181,7 +181,8 @@ def spill_key(report: dict) -> str:
 
 
 def deadlock_key(report: dict) -> str:
-    if report.get("cycles") or report.get("orphaned"):   # a cycle, or an owner that is gone
+    if report.get("cycles") or report.get("orphaned") or report.get("all_blocked"):
+        # a cycle, an owner that is gone, or every thread asleep for good
         return "+".join(sorted({p or "cycle" for p in report.get("patterns") or [None]}))
     stalled = sorted({h["state"] for h in report.get("stalled_holders") or []})
     return "+".join(f"held-while-{s}" for s in stalled)

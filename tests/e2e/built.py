@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host import GDB, REPO, find_kernel_core, kernel_cores_land_in_cwd, run, \
+from tests.host import GDB, REPO, find_kernel_core, kernel_cores_land_in_cwd, loader_args, run, \
     unlimited_core
 
 FAULTS = REPO / "fixtures" / "faults"
@@ -51,7 +51,7 @@ def triage(exe: Path, core: Path | None = None, run_args: str | None = None,
     report, never a traceback."""
     live = [] if core is not None else ["-ex", f"run {run_args or ''}"]
     out = subprocess.run([GDB, "-nx", "-q", "-batch", "-iex", "set debuginfod enabled off",
-                          *NO_GLIBC_DEBUG, "-ex", f"source {REPO / 'gdbinit.py'}", *live,
+                          *NO_GLIBC_DEBUG, *loader_args(), *live,
                           "-ex", "crash-triage --json", str(exe)]
                          + ([str(core)] if core is not None else []),
                          capture_output=True, text=True, timeout=120, cwd=cwd)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.host import (FIXTURES, debian_python, find_kernel_core, kernel_cores_land_in_cwd,
-                        unlimited_core)
+                        records_by_core, unlimited_core)
 
 EVERYDAY = FIXTURES / "everyday"
 PYTHON = debian_python()      # Debian's build of gdb's Python: _PyRuntime in the executable
@@ -43,11 +43,25 @@ class Case:
                                                for a in self.argv[1:]]]
 
     def available(self) -> str | None:
+        """Why this case cannot run here, else None.  A missing program is a
+        skip only when the build step said why (fixtures/everyday/everyday.mk
+        writes `not-built`); otherwise it is a failure, not a quiet skip."""
         if self.needs == "python" and not PYTHON.exists():
             return f"{PYTHON} is not installed"
         if not self.exe.exists():
-            return f"{self.exe} was not built (make setup)"
+            said = not_built().get(self.exe.name)
+            assert said, f"{self.exe} is missing and the build did not say why (make setup)"
+            return f"{self.exe.name} was not built here: {said}"
         return None
+
+
+def not_built() -> dict[str, str]:
+    """The programs the build step left out, with its reason."""
+    try:
+        text = (EVERYDAY / "not-built").read_text()
+    except FileNotFoundError:
+        return {}
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
 
 
 A, S, B = signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS
@@ -123,17 +137,31 @@ def run_case(case: Case, cwd: Path) -> Crash:
     return Crash(case, core, proc.stdout, proc.stderr, cwd, stderr_facts(proc.stderr))
 
 
-def make(directory: Path, names=None) -> list[Crash]:
-    out = []
+class Made(list):
+    """The crashes made, in CASES order; ``skipped``: case name -> why not."""
+    skipped: dict[str, str]
+
+
+def make(directory: Path, names=None) -> Made:
+    out = Made()
+    out.skipped = {}
     for case in CASES:
         if names is not None and case.name not in names:
             continue
-        if case.available() is None:
-            try:
-                out.append(run_case(case, directory / case.name))
-            except pytest.skip.Exception:     # this toolchain cannot make that crash
-                continue
+        why = case.available()
+        if why is not None:
+            out.skipped[case.name] = why
+            continue
+        try:
+            out.append(run_case(case, directory / case.name))
+        except pytest.skip.Exception as skip:     # this toolchain cannot make that crash
+            out.skipped[case.name] = str(skip)
     return out
+
+
+def by_core(crashes, records: list[dict]) -> dict[str, dict]:
+    """Batch records by case name, matched by core path (tests/host.py)."""
+    return records_by_core({c.case.name: c.core for c in crashes}, records)
 
 
 # --- what the runtime printed, parsed with the runtime's own format strings ----

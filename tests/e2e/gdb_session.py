@@ -1,4 +1,5 @@
-"""A real gdb driven through pexpect, with the extension sourced.
+"""A real gdb driven through pexpect, with the extension sourced (but for
+the vacuity check's "unloaded" mode: tests/host.VACUITY).
 
 Each test gets a fresh gdb.  A pager or a (y or n) query is a test failure:
 the commands must never ask.
@@ -10,7 +11,7 @@ import os
 
 import pexpect
 
-from tests.host import GDB, REPO
+from tests.host import GDB, REPO, loader_args
 
 PROMPT = "(gdbext-test) "
 NO_DEBUG_INFO = ["-iex", "set debug-file-directory /nonexistent"]
@@ -26,7 +27,7 @@ class GdbSession:
                 "-iex", f"set prompt {PROMPT}"]
         if not debuginfo:
             argv += NO_DEBUG_INFO
-        argv += ["-ex", f"source {REPO / 'gdbinit.py'}", *args]
+        argv += [*loader_args(), *args]
         env = dict(os.environ, TERM="dumb", LC_ALL="C.UTF-8", **(env or {}))
         self.child = pexpect.spawn(GDB, argv, cwd=str(cwd or REPO), env=env, echo=False,
                                    encoding="utf-8", codec_errors="replace",

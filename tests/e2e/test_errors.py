@@ -17,6 +17,7 @@ def _still_usable(gdb: GdbSession) -> None:
     assert gdb.cmd("print 6*7").strip().endswith("= 42")
 
 
+@pytest.mark.negative
 @pytest.mark.parametrize("command,needles", [
     ("isa-check", ["no process, core or executable"]),
     ("isa-check $pc", ["no process, core or executable"]),
@@ -27,9 +28,11 @@ def test_nothing_loaded(command, needles, tmp_path):
         _still_usable(gdb)
 
 
+@pytest.mark.negative
 @pytest.mark.parametrize("command,needles", [
     ("isa-check", ["no process or core", "ADDRESS"]),
-    ("isa-check --bogus", ["unrecognized arguments: --bogus"]),
+    pytest.param("isa-check --bogus", ["unrecognized arguments: --bogus"],   # needs no package
+                 marks=pytest.mark.negative(answered_without_packages=True)),
     ("isa-check no_such_symbol", ["cannot evaluate 'no_such_symbol'"]),
     ("isa-check 0", ["not mapped"]),
     ("isa-check 1 +", ["cannot evaluate"]),
@@ -40,6 +43,7 @@ def test_executable_without_process(command, needles, isa_crash, tmp_path):
         _still_usable(gdb)
 
 
+@pytest.mark.negative
 def test_unmapped_pc_in_live_process(isa_crash, tmp_path):
     with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
         gdb.cmd("run baseline >/dev/null 2>&1 </dev/null")
@@ -49,6 +53,7 @@ def test_unmapped_pc_in_live_process(isa_crash, tmp_path):
         _still_usable(gdb)
 
 
+@pytest.mark.negative
 def test_junk_core_leaves_no_target(isa_crash, tmp_path):
     junk = tmp_path / "junk.core"
     junk.write_bytes(os.urandom(4096))
@@ -58,6 +63,7 @@ def test_junk_core_leaves_no_target(isa_crash, tmp_path):
         _still_usable(gdb)
 
 
+@pytest.mark.negative
 def test_non_x86_64_architecture(isa_crash, tmp_path):
     with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
         gdb.cmd("set architecture i386")
@@ -90,6 +96,7 @@ def test_missing_dependencies_name_the_fix(isa_crash, tmp_path, monkeypatch):
         assert f"make -C {REPO} setup" in line
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the loader imports no dependency
 def test_gdbinit_never_puts_the_current_directory_on_sys_path(tmp_path):
     (tmp_path / "gdbext").mkdir()
     (tmp_path / "gdbext" / "__init__.py").write_text("raise SystemExit('imported from cwd')\n")
@@ -100,14 +107,21 @@ def test_gdbinit_never_puts_the_current_directory_on_sys_path(tmp_path):
         assert str(REPO / "gdbext") in where and "False" in where
 
 
-@pytest.mark.parametrize("expression", ["$pc=main", "$rax = 5", "$rsp++", "$rbx += 8",
-                                        "(long)malloc(16)", "baseline_kernel(0)"])
-def test_address_expressions_never_modify_the_program(expression, isa_crash, tmp_path):
+WRITES = "would modify the program"
+CALLS = "Cannot call functions in the program: may-call-functions is off"   # gdb's words
+
+
+@pytest.mark.negative
+@pytest.mark.parametrize("expression,reason", [
+    ("$pc=main", WRITES), ("$rax = 5", WRITES), ("$rsp++", WRITES), ("$rbx += 8", WRITES),
+    ("(long)malloc(16)", CALLS), ("baseline_kernel(0)", CALLS)])
+def test_address_expressions_never_modify_the_program(expression, reason, isa_crash, tmp_path):
     with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
         gdb.cmd("run baseline >/dev/null 2>&1 </dev/null")
         regs = gdb.cmd("info registers")
         out = gdb.cmd(f"isa-check {expression}")
-        _one_error_line(out)
+        # refused, and for that reason: not a usage error or a missing package
+        _one_error_line(out, f"'{expression}'", reason)
         assert gdb.cmd("info registers") == regs
         assert "on" in gdb.cmd("show may-call-functions")   # restored for the user
 

@@ -22,8 +22,8 @@ import sys
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.host import GDB, REPO, find_kernel_core, kernel_cores_land_in_cwd, run, \
-    unlimited_core
+from tests.host import GDB, REPO, find_kernel_core, kernel_cores_land_in_cwd, records_by_core, \
+    run, unlimited_core
 
 pytestmark = pytest.mark.xdist_group("fault-corpus")
 
@@ -95,11 +95,13 @@ def triaged(crashes):
     without glibc debug info."""
     keys = list(crashes)
     cores = [crashes[k].core for k in keys]
-    full = batch(*cores, "--jobs", "2", "--no-summary")
-    bare = batch(*cores, "--jobs", "2", "--no-summary", "--debug-file-directory",
-                 "/nonexistent")
+    named = {key: crashes[key].core for key in keys}
+    full = records_by_core(named, batch(*cores, "--jobs", "2", "--no-summary"))
+    bare = records_by_core(named, batch(*cores, "--jobs", "2", "--no-summary",
+                                        "--debug-file-directory", "/nonexistent"))
     out = {}
-    for key, a, b in zip(keys, full, bare):
+    for key in keys:
+        a, b = full[key], bare[key]
         assert a["status"] == "ok" and b["status"] == "ok", (key, a.get("error"))
         out[key] = (a["triage"], b["triage"])
     return out

@@ -2,11 +2,16 @@
 ADDRESS form, each with and without glibc debug info."""
 from __future__ import annotations
 
+import re
+import shutil
+import signal
+import subprocess
+
 import pytest
 
 from tests.e2e.conftest import MODES, objdump_at
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.host import cpuinfo, parse_announcement
+from tests.host import FIXTURES, cpuinfo, parse_announcement, run, unlimited_core
 
 SOURCES = ["live", "gcore", "kernel", "static"]
 
@@ -120,3 +125,97 @@ def test_address_expressions(isa_crash, symbols, tmp_path):
                      for e in ("fma4_fault", "&fma4_fault", f"{fault:#x}",
                                f"fma4_kernel + {fault - symbols['fma4_kernel']}")}
     assert addresses == {fault}
+
+
+# x86-64 psABI 1.0 §3.1.1 "Micro-Architecture Levels" (cpuinfo spellings:
+# pni = SSE3, abm = LZCNT, lahf_lm = LAHF/SAHF in 64-bit mode).
+PSABI_V2 = {"cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"}
+PSABI_V3 = {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}
+
+
+def _guest_cpuid(model: str) -> dict[str, int]:
+    """CPUID bits as the baseline build of the fixture prints them under qemu."""
+    out = run(["qemu-x86_64", "-cpu", model, str(FIXTURES / "built_base"), "cpuid"]).stdout
+    return {k: int(v) for k, v in (line.split("=") for line in out.split())}
+
+
+PSABI_V4 = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
+# (program, qemu CPU model): gcc -march builds and rustc -Ctarget-cpu=x86-64-v3
+BUILDS = [("built_v3", "Nehalem"), ("built_v3", "SandyBridge"), ("built_v4", "Haswell"),
+          ("rust/bits_v3", "Nehalem")]
+
+
+def _psabi_level(absent: set) -> str:
+    for n, features in ((4, PSABI_V2 | PSABI_V3 | PSABI_V4), (3, PSABI_V2 | PSABI_V3),
+                        (2, PSABI_V2)):
+        if not features & absent:
+            return f"x86-64-v{n}"
+    return "x86-64-v1"
+
+
+@pytest.mark.parametrize("debuginfo", [True, False], ids=["debuginfo", "nodebuginfo"])
+@pytest.mark.parametrize("program, model", BUILDS, ids=[f"{p}-{m}" for p, m in BUILDS])
+def test_a_build_for_a_newer_cpu_says_what_it_was_built_for(program, model, debuginfo,
+                                                            tmp_path):
+    """A program built for a newer CPU run on an older guest CPU: the report
+    names the -march the producer recorded (rustc records none, and says so),
+    the guest's psABI level and what it lacks; a guest core has no
+    NT_SIGINFO, so the signal comes from pr_cursig with no si_code quoted."""
+    if shutil.which("qemu-x86_64") is None:
+        pytest.skip("qemu-user is not installed")
+    exe = FIXTURES / program
+    producer = run(["readelf", "--debug-dump=info", str(exe)]).stdout
+    found = re.search(r"DW_AT_producer.*\s-march=(\S+)", producer)
+    march = found.group(1) if found else None
+    rust = "rustc version" in producer
+    assert (march is None) == rust, march
+    bits = _guest_cpuid(model)
+    absent = {name for name, v in bits.items() if not v}
+    level = _psabi_level(absent)
+    proc = subprocess.run(["qemu-x86_64", "-cpu", model, str(exe)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=unlimited_core, stdin=subprocess.DEVNULL)
+    assert proc.returncode in (-signal.SIGILL, 128 + signal.SIGILL), proc
+    cores = sorted(tmp_path.glob(f"qemu_{exe.name}_*.core"))
+    if not cores:
+        pytest.skip("qemu wrote no guest core")
+    assert "NT_SIGINFO" not in run(["readelf", "-n", str(cores[0])]).stdout
+    with GdbSession(str(exe), "-ex", f"core-file {cores[0]}", debuginfo=debuginfo,
+                    cwd=tmp_path) as gdb:
+        text = gdb.cmd("isa-check")
+        r = gdb.json("isa-check --json")
+    assert_no_traceback(text)
+    assert r["verdict"] == "unsupported"
+    assert r["missing"] and set(r["missing"]) <= absent
+    assert r["cpu"]["source"] == "process"            # glibc's snapshot of the guest CPU
+    assert r["signal"]["name"] == "SIGILL" and r["signal"]["source"] == "pr_cursig"
+    assert r["signal"]["code"] is None and r["signal"]["code_name"] is None
+    assert not any("ILL_" in reason for reason in r["reasons"]), r["reasons"]
+    assert "ILL_" not in text and "pr_cursig" in text
+    assert r["cpu_level"]["level"] == level and r["cpu_level"]["known"]
+    following = {"x86-64-v1": PSABI_V2, "x86-64-v2": PSABI_V3, "x86-64-v3": PSABI_V4}[level]
+    assert set(r["cpu_level"]["next_level_lacks"]) == following & absent
+    assert f"cpu level    {level}" in text
+    [fix] = r["hints"]
+    if rust:
+        assert r["built_for"]["march"] is None and r["built_for"]["language"] == "rust"
+        assert "is_x86_feature_detected!" in fix and f"target-cpu={level}" in fix
+        return
+    assert r["built_for"]["march"] == march and r["built_for"]["level"] == march
+    assert f"-march={march}" in fix and "target_clones" in fix and "glibc-hwcaps" in fix
+    assert f"-march={level}" in fix
+    assert f"-march={march} in DW_AT_producer" in text
+
+
+def test_a_baseline_build_says_the_code_chose_the_instruction(isa_crash, tmp_path):
+    """isa_crash is built for the default target and holds hand-written kernels:
+    the advice blames the code's own choice, not the build flags."""
+    producer = run(["readelf", "--debug-dump=info", str(isa_crash)]).stdout
+    march = re.search(r"DW_AT_producer.*\s-march=(\S+)", producer)
+    with GdbSession(str(isa_crash), cwd=tmp_path) as gdb:
+        r = gdb.json("isa-check --json --cpu nehalem avx512_fault")
+    assert r["verdict"] == "unsupported"
+    assert r["built_for"]["march"] == (march.group(1) if march else None)
+    assert r["cpu_level"]["level"] == "x86-64-v2"
+    if march:
+        assert any("chosen by the code itself" in h for h in r["hints"]), r["hints"]

@@ -39,6 +39,7 @@ def check(r: dict, raw: bool, kernel: bool, hidden: bool) -> None:
     assert r["cpu"]["kernel_flags_source"].startswith("this host's /proc/cpuinfo")
 
 
+@pytest.mark.negative
 @pytest.mark.parametrize("symbol", ["rdseed32_insn", "rdseed64_insn"])
 def test_no_process_consults_the_kernel_too(symbol, tmp_path):
     raw, kernel, hidden = expectations()

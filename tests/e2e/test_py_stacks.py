@@ -8,6 +8,7 @@ shared-libpython builds of 3.11, 3.12 and 3.13 when pyenv has them.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,7 +20,8 @@ import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
 from tests.host import (FIXTURES, GDB, REPO, debian_python, find_kernel_core, host_has,
-                        interpreter_params, pyenv_python, run, unlimited_core)
+                        interpreter_params, libpython_with_dwarf, pyenv_python, run,
+                        unlimited_core)
 
 SCRIPTS = REPO / "fixtures" / "python"
 DEBIAN = debian_python()
@@ -154,8 +156,9 @@ def test_gil_holder(python, tmp_path):
 
 
 def test_busy_threads_no_false_holder(tmp_path):
-    """Threads contending for the GIL: whoever is marked holding it is a
-    Python thread of the process, and nothing else is exact."""
+    """Threads contending for the GIL, stopped three times: the holder that
+    printed its line keeps it in libc's sleep (ctypes.PyDLL), so it is the
+    owner every time, and no spinner is marked holding it."""
     need_debian()
     proc, facts = _start(DEBIAN, "gil_holder.py", lines=4, cwd=tmp_path)
     try:
@@ -163,9 +166,9 @@ def test_busy_threads_no_false_holder(tmp_path):
             for _ in range(3):
                 result = gdb.json("py-stacks --json")
                 owner = result["gil"]["owner"]
-                assert owner is None or owner in {f["lwp"] for f in facts.values()}
+                assert owner == facts["holder"]["lwp"], result["gil"]
                 holders = [t["lwp"] for t in result["threads"] if t["gil"] == "holds"]
-                assert holders == ([owner] if owner else [])
+                assert holders == [owner]
                 gdb.cmd("continue &")
                 time.sleep(0.2)
                 gdb.cmd("interrupt")
@@ -174,6 +177,7 @@ def test_busy_threads_no_false_holder(tmp_path):
         _stop(proc)
 
 
+@pytest.mark.negative
 def test_not_python(tmp_path):
     binary = FIXTURES / "isa_crash"
     with GdbSession(str(binary), "-ex", "break main", "-ex", "run baseline >/dev/null 2>&1",
@@ -182,6 +186,7 @@ def test_not_python(tmp_path):
         assert_one_error_line(out, "py-stacks", "not a CPython process")
 
 
+@pytest.mark.negative
 def test_no_process():
     with GdbSession() as gdb:
         out = gdb.cmd("py-stacks")
@@ -258,6 +263,7 @@ def test_numpy_sigill_python_line(numpy_core):
         assert "[inferred: found by stack scanning]" in text
 
 
+@pytest.mark.negative
 def test_bad_thread_argument(tmp_path):
     need_debian()
     proc, facts = _start(DEBIAN, "threads.py", "1", lines=2, cwd=tmp_path)
@@ -352,25 +358,60 @@ def test_gil_mutex_deadlock(python, tmp_path):
         _stop(proc)
 
 
+def _gdb_thread_lwps(gdb: GdbSession) -> dict[int, int]:
+    """gdb's own thread numbers -> LWPs (`info threads`, not gdbext)."""
+    return {int(m.group(1)): int(m.group(2)) for m in
+            re.finditer(r"^\*?\s*(\d+)\s+Thread 0x[0-9a-f]+ \(LWP (\d+)\)",
+                        gdb.cmd("info threads"), re.M)}
+
+
+@pytest.mark.negative
 def test_read_only(tmp_path):
     """py-stacks in every form leaves the process and the session as they
     were (tests/e2e/snapshot.py, computed without gdbext): memory, every
-    thread's registers and kernel state, the selection, the settings."""
+    thread's registers and kernel state, the selection, the settings -- and
+    each form answered what it should: the lines each thread printed it is
+    blocked on, the ABBA cycle, gdb's thread 3 alone, the refusals."""
     need_debian()
     from tests.e2e import snapshot
     proc, facts = _start(DEBIAN, "locks.py", "abba", lines=3, cwd=tmp_path)
+    answers = {}
     try:
         with GdbSession(str(DEBIAN), "-ex", f"attach {proc.pid}", debuginfo=False) as gdb:
+            lwps = _gdb_thread_lwps(gdb)
             gdb.cmd("thread 2")
             gdb.cmd("frame 1")
             before = snapshot.take(gdb, proc.pid)
             for command in ("py-stacks", "py-stacks --native", "py-stacks --locks --json",
                             "py-stacks --native 3", "py-stacks 77", "py-stacks --bogus"):
-                assert_no_traceback(gdb.cmd(command))
+                answers[command] = gdb.cmd(command)
+                assert_no_traceback(answers[command])
                 diff = before.differences(snapshot.take(gdb, proc.pid))
                 assert not diff, (command, diff)
     finally:
         _stop(proc)
+    assert sorted(lwps.values()) == sorted(f["lwp"] for f in facts.values()), (lwps, facts)
+    script = SCRIPTS / "locks.py"
+    for command in ("py-stacks", "py-stacks --native"):
+        text = answers[command]
+        assert text.startswith("py-stacks: CPython "), text
+        for fact in facts.values():
+            assert f"(LWP {fact['lwp']})" in text and f"{script}:{fact['line']} in " in text
+    result = json.loads(next(line for line in answers["py-stacks --locks --json"].splitlines()
+                             if line.startswith("{")))
+    assert result["schema"] == "gdbext/py-stacks/1" and result["target"] == "live"
+    by_lwp = {t["lwp"]: t for t in result["threads"]}
+    for fact in facts.values():        # main's own line is under threading's join
+        ours = [f for f in by_lwp[fact["lwp"]]["python"] if f["file"] == str(script)]
+        assert ours[0]["line"] == fact["line"], by_lwp[fact["lwp"]]["python"]
+    waits = _locks_by_waiter(result)
+    t1, t2 = facts["t1"]["lwp"], facts["t2"]["lwp"]
+    assert (waits[t1]["owner"], waits[t2]["owner"]) == (t2, t1)
+    third = answers["py-stacks --native 3"]
+    assert re.findall(r"^Thread (\d+) \(LWP (\d+)\)", third, re.M) == [("3", str(lwps[3]))]
+    assert_one_error_line(answers["py-stacks 77"], "py-stacks", "no thread 77")
+    assert_one_error_line(answers["py-stacks --bogus"], "py-stacks",
+                          "unrecognized arguments: --bogus")
 
 
 def _core_offset(core: Path, address: int) -> int:
@@ -378,42 +419,92 @@ def _core_offset(core: Path, address: int) -> int:
     return core_file_offset(core, address)
 
 
-def test_corrupt_frame_chain_in_a_core(tmp_path):
+# Plain gdb's Python (no gdbext) over libpython's DWARF: every thread's
+# frame chain, leaf first, as (frame address, co_name); and the offsets of
+# the two fields the test damages.
+PLAIN_FRAMES = r"""
+import gdb, json
+def field(value, *names):
+    for name in names:
+        if name in [f.name for f in value.type.target().fields()]:
+            return value[name]
+    raise gdb.GdbError(f"none of {names} in {value.type}")
+ascii_p = gdb.lookup_type("PyASCIIObject").pointer()
+char_p = gdb.lookup_type("char").pointer()
+code_p = gdb.lookup_type("PyCodeObject").pointer()
+threads = {}
+ts = gdb.parse_and_eval("_PyRuntime.interpreters.head->threads.head")
+while int(ts):
+    names = [f.name for f in ts.type.target().fields()]
+    frame = ts["cframe"]["current_frame"] if "cframe" in names else ts["current_frame"]
+    chain = []
+    while int(frame) and len(chain) < 200:
+        code = field(frame, "f_code", "f_executable").cast(code_p)
+        kind = code["ob_base"]["ob_base"]["ob_type"]["tp_name"].string()
+        # 3.12+'s entry frames of the C stack hold another object than code
+        name = (code["co_name"].cast(ascii_p) + 1).cast(char_p).string() \
+            if kind == "code" else None
+        chain.append([int(frame), name])
+        frame = frame["previous"]
+    threads[int(ts["native_thread_id"])] = chain
+    ts = ts["next"]
+frame_t = gdb.lookup_type("_PyInterpreterFrame")
+code_field = "f_code" if "f_code" in [f.name for f in frame_t.fields()] else "f_executable"
+offsets = {"code": int(gdb.parse_and_eval(f"(long)&((_PyInterpreterFrame*)0)->{code_field}")),
+           "previous": int(gdb.parse_and_eval("(long)&((_PyInterpreterFrame*)0)->previous"))}
+print("PLAIN " + json.dumps({"threads": threads, "offsets": offsets}))
+"""
+
+
+def _plain_python_frames(python: Path, core: Path, tmp_path: Path) -> dict:
+    script = tmp_path / "plain_frames.py"
+    script.write_text(PLAIN_FRAMES)
+    out = run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+               "-ex", f"source {script}", str(python), str(core)]).stdout
+    plain = json.loads(next(l for l in out.splitlines() if l.startswith("PLAIN "))[6:])
+    plain["threads"] = {int(k): v for k, v in plain["threads"].items()}
+    return plain
+
+
+def _pyenv_with_dwarf(version: str) -> Path:
+    return pyenv_python(version) if libpython_with_dwarf(version) else None
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_corrupt_frame_chain_in_a_core(version, tmp_path):
     """A gcore whose frame chain was damaged on disk -- a frame pointing back
     at itself, a code pointer to garbage -- gives warnings, never a
-    traceback, and the intact threads still show."""
-    need_debian()
-    proc, facts = _start(DEBIAN, "threads.py", "2", lines=3, cwd=tmp_path)
+    traceback, and the intact threads still show.  The frames to damage and
+    the fields' offsets come from plain gdb on pyenv's libpython (its
+    DWARF), not from py-stacks."""
+    python = _pyenv_with_dwarf(version)
+    proc, facts = _start(python, "threads.py", "2", lines=3, cwd=tmp_path)
     core = tmp_path / "py.core"
     try:
         run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
              "-ex", f"attach {proc.pid}", "-ex", f"gcore {core}", "-ex", "detach"])
     finally:
         _stop(proc)
-    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
-        before = gdb.json("py-stacks --json")
+    plain = _plain_python_frames(python, core, tmp_path)
     w0, w1 = facts["w0"]["lwp"], facts["w1"]["lwp"]
-    by_lwp = {t["lwp"]: t for t in before["threads"]}
-    loop_frame = by_lwp[w0]["python"][1]["address"]       # worker(): point it at itself
-    bad_frame = by_lwp[w1]["python"][0]["address"]        # leaf(): f_code to garbage
+    assert set(plain["threads"]) == {f["lwp"] for f in facts.values()}, plain["threads"]
+    loop_frame = next(a for a, name in plain["threads"][w0] if name == "worker")   # at itself
+    bad_frame = next(a for a, name in plain["threads"][w1] if name == "leaf")      # code: junk
     data = bytearray(core.read_bytes())
-    # _PyInterpreterFrame (Include/internal/pycore_frame.h at each tag): 3.11
-    # f_code @32, previous @48; 3.12 f_code @0, previous @8; 3.13 f_executable
-    # @0, previous @8
-    minor = int(DEBIAN.name[len("python3."):])
-    code_at, previous_at = {11: (32, 48), 12: (0, 8), 13: (0, 8)}[minor]
-    off = _core_offset(core, loop_frame + previous_at)
+    off = _core_offset(core, loop_frame + plain["offsets"]["previous"])
     data[off:off + 8] = loop_frame.to_bytes(8, "little")
-    off = _core_offset(core, bad_frame + code_at)
+    off = _core_offset(core, bad_frame + plain["offsets"]["code"])
     data[off:off + 8] = (0x4141414141414140).to_bytes(8, "little")
     core.write_bytes(bytes(data))
-    with GdbSession(str(DEBIAN), str(core), debuginfo=False) as gdb:
+    with GdbSession(str(python), str(core), debuginfo=False) as gdb:
         out = gdb.cmd("py-stacks")
         assert_no_traceback(out)
         assert "loops at" in out and "no code object" in out
         after = gdb.json("py-stacks --json")
         by_lwp = {t["lwp"]: t for t in after["threads"]}
-        assert len(by_lwp[w0]["python"]) == 2                   # leaf, worker, then the loop
+        # leaf, worker, then the loop back to worker
+        assert [f["function"] for f in by_lwp[w0]["python"]] == ["leaf", "worker"]
+        assert [f["address"] for f in by_lwp[w0]["python"]][1] == loop_frame
         assert by_lwp[w1]["python"] == []
         main = by_lwp[facts["main"]["lwp"]]["python"][0]
         assert main["line"] == facts["main"]["line"]

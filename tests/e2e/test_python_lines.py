@@ -27,6 +27,7 @@ import pytest
 
 from tests.e2e.gdb_session import NO_DEBUG_INFO, assert_no_traceback
 from tests.host import (GDB, REPO, debian_python, find_kernel_core, gdb_python_version,
+                        loader_args,
                         host_has, kernel_cores_land_in_cwd, run, unlimited_core)
 
 SCRIPTS = REPO / "fixtures" / "python"
@@ -73,7 +74,7 @@ def _gdb(*args: str, debuginfo: bool = True, env: dict | None = None) -> str:
     sets = [a for k, v in (env or {}).items() for a in ("-iex", f"set environment {k}={v}")]
     argv = [GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
             *([] if debuginfo else NO_DEBUG_INFO), *sets,
-            "-ex", f"source {REPO / 'gdbinit.py'}", *args]
+            *loader_args(), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL, env=dict(os.environ, LC_ALL="C.UTF-8"))
     assert_no_traceback(proc.stdout + proc.stderr)
@@ -338,6 +339,7 @@ def test_spill_audit_names_the_ctypes_line(python, spill_library, tmp_path):
                    "here" in r["_text"]
 
 
+@pytest.mark.negative
 # --- no Python, no cost -------------------------------------------------------------------
 def test_not_python_reads_no_python(tmp_path):
     """A C program's SIGSEGV: no python field, and the CPython reader is

@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.host import FIXTURES, GDB, REPO, kernel_core
+from tests.e2e.gdb_session import GdbSession, assert_no_traceback, assert_one_error_line
+from tests.host import FIXTURES, GDB, REPO, facts_of, gdbext_cli, kernel_core
+
+# Every test here claims something gdbext does NOT do; each also checks what
+# the commands answered, so that a gdbext that does nothing fails it
+# (scripts/vacuity-check).
+pytestmark = pytest.mark.negative
 
 HOSTILE = FIXTURES / "hostile"
-GDBEXT_CLI = REPO / ".venv" / "bin" / "gdbext"
 # Names gdbext or Python would import if a hostile directory were on sys.path.
 BAIT_MODULES = ("gdbext", "tabulate", "iced_x86", "elftools", "archspec", "sitecustomize",
                 "usercustomize", "json", "gdb")
@@ -42,15 +46,76 @@ def _markers(marker: Path) -> list[str]:
 
 
 @pytest.fixture
-def crash_dir(tmp_path) -> tuple[Path, Path, Path]:
+def crash_dir(tmp_path) -> tuple[Path, Path, Path, dict]:
     """A copy of the fixture and its kernel core in a directory full of bait;
-    (the directory, the executable, the core)."""
+    (the directory, the executable, the core, what the fixture printed: its
+    pid and the unmapped target it jumped to)."""
     where = tmp_path / "crash"
     where.mkdir()
     exe = where / "hostile"
     shutil.copy2(HOSTILE, exe)
-    core, _, _ = kernel_core([str(exe), "badjump"], where)
-    return where, exe, core
+    core, stdout, _ = kernel_core([str(exe), "badjump"], where)
+    facts = facts_of(stdout)
+    assert facts["mode"] == "badjump" and facts["target"].startswith("0x"), stdout
+    return where, exe, core, facts
+
+
+def _run_every_command(gdb: GdbSession) -> dict[str, str]:
+    answers = {}
+    for command in EVERY_COMMAND:
+        answers[command] = gdb.cmd(command)
+        assert_no_traceback(answers[command])
+    return answers
+
+
+def _json(out: str, command: str) -> dict:
+    objects = [line for line in out.splitlines() if line.startswith("{")]
+    assert len(objects) == 1, out
+    report = json.loads(objects[0])
+    assert report["schema"] == f"gdbext/{command.split()[0]}/1", report["schema"]
+    return report
+
+
+def _check_answers(answers: dict[str, str], facts: dict, exe: Path | None) -> None:
+    """What each command must answer on the badjump core, from the fixture's
+    own words: its pid (one thread) and the unmapped address it jumped to.
+    ``exe`` None: gdb has the core alone, no program file."""
+    target, pid = int(facts["target"], 16), int(facts["pid"])
+    for command in ("isa-check", "isa-check --json", "spill-audit", "spill-audit --json"):
+        assert_one_error_line(answers[command], command.split()[0], f"{target:#x}",
+                              "not mapped")
+    if exe is None:
+        for command in ("isa-scan", "isa-scan --json"):
+            assert_one_error_line(answers[command], "isa-scan", "no program loaded")
+    else:
+        assert answers["isa-scan"].startswith("isa-scan: ") and str(exe) in answers["isa-scan"]
+        scan = _json(answers["isa-scan --json"], "isa-scan")
+        assert [o["path"] for o in scan["objects"]][:1] == [str(exe)], scan["objects"]
+    assert answers["deadlock-graph"].startswith("deadlock-graph: no deadlock")
+    graph = _json(answers["deadlock-graph --json"], "deadlock-graph")
+    assert graph["verdict"] == "no-deadlock" and graph["target"] == "core"
+    assert [t["lwp"] for t in graph["threads"]] == [pid]
+    assert answers["crash-triage"].startswith("crash-triage: SIGSEGV ")
+    assert f"pc {target:#x} is in no mapping" in answers["crash-triage"]
+    triage = _json(answers["crash-triage --json"], "crash-triage")
+    _check_triage(triage, facts)
+
+
+def _check_triage(triage: dict, facts: dict) -> None:
+    assert triage["verdict"] == "jump-to-unmapped", triage["verdict"]
+    assert triage["stop"]["signal"] == "SIGSEGV"
+    assert triage["stop"]["addr"] == int(facts["target"], 16)
+    assert triage["thread"]["lwp"] == int(facts["pid"])
+
+
+def _one_record(stdout: str, facts: dict) -> dict:
+    """The batch CLI's one triage record (the summary table follows it)."""
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert len(records) == 1, stdout
+    record = records[0]
+    assert record["schema"] == "gdbext/triage-record/1" and record["status"] == "ok", record
+    _check_triage(record["triage"], facts)
+    return record
 
 
 def _plain_gdb_safe_path() -> str:
@@ -59,15 +124,14 @@ def _plain_gdb_safe_path() -> str:
 
 
 def test_nothing_near_the_crash_is_imported_or_trusted(crash_dir, tmp_path):
-    where, exe, core = crash_dir
+    where, exe, core, facts = crash_dir
     marker = tmp_path / "ran"
     _bait(where, marker)
     safe_path = _plain_gdb_safe_path()
     with GdbSession(str(exe), str(core), cwd=where) as gdb:
         assert_no_traceback(gdb.startup)
         assert gdb.cmd("show auto-load safe-path").strip() == safe_path
-        for command in EVERY_COMMAND:
-            assert_no_traceback(gdb.cmd(command))
+        _check_answers(_run_every_command(gdb), facts, exe)
         path = json.loads(gdb.cmd("python import json, sys; print(json.dumps(sys.path))")
                           .strip().splitlines()[-1])
         assert gdb.cmd("show auto-load safe-path").strip() == safe_path
@@ -78,31 +142,33 @@ def test_nothing_near_the_crash_is_imported_or_trusted(crash_dir, tmp_path):
 
 
 def test_the_batch_cli_imports_nothing_from_its_directory(crash_dir, tmp_path):
-    where, exe, core = crash_dir
+    where, exe, core, facts = crash_dir
     marker = tmp_path / "ran"
     _bait(where, marker)
-    proc = subprocess.run([str(GDBEXT_CLI), "triage", str(core)], cwd=where,
+    proc = subprocess.run([*gdbext_cli(), "triage", str(core)], cwd=where,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.splitlines()[0])["verdict"] == "jump-to-unmapped"
+    assert _one_record(proc.stdout, facts)["executable"] == str(exe)
     assert _markers(marker) == []
 
 
 def test_a_program_the_core_names_is_read_never_run(crash_dir, tmp_path):
     """The CLI finds the executable from the core's file note: a script put
     in its place must be refused as a file, not executed."""
-    where, exe, core = crash_dir
+    where, exe, core, facts = crash_dir
     marker = tmp_path / "ran"
     exe.unlink()
     exe.write_text(f"#!/bin/sh\ntouch {marker}-exe\n")
     exe.chmod(0o755)
-    proc = subprocess.run([str(GDBEXT_CLI), "triage", str(core)], cwd=tmp_path,
+    proc = subprocess.run([*gdbext_cli(), "triage", str(core)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    _one_record(proc.stdout, facts)        # triaged from the core's own memory
     assert _markers(marker) == []
-    with GdbSession(str(core), cwd=tmp_path) as gdb:       # gdb on the core alone
-        for command in EVERY_COMMAND:
-            assert_no_traceback(gdb.cmd(command))
+    # gdb on the core alone (no program file): the commands read the core
+    with GdbSession("-ex", f"core-file {core}", cwd=tmp_path) as gdb:
+        _check_answers(_run_every_command(gdb), facts, None)
     assert _markers(marker) == []
 
 
@@ -111,17 +177,18 @@ def _files(*roots: Path) -> set[str]:
 
 
 def test_files_are_written_only_where_asked(crash_dir, tmp_path):
-    where, exe, core = crash_dir
+    where, exe, core, facts = crash_dir
     home, cwd, out = tmp_path / "home", tmp_path / "cwd", tmp_path / "out"
     for d in (home, cwd, out):
         d.mkdir()
     before = _files(where, home, cwd, out)
     with GdbSession(str(exe), str(core), cwd=cwd, env={"HOME": str(home)}) as gdb:
-        for command in EVERY_COMMAND:
-            assert_no_traceback(gdb.cmd(command))
+        _check_answers(_run_every_command(gdb), facts, exe)
         assert_no_traceback(gdb.cmd(f"deadlock-graph --dot {out / 'g.dot'}"))
-    proc = subprocess.run([str(GDBEXT_CLI), "triage", "--out", str(out / "r.jsonl"),
+    proc = subprocess.run([*gdbext_cli(), "triage", "--out", str(out / "r.jsonl"),
                            str(core)], cwd=cwd, capture_output=True, text=True, timeout=120,
                           env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
+    assert (out / "g.dot").read_text().startswith("digraph")
+    _one_record((out / "r.jsonl").read_text(), facts)
     assert _files(where, home, cwd, out) - before == {str(out / "g.dot"), str(out / "r.jsonl")}

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,13 +27,14 @@ from tests.e2e.conftest import MODES
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
 from tests.e2e.hung import DEADLOCK, abort_when_blocked
 from tests.e2e.test_py_stacks import DEBIAN, SCRIPTS, _start, _stop, need_debian
-from tests.host import GDB, REPO, debian_python, find_kernel_core, interpreter_params, run
+from tests.host import GDB, REPO, debian_python, find_kernel_core, gdbext_cli, gdbserver, \
+    interpreter_params, run
 
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
 def gdbext(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gdbext", *map(str, args)],
+    return subprocess.run([*gdbext_cli(module=True), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO,
                           env=ENV, stdin=subprocess.DEVNULL)
 
@@ -208,6 +208,7 @@ def test_sigill_core_isa_check_and_crash_triage(kernel_core, isa_crash):
     assert json.loads(triage.stdout)["stop"]["signal"] == mode.signal
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 # -- the target cannot be analysed: exit 2 and one line ---------------------
 
 def test_no_such_process(tmp_path):
@@ -232,6 +233,7 @@ def test_another_tracer_is_named(hang):
     assert_left_running(h.pid)
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 def test_not_a_core(tmp_path):
     junk = tmp_path / "core.junk"
     junk.write_bytes(os.urandom(4096))
@@ -243,6 +245,7 @@ def test_not_a_core(tmp_path):
     assert "not a core (4)" in one_line(elf, "deadlock-graph")
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                     reason="needs root to run the CLI as another user")
 def test_another_users_process_is_refused_by_uid(hang):
@@ -259,8 +262,9 @@ def test_another_users_process_is_refused_by_uid(hang):
         for path in (shared, *shared.rglob("*")):
             path.chmod(0o755 if path.is_dir() else 0o644)
         proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               str(interpreter), "-m", "gdbext", "deadlock-graph", "-p",
-                               str(h.pid)], capture_output=True, text=True, timeout=120,
+                               *gdbext_cli(module=True, python=interpreter),
+                               "deadlock-graph", "-p", str(h.pid)],
+                              capture_output=True, text=True, timeout=120,
                               env=dict(ENV, PYTHONPATH=str(shared)), cwd="/")
     finally:
         shutil.rmtree(shared)
@@ -337,22 +341,10 @@ def test_ctrl_c_mid_analysis_leaves_the_process_running(how, after, tmp_path):
 
 # -- gdbserver ----------------------------------------------------------------
 
-@pytest.mark.skipif(not shutil.which("gdbserver"), reason="no gdbserver")
 def test_remote_gdbserver_attach(hang):
     h = hang("abba")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(h.pid)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in server.stdout:
-            if "Listening on port" in line:
-                break
-        proc = gdbext("deadlock-graph", "--remote", f"127.0.0.1:{port}", "--json")
-        server.wait(timeout=30)         # gdb detached: gdbserver ends
-    finally:
-        server.kill() if server.poll() is None else None
+    with gdbserver(h.pid) as address:
+        proc = gdbext("deadlock-graph", "--remote", address, "--json")
     assert proc.returncode == 1, proc.stderr
     r = json.loads(proc.stdout)
     assert [sorted(c) for c in r["cycles"]] == [sorted([h.tid("T1"), h.tid("T2")])]
@@ -393,6 +385,7 @@ def test_triage_live_processes_and_cores_in_one_run(hang, abba_core, tmp_path):
     assert "3 core(s): 3 triaged" in proc.stderr
 
 
+@pytest.mark.negative(answered_without_packages=True)     # the CLI refuses before any gdb
 def test_triage_a_process_that_is_gone_is_an_error_record():
     gone = subprocess.Popen(["true"])
     gone.wait()

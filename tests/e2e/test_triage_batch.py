@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e import corpus
 from tests.e2e.gdb_session import assert_no_traceback
-from tests.host import REPO
+from tests.host import REPO, records_by_core
 
 pytestmark = pytest.mark.xdist_group("triage-corpus")   # one worker builds the corpus
 
@@ -91,9 +91,10 @@ def batch(runs):
     return {
         "proc": one, "junk": extra[str(junk)], "truncated": extra[str(truncated)],
         "order": [r["core"] for r in r1], "cores": cores,
-        "one": {c.name: r for c, r in zip(first, [r for r in r1 if r["core"] not in extra])},
-        "two": {c.name: r for c, r in zip(second, records(two))},
-        "bare": {c.name: r for c, r in zip(first, records(bare))},
+        "one": records_by_core({c.name: c.core for c in first},
+                               [r for r in r1 if r["core"] not in extra]),
+        "two": records_by_core({c.name: c.core for c in second}, records(two)),
+        "bare": records_by_core({c.name: c.core for c in first}, records(bare)),
         "two_proc": two,
     }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import NO_DEBUG_INFO, assert_no_traceback
-from tests.host import (GDB, REPO, debian_python, find_kernel_core, host_has,
+from tests.host import (GDB, REPO, debian_python, find_kernel_core, host_has, loader_args,
                         kernel_cores_land_in_cwd, pyenv_python, run, unlimited_core)
 
 PYCRASH = REPO / "fixtures" / "everyday" / "pycrash.py"
@@ -41,7 +41,7 @@ def _pythons():
 def _gdb(*args: str, debuginfo: bool = True, timeout: int = 300) -> str:
     argv = [GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
             *([] if debuginfo else NO_DEBUG_INFO),
-            "-ex", f"source {REPO / 'gdbinit.py'}", *args]
+            *loader_args(), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, env=dict(os.environ, LC_ALL="C.UTF-8"))
     assert_no_traceback(proc.stdout + proc.stderr)
@@ -223,6 +223,7 @@ def test_numpy_sigill_names_the_python_line_and_blas(numpy_crash):
     assert f"{kernel}<cblas_dgemm<<string>:1 <module>" in text
 
 
+@pytest.mark.negative
 def test_not_python_no_python_section(tmp_path):
     """A plain C crash: no Python field, no warning about Python."""
     from tests.host import FIXTURES
@@ -235,6 +236,7 @@ def test_not_python_no_python_section(tmp_path):
     assert not [w for w in t["warnings"] if "ython" in w]
 
 
+@pytest.mark.negative
 def test_unknown_version_warns_and_keeps_native_frames(tmp_path):
     """CPython 3.10 (no Py_Version): one warning naming the problem, the
     native signature, no traceback."""

@@ -1,5 +1,8 @@
 """The CPython reader on memory built from each version's documented layout,
-and its line-table decoder against the running interpreter's own co_lines()."""
+and its line-table decoder against the running interpreter's own co_lines().
+The layouts themselves -- every offset the synthetic memory is built with --
+are checked against the DWARF of pyenv's builds (3.11, 3.12) and against the
+_Py_DebugOffsets 3.13 publishes, read by plain gdb (the end of this file)."""
 from __future__ import annotations
 
 import dis
@@ -396,3 +399,108 @@ def test_frames_past_max_frames_join_the_run_or_say_they_were_not_read():
     other = cpython.collapsed_lines(kept, depth=100_000, outer=outer, middle_same=False)
     assert other[2] == "#4-#99996 (99,993 frames counted, not read: max-frames)"
     assert other[1] == "#1-#3 x.py:18 in f  (repeated 3 times)"
+
+
+# --- the layouts against CPython's own DWARF ----------------------------------
+# pyenv builds libpython with debug info: gdb (no gdbext) evaluates offsetof,
+# sizeof and enum constants from it, and prints the _Py_DebugOffsets a 3.13
+# interpreter publishes from its static _PyRuntime.  The layouts were written
+# from the headers; this checks every field against the compiled structures.
+def _offsets(prefix: str) -> dict[str, str]:
+    T, I, F, C = "PyThreadState", "PyInterpreterState", "_PyInterpreterFrame", "PyCodeObject"
+    at = "(long)&(({}*)0)->{}".format
+    return {
+        "runtime_interpreters_head": at("_PyRuntimeState", "interpreters.head"),
+        "interp_next": at(I, "next"), "interp_threads_head": at(I, "threads.head"),
+        "interp_recursion_limit": at(I, "ceval.recursion_limit"),
+        "tstate_next": at(T, "next"), "tstate_interp": at(T, "interp"),
+        "tstate_thread_id": at(T, "thread_id"),
+        "tstate_native_thread_id": at(T, "native_thread_id"),
+        "frame_previous": at(F, "previous"), "frame_owner": at(F, "owner"),
+        "frame_stacktop": at(F, "stacktop"), "frame_localsplus": at(F, "localsplus"),
+        "code_filename": at(C, "co_filename"), "code_name": at(C, "co_name"),
+        "code_qualname": at(C, "co_qualname"), "code_linetable": at(C, "co_linetable"),
+        "code_firstlineno": at(C, "co_firstlineno"),
+        "code_nlocalsplus": at(C, "co_nlocalsplus"), "code_stacksize": at(C, "co_stacksize"),
+        "code_adaptive": at(C, "co_code_adaptive"),
+        "ascii_size": "(long)sizeof(PyASCIIObject)",
+        "compact_size": "(long)sizeof(PyCompactUnicodeObject)",
+        "gil_last_holder": at("struct _gil_runtime_state", "last_holder"),
+        "gil_locked": at("struct _gil_runtime_state", "locked"),
+        "gil_cond": at("struct _gil_runtime_state", "cond"),
+        "gil_mutex": at("struct _gil_runtime_state", "mutex"),
+        "ob_type": at("PyObject", "ob_type"), "var_size": at("PyVarObject", "ob_size"),
+        "tp_name": at("PyTypeObject", "tp_name"), "bytes_sval": at("PyBytesObject", "ob_sval"),
+        **{
+            "3.11": {"runtime_gil": at("_PyRuntimeState", "ceval.gil"),
+                     "interp_runtime": at(I, "runtime"), "tstate_cframe": at(T, "cframe"),
+                     "cframe_current_frame": at("_PyCFrame", "current_frame"),
+                     "tstate_on_delete_data": at(T, "on_delete_data"),
+                     "frame_code": at(F, "f_code"), "frame_instr": at(F, "prev_instr"),
+                     "frame_is_entry": at(F, "is_entry")},
+            "3.12": {"interp_runtime": at(I, "runtime"), "interp_gil_pointer": at(I, "ceval.gil"),
+                     "tstate_cframe": at(T, "cframe"),
+                     "cframe_current_frame": at("_PyCFrame", "current_frame"),
+                     "tstate_on_delete_data": at(T, "on_delete_data"),
+                     "frame_code": at(F, "f_code"), "frame_instr": at(F, "prev_instr"),
+                     "owner_cstack": "(long)FRAME_OWNED_BY_CSTACK"},
+            "3.13": {"interp_gil_pointer": at(I, "ceval.gil"),
+                     "tstate_current_frame": at(T, "current_frame"),
+                     "frame_code": at(F, "f_executable"), "frame_instr": at(F, "instr_ptr"),
+                     "owner_cstack": "(long)FRAME_OWNED_BY_CSTACK"},
+        }[prefix]}
+
+
+def _dwarf(library, expressions: dict[str, str]) -> dict[str, int]:
+    """name -> the value gdb computes for its expression from the DWARF of
+    ``library`` (a name gdb cannot evaluate is absent)."""
+    import subprocess
+    from tests.host import GDB
+    argv = [GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off", str(library)]
+    for name, expression in expressions.items():
+        argv += ["-ex", f'printf "DWARF {name} %ld\\n", {expression}']
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
+    return {m[0]: int(m[1]) for m in
+            (line.split()[1:] for line in out.splitlines() if line.startswith("DWARF "))}
+
+
+def _libpython(version: str):
+    from tests.host import libpython_with_dwarf
+    return libpython_with_dwarf(version)
+
+
+def _every_field(layout: L.Layout) -> dict[str, int | None]:
+    names = [n for k in type(layout).__mro__ for n in getattr(k, "__annotations__", {})]
+    return {n: getattr(layout, n) for n in dict.fromkeys(names) if n not in ("minor", "source")}
+
+
+@pytest.mark.parametrize("version", ["3.11", "3.12"])
+def test_layout_matches_the_dwarf_of_pyenvs_build(version):
+    lib = _libpython(version)
+    expressions = _offsets(version)
+    dwarf = _dwarf(lib, expressions)
+    assert set(dwarf) == set(expressions), set(expressions) - set(dwarf)   # all evaluated
+    fields = _every_field(L.LAYOUTS[int(version[2:])])
+    # every field the layout sets is checked; what it leaves None has no expression
+    assert {k for k, v in fields.items() if v is not None} == set(expressions)
+    assert {k: fields[k] for k in expressions} == dwarf
+
+
+def test_debug_offsets_names_and_values_match_the_dwarf_of_pyenvs_313():
+    """DEBUG_FIELDS, read by position, is _Py_DebugOffsets member by member;
+    the values the interpreter publishes (its static _PyRuntime, printed by
+    gdb by member name) give a layout that matches 3.13's own structures."""
+    lib = _libpython("3.13")
+    names = L.DEBUG_FIELDS[13]
+    positions = _dwarf(lib, {n: f"(long)&((struct _Py_DebugOffsets*)0)->{n}" for n in names}
+                       | {"size": "(long)sizeof(struct _Py_DebugOffsets)"})
+    assert positions == {**{n: 8 * i for i, n in enumerate(names)}, "size": 8 * len(names)}
+    values = _dwarf(lib, {n: f"(long)_PyRuntime.debug_offsets.{n}" for n in names[1:]})
+    assert len(values) == len(names) - 1
+    layout = L.from_debug_offsets(13, {"cookie": 0, **values})
+    expressions = _offsets("3.13")
+    dwarf = _dwarf(lib, expressions)
+    assert set(dwarf) == set(expressions), set(expressions) - set(dwarf)
+    fields = _every_field(layout)
+    assert {k for k, v in fields.items() if v is not None} == set(expressions)
+    assert {k: fields[k] for k in expressions} == dwarf

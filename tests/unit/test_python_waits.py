@@ -179,11 +179,15 @@ def test_unknown_lock_owner_makes_the_verdict_unknown():
     m = gil_memory(0)
     m.put(0x30000, struct.pack("<II", 0, 1))
     w = waits(m, None, [lock_resource(0x30000)], regs={WAITER: regs_on(0x30000)})
-    threads = [snapshot(WAITER, 0x30000, timeout=0)]
+    running = SimpleNamespace(num=HOLDER, lwp=HOLDER, name=None, in_syscall=False, regs={},
+                              frames=[], frames_truncated=False)
+    threads = [snapshot(WAITER, 0x30000, timeout=0), running]   # someone could release it
     states = Classifier(threads, m.read, None, providers=[w.provider]).run()
     report = DeadlockReport(build(states), "live")
-    assert report.verdict == "unknown"
+    assert report.verdict == "unknown" and not report.all_blocked
     assert report.unknown_waits()[0][1] == "py-lock"
+    alone = Classifier(threads[:1], m.read, None, providers=[w.provider]).run()
+    assert DeadlockReport(build(alone), "live").verdict == "deadlock"   # nobody to release it
 
 
 def test_gil_held_by_a_thread_that_is_gone_is_a_deadlock():

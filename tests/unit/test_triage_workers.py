@@ -92,3 +92,23 @@ def test_paths_a_gdb_command_line_cannot_carry():
     assert workers.needs_own_gdb("/tmp/a\nb")
     assert workers.needs_own_gdb("/tmp/core ")
     assert not workers.needs_own_gdb("/tmp/it's a \"core\" dir/core file")
+
+
+def test_the_checks_before_gdb_are_bounded_by_the_timeout(tmp_path, monkeypatch):
+    """A FIFO that inputs.refusal did not see (swapped in after it looked):
+    the core reader's open() waits for a writer forever; --timeout still
+    ends the core's turn, with a record that says where it stalled."""
+    import os
+    from gdbext.cli import inputs
+    fifo = tmp_path / "late.core"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(inputs, "refusal", lambda path, what="a core file": None)
+    record = gdb_batch.new_record(str(fifo))
+    started = time.monotonic()
+    go, exe = gdb_batch.prepare_within(record, gdb_batch.Job(str(fifo)), 1.0)
+    took = time.monotonic() - started
+    assert (go, exe) == (False, None) and 0.9 < took < 5, took
+    assert record["status"] == "timeout"
+    assert record["error"].startswith("no answer in 1 s (--timeout): the checks before gdb")
+    with open(fifo, "wb"):             # a writer: the abandoned reader thread ends
+        pass
