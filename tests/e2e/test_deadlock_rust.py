@@ -153,7 +153,7 @@ def test_waits_without_a_cycle_are_named(program, build, source, debuginfo, tmp_
                                          role, kind, statement):
     p = program(build, mode)
     r = report(p, source, debuginfo, tmp_path)
-    assert r["verdict"] != "deadlock" and not r["cycles"]
+    assert not r["cycles"]      # no cycle of owners (every thread may still wait forever)
     t = by_lwp(r)[p.roles[role]]
     assert t["blocked_on"]["kind"] == kind, t
     function = {"condvar": "wait_for_signal", "mpsc": "consume", "once": "load_settings"}[mode]
