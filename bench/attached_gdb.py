@@ -14,11 +14,13 @@ MANY = REPO / "build" / "fixtures" / "deadlock" / "many"
 
 
 @contextlib.contextmanager
-def many(threads: int):
-    """The pid of `many THREADS`, once every waiter is blocked."""
-    if not MANY.exists():
-        sys.exit(f"{MANY} missing: run make setup")
-    proc = subprocess.Popen([str(MANY), str(threads)], stdout=subprocess.PIPE, text=True,
+def many(threads: int, program=None):
+    """The pid of `many THREADS` (or ``program`` + [THREADS]), once every
+    waiter is blocked."""
+    argv = [str(a) for a in (program or [MANY])] + [str(threads)]
+    if not os.path.exists(argv[0]):
+        sys.exit(f"{argv[0]} missing: run make setup")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     try:
         for line in proc.stdout:

@@ -5,14 +5,16 @@ thread (64 KiB stacks).  Cold: a fresh gdb attaches and runs one command, the
 way a user meets a hang (gdb's frame cache empty).  Warm: the same command
 again in that session.  Best of REPEAT, timed inside gdb's Python, no debug
 info; the two commands alternate run by run, so other load on the machine
-hits both alike.  Goal: ratio <= 1.
+hits both alike.  Goal: ratio <= 1.  RUST=1: the same with fixtures/deadlock/rust_locks.rs
+`many N` (N threads blocked in one std::sync::Mutex: owners inferred from
+guards, each waiter's walk past std's frames).
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from attached_gdb import many, results
+from attached_gdb import REPO, many, results
 
 THREADS = int(os.environ.get("THREADS", "1000"))
 REPEAT = int(os.environ.get("REPEAT", "3"))
@@ -35,7 +37,9 @@ def measure(pid: int, commands: tuple[str, ...]) -> list[tuple[int, float, float
 
 
 def main() -> int:
-    with many(THREADS) as pid:
+    program = ([REPO / "build" / "fixtures" / "rust" / "rust_locks", "many"]
+               if os.environ.get("RUST") else None)
+    with many(THREADS, program) as pid:
         (n, bt_cold, bt_warm), (_, dg_cold, dg_warm) = measure(
             pid, ("thread apply all bt", "deadlock-graph --json"))
     print(f"threads: {n}, best of {REPEAT}")

@@ -14,6 +14,7 @@ import re
 import gdb  # noqa: F401  (the adapter is the only importer)
 
 from .errors import GdbextError, UnmappedCodeError
+from .knowledge.skip_frames import STD_LIBRARY_FRAME
 from .text import ERRORS, lenient
 from .record import record
 
@@ -539,6 +540,21 @@ def locate(address: int) -> Location:
     return Location(address, symbol, offset, function or symbol, objfile_for(address))
 
 
+def module_offset(address: int, loaded=None) -> str | None:
+    """``module+0xoffset`` for an address in a loaded file (Breakpad/Socorro's
+    convention for a frame with no symbol): the offset is the file's own
+    virtual address (pc - load bias), as ``addr2line -e module`` and objdump
+    take it.  None outside every file."""
+    try:
+        path = objfile_for(address)
+        bias = load_bias(path, loaded) if path else None
+    except (gdb.error, RuntimeError, GdbextError):    # a hostile core: no module, no name
+        return None
+    if bias is None or address < bias:
+        return None
+    return f"{os.path.basename(path)}+{address - bias:#x}"
+
+
 def inlined_functions(address: int) -> list[str]:
     """The functions inlined at ``address`` (an intrinsic such as
     _mm_load_ps, core::ptr::read), innermost first, from the debug info's
@@ -831,7 +847,10 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
     """Every thread's frame-0 ``registers`` (plus whatever ``more_registers``
     asks for, given those read so far) and at most ``max_frames`` frames.  With
     ``frames_past_site`` the walk stops that many frames after the wait site,
-    the first frame outside ``system_objects``: unwinding is most of the cost.
+    the first frame outside ``system_objects`` -- or, when that is a frame of
+    the standard libraries compiled into the program (Rust std, libstdc++'s
+    templates), after the program's frame that called them: unwinding is
+    most of the cost.
     Source lines are looked up only for the wait site (find_sal is costly).
     ``only``: the thread numbers to read; ``max_threads``: read at most that
     many, the lowest-numbered.  ``quick``: read live threads stopped in a
@@ -942,6 +961,7 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
     per inlined function then the function holding them."""
     frames = []
     site_level = stop_at = None
+    program_line = False        # the site is a standard library's: look up the caller's too
     exe = progspace.filename
     group: list = []
     for level in range(max_frames):
@@ -952,14 +972,25 @@ def _walk(frame, max_frames: int, progspace, system, past_site,
             if objfile is _UNSEEN:
                 objfile = seen[pc] = lenient(lambda: progspace.solib_name(pc))
             file = line = None
+            if program_line and not (name and STD_LIBRARY_FRAME.match(name)):
+                if name:
+                    key = (pc, name)        # inlined frames share a pc, not a line
+                    if key not in seen:
+                        sal = frame.find_sal()
+                        seen[key] = ((sal.symtab.filename if sal.symtab else None),
+                                     sal.line or None)
+                    file, line = seen[key]
+                program_line = False        # the program's frame: count from here
+                stop_at = None if past_site is None else level + past_site
             if site_level is None and not (objfile and system.search(objfile)):
+                program_line = bool(name and STD_LIBRARY_FRAME.match(name))
                 key = (pc, level == 0)      # a caller's line is looked up at pc - 1
                 if key not in seen:
                     sal = frame.find_sal()
                     seen[key] = (sal.symtab.filename if sal.symtab else None), sal.line or None
                 file, line = seen[key]
                 site_level = level
-                stop_at = None if past_site is None else level + past_site
+                stop_at = None if past_site is None or program_line else level + past_site
             objfile = objfile or (exe if file or name else None)
             frames.append(FrameInfo(level, pc, name, objfile, file, line))
             if names is not None:
@@ -1099,6 +1130,8 @@ class _QuickWalk:
         from .unwind.cfi_step import caller_registers
         frames = []
         site_level = None
+        program_line = False        # as _walk: the caller of a standard library's site
+        stop_at = None
         exe = self.progspace.filename
         self.chunk = b"", None
         level = 0
@@ -1115,15 +1148,24 @@ class _QuickWalk:
                 if level >= self.max_frames:
                     return None     # gdb says whether an older frame exists
                 file = line = None
+                if program_line and not (name and STD_LIBRARY_FRAME.match(name)):
+                    if name:
+                        if (pc, name) not in self.seen:
+                            return None     # gdb looks it up (the slow walk)
+                        file, line = self.seen[(pc, name)]
+                    program_line = False
+                    stop_at = level + self.past_site
                 if site_level is None and not system:
                     key = (pc, level == 0)
                     if key not in self.seen:
                         return None
                     file, line = self.seen[key]
                     site_level = level
+                    program_line = bool(name and STD_LIBRARY_FRAME.match(name))
+                    stop_at = None if program_line else level + self.past_site
                 frames.append(FrameInfo(level, pc, name, objfile or (
                     exe if file or name else None), file, line))
-                if site_level is not None and level >= site_level + self.past_site:
+                if stop_at is not None and level >= stop_at:
                     return frames, False
                 level += 1
             if not group[1] or group[0][-1] == "main":
@@ -1559,6 +1601,20 @@ def frame0_registers(names=("orig_rax", "rdi")) -> dict[int, dict[str, int]]:
     return out
 
 
+def stack_pointer(lwp: int) -> int | None:
+    """One thread's frame-0 rsp, by LWP.  Switches to it; the caller
+    restores the user's selection (``preserved_selection``)."""
+    thread = next((t for t in gdb.selected_inferior().threads()
+                   if t.is_valid() and t.ptid[1] == lwp), None)
+    if thread is None:
+        return None
+    thread.switch()
+    try:
+        return _read_registers(gdb.newest_frame(), ("rsp",)).get("rsp")
+    except gdb.error:
+        return None
+
+
 def executable_ranges() -> list[tuple[int, int]]:
     """[start, end) of every executable mapping: /proc/PID/maps live, the
     core's PF_X segments, and the loaded objects' code sections."""
@@ -1620,6 +1676,22 @@ def memory_reader():
     """``read(address, length) -> bytes`` over the selected inferior, for the
     pure runtime readers; raises GdbextError on unreadable memory."""
     return read_bytes
+
+
+def find_all(start: int, length: int, pattern: bytes, limit: int) -> list[int]:
+    """Where ``pattern`` occurs in [start, start+length), at most ``limit``
+    addresses (gdb's search_memory: reads the target, never writes it)."""
+    out, inferior, end = [], gdb.selected_inferior(), start + length
+    while start < end and len(out) < limit:
+        try:
+            found = inferior.search_memory(start, end - start, pattern)
+        except (gdb.error, gdb.MemoryError, ValueError):
+            break
+        if found is None:
+            break
+        out.append(int(found))
+        start = int(found) + 1
+    return out
 
 
 def thread_pointer() -> int | None:

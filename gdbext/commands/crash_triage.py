@@ -233,10 +233,23 @@ def _signature_frames(report, raw, limit: int):
     named = _pairs(raw)
     if report.python is not None:       # a Python process: its Python line signs too
         from ..triage.python import signature_frames
-        frames = signature_frames(named, report.python, limit, skip)
+        frames = signature_frames(named, report.python, limit, skip)   # named frames only
         if frames is not None:
             return frames
-    return meaningful_frames(named, limit, skip)
+    return meaningful_frames(_module_offsets(raw, named), limit, skip)
+
+
+def _module_offsets(raw, pairs):
+    """A frame with no symbol in a file is ``module+0xoffset`` (the Breakpad/
+    Socorro convention; the file's own address, stable across runs of one
+    build), not just its module: two unnamed sites of one stripped program
+    sign apart."""
+    out = []
+    for f, (function, objfile) in zip(raw, pairs):
+        if not function and objfile:
+            function = target.module_offset(f.pc) or function
+        out.append((function, objfile))
+    return out
 
 
 def _pairs(raw) -> list[tuple[str | None, str | None]]:

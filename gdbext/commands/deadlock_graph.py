@@ -1,12 +1,15 @@
 """deadlock-graph: what every thread waits for, who holds it, and the cycles."""
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 
 from .. import target
 from ..errors import GdbextError
 from ..knowledge.bounds import hit
+from ..locks.rust_waits import RustWaits
 from . import exported_symbols
 from . import options
 from .base import GdbextCommand, max_frames, threads_and_registers
@@ -55,13 +58,20 @@ def analyse(args):
         raise GdbextError("the target has no threads to examine")
     python = _python_waits(runtime, snapshots, frames, threads, warnings,
                            _owner_elsewhere(kind, layout)) if runtime else None
+    rust = RustWaits(snapshots, _stack_of())
     options = dict(layout=layout, symbolize=_symbolize, all_lwps=target.thread_lwps(),
                    fate=_owner_fate(kind), syscall_name=target.syscall_name,
                    pointers=target.thread_pointers() if layout is not None else {},
-                   providers=[python.provider] if python else [])
+                   providers=([python.provider] if python else []) + [rust.provider],
+                   module_of=functools.partial(target.module_offset, loaded=loaded))
     classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
     states = classifier.run()
     whole = walks_needed(states)
+    if any(s.blocked_on and s.blocked_on.kind == "rust-once" and not s.blocked_on.owner_lwps
+           for s in states):
+        # a Once's owner runs its initialiser: Once::call lies below its wait site
+        whole |= {s.num for s in states if not s.frames_truncated
+                  and not (s.blocked_on and s.blocked_on.kind == "rust-once")}
     if python:
         # a C thread waiting for the GIL (PyGILState_Ensure): its own code
         # lies below the interpreter's frames
@@ -71,10 +81,12 @@ def analyse(args):
         again = {s.num: s for s in target.thread_snapshots(
             frames, system, frames_past_site=None, only=whole, **read)}
         snapshots = [again.get(s.num, s) for s in snapshots]
+        rust.use(snapshots)
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
     scanned = _scan_cut_walks(snapshots, frames, system)
     if scanned:
+        rust.use(snapshots)
         classifier = Classifier(snapshots, target.read_bytes, rtld_range, **options)
         states = classifier.run()
         _mark_scanned(states, scanned, warnings)
@@ -158,6 +170,23 @@ def _scan_cut_walks(snapshots, frames: int, system_objects: str) -> dict[int, in
             s.frames = native[:keep] + more
             kept[s.num] = keep
     return kept
+
+
+def _stack_of():
+    """lwp -> (stack pointer, end of its stack mapping), read per thread
+    asked (a Rust std lock's guard search reads the few non-waiters)."""
+    spans: dict[int, tuple[int, int] | None] = {}
+    maps: list = []
+
+    def stack_of(lwp: int):
+        if lwp not in spans:
+            if not maps:
+                maps.extend(target.mappings() or [])
+            sp = target.stack_pointer(lwp)
+            end = next((m.end for m in maps if sp and m.start <= sp < m.end), None)
+            spans[lwp] = (sp, end) if end else None
+        return spans[lwp]
+    return stack_of
 
 
 def _mark_scanned(states, scanned: dict[int, int], warnings: list[str]) -> None:

@@ -65,3 +65,11 @@ def is_machinery(function: str) -> bool:
 # Python files of the standard library: /usr/lib/python3.11/ctypes/__init__.py,
 # ~/.pyenv/versions/3.11.7/lib/python3.11/threading.py; not site-/dist-packages.
 PYTHON_STDLIB = re.compile(r"/lib/python3(?:\.\d+)?/(?!(?:site|dist)-packages/)(.+)$")
+
+
+# Rust std/core/alloc and libstdc++'s header templates compiled into the
+# program (std::mutex::lock, Mutex<T>::lock...): a wait site is their
+# caller, the program's frame (deadlock-graph)
+STD_LIBRARY_FRAME = re.compile(r"(?:std|core|alloc|__gnu_cxx)(?:\[[0-9a-f]+\])?::"
+                               r"|<(?:std|core|alloc)::"
+                               r"|__gthread_\w+\Z")   # libstdc++'s gthr-default.h wrappers

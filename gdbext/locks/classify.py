@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import GdbextError
 from ..knowledge import blocking as kb
+from ..knowledge.skip_frames import STD_LIBRARY_FRAME
 from ..runtimes import glibc_threads
 from ..record import field, record
 
@@ -200,17 +201,33 @@ def walks_needed(states) -> set[int]:
     return whole
 
 
-def wait_site(frames) -> str | None:
-    """The first frame outside libc, ld.so and the OpenMP runtimes."""
+def wait_site(frames, module_of: Callable[[int], "str | None"] | None = None) -> str | None:
+    """The first frame outside libc, ld.so and the OpenMP runtimes.  One
+    with no symbol is ``module+0xoffset`` (Breakpad/Socorro's convention)
+    when ``module_of(pc)`` names it so (the offset is the file's own
+    address, the one ``addr2line -e module`` takes).  Frames of the standard
+    libraries (Rust std/core/alloc, libstdc++'s templates) are passed over
+    for the program's frame that called them, when the walk reached it."""
+    fallback = None
     for f in frames:
         if f.objfile and _matches(kb.RUNTIME_OBJECTS, f.objfile):
             continue
-        if f.function and f.file:
-            return f"{f.function} ({f.file}:{f.line})"
-        if f.function:
-            return f.function
-        return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
-    return None
+        if f.function and STD_LIBRARY_FRAME.match(f.function):
+            fallback = fallback or f    # the standard library's own frames: the
+            continue                    # program's caller is the site, when walked
+        return _site(f, module_of)
+    return _site(fallback, module_of) if fallback else None
+
+
+def _site(f, module_of) -> str:
+    if f.function and f.file:
+        return f"{f.function} ({f.file}:{f.line})"
+    if f.function:
+        return f.function
+    named = module_of(f.pc) if module_of else None
+    if named:
+        return named
+    return f"{f.pc:#x}" + (f" in {f.objfile}" if f.objfile else "")
 
 
 def _memoized(read: Reader) -> Reader:
@@ -252,8 +269,10 @@ class Classifier:
                  fate: Callable[[int], OwnerFate] = unknown_fate,
                  providers: Sequence[Provider] = (),
                  pointers: dict[int, int | None] | None = None,
-                 syscall_name: Callable[[int], "str | None"] | None = None):
+                 syscall_name: Callable[[int], "str | None"] | None = None,
+                 module_of: Callable[[int], "str | None"] | None = None):
         self.threads = threads
+        self.module_of = module_of
         self.read = _memoized(read)     # a thousand waiters often share one lock
         self.rtld = rtld_global
         self.lwps = {t.lwp for t in threads} | set(all_lwps or ())
@@ -294,7 +313,7 @@ class Classifier:
         return StartRoutine(d.start_routine, symbol, objfile, runtime)
 
     def one(self, t) -> ThreadState:
-        site = wait_site(t.frames)
+        site = wait_site(t.frames, self.module_of)
         base = dict(num=t.num, lwp=t.lwp, name=t.name, wait_site=site, frames=t.frames,
                     frames_truncated=t.frames_truncated)
         nr = t.regs.get("orig_rax")
@@ -580,6 +599,10 @@ class Classifier:
                                  [writer], "exact",
                                  [f"frame {called[0]}; __cur_writer = {writer} at +24"])
         base = (uaddr - (8 if uaddr % 8 == 0 else 12)) & MASK64
+        # No reader is inferred from a pointer to the lock on a stack: a
+        # shared_mutex is often its object's first member, so every holder of
+        # the object looks like a reader (a false cycle through main's join
+        # was seen on fixtures/deadlock/cxx_abba.cpp shared).
         return BlockedOn("rwlock", base, f"rwlock {base:#x} (waiting to {role})", [],
                          "inferred", [f"frame {called[0]}; no writer recorded: held by "
                                       "readers, which glibc does not track"])

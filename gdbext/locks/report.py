@@ -52,6 +52,13 @@ FIXES: tuple[tuple[str, frozenset[str], str], ...] = (
      "order everywhere, and never wait for a writer while holding what it needs"),
     ("join-cycle", frozenset({"py-join"}),
      "threads join each other: exactly one thread should join each thread (or detach it)"),
+    ("rust-rwlock-order", frozenset({"rust-rwlock"}),
+     "an RwLock and another lock are taken in opposite orders: take them in one global "
+     "order everywhere, and drop a guard before waiting for what its holder needs"),
+    ("rust-lock-order", frozenset({"rust-mutex"}),
+     "std::sync::Mutex locks are taken in opposite orders: take them in one global order "
+     "in every thread (or use try_lock and back off); drop a guard before taking the next "
+     "lock where the data allows"),
     ("lock-order", frozenset({"mutex"}),
      "locks are taken in opposite orders: take them in one global order in every thread "
      "(or use pthread_mutex_trylock and back off)"),
@@ -322,8 +329,14 @@ class DeadlockReport:
         members = sum(len(k) for k in g.knots)
         behind = f", {len(g.behind_cycle)} more blocked behind it" if g.behind_cycle else ""
         gone = (f"; {len(g.orphaned)} wait(s) on owners that are gone" if g.orphaned else "")
+        guessed = sum(1 for k in g.knots for l in k if g.by_lwp[l].blocked_on
+                      and g.by_lwp[l].blocked_on.confidence == "inferred"
+                      and any("(a guard: inferred owner)" in e
+                              for e in g.by_lwp[l].blocked_on.evidence))
+        inferred = (f" (inferred: {guessed} owner(s) found by the guards on their stacks; "
+                    "Rust std records none)" if guessed else "")
         return (f"deadlock-graph: DEADLOCK - {len(g.cycles)} cycle(s) among {members} "
-                f"thread(s){behind}{gone}")
+                f"thread(s){behind}{gone}{inferred}")
 
     def _orphan_text(self, waiter: int, owner: int) -> str:
         s = self.graph.by_lwp[waiter]

@@ -43,8 +43,16 @@ Where it is (GCC libsupc++, GCC 4.x-14):
   ``__base_info { type, offset_flags }``[]@24 (cxxabi.h).
 - what(): ``std::runtime_error`` and ``std::logic_error`` keep their message
   in ``__cow_string _M_msg`` right after the vptr (include/std/stdexcept); a
-  COW string is one pointer to its characters (bits/cow_string.h).  Other
-  std::exception subclasses compute what() in code: not readable, "unknown".
+  COW string is one pointer to its characters (bits/cow_string.h) -- unless
+  the class overrides what() (its vtable's what slot is not libstdc++'s
+  runtime_error/logic_error::what, when those are known).  The standard
+  types whose what() is a constant, and bad_variant_access's reason
+  pointer: knowledge/cxx_exceptions.py.  Any other what() (a user class, or
+  an override) is read when its code is one constant return (``lea
+  rax,[rip+s]; ret``, decoded by the caller's ``Code.constant``); else it
+  is computed by code: "unknown".
+- std::system_error / std::future_error: ``error_code`` follows the
+  message base; the category's name() is read the same way, from its code.
 - ``std::nested_exception { vptr; exception_ptr _M_ptr; }`` and
   ``_Nested_exception<E> : E, nested_exception`` (nested_exception.h);
   exception_ptr is one pointer to the thrown object (exception_ptr.h).  The
@@ -56,6 +64,7 @@ from __future__ import annotations
 import struct
 
 from .cstring import c_string
+from ..knowledge import cxx_exceptions as known
 from ..record import field, record
 from ..text import decode
 
@@ -86,14 +95,27 @@ class InFlight:
     references: int | None = None   # the primary's exception_ptr count (rethrown only)
     nested: list["InFlight"] = field(default_factory=list)   # outermost first
     nested_at: int | None = field(default=None, repr=False)  # its nested_exception base
+    what_from: str | None = None    # "message", "reason", "table", "code" (see the module doc)
+    error: dict | None = None       # system_error/future_error: {"value", "category"}
 
     def to_json(self) -> dict:
         return {"type": self.type, "mangled": self.mangled, "what": self.what,
                 "bases": self.bases, "object": self.object_address,
                 "uncaught_exceptions": self.uncaught, "warnings": self.warnings,
                 "rethrown": "std::rethrow_exception" if self.rethrown else None,
-                "references": self.references,
-                "nested": [n.to_json() for n in self.nested]}
+                "references": self.references, "what_from": self.what_from,
+                "error": self.error, "nested": [n.to_json() for n in self.nested]}
+
+
+@record
+class Code:
+    """What the caller decodes from the target's code for the reader.
+    ``constant(function) -> address | None``: the C string a function
+    returns when its whole body is one constant return; ``message_what``:
+    the addresses of libstdc++'s runtime_error::what and logic_error::what
+    (empty when unknown, e.g. a static libstdc++)."""
+    constant: object = None
+    message_what: frozenset = frozenset()
 
 
 class ExceptionError(Exception):
@@ -140,8 +162,8 @@ def eh_globals(read, tls_index: int, add: int, thread_pointer: int) -> int:
     return block + offset + add
 
 
-def in_flight(read, globals_address: int, demangle, class_vtables: dict[int, str]
-              ) -> InFlight | None:
+def in_flight(read, globals_address: int, demangle, class_vtables: dict[int, str],
+              code: Code | None = None) -> InFlight | None:
     """The exception std::terminate was called for; None when none is in
     flight (terminate called for another reason).  ``class_vtables``: the
     address points of libstdc++'s type_info vtables
@@ -161,12 +183,13 @@ def in_flight(read, globals_address: int, demangle, class_vtables: dict[int, str
     elif cls != GNU_CXX:
         raise ExceptionError(f"the in-flight exception at {caught:#x} has no GNU C++ "
                              f"exception class ({cls!r}): a foreign or corrupt header")
-    out = _thrown(read, header, demangle, class_vtables)
+    code = code or Code()
+    out = _thrown(read, header, demangle, class_vtables, code)
     out.uncaught, out.rethrown, out.references = uncaught, rethrown, references
     if rethrown and references is not None and not 1 <= references <= MAX_REFERENCES:
         out.warnings.append(f"the rethrown exception's reference count is {references} "
                             f"(std::rethrow_exception holds one): freed or corrupt")
-    _follow_nested(read, out, demangle, class_vtables)
+    _follow_nested(read, out, demangle, class_vtables, code)
     return out
 
 
@@ -200,7 +223,7 @@ def _primary_of(read, dependent: int) -> tuple[int, int | None]:
     return header, references
 
 
-def _thrown(read, header: int, demangle, vtables: dict[int, str]) -> InFlight:
+def _thrown(read, header: int, demangle, vtables: dict[int, str], code: Code) -> InFlight:
     """The type, bases and what() of the object a primary header holds."""
     tinfo = _ptr(read, header)
     if vtables:
@@ -217,19 +240,64 @@ def _thrown(read, header: int, demangle, vtables: dict[int, str]) -> InFlight:
     out = InFlight(name, mangled, None, object_address=obj)
     bases = _bases(read, tinfo, vtables, out.warnings)
     out.bases = [demangle(b) or b for b, _ in bases]
-    for b in [mangled] + [b for b, _ in bases]:
-        if b in MESSAGE_BASES:
-            try:
-                out.what = _c_string(read, _ptr(read, obj + 8), 4096)
-            except Exception as exc:  # noqa: BLE001
-                out.warnings.append(f"what() of the {name} at {obj:#x} is unreadable: {exc}")
-            break
+    names = {mangled} | {b for b, _ in bases}
+    if names & ({"St9exception"} | set(MESSAGE_BASES) | set(known.CONSTANT_WHAT)
+                | set(known.REASON_POINTER) | set(known.MESSAGE_TYPES)):     # a std::exception: it has what()
+        try:
+            _what(read, obj, mangled, [b for b, _ in bases], code, out)
+        except Exception as exc:  # noqa: BLE001
+            out.what, out.what_from = None, None
+            out.warnings.append(f"what() of the {name} at {obj:#x} is unreadable: {exc}")
     out.nested_at = next((obj + off for b, off in bases
                            if b == NESTED_EXCEPTION and off is not None), None)
     return out
 
 
-def _follow_nested(read, out: InFlight, demangle, vtables: dict[int, str]) -> None:
+def _what(read, obj: int, mangled: str, bases: list[str], code: Code, out: InFlight) -> None:
+    """what() of a std::exception, and a system_error's error code."""
+    what_fn = None
+    if code.constant is not None or code.message_what:
+        what_fn = _ptr(read, _ptr(read, obj) + 8 * known.WHAT_SLOT)
+    if mangled in known.CONSTANT_WHAT:
+        out.what, out.what_from = known.CONSTANT_WHAT[mangled], "table"
+        at = code.constant(what_fn) if code.constant and what_fn else None
+        if at is not None:
+            text = _c_string(read, at, 4096)
+            if text != out.what:    # this libstdc++ says otherwise: believe its code
+                out.warnings.append(f"{out.type}::what() returns {text!r} here, not "
+                                    f"{out.what!r} (a libstdc++ this table does not know)")
+                out.what, out.what_from = text, "code"
+    elif mangled in known.REASON_POINTER:
+        out.what = _c_string(read, _ptr(read, obj + known.REASON_POINTER[mangled]), 4096)
+        out.what_from = "reason"
+    elif any(b in MESSAGE_BASES or b in known.MESSAGE_TYPES for b in [mangled] + bases) and (
+            not code.message_what or what_fn in code.message_what):
+        out.what, out.what_from = _c_string(read, _ptr(read, obj + 8), 4096), "message"
+    elif code.constant is not None and what_fn:
+        at = code.constant(what_fn)
+        if at is not None:
+            out.what, out.what_from = _c_string(read, at, 4096), "code"
+    for b in [mangled] + bases:
+        if b in known.ERROR_CODE_AT:
+            out.error = _error_code(read, obj + known.ERROR_CODE_AT[b], code)
+            break
+
+
+def _error_code(read, at: int, code: Code) -> dict:
+    """{"value", "category"}: the category's name() when its code is one
+    constant return, else None."""
+    value = int.from_bytes(read(at, 4), "little", signed=True)
+    category = _ptr(read, at + 8)
+    name = None
+    if category and code.constant is not None:
+        fn = _ptr(read, _ptr(read, category) + 8 * known.NAME_SLOT)
+        text = code.constant(fn) if fn else None
+        name = _c_string(read, text, 256) if text is not None else None
+    return {"value": value, "category": name}
+
+
+def _follow_nested(read, out: InFlight, demangle, vtables: dict[int, str],
+                   code: Code) -> None:
     """std::throw_with_nested: the exceptions a nested_exception base holds,
     outermost first; a bad one is a warning and ends the walk."""
     current, seen = out, {out.object_address}
@@ -247,7 +315,7 @@ def _follow_nested(read, out: InFlight, demangle, vtables: dict[int, str]) -> No
             if cls != GNU_CXX:
                 raise ExceptionError(f"its header at {header:#x} has no GNU C++ primary "
                                      f"exception class ({cls!r})")
-            inner = _thrown(read, header, demangle, vtables)
+            inner = _thrown(read, header, demangle, vtables, code)
         except Exception as exc:  # noqa: BLE001  (garbage: a warning, never a traceback)
             out.warnings.append(f"the nested exception (std::nested_exception at {at:#x}) "
                                 f"is not followed: {exc}")

@@ -366,6 +366,56 @@ def find_exception_message(read, stack: int, words: int, is_static, is_code) -> 
     return None
 
 
+# _Unwind_Exception { exception_class, exception_cleanup, private_1, private_2 }
+# (unwind-generic.h): libgcc's _Unwind_RaiseException sets private_2 to the
+# CFA of the frame whose handler the search phase found (unwind.inc,
+# uw_identify_context) before the cleanup phase runs.
+EXCEPTION_PRIVATE_2 = 24
+
+
+@record
+class InFlight:
+    """A Rust exception still allocated: its payload and its handler's CFA."""
+    address: int
+    message: Message
+    handler_cfa: int
+
+
+def exceptions_in_flight(read, candidates: list[int], stack: tuple[int, int], is_static,
+                         is_code) -> list[InFlight]:
+    """The Rust exceptions among ``candidates`` (addresses holding
+    RUST_EXCEPTION_CLASS, found in the heap) raised on the thread whose
+    stack is ``stack`` = (sp, end): a handler CFA in that stack ties it to
+    the thread.  A panic during a panic leaves two: the first panic's,
+    whose cleanup was running (its handler lies outside the frame that
+    could not unwind), and the second's, whose handler is that frame's
+    terminate pad, further in.  Outermost handler first: the first panic.
+    A freed exception lost its class to malloc's free-list links."""
+    out = []
+    for at in candidates:
+        try:
+            head = read(at, EXCEPTION_CAUSE + 16)
+        except Exception:  # noqa: BLE001 - unreadable: not one
+            continue
+        if head[:8] != RUST_EXCEPTION_CLASS or at & 7:
+            continue
+        cfa, = struct.unpack_from("<Q", head, EXCEPTION_PRIVATE_2)
+        canary, data, vtable = struct.unpack_from("<QQQ", head, EXCEPTION_CANARY)
+        if not stack[0] <= cfa <= stack[1] or not is_static(canary):
+            continue
+        kind = payload_type(read, vtable, is_code)
+        if kind is None:
+            continue
+        try:
+            text, cut = (read_string if kind == "String" else read_str)(read, data)
+        except ValueError:
+            continue
+        out.append(InFlight(at, Message(text, kind, f"the Rust exception at {at:#x} (class "
+                                        f"MOZ\\0RUST, panic_unwind's Exception.cause): "
+                                        f"payload {kind} at {data:#x}", cut), cfa))
+    return sorted(out, key=lambda e: -e.handler_cfa)
+
+
 def _stack(read, stack: int, words: int) -> bytes:
     raw = b""
     address, end = stack, stack + 8 * words

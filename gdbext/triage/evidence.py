@@ -61,7 +61,10 @@ _SECTIONS: dict = {}
 _DYNSYM: dict = {}
 # Every symbol a reader looks up in one library, read in one pass of its .dynsym.
 WANTED = {r"/libc\.so": ("__abort_msg",),
-          r"/libstdc\+\+\.so": ("__cxa_get_globals",
+          r"/libstdc\+\+\.so": ("__cxa_get_globals", "_ZNKSt13runtime_error4whatEv",
+                                "_ZNKSt11logic_error4whatEv", "_ZNKSt12future_error4whatEv",
+                                "_ZNKSt8ios_base7failureB5cxx114whatEv",
+                                "_ZNKSt8ios_base7failure4whatEv",
                                 "_ZTVN10__cxxabiv120__si_class_type_infoE",
                                 "_ZTVN10__cxxabiv121__vmi_class_type_infoE",
                                 "_ZTVN10__cxxabiv117__class_type_infoE",
@@ -202,6 +205,12 @@ def cxx_exception(names: list[str], objects: list[str | None], warnings: list[st
     warnings.extend(found.warnings)
     summary = f"uncaught {found.type}" + (f": {found.what}" if found.what is not None else "")
     details = {"type": found.type, "what": _what(found), "bases": found.bases}
+    if found.what_from in ("table", "code"):
+        details["what_from"] = ("libstdc++'s constant for this type" if found.what_from ==
+                                "table" else "its what() returns a constant (decoded)")
+    if found.error is not None:     # std::system_error / std::future_error: error_code
+        details["error"] = found.error
+        summary += f" [{found.error['category'] or 'unknown category'}:{found.error['value']}]"
     if found.uncaught:          # __cxa_eh_globals.uncaughtExceptions: others still in flight
         details["uncaught"] = found.uncaught
     source = "__cxa_eh_globals.caughtExceptions (libstdc++ TLS)"
@@ -342,7 +351,32 @@ def _in_flight():
         address = _exported(r"/libstdc\+\+\.so", symbol)
         if address is not None:
             vtables[address + 16] = kind    # the address point: past offset-to-top and RTTI
-    return cxx.in_flight(read, globals_address, target.demangle_type, vtables)
+    from ..knowledge.cxx_exceptions import MESSAGE_WHAT
+    message_what = frozenset(a for a in (_exported(r"/libstdc\+\+\.so", s)
+                                         for s in MESSAGE_WHAT) if a is not None)
+    return cxx.in_flight(read, globals_address, target.demangle_type, vtables,
+                         cxx.Code(_constant_return, message_what))
+
+
+def _constant_return(function: int) -> int | None:
+    """The C string a function returns when its whole body is ``[endbr64;]
+    lea rax,[rip+s]; ret`` (what() and error_category::name() of a class
+    whose text is a literal), else None: read from its code, never run."""
+    from iced_x86 import Decoder, Mnemonic, OpKind, Register
+    try:
+        code = target.read_code(function, 16)
+    except GdbextError:
+        return None
+    found = None
+    for ins in Decoder(64, code, ip=function):
+        if ins.mnemonic == Mnemonic.ENDBR64 and found is None:
+            continue
+        if (found is None and ins.mnemonic == Mnemonic.LEA and ins.op0_register == Register.RAX
+                and ins.op1_kind == OpKind.MEMORY and ins.memory_base == Register.RIP):
+            found = ins.memory_displacement
+            continue
+        return found if found is not None and ins.mnemonic == Mnemonic.RET else None
+    return None
 
 
 # --- Rust std: the panic -----------------------------------------------------------
@@ -361,7 +395,7 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
         return None
     entry = rust.panic_entry(names)
     kind, fixed = (entry[0], entry[1]) if entry else ("panic", None)
-    location = message = None
+    location = message = first = None
     try:
         rsp = target.selected_registers().get("rsp")
         loaded = sections()
@@ -369,14 +403,16 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
         code = [span for secs in loaded.values() for name, span in secs.items()
                 if name in (".text", ".init", ".fini", ".plt", ".plt.got", ".plt.sec")]
         read = target.memory_reader()
-        location = rust.find_location(read, rsp, STACK_WORDS,
-                                      lambda v: any(lo <= v < hi for lo, hi in spans))
-        if location is not None:
-            def is_static(v):
-                return any(lo <= v < hi for lo, hi in spans)
 
-            def is_code(v):
-                return any(lo <= v < hi for lo, hi in code)
+        def is_static(v):
+            return any(lo <= v < hi for lo, hi in spans)
+
+        def is_code(v):
+            return any(lo <= v < hi for lo, hi in code)
+        location = rust.find_location(read, rsp, STACK_WORDS, is_static)
+        if kind == "panic-in-cleanup":
+            first = _rust_first_panic(read, rsp, is_static, is_code, warnings)
+        if location is not None:
             problems: list[str] = []
             message = (rust.find_message(read, rsp, STACK_WORDS, location.address, is_static,
                                          is_code, problems)
@@ -412,9 +448,64 @@ def rust_panic(names: list[str], thread: dict | None, warnings: list[str]) -> Re
     shown = message.text.splitlines()[0] if message is not None and message.text else fixed
     summary = f"panicked at {location if location else 'an unknown location'}" + (
         f": {shown}" if shown else f" ({kind})")
+    if first:           # a panic during a panic: the first one leads, in the program's frame
+        summary = _double_panic(first, names, details, summary)
     return Reason("rust-panic", "rust-std", f"thread '{name[0] or '?'}' {summary}", kind,
                   "core::panic::Location on the stack (scan), std's PanicHookInfo and the "
                   "panic entry frame", "inferred", details)
+
+
+MAX_HEAP_SCAN = 1 << 30             # bytes of heap searched for Rust exceptions
+MAX_EXCEPTIONS = 64
+
+
+def _rust_first_panic(read, rsp: int, is_static, is_code, warnings: list[str]) -> list:
+    """The Rust exceptions this thread raised and never freed, first panic
+    first (runtimes/rust.py exceptions_in_flight): found in the heap -- the
+    writable anonymous mappings -- since the cleanup that panicked no
+    longer holds the first exception's pointer in a register or slot."""
+    from ..runtimes import rust
+    end = target.mapping_end(rsp)
+    maps = target.mappings()
+    if end is None or maps is None:
+        warnings.append("the first panic: the target's mappings are unknown")
+        return []
+    files = _file_mappings()
+    budget, hits = MAX_HEAP_SCAN, []
+    for m in maps:
+        if not m.readable or m.executable or m.perms[1:2] != "w" or m.start <= rsp < m.end \
+                or any(lo < m.end and m.start < hi for lo, hi, _, _ in files):
+            continue
+        size = min(m.end - m.start, budget)
+        budget -= size
+        hits += target.find_all(m.start, size, rust.RUST_EXCEPTION_CLASS, MAX_EXCEPTIONS)
+        if budget <= 0 or len(hits) >= MAX_EXCEPTIONS:
+            warnings.append("the first panic: the heap search stopped at its bound")
+            break
+    return rust.exceptions_in_flight(read, hits, (rsp, end), is_static, is_code)
+
+
+def _double_panic(found: list, names: list[str], details: dict, summary: str) -> str:
+    """The first panic leads: its message, the program's frame it was
+    unwinding through; the panic during its cleanup and std's words follow."""
+    from ..knowledge.skip_frames import is_machinery
+    frame = next((n for n in names if n and not is_machinery(n) and n != "??"
+                  and not n.startswith("<")), None)
+    first = found[0]
+    # short keys: report rows label them (render.LABEL); "_source"/"_certainty" annotate
+    details.update(first=first.message.text, first_certainty="exact (its exception's "
+                   "payload; std keeps no copy of its Location)",
+                   first_source=first.message.source + f"; its handler's CFA "
+                   f"{first.handler_cfa:#x} is on this thread's stack, outermost of the "
+                   "exceptions in flight", first_in=frame or "unknown")
+    if len(found) > 1:
+        details.update(cleanup=found[1].message.text, cleanup_source=found[1].message.source)
+    text = first.message.text.splitlines()[0] if first.message.text else ""
+    head = f"panicked in {frame or 'unknown code'}: {text}"
+    if len(found) > 1:
+        head += (f"; a destructor panicked while it unwound: "
+                 f"{found[1].message.text.splitlines()[0] if found[1].message.text else ''}")
+    return f"{head} (std: {summary})"
 
 
 def rust_thread_name(thread: dict | None, warnings: list[str]) -> tuple[str | None, str]:

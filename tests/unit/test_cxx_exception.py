@@ -160,3 +160,63 @@ def test_nested_loop_ends_with_a_warning():
     found = cxx.in_flight(mem.read, g, demangle, VTABLES)
     assert [n.what for n in found.nested] == ["b"]
     assert any("points back" in w for w in found.warnings)
+
+
+def constant_exception(mem: Memory, mangled: bytes, vptr: int) -> int:
+    """A thrown object of a class type_info named ``mangled`` whose vtable
+    is at ``vptr``; returns __cxa_eh_globals."""
+    mem.put(0x58000, mangled + b"\0")
+    mem.put(0x59000, struct.pack("<QQ", CLS, 0x58000))
+    header = 0x60000
+    hdr = bytearray(112)
+    struct.pack_into("<Q", hdr, 0, 0x59000)
+    hdr[80:88] = cxx.GNU_CXX
+    mem.put(header, bytes(hdr) + struct.pack("<Q", vptr))
+    return mem.put(0x62000, struct.pack("<QI", header, 1))
+
+
+def test_a_constant_what_from_the_table_and_a_disagreeing_library():
+    mem = Memory()
+    mem.put(0x7400, struct.pack("<QQQ", 0, 0, 0x9000))        # vtable: what() at 0x9000
+    mem.put(0xA000, b"std::bad_alloc (patched)\0")
+    g = constant_exception(mem, b"St9bad_alloc", 0x7400)
+    found = cxx.in_flight(mem.read, g, demangle, {})
+    assert (found.what, found.what_from, found.warnings) == ("std::bad_alloc", "table", [])
+    # the library's own code returns another literal: its text, with a warning
+    code = cxx.Code(lambda fn: 0xA000 if fn == 0x9000 else None)
+    found = cxx.in_flight(mem.read, g, demangle, {}, code)
+    assert (found.what, found.what_from) == ("std::bad_alloc (patched)", "code")
+    assert "not 'std::bad_alloc'" in found.warnings[0]
+
+
+@pytest.mark.parametrize("vptr", [0, 0xDEAD0000])
+def test_a_garbage_vtable_is_a_warning(vptr):
+    mem = Memory()
+    g = constant_exception(mem, b"St9bad_alloc", vptr)
+    found = cxx.in_flight(mem.read, g, demangle, {}, cxx.Code(lambda fn: None))
+    assert found.what is None and "unreadable" in found.warnings[0]
+
+
+def test_system_error_category_from_its_name_code():
+    mem = Memory()
+    ti = type_infos(mem)                # system_error : runtime_error : exception
+    mem.put(0x58000, b"St12system_error\0")
+    mem.put(0x59000, struct.pack("<QQQ", SI, 0x58000, ti["rt"]))
+    hdr = bytearray(112)
+    struct.pack_into("<Q", hdr, 0, 0x59000)
+    hdr[80:88] = cxx.GNU_CXX
+    # system_error: vptr, _M_msg, error_code{22, &category}; category: vptr -> name() 0x9100
+    mem.put(0x60000, bytes(hdr) + struct.pack("<QQiiQ", 0x7400, 0xA100, 22, 0, 0xB000))
+    mem.put(0x7400, struct.pack("<QQQ", 0, 0, 0x9000))
+    mem.put(0xA100, b"open: Invalid argument\0")
+    mem.put(0xB000, struct.pack("<Q", 0xD100))
+    mem.put(0xD100, struct.pack("<QQQ", 0, 0, 0x9100))
+    mem.put(0xC000, b"generic\0")
+    g = mem.put(0x62000, struct.pack("<QI", 0x60000, 1))
+    code = cxx.Code(lambda fn: {0x9100: 0xC000}.get(fn), frozenset({0x9000}))
+    found = cxx.in_flight(mem.read, g, demangle, VTABLES, code)
+    assert (found.what, found.error) == ("open: Invalid argument",
+                                         {"value": 22, "category": "generic"})
+    # what() overridden (its slot is not runtime_error::what) and not a constant: unknown
+    code = cxx.Code(lambda fn: {0x9100: 0xC000}.get(fn), frozenset({0x9999}))
+    assert cxx.in_flight(mem.read, g, demangle, VTABLES, code).what is None

@@ -195,3 +195,64 @@ def test_a_message_moved_into_the_exception_is_read_there():
 def test_an_exception_that_is_not_std_s_gives_no_message(cls, canary, vtable):
     mem, stack, _ = _leaked_exception(cls, canary, vtable)
     assert rust.find_exception_message(mem.read, stack, 512, is_static, is_code) is None
+
+
+def exception(mem, at: int, cfa: int, text_at: int, text: bytes, cls=rust.RUST_EXCEPTION_CLASS,
+              canary=0x45000, vtable=STR_VTABLE):
+    """panic_unwind's Exception at ``at``: _Unwind_Exception (class, cleanup,
+    private_1, private_2 = the handler's CFA), canary, cause (a &str)."""
+    mem.put(text_at, text + struct.pack("<QQ", text_at, len(text)))
+    mem.put(at, cls + struct.pack("<QQQQQQ", 0x400500, 0, cfa, canary,
+                                  text_at + len(text), vtable))
+    return at
+
+
+def test_exceptions_in_flight_first_panic_first_and_only_this_threads():
+    mem = Memory()
+    mem.put(STR_VTABLE, struct.pack("<4Q", 0, 16, 8, 0x400300))
+    stack = (0x7F0000, 0x800000)
+    inner = exception(mem, 0xA0000, 0x7F8000, 0xB0000, b"dropped with balance -40")
+    outer = exception(mem, 0xA2000, 0x7FC000, 0xB2000, b"unbalanced by -40")
+    other = exception(mem, 0xA4000, 0x6F0000, 0xB4000, b"another thread's")    # not our stack
+    freed = exception(mem, 0xA6000, 0x7FD000, 0xB6000, b"freed", cls=b"\x10" * 8)
+    forged = exception(mem, 0xA8000, 0x7FE000, 0xB8000, b"no canary", canary=0x999000)
+    found = rust.exceptions_in_flight(mem.read, [inner, outer, other, freed, forged,
+                                                 0xDEAD0000, inner + 4], stack,
+                                      is_static, is_code)
+    assert [e.message.text for e in found] == ["unbalanced by -40", "dropped with balance -40"]
+    assert [e.handler_cfa for e in found] == [0x7FC000, 0x7F8000]
+
+
+def test_rust_mutex_owner_from_one_guard_only():
+    """rust_waits: a std Mutex's owner is the one other thread whose stack
+    holds its address; two such threads (one merely holds a &Mutex) is no
+    owner, never a guess; the waiter itself and a free lock name none."""
+    from types import SimpleNamespace as NS
+
+    from gdbext.locks.rust_waits import RustWaits
+    mem = Memory()
+    lock = 0x5000
+    mem.put(lock, struct.pack("<I", 2))                 # LOCKED with waiters
+    stacks = {1: 0x10000, 2: 0x20000, 3: 0x30000}
+    mem.put(stacks[3], b"\0" * 64)
+    frames = [NS(function=n) for n in ("syscall", "std::sys::pal::unix::futex::futex_wait",
+                                      "std::sys::sync::mutex::futex::Mutex::lock_contended",
+                                      "app::transfer")]
+    waiter = NS(lwp=1, regs={"orig_rax": 202, "rdi": lock, "rdx": 2}, frames=frames)
+    holder = NS(lwp=2, regs={}, frames=[])
+    other = NS(lwp=3, regs={}, frames=[])
+    mem.put(stacks[1], struct.pack("<Q", lock))        # the waiter's own &Mutex
+    mem.put(stacks[2], struct.pack("<QQQ", 0, 7, lock))
+    span = {lwp: (sp, sp + 64) for lwp, sp in stacks.items()}
+    w = RustWaits([waiter, holder, other], span.get)
+    b = w.provider(waiter, frozenset(), mem.read)
+    assert (b.kind, b.address, b.owner_lwps, b.confidence) == ("rust-mutex", lock, [2],
+                                                                "inferred")
+    assert any("0x20010" in e and "guard" in e for e in b.evidence)
+    mem.put(stacks[3], struct.pack("<QQQ", 0, 0, lock))   # another thread holds a &Mutex
+    w = RustWaits([waiter, holder, other], span.get)
+    b = w.provider(waiter, frozenset(), mem.read)
+    assert b.owner_lwps == [] and any("which is a guard is unknown" in e for e in b.evidence)
+    mem.put(lock, struct.pack("<I", 0))                # unlocked: being woken
+    b = RustWaits([waiter, holder], span.get).provider(waiter, frozenset(), mem.read)
+    assert b.released and b.owner_lwps == []
