@@ -898,6 +898,17 @@ def thread_snapshots(max_frames: int, system_objects: str = r"^$", *,
         if in_syscall is None:
             in_syscall = _after_syscall(inferior, pc)
             seen[("syscall", pc)] = in_syscall
+        if not in_syscall and _at_syscall(inferior, pc):
+            # stopped on its way back in: a wait the stop interrupted restarts by
+            # re-running `syscall` with rax = the call (the kernel rewound rip by 2)
+            rax = _read_registers(frame, ("rax",)).get("rax")
+            if rax is not None and 0 <= rax < 1024:
+                in_syscall, regs["orig_rax"] = True, rax
+                for _ in range(3):
+                    wanted = [r for r in more_registers(regs) if r not in regs]
+                    if not wanted:
+                        break
+                    regs.update(_read_registers(frame, wanted))
         frames, truncated = _walk(frame, max_frames, progspace, system, frames_past_site,
                                   seen, quick.names if quick is not None else None)
         name = lenient(lambda: thread.name)
@@ -1775,6 +1786,14 @@ def core_signal() -> SignalInfo | None:
 
 
 # --- the batch worker's gdb (cli/gdb_worker.py) --------------------------------------
+def _at_syscall(inferior, pc: int) -> bool:
+    """Whether the instruction at ``pc`` is `syscall` (0f 05)."""
+    try:
+        return bytes(inferior.read_memory(pc, 2)) == b"\x0f\x05"
+    except gdb.MemoryError:
+        return False
+
+
 def _after_syscall(inferior, pc: int) -> bool:
     """Whether the two bytes before ``pc`` are `syscall` (0f 05): a thread
     parked in the kernel.  A pc below 2 (a core's NT_PRSTATUS says 0) has
