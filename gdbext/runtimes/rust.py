@@ -332,6 +332,21 @@ RUST_EXCEPTION_CLASS = b"MOZ\0RUST"
 EXCEPTION_CANARY, EXCEPTION_CAUSE = 32, 40
 
 
+def _cause(read, at: int, head: bytes, is_code) -> Message | None:
+    """The String or &str payload of the Rust exception at ``at`` (``head``:
+    its first bytes), or None when its ``dyn Any`` is neither."""
+    _canary, data, vtable = struct.unpack_from("<QQQ", head, EXCEPTION_CANARY)
+    kind = payload_type(read, vtable, is_code)
+    if kind is None:
+        return None
+    try:
+        text, cut = (read_string if kind == "String" else read_str)(read, data)
+    except ValueError:
+        return None
+    return Message(text, kind, f"the Rust exception at {at:#x} (class MOZ\\0RUST, "
+                   f"panic_unwind's Exception.cause): payload {kind} at {data:#x}", cut)
+
+
 def find_exception_message(read, stack: int, words: int, is_static, is_code) -> Message | None:
     """The payload of a Rust exception std raised, from a stack slot that
     points at it: when the panic could not unwind (an `extern "C"` frame in
@@ -353,16 +368,10 @@ def find_exception_message(read, stack: int, words: int, is_static, is_code) -> 
             continue
         if head[:8] != RUST_EXCEPTION_CLASS:
             continue
-        canary, data, vtable = struct.unpack_from("<QQQ", head, EXCEPTION_CANARY)
-        kind = payload_type(read, vtable, is_code) if is_static(canary) else None
-        if kind is None:
-            continue
-        try:
-            text, cut = (read_string if kind == "String" else read_str)(read, data)
-        except ValueError:
-            continue
-        return Message(text, kind, f"the Rust exception at {value:#x} (class MOZ\\0RUST, "
-                       f"panic_unwind's Exception.cause): payload {kind} at {data:#x}", cut)
+        canary, = struct.unpack_from("<Q", head, EXCEPTION_CANARY)
+        found = _cause(read, value, head, is_code) if is_static(canary) else None
+        if found is not None:
+            return found
     return None
 
 
@@ -400,19 +409,12 @@ def exceptions_in_flight(read, candidates: list[int], stack: tuple[int, int], is
         if head[:8] != RUST_EXCEPTION_CLASS or at & 7:
             continue
         cfa, = struct.unpack_from("<Q", head, EXCEPTION_PRIVATE_2)
-        canary, data, vtable = struct.unpack_from("<QQQ", head, EXCEPTION_CANARY)
+        canary, = struct.unpack_from("<Q", head, EXCEPTION_CANARY)
         if not stack[0] <= cfa <= stack[1] or not is_static(canary):
             continue
-        kind = payload_type(read, vtable, is_code)
-        if kind is None:
-            continue
-        try:
-            text, cut = (read_string if kind == "String" else read_str)(read, data)
-        except ValueError:
-            continue
-        out.append(InFlight(at, Message(text, kind, f"the Rust exception at {at:#x} (class "
-                                        f"MOZ\\0RUST, panic_unwind's Exception.cause): "
-                                        f"payload {kind} at {data:#x}", cut), cfa))
+        found = _cause(read, at, head, is_code)
+        if found is not None:
+            out.append(InFlight(at, found, cfa))
     return sorted(out, key=lambda e: -e.handler_cfa)
 
 
