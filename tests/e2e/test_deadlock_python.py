@@ -277,7 +277,9 @@ def test_busy_gil_no_false_deadlock_no_wrong_exact(python, tmp_path):
                 gdb.cmd("continue &")
                 time.sleep(0.02 + 0.03 * (n % 4))
                 gdb.cmd("interrupt")
-                time.sleep(0.1)
+                deadline = time.monotonic() + 5     # the stop lands asynchronously
+                while "(running)" in gdb.cmd("info threads") and time.monotonic() < deadline:
+                    time.sleep(0.05)
             gdb.cmd("detach")
         assert proc.poll() is None
     finally:

@@ -22,10 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gdb_session import GdbSession, assert_no_traceback
-from tests.host import FIXTURES, GDB, REPO, find_kernel_core, kernel_cores_land_in_cwd, \
-    unlimited_core
+from tests.host import FIXTURES, GDB, REPO, find_kernel_core, gdbext_cli, \
+    kernel_cores_land_in_cwd, unlimited_core
 
-GDBEXT = REPO / ".venv" / "bin" / "gdbext"
 FOO_V1 = "int foo_sum(int *p, int n) { int s = 0; for (int i = 0; i < n; i++) s += p[i]; " \
          "return s; }\n"
 FOO_V2 = ("int pad1(int *p) { int s = 0; for (int i = 0; i < 100; i++) s += p[i] * i; "
@@ -129,9 +128,10 @@ def test_the_original_files_under_a_sysroot_explain_it_again(rebuilt, tmp_path):
     assert result["class"]["class"] == "null-read"
     assert not [w for w in result["warnings"] if "libfoo.so" in w], result["warnings"]
     # the batch, as a fleet's cores are triaged: gdbext triage --sysroot DIR
-    batch = subprocess.run([str(GDBEXT), "triage", "--no-summary", "--sysroot", str(root),
+    batch = subprocess.run([*gdbext_cli(module=True), "triage", "--no-summary", "--sysroot", str(root),
                             str(case["core"])],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, cwd=REPO,
+                           env=dict(os.environ, PYTHONPATH=str(REPO)))
     [record] = [json.loads(line) for line in batch.stdout.splitlines() if line.startswith("{")]
     assert "foo_sum" in record["signature"]["text"], record
 
@@ -177,6 +177,8 @@ def test_a_process_in_its_own_mount_namespace_is_read_through_its_files(tmp_path
     try:
         deadline = time.monotonic() + 30
         while "pid=" not in out.read_text():
+            if proc.poll() is not None and "propagation" in out.read_text():
+                pytest.skip(f"no mount namespace here: {out.read_text().strip()}")  # a chroot
             assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
             time.sleep(0.05)
         time.sleep(0.3)
@@ -216,7 +218,7 @@ PROBE = ("#include <cpuid.h>\n#include <stdio.h>\nint main(void) {\n"
 
 
 def test_isa_check_behind_qemus_gdb_stub(tmp_path):
-    """qemu-x86_64 -cpu Nehalem -g PORT: gdb lists no shared libraries, yet
+    """qemu-x86_64 -cpu Nehalem -g PORT: gdb lists no libc there, yet
     isa-check reads glibc's CPUID snapshot through the dynamic linker's own
     list in memory: the CPU a probe program reads under the same qemu model
     (family, model, no fma4), the verdict unsupported, no 'glibc older than
@@ -244,14 +246,17 @@ def test_isa_check_behind_qemus_gdb_stub(tmp_path):
             stop = gdb.cmd("continue")
             result = gdb.json("isa-check --json")
             triage = gdb.json("crash-triage --json")
+            siginfo = gdb.cmd("p $_siginfo")
     finally:
         qemu.kill()
         qemu.wait()
     assert "SIGILL" in stop, stop
-    assert "No shared libraries" in listed, listed      # gdb's own view: none
+    assert "libc.so" not in listed, listed      # gdb's own view: no libc (gdb 16: ld.so only)
     # crash-triage: the stub serves no siginfo, but reported SIGILL -- a fault,
     # not a hang; the frame is the fixture's fma4 kernel (nm)
-    assert triage["stop"]["signal"] == "SIGILL" and triage["stop"]["source"] == "remote-stop"
+    served = "si_signo = 4" in siginfo       # gdb 16 gets it from the stub, gdb 13 does not
+    assert triage["stop"]["signal"] == "SIGILL"
+    assert triage["stop"]["source"] == ("siginfo" if served else "remote-stop"), triage["stop"]
     assert triage["verdict"] == "unsupported", triage["headline"]
     assert re.search(r" T fma4_kernel$", subprocess.run(["nm", str(isa_crash)],
                      capture_output=True, text=True).stdout, re.M)
@@ -315,9 +320,11 @@ def test_code_the_core_lacks_and_no_file_provides_is_not_decoded_from_zeros(tmp_
     core = next(tmp_path.glob("core*"))
     empty = tmp_path / "sysroot"
     empty.mkdir()
-    zeros = _plain("-iex", f"set sysroot {empty}", str(tmp_path / "prog"), str(core),
-                   "-ex", "x/2bx $pc")
-    assert re.search(r":\s+0x00\s+0x00\s*$", zeros, re.M), zeros       # gdb's answer: zeros
+    plain = subprocess.run([GDB, "-nx", "-nh", "-batch", "-iex", "set debuginfod enabled off",
+                            "-iex", f"set sysroot {empty}", str(tmp_path / "prog"), str(core),
+                            "-ex", "x/2bx $pc"], capture_output=True, text=True)
+    said = plain.stdout + plain.stderr      # gdb 13 answers zeros; gdb 16 cannot read it
+    assert re.search(r":\s+0x00\s+0x00\s*$", said, re.M) or "Cannot access memory" in said, said
     with GdbSession(str(tmp_path / "prog"), "-iex", f"set sysroot {empty}", str(core),
                     debuginfo=False) as gdb:
         result = gdb.json("crash-triage --json")
