@@ -101,7 +101,8 @@ def site_of(p: Program, function: str, statement: str) -> list[str]:
                         + r"17(h[0-9a-f]{16})E$", run(["nm", "--defined-only", str(p.exe)]).stdout,
                         re.M)
     assert re.search(rf"^[0-9a-f]+ [tT] rust_locks::{re.escape(function)}$", out, re.M)
-    return [f"rust_locks::{function}::{h}" for h in hashes]
+    # gdb 13 keeps the legacy mangling's hash in the name it demangles; gdb 16 drops it
+    return [f"rust_locks::{function}::{h}" for h in hashes] + [f"rust_locks::{function}"]
 
 
 @SOURCES
